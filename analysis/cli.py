@@ -1,0 +1,66 @@
+"""Command line: ``python -m analysis check FILE... [--protocol NAME] [--scenario] [--json]``.
+
+Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive;
+2 unusable input (one sentence on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import report
+from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
+from .pipeline import KNOWN_PROTOCOLS, analyse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence and exit 2, as for any other bad input
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m analysis", description="Check captures against duplexlab's invariants.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
+    c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    c.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help="judge as this protocol (default: recognise it)")
+    c.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
+    c.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    c.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
+    c.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    results, bad = [], []
+    for path in args.files:
+        try:
+            results.append(analyse(path, args.protocol, args.scenario))
+        except InputError as exc:
+            bad.append(str(exc))
+        except KeyboardInterrupt:
+            print("interrupted.", file=sys.stderr)
+            return 130
+    for sentence in bad:
+        print(f"error: {sentence}", file=sys.stderr)
+    truncated = any(r.measures.get("capture", {}).get("truncated") for r in results)
+    for r in results:
+        for w in r.warnings:
+            print(f"warning: {r.file}: {w}", file=sys.stderr)
+    if args.write_json:
+        with open(args.write_json, "w", encoding="utf-8") as fh:
+            fh.write(report.document(results) + "\n")
+    if not args.quiet and results:
+        if args.json:
+            print(report.document(results))
+        else:
+            print(report.table(results, color=report.use_color()))
+    if bad or truncated:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""HTTP/1.x on one TCP connection: a passive, incremental parser of both directions.
+
+Shared by every protocol that rides on HTTP/1.1 (plain HTTP, the WebSocket
+handshake, SSE, long polling). It observes; it never enforces, so a server that
+answers before it is asked is parsed and reported rather than rejected — the
+invariants decide what is wrong. Message framing follows RFC 9112 §6 (chunked,
+Content-Length, read-until-close; no body for HEAD, 1xx, 204 and 304). After a
+``101 Switching Protocols`` both directions are handed to the upgraded protocol's
+parser (WebSocket) or marked as an opaque tunnel.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .events import (C2S, S2C, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response,
+                     Undecodable)
+from .sse import SseParser
+from .stream import Stream
+from .websocket import WsParser
+
+_MAX_HEAD = 64 * 1024
+_REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
+_STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")
+_RESYNC = {C2S: re.compile(rb"(?:^|\n)([A-Z]{3,10} \S+ HTTP/1\.[01]\r?\n)"),
+           S2C: re.compile(rb"(?:^|\n)(HTTP/1\.[01] \d{3}[^\n]*\n)")}
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        if sep:
+            key = name.strip().lower().decode("latin-1")
+            val = value.strip().decode("latin-1")
+            out[key] = f"{out[key]}, {val}" if key in out else val
+    return out
+
+
+class _Side:
+    """One direction's parser state."""
+
+    __slots__ = ("direction", "stream", "state", "framing", "remaining", "chunk_state", "start", "body",
+                 "sink", "count")
+
+    def __init__(self, direction: Direction, resync: bool) -> None:
+        self.direction = direction
+        self.stream = Stream()
+        self.state = "resync" if resync else "head"
+        self.framing = ""  # "length", "chunked", "close"
+        self.remaining = 0
+        self.chunk_state = "size"
+        self.start = (0.0, 0)  # (ts, frame) of the current message's first byte
+        self.body = 0
+        self.sink: SseParser | None = None
+        self.count = 0  # messages started in this direction
+
+
+class Http1Connection:
+    """Feed it a connection's in-order bytes per direction; it appends wire events to ``out``."""
+
+    def __init__(self, conn: Connection, out: list, resync: dict[Direction, bool] | None = None) -> None:
+        resync = resync or {}
+        self.conn = conn
+        self.out = out
+        self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
+        self.requests: list[Http1Request] = []
+        self.final_responses = 0
+        self.upgrade_pending: Http1Request | None = None
+        self.upgraded: dict[Direction, Callable[[bytes, float, int], None]] = {}
+        self.ws: dict[Direction, WsParser] = {}
+        self.app = "http1"
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        if direction in self.upgraded:
+            self.upgraded[direction](data, ts, frame)
+            return
+        side = self.sides[direction]
+        if side.state == "broken":
+            return
+        side.stream.feed(data, ts, frame)
+        self._run(side)
+
+    def gap(self, direction: Direction, missing: int) -> None:
+        """Bytes of ``direction`` are missing: resynchronise on the next message start."""
+        if direction in self.ws:
+            self.ws[direction].gap()
+            return
+        side = self.sides[direction]
+        if side.state in ("broken", "upgraded"):
+            return
+        if side.state == "body" and side.framing == "length" and 0 < missing <= side.remaining:
+            side.remaining -= missing  # a known-length body absorbs the hole (snap-length cuts)
+            side.body += missing
+            if side.remaining == 0:
+                self._end_message(side, side.start)
+            return
+        side.stream.clear()
+        side.state, side.sink = "resync", None
+
+    def finish(self) -> None:
+        """End of capture: a read-until-close body ends with the connection."""
+        for side in self.sides.values():
+            if side.state == "body" and side.framing == "close":
+                self._end_message(side, side.stream.where(0) if side.stream.buf else side.start)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _run(self, side: _Side) -> None:
+        s = side.stream
+        while s.buf:
+            if side.state == "resync":
+                m = _RESYNC[side.direction].search(s.buf)
+                if not m:
+                    keep = s.buf.rfind(b"\n")
+                    if keep >= 0:
+                        s.consume(keep + 1)
+                    if len(s.buf) > _MAX_HEAD:
+                        s.clear()
+                    return
+                s.consume(m.start(1))
+                side.state = "head"
+            elif side.state == "head":
+                if not self._head(side):
+                    return
+            elif side.state == "body":
+                if not self._body(side):
+                    return
+            else:  # paused (waiting for the answer to an Upgrade), broken or upgraded
+                return
+
+    def _head(self, side: _Side) -> bool:
+        s = side.stream
+        # Tolerate (and skip) the empty lines RFC 9112 §2.2 lets a peer send between messages.
+        while s.buf[:2] == b"\r\n" or s.buf[:1] == b"\n":
+            s.consume(2 if s.buf[:1] == b"\r" else 1)
+        m = _HEAD_END.search(s.buf)
+        if not m:
+            if len(s.buf) > _MAX_HEAD:
+                self._broken(side, "a message head longer than 64 KiB")
+            return False
+        ts, frame = s.where(0)
+        lines = bytes(s.buf[:m.start()]).replace(b"\r\n", b"\n").split(b"\n")
+        s.consume(m.end())
+        side.start = (ts, frame)
+        if side.direction is C2S:
+            return self._request(side, lines, ts, frame)
+        return self._response(side, lines, ts, frame)
+
+    def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
+        m = _REQUEST_LINE.match(lines[0])
+        if not m:
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line")
+            return False
+        h = _headers(lines[1:])
+        method = m.group(1).decode()
+        chunked = "chunked" in h.get("transfer-encoding", "").lower()
+        length = _content_length(h)
+        upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
+        req = Http1Request(ts, frame, self.conn.id, C2S, index=side.count, method=method,
+                           target=m.group(2).decode("latin-1"), version=m.group(3).decode(),
+                           upgrade=upgrade, has_body=chunked or bool(length))
+        side.count += 1
+        self.requests.append(req)
+        self.out.append(req)
+        self._start_body(side, "chunked" if chunked else "length", length or 0)
+        if upgrade or method == "CONNECT":
+            self.upgrade_pending = req
+        return True
+
+    def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
+        m = _STATUS_LINE.match(lines[0])
+        if not m:
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line")
+            return False
+        h = _headers(lines[1:])
+        status = int(m.group(2))
+        te = h.get("transfer-encoding", "").lower()
+        resp = Http1Response(ts, frame, self.conn.id, S2C, index=side.count, status=status,
+                             version=m.group(1).decode(), content_type=h.get("content-type", "").lower(),
+                             upgrade=h.get("upgrade", "").lower(), chunked="chunked" in te,
+                             closes="close" in h.get("connection", "").lower())
+        side.count += 1
+        self.out.append(resp)
+        if resp.interim:
+            return True  # 1xx: no body, the final response is still to come
+        answered = self.requests[self.final_responses] if self.final_responses < len(self.requests) else None
+        self.final_responses += 1
+        method = answered.method if answered else ""
+        if status == 101 or (method == "CONNECT" and 200 <= status < 300):
+            self._switch(side, resp)
+            return True
+        if answered is not None and answered is self.upgrade_pending:
+            self._resume_client()
+        if method == "HEAD" or status in (204, 304):
+            self._start_body(side, "length", 0)
+        elif resp.chunked:
+            self._start_body(side, "chunked", 0)
+        elif (length := _content_length(h)) is not None:
+            self._start_body(side, "length", length)
+        else:
+            self._start_body(side, "close", 0)
+        if resp.content_type.startswith("text/event-stream"):
+            side.sink = SseParser(self.conn.id, frame, self.out)
+        return True
+
+    def _start_body(self, side: _Side, framing: str, length: int) -> None:
+        side.framing, side.remaining, side.body, side.chunk_state = framing, length, 0, "size"
+        side.sink = None
+        if framing == "length" and length == 0:
+            self._end_message(side, side.start)
+            if side.direction is C2S and self.upgrade_pending is not None:
+                side.state = "paused"  # what follows depends on the server's answer
+            return
+        side.state = "body"
+
+    def _body(self, side: _Side) -> bool:
+        s = side.stream
+        if side.framing in ("length", "close"):
+            take = len(s.buf) if side.framing == "close" else min(side.remaining, len(s.buf))
+            self._emit_body(side, 0, take)
+            last = s.where(take - 1)
+            s.consume(take)
+            if side.framing == "length":
+                side.remaining -= take
+                if side.remaining == 0:
+                    self._end_message(side, last)
+            return side.state != "body" or bool(s.buf)
+        # chunked (RFC 9112 §7.1)
+        if side.chunk_state == "size":
+            nl = s.buf.find(b"\n")
+            if nl < 0:
+                if len(s.buf) > 4096:
+                    self._broken(side, "a chunk-size line longer than 4 KiB")
+                return False
+            size_txt = bytes(s.buf[:nl]).split(b";")[0].strip()
+            try:
+                side.remaining = int(size_txt, 16)
+            except ValueError:
+                self._broken(side, f"{size_txt[:20]!r} is not a chunk size")
+                return False
+            s.consume(nl + 1)
+            side.chunk_state = "data" if side.remaining else "trailer"
+            return True
+        if side.chunk_state == "data":
+            take = min(side.remaining, len(s.buf))
+            self._emit_body(side, 0, take)
+            s.consume(take)
+            side.remaining -= take
+            if side.remaining:
+                return False
+            side.chunk_state = "crlf"
+            return True
+        if side.chunk_state == "crlf":
+            nl = s.buf.find(b"\n")
+            if nl < 0:
+                return False
+            s.consume(nl + 1)
+            side.chunk_state = "size"
+            return True
+        # trailer section: lines until an empty one
+        nl = s.buf.find(b"\n")
+        if nl < 0:
+            return False
+        line = bytes(s.buf[:nl]).strip()
+        last = s.where(nl)
+        s.consume(nl + 1)
+        if not line:
+            self._end_message(side, last)
+        return True
+
+    def _emit_body(self, side: _Side, pos: int, n: int) -> None:
+        side.body += n
+        if side.sink is not None and n:
+            side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
+
+    def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
+        self.out.append(Http1MessageEnd(last[0], last[1], self.conn.id, side.direction,
+                                        start_frame=side.start[1], body_bytes=side.body,
+                                        is_response=side.direction is S2C))
+        side.state, side.sink = "head", None
+
+    # -- upgrades ---------------------------------------------------------------------------
+
+    def _switch(self, server: _Side, resp: Http1Response) -> None:
+        """After 101 (or a CONNECT tunnel) the bytes on both sides are another protocol."""
+        client = self.sides[C2S]
+        self.upgrade_pending = None
+        if resp.status == 101 and "websocket" in resp.upgrade:
+            self.app = "websocket"
+            for side in (client, server):
+                parser = WsParser(self.conn.id, side.direction, self.out, side.stream)
+                self.ws[side.direction] = parser
+                self.upgraded[side.direction] = parser.feed
+        else:
+            self.app = "tunnel"
+            for side in (client, server):
+                self.upgraded[side.direction] = _ignore
+        for side in (client, server):
+            side.state = "upgraded"
+        for parser in self.ws.values():
+            parser.run()
+        if not self.ws:
+            for side in (client, server):
+                side.stream.clear()
+
+    def _resume_client(self) -> None:
+        self.upgrade_pending = None
+        client = self.sides[C2S]
+        if client.state == "paused":
+            client.state = "head"
+            self._run(client)
+
+    def _broken(self, side: _Side, reason: str) -> None:
+        ts, frame = side.stream.where(0)
+        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
+        side.state = "broken"
+        side.stream.clear()
+
+
+def _ignore(data: bytes, ts: float, frame: int) -> None:
+    return None
+
+
+def _content_length(h: dict[str, str]) -> int | None:
+    raw = h.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw.split(",")[0].strip())
+    except ValueError:
+        return None

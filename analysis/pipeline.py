@@ -1,0 +1,80 @@
+"""The pipeline's edge: a file path in, a CaptureResult out (read -> dissect -> check -> measure)."""
+
+from __future__ import annotations
+
+from .dissect import Dissection, dissect
+from .findings import CaptureResult, Finding, Status
+from .invariants import PROTOCOLS, for_protocol
+from .measures import measure
+from .pcapread import FileFacts, read_frames
+
+KNOWN_PROTOCOLS = ("http1", "http2", "h2push", "websocket", "sse", "grpc", "longpoll")
+_NOT_YET = ("http2", "h2push", "grpc")
+
+
+def recognise(d: Dissection) -> str | None:
+    """The protocol a capture shows, from its traffic (never from ports)."""
+    apps = {c.app for c in d.connections}
+    if "websocket" in apps:
+        return "websocket"
+    if any(getattr(e, "content_type", "").startswith("text/event-stream") for e in d.events):
+        return "sse"
+    if "http2" in apps:
+        return "http2"
+    if apps & {"http1", "tunnel"}:
+        return "http1"
+    return None
+
+
+def analyse(path: str, protocol: str | None = None, scenario: bool = False) -> CaptureResult:
+    facts = FileFacts(path)
+    d = dissect(read_frames(path, facts))
+    return evaluate(d, facts, path, protocol, scenario)
+
+
+def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, scenario: bool) -> CaptureResult:
+    """Pure: apply the protocol's invariants (and the scenario's, if asked) to a dissection."""
+    proto = protocol or recognise(d)
+    result = CaptureResult(file=path, protocol=proto or "unknown", warnings=list(facts.warnings))
+    result.measures = measure(d)
+    result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
+                                  "received": facts.received, "truncated": facts.truncated}
+    if facts.dropped and not scenario:
+        result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")
+    if facts.dropped is not None and scenario:
+        result.findings.append(Finding(
+            "capture.no-drops", Status.VIOLATED if facts.dropped else Status.OK, (),
+            f"the capturing interface dropped {facts.dropped} packets: the capture is incomplete."
+            if facts.dropped else "the capture tool reports no dropped packets.",
+            "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "protocol"))
+    if proto is None:
+        result.findings.append(_unrecognised(d))
+        return result
+    if proto in _NOT_YET:
+        result.findings.append(Finding(
+            f"{proto}.analysis", Status.INCONCLUSIVE, (),
+            f"this capture carries {proto}, whose invariants this version does not check yet.", "", "protocol"))
+        return result
+    for inv in for_protocol(proto, scenario):
+        result.findings.append(inv.check(d))
+    encrypted = [c for c in d.connections if c.app == "tls"]
+    if encrypted and not _has_protocol(d, proto):
+        result.findings.append(_unrecognised(d))
+    return result
+
+
+def _has_protocol(d: Dissection, proto: str) -> bool:
+    apps = {c.app for c in d.connections}
+    return bool(apps & {"http1", "websocket", "tunnel"}) if proto in PROTOCOLS else proto in apps
+
+
+def _unrecognised(d: Dissection) -> Finding:
+    tls = [c for c in d.connections if c.app == "tls"]
+    if tls:
+        detail = (f"{len(tls)} of {len(d.connections)} TCP connections are TLS-encrypted and the capture "
+                  "carries no keys, so what they say cannot be checked.")
+    elif d.connections:
+        detail = f"none of the {len(d.connections)} TCP connections carries HTTP that could be recognised."
+    else:
+        detail = f"the capture holds no TCP connections ({d.frames} frames)."
+    return Finding("capture.recognised", Status.INCONCLUSIVE, (), detail, "", "protocol")
