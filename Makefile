@@ -1,0 +1,25 @@
+# duplexlab — the only commands a new user needs. `make help` lists them.
+PROTOCOLS ?= http1 websocket sse
+PY := .venv/bin/python
+COMPOSE := COMPOSE_BAKE=false docker compose
+
+.DEFAULT_GOAL := help
+.PHONY: help lab test down clean lint
+
+help: ## Show the targets and what each does
+	@awk 'BEGIN{FS=":.*## "} /^[a-z]+:.*## /{printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS="...")
+	@lab/bootstrap.sh all && $(PY) -m lab.run $(PROTOCOLS)
+
+test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab
+	@lab/bootstrap.sh all && $(PY) -m pytest $(PYTEST_ARGS)
+
+down: ## Stop and remove every container and network the lab started (captures are finalized)
+	@if docker info >/dev/null 2>&1; then $(COMPOSE) down --remove-orphans --timeout 20; fi
+
+clean: down ## Also remove the captures and the virtualenv
+	@rm -rf captures .venv
+
+lint: ## Check the code style with ruff
+	@lab/bootstrap.sh venv && $(PY) -m ruff check analysis lab services tests

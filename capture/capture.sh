@@ -1,0 +1,20 @@
+#!/bin/sh
+# Record one protocol's traffic into /captures/$1.pcapng until stopped.
+# tini (PID 1) forwards SIGINT/SIGTERM here; dumpcap then writes its statistics
+# block and closes the file cleanly, which is what makes the pcapng complete.
+set -eu
+name=$1
+out=/captures/$name.pcapng
+rm -f "$out"
+umask 022
+dumpcap -i eth0 -f tcp -q -w "$out.part" &
+pid=$!
+trap 'kill -INT "$pid" 2>/dev/null' INT TERM
+# Ready (for the healthcheck) once dumpcap has written the file header.
+status=0
+wait "$pid" || status=$?
+# A trapped signal interrupts the first wait; the second waits for dumpcap to finish writing.
+if kill -0 "$pid" 2>/dev/null; then wait "$pid" || status=$?; fi
+chmod 0644 "$out.part" 2>/dev/null || true
+mv -f "$out.part" "$out"
+exit "$status"

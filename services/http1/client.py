@@ -1,0 +1,78 @@
+"""HTTP/1.1 client scenario: one keep-alive connection (GETs and a POST), then two pipelined GETs.
+
+httpx carries the keep-alive connection. No maintained Python client pipelines, so the
+pipelined pair is written with h11 (which builds and parses the messages) over a socket:
+both requests leave before the first response is read.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import h11
+import httpx
+
+from services.common import PORT, TIMEOUT, log, payload, server_host
+
+HOST = server_host("http1")
+
+
+def keep_alive(out) -> None:
+    with httpx.Client(base_url=f"http://{HOST}:{PORT}", timeout=TIMEOUT, http2=False) as client:
+        for n in range(1, 4):
+            r = client.get(f"/item/{n}")
+            r.raise_for_status()
+            out.info("GET /item/%d -> %d %r", n, r.status_code, r.text[:20])
+            time.sleep(0.1)
+        r = client.post("/echo", content=payload("posted", 1).encode())
+        r.raise_for_status()
+        out.info("POST /echo -> %d %r", r.status_code, r.text[:20])
+        r = client.get("/item/4")
+        r.raise_for_status()
+
+
+def pipelined(out) -> None:
+    wire = b""
+    for n in (5, 6):
+        conn = h11.Connection(h11.CLIENT)
+        wire += conn.send(h11.Request(method="GET", target=f"/item/{n}",
+                                      headers=[("Host", f"{HOST}:{PORT}"), ("User-Agent", "duplexlab-h11")]))
+        wire += conn.send(h11.EndOfMessage())
+    with socket.create_connection((HOST, PORT), timeout=TIMEOUT) as sock:
+        sock.sendall(wire)  # both requests in one write: the second is sent before any answer
+        reader, done = _primed(), 0
+        while done < 2:
+            event = reader.next_event()
+            if event is h11.NEED_DATA:
+                reader.receive_data(sock.recv(65536))
+            elif event is h11.PAUSED:  # one exchange complete: the next response follows in the bytes
+                trailing, _ = reader.trailing_data
+                reader = _primed()
+                reader.receive_data(trailing)
+            elif isinstance(event, h11.Response):
+                out.info("pipelined response %d -> %d", done + 1, event.status_code)
+            elif isinstance(event, h11.EndOfMessage):
+                done += 1
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _primed() -> h11.Connection:
+    """An h11 parser that believes it sent a request, so it will read the next response."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
+    conn.send(h11.EndOfMessage())
+    return conn
+
+
+def main() -> int:
+    out = log("http1-client")
+    keep_alive(out)
+    pipelined(out)
+    out.info("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""WebSocket client scenario: upgrade, listen to the server's ticks, say a few things, close cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from websockets.asyncio.client import connect
+
+from services.common import PORT, TIMEOUT, log, payload, server_host
+
+out = log("websocket-client")
+TICKS_EXPECTED, SAYS = 6, 3
+
+
+async def scenario() -> int:
+    uri = f"ws://{server_host('websocket')}:{PORT}/ticks"
+    ticks = echoes = 0
+    async with connect(uri, compression=None, open_timeout=TIMEOUT) as ws:
+        async def listen() -> None:
+            nonlocal ticks, echoes
+            async for message in ws:
+                if message.startswith("tick"):
+                    ticks += 1
+                else:
+                    echoes += 1
+                if ticks >= TICKS_EXPECTED and echoes >= SAYS:
+                    return
+
+        listener = asyncio.create_task(listen())
+        for n in range(1, SAYS + 1):
+            await asyncio.sleep(0.4)
+            await ws.send(payload("hello", n))
+        await asyncio.wait_for(listener, TIMEOUT)
+    out.info("ticks %d, echoes %d, closed cleanly", ticks, echoes)
+    return 0 if ticks >= TICKS_EXPECTED and echoes >= SAYS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(scenario()))
