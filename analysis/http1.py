@@ -23,8 +23,10 @@ from .websocket import WsParser
 _MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")
-_RESYNC = {C2S: re.compile(rb"(?:^|\n)([A-Z]{3,10} \S+ HTTP/1\.[01]\r?\n)"),
-           S2C: re.compile(rb"(?:^|\n)(HTTP/1\.[01] \d{3}[^\n]*\n)")}
+# A message may start right after the previous body's last byte, with no line break.
+_RESYNC = {C2S: re.compile(rb"(?<![A-Z])([A-Z]{3,10} [!-~]+ HTTP/1\.[01]\r?\n)"),
+           S2C: re.compile(rb"(HTTP/1\.[01] \d{3}[^\n]*\n)")}
+_RESYNC_KEEP = 64  # bytes kept while searching: a start line may straddle two segments
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -116,11 +118,8 @@ class Http1Connection:
             if side.state == "resync":
                 m = _RESYNC[side.direction].search(s.buf)
                 if not m:
-                    keep = s.buf.rfind(b"\n")
-                    if keep >= 0:
-                        s.consume(keep + 1)
-                    if len(s.buf) > _MAX_HEAD:
-                        s.clear()
+                    if len(s.buf) > _RESYNC_KEEP:
+                        s.consume(len(s.buf) - _RESYNC_KEEP)
                     return
                 s.consume(m.start(1))
                 side.state = "head"

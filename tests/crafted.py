@@ -1,0 +1,130 @@
+"""Crafting test captures with scapy: TCP conversations written byte by byte, so every
+invariant can be shown holding and broken on a real pcap that goes through the real reader."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcap, wrpcapng
+
+C, S = "c", "s"
+
+
+class Conv:
+    """A TCP conversation between a client and a server; each packet is one frame, numbered from 1."""
+
+    def __init__(self, client=("10.0.0.1", 40000), server=("10.0.0.2", 8080), t0: float = 1_700_000_000.0,
+                 ipv6: bool = False, vlan: int | None = None, link: str = "ether", packets: list | None = None):
+        self.ep = {C: client, S: server}
+        self.seq = {C: 1000, S: 5000}
+        self.t = t0
+        self.ipv6, self.vlan, self.link = ipv6, vlan, link
+        self.pkts = packets if packets is not None else []
+
+    def _pkt(self, who: str, flags: str, seq: int, payload: bytes = b""):
+        src, dst = self.ep[who], self.ep[S if who == C else C]
+        other = S if who == C else C
+        ip = IPv6(src=src[0], dst=dst[0]) if self.ipv6 else IP(src=src[0], dst=dst[0])
+        tcp = TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq, ack=self.seq[other] if "A" in flags else 0)
+        pkt = ip / tcp / Raw(payload) if payload else ip / tcp
+        if self.link == "sll":
+            pkt = CookedLinux(pkttype=0 if who == S else 4, proto=0x86DD if self.ipv6 else 0x0800) / pkt
+        elif self.vlan is not None:
+            pkt = Ether() / Dot1Q(vlan=self.vlan) / pkt
+        else:
+            pkt = Ether() / pkt
+        pkt.time = self.t
+        self.pkts.append(pkt)
+        return len(self.pkts)
+
+    def handshake(self, dt: float = 0.001) -> Conv:
+        self.t += dt
+        self._pkt(C, "S", self.seq[C] - 1)
+        self.t += dt
+        self._pkt(S, "SA", self.seq[S] - 1)
+        self.t += dt
+        self._pkt(C, "A", self.seq[C])
+        return self
+
+    def send(self, who: str, data: bytes, dt: float = 0.01, seq_offset: int = 0, advance: bool = True,
+             flags: str = "PA") -> int:
+        """Send ``data`` from ``who``; returns its frame number."""
+        self.t += dt
+        n = self._pkt(who, flags, self.seq[who] + seq_offset, data)
+        if advance:
+            self.seq[who] += len(data)
+        return n
+
+    def ack(self, who: str, dt: float = 0.001) -> int:
+        self.t += dt
+        return self._pkt(who, "A", self.seq[who])
+
+    def close(self, who: str, how: str = "FA", dt: float = 0.01) -> int:
+        self.t += dt
+        n = self._pkt(who, how, self.seq[who])
+        self.seq[who] += 1
+        return n
+
+    def other(self, client=("10.0.0.1", 40001), **kw) -> Conv:
+        """A second conversation interleaved in the same capture."""
+        conv = Conv(client=client, server=self.ep[S], t0=self.t, ipv6=self.ipv6, vlan=self.vlan, link=self.link,
+                    packets=self.pkts)
+        return conv
+
+    def write(self, path: os.PathLike, ng: bool = False) -> str:
+        self.pkts.sort(key=lambda p: p.time)
+        (wrpcapng if ng else wrpcap)(str(path), self.pkts)
+        return str(path)
+
+
+def get(target: str = "/", extra: str = "") -> bytes:
+    return f"GET {target} HTTP/1.1\r\nHost: lab\r\n{extra}\r\n".encode()
+
+
+def post(target: str, body: bytes) -> bytes:
+    return f"POST {target} HTTP/1.1\r\nHost: lab\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def ok(body: bytes = b"hello", status: int = 200, extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+WS_UPGRADE = get("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n")
+WS_101 = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+
+
+def ws_frame(payload: bytes, opcode: int = 1, masked: bool = False, fin: bool = True) -> bytes:
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    mbit = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack("!Q", n)
+    if masked:
+        key = b"\x01\x02\x03\x04"
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        head += key
+    return head + payload
+
+
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+
+def sse_chunk(n: int) -> bytes:
+    body = f"id: {n}\ndata: event {n}\n\n".encode()
+    return f"{len(body):x}\r\n".encode() + body + b"\r\n"
+
+
+def here(tmp_path: Path, name: str) -> Path:
+    return tmp_path / name
