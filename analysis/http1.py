@@ -44,8 +44,8 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 class _Side:
     """One direction's parser state."""
 
-    __slots__ = ("direction", "stream", "state", "framing", "remaining", "chunk_state", "start", "body",
-                 "sink", "count")
+    __slots__ = ("direction", "stream", "state", "framing", "remaining", "chunk_state", "start", "head_end",
+                 "body", "sink", "count")
 
     def __init__(self, direction: Direction, resync: bool) -> None:
         self.direction = direction
@@ -55,6 +55,7 @@ class _Side:
         self.remaining = 0
         self.chunk_state = "size"
         self.start = (0.0, 0)  # (ts, frame) of the current message's first byte
+        self.head_end = (0.0, 0)  # (ts, frame) of the last byte of its head
         self.body = 0
         self.sink: SseParser | None = None
         self.count = 0  # messages started in this direction
@@ -144,6 +145,7 @@ class Http1Connection:
             return False
         ts, frame = s.where(0)
         lines = bytes(s.buf[:m.start()]).replace(b"\r\n", b"\n").split(b"\n")
+        side.head_end = s.where(m.end() - 1)
         s.consume(m.end())
         side.start = (ts, frame)
         if side.direction is C2S:
@@ -211,7 +213,7 @@ class Http1Connection:
         side.framing, side.remaining, side.body, side.chunk_state = framing, length, 0, "size"
         side.sink = None
         if framing == "length" and length == 0:
-            self._end_message(side, side.start)
+            self._end_message(side, side.head_end)
             if side.direction is C2S and self.upgrade_pending is not None:
                 side.state = "paused"  # what follows depends on the server's answer
             return
@@ -287,6 +289,7 @@ class Http1Connection:
 
     def _switch(self, server: _Side, resp: Http1Response) -> None:
         """After 101 (or a CONNECT tunnel) the bytes on both sides are another protocol."""
+        self._end_message(server, server.head_end)  # a 101 has no body: the head is the message
         client = self.sides[C2S]
         self.upgrade_pending = None
         if resp.status == 101 and "websocket" in resp.upgrade:
