@@ -41,7 +41,7 @@ class Dissection:
 class _Router:
     """Per-connection state: the protocol parser once the first bytes have said which."""
 
-    __slots__ = ("conn", "parser", "held", "joined_mid")
+    __slots__ = ("conn", "held", "joined_mid", "parser")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -55,7 +55,7 @@ def classify(first: bytes) -> str | None:
     if first.startswith(_H2_PREFACE):
         return "http2"
     who = client_evidence(first)
-    if who is not None and (first.startswith(b"HTTP/") or not first[:1] == b"\x16"):
+    if who is not None and (first.startswith(b"HTTP/") or first[:1] != b"\x16"):
         return "http1"
     if len(first) > 5 and first[0] in (0x14, 0x15, 0x16, 0x17) and first[1] == 3:
         return "tls"
@@ -133,4 +133,4 @@ def _settle(router: _Router, events: list, final: bool) -> None:
     router.held.clear()
 
 
-__all__ = ["Dissection", "dissect", "classify", "S2C", "C2S"]
+__all__ = ["C2S", "S2C", "Dissection", "classify", "dissect"]

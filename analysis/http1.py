@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .events import (C2S, S2C, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response,
-                     Undecodable)
+from .events import C2S, S2C, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response, Undecodable
 from .sse import SseParser
 from .stream import Stream
 from .websocket import WsParser
@@ -44,8 +43,19 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 class _Side:
     """One direction's parser state."""
 
-    __slots__ = ("direction", "stream", "state", "framing", "remaining", "chunk_state", "start", "head_end",
-                 "body", "sink", "count")
+    __slots__ = (
+        "body",
+        "chunk_state",
+        "count",
+        "direction",
+        "framing",
+        "head_end",
+        "remaining",
+        "sink",
+        "start",
+        "state",
+        "stream",
+    )
 
     def __init__(self, direction: Direction, resync: bool) -> None:
         self.direction = direction

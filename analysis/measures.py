@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 
 from .dissect import Dissection
 from .events import C2S, S2C, Http1Request, Http1Response, SseEvent, WsFrame
@@ -46,6 +47,6 @@ def measure(d: Dissection) -> dict:
         out["server_bytes_per_message"] = round(s2c_wire / server_messages, 1)
         out["server_packets_per_message"] = round(s2c_packets / server_messages, 2)
     if len(sse) > 1:
-        gaps = [b.end_ts - a.end_ts for a, b in zip(sse, sse[1:])]
+        gaps = [b.end_ts - a.end_ts for a, b in pairwise(sse)]
         out["sse_interval_s"] = {"min": round(min(gaps), 4), "max": round(max(gaps), 4)}
     return out

@@ -126,7 +126,7 @@ def _watch_interface_statistics(reader: RawPcapNgReader, facts: FileFacts) -> No
 
     def isb(block: bytes, _size: int):
         if len(block) < 12:
-            return None
+            return
         intid = struct.unpack(reader.endian + "I", block[:4])[0]
         opts = reader._read_options(block[12:])
         counters = {}
@@ -141,6 +141,6 @@ def _watch_interface_statistics(reader: RawPcapNgReader, facts: FileFacts) -> No
             facts.dropped = sum(d for d, _ in per_interface.values())
             received = [r for _, r in per_interface.values() if r is not None]
             facts.received = sum(received) if received else None
-        return None
+        return
 
     reader.blocktypes[5] = isb

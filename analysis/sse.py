@@ -14,8 +14,19 @@ from .stream import Stream
 
 
 class SseParser:
-    __slots__ = ("conn", "response_frame", "out", "_line", "_start", "_fields", "_data", "_comment",
-                 "_etype", "_eid", "_pending_cr")
+    __slots__ = (
+        "_comment",
+        "_data",
+        "_eid",
+        "_etype",
+        "_fields",
+        "_line",
+        "_pending_cr",
+        "_start",
+        "conn",
+        "out",
+        "response_frame",
+    )
 
     def __init__(self, conn: int, response_frame: int, out: list) -> None:
         self.conn, self.response_frame, self.out = conn, response_frame, out

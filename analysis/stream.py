@@ -13,7 +13,7 @@ from bisect import bisect_right
 
 
 class Stream:
-    __slots__ = ("buf", "base", "_offs", "_marks")
+    __slots__ = ("_marks", "_offs", "base", "buf")
 
     def __init__(self) -> None:
         self.buf = bytearray()

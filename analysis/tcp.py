@@ -78,7 +78,7 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "next", "ooo", "ooo_bytes", "fin", "started")
+    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -100,7 +100,7 @@ class _Half:
 
 
 class _Conn:
-    __slots__ = ("id", "info", "client", "halves", "pending", "closed")
+    __slots__ = ("client", "closed", "halves", "id", "info", "pending")
 
     def __init__(self, conn_id: int, info: Connection | None = None) -> None:
         self.id = conn_id
@@ -267,7 +267,7 @@ class Reassembler:
     def _flush_all(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
         while half.ooo:
             first = min(half.ooo)
-            payload, true_len, ts, frame = half.ooo[first]
+            _, _, ts, frame = half.ooo[first]
             if first > half.next:
                 info.gaps += 1
                 out.append(Gap(info.id, direction, first - half.next, ts, frame))

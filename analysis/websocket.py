@@ -14,7 +14,7 @@ _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 
 
 class WsParser:
-    __slots__ = ("conn", "direction", "out", "stream", "_pending", "_remaining", "broken")
+    __slots__ = ("_pending", "_remaining", "broken", "conn", "direction", "out", "stream")
 
     def __init__(self, conn: int, direction: Direction, out: list, stream: Stream | None = None) -> None:
         self.conn, self.direction, self.out = conn, direction, out

@@ -29,6 +29,9 @@ apt_install() {
     || die "apt-get install $* failed."
 }
 
+# pip repeats local-index notices and build-backend chatter; keep what explains a failure.
+quiet_pip() { grep -vE "^WARNING: Location|^ *$|Editable install|!!|\*{10}|Please be careful|name as your package|precedence during imports|with strategy|BuildBackendWarning" >&2 || true; }
+
 step_venv() {
   local py=${PYTHON:-python3}
   "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
@@ -37,8 +40,9 @@ step_venv() {
   local stamp="$STATE/venv.$(sha1sum pyproject.toml | cut -c1-12)"
   if [ ! -e "$stamp" ]; then
     say "installing the project into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e '.[dev]' || die "pip install of the project failed."
+    "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | quiet_pip
+    "$VENV/bin/python" -m pip install -q -e '.[dev]' 2>&1 | quiet_pip
+    [ "${PIPESTATUS[0]}" = 0 ] || die "pip install of the project failed (see the lines above)."
     mkdir -p "$STATE"; rm -f "$STATE"/venv.*; touch "$stamp"
   fi
 }

@@ -7,10 +7,11 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.crafted import C, S, Conv, get, ok
+from tests.crafted import C, Conv, S, get, ok
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,7 +75,7 @@ def test_unusable_input_exits_two(tmp_path, make, words):
 
 def test_truncated_capture_gives_results_and_a_warning(tmp_path):
     path = _good(tmp_path)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[:-20])  # the last packet ends mid-record
     proc = run("check", "--json", str(cut))
@@ -86,7 +87,7 @@ def test_truncated_capture_gives_results_and_a_warning(tmp_path):
 
 def test_pcapng_with_an_unknown_block_is_read(tmp_path):
     path = _good(tmp_path, ng=True)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     shb_len = struct.unpack("<I", data[4:8])[0]
     custom = struct.pack("<II", 0x40000BAD, 16) + b"\xde\xad\xbe\xef" + struct.pack("<I", 16)
     odd = tmp_path / "odd.pcapng"

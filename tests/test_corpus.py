@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -104,5 +105,5 @@ def test_sse_events(corpus):
     assert len([e for e in events if not e.comment]) == truth["events"]
     assert Counter(e.event_type for e in events) == Counter(truth["event_types"])
     # Each event at its own wire time (about 10 s apart), which tshark cannot show for an open stream.
-    gaps = [b.ts - a.ts for a, b in zip(events, events[1:])]
+    gaps = [b.ts - a.ts for a, b in pairwise(events)]
     assert all(9 < g < 11 for g in gaps), gaps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
-from tests.crafted import C, S, Conv, get, ok, post
+from tests.crafted import C, Conv, S, get, ok, post
 
 
 def _plain(tmp_path, name="plain.pcap"):

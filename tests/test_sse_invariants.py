@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import OK, VIOLATED, finding
-from tests.crafted import C, S, SSE_HEAD, Conv, get, sse_chunk
+from tests.crafted import SSE_HEAD, C, Conv, S, get, sse_chunk
 
 
 def _stream(tmp_path, events=5, every=0.3, talk_back=False, status=200, ask_again=False, name="sse.pcap"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import OK, VIOLATED, finding
-from tests.crafted import C, S, WS_101, WS_UPGRADE, Conv, get, ws_frame
+from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ws_frame
 
 
 def _session(tmp_path, client_masked=True, server_masked=False, ticks=5, echo_only=False, name="ws.pcap"):
@@ -14,7 +14,7 @@ def _session(tmp_path, client_masked=True, server_masked=False, ticks=5, echo_on
     if not echo_only:
         for n in range(ticks):
             frames.setdefault("server", []).append(c.send(S, ws_frame(b"tick %d" % n, masked=server_masked)))
-    for n in range(2):
+    for _ in range(2):
         frames.setdefault("client", []).append(c.send(C, ws_frame(b"hello", masked=client_masked)))
         frames.setdefault("server", []).append(c.send(S, ws_frame(b"echo", masked=server_masked)))
     c.send(C, ws_frame(b"\x03\xe8", opcode=8, masked=client_masked))

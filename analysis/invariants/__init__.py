@@ -36,7 +36,7 @@ def invariant(id: str, kind: str, source: str):
     return wrap
 
 
-from . import http1, sse, websocket  # noqa: E402,F401  (registration)
+from . import http1, sse, websocket  # noqa: E402, F401  (registration fills REGISTRY)
 
 PROTOCOLS: dict[str, tuple[str, ...]] = {
     "http1": ("http1.client-speaks-first", "http1.response-follows-request", "http1.keep-alive",

@@ -86,7 +86,7 @@ def keep_alive(d: Dissection) -> Finding:
             best, best_conn, frames = len(events), conn_id, [e.frame for e in events]
         post = post or next((e for e in events if e.method == "POST" and e.has_body), None)
     if best >= 3 and post is not None:
-        return make("http1.keep-alive", Status.OK, frames + [post.frame],
+        return make("http1.keep-alive", Status.OK, [*frames, post.frame],
                     f"tcp#{best_conn} carried {best} requests; a POST with a body went at frame {post.frame}.")
     what = "no POST with a body" if post is None else f"at most {plural(best, 'request')} on one connection"
     return make("http1.keep-alive", Status.VIOLATED, frames, f"expected ≥ 3 requests on one connection and a POST "

@@ -15,13 +15,13 @@ WANT = 6
 
 def main() -> int:
     seen = 0
-    with httpx.Client(timeout=TIMEOUT) as client:
-        with connect_sse(client, "GET", f"http://{server_host('sse')}:{PORT}/events") as source:
-            for event in source.iter_sse():
-                seen += 1
-                out.info("event id=%s %r", event.id, event.data[:20])
-                if seen >= WANT:
-                    break
+    url = f"http://{server_host('sse')}:{PORT}/events"
+    with httpx.Client(timeout=TIMEOUT) as client, connect_sse(client, "GET", url) as source:
+        for event in source.iter_sse():
+            seen += 1
+            out.info("event id=%s %r", event.id, event.data[:20])
+            if seen >= WANT:
+                break
     out.info("read %d events, closed", seen)
     return 0 if seen >= WANT else 1
 

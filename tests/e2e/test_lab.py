@@ -1,0 +1,125 @@
+"""End to end: the real lab (Docker engine, containers, dumpcap) through the README's commands.
+
+No mocks: `make lab` builds and runs the containers, the captures are read back,
+and our events are compared with Wireshark's dissection of the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from analysis.dissect import dissect
+from analysis.pcapread import FileFacts, read_frames
+from tests.oracle import our_events, wireshark_events
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = ROOT / "captures"
+PROTOCOLS = ("http1", "websocket", "sse")
+
+
+def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, NO_COLOR="1"))
+
+
+def _lab_leftovers() -> tuple[list, list]:
+    api = docker.from_env()
+    label = "com.docker.compose.project=duplexlab"
+    return (api.containers.list(all=True, filters={"label": label}),
+            api.networks.list(filters={"label": label}))
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """One full `make lab` for the module; its output and wall time."""
+    if shutil.which("docker") is None:
+        pytest.fail("docker is not installed: `make test` bootstraps it; run the tests through `make test`")
+    t0 = time.monotonic()
+    proc = make("lab")
+    return proc, time.monotonic() - t0
+
+
+def test_make_lab_exits_zero_with_a_verdict_table(lab):
+    proc, _ = lab
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for p in PROTOCOLS:
+        assert f"captures/{p}.pcapng  [{p}]  verdict: PASS" in proc.stdout
+    assert "websocket.server-originates" in proc.stdout and "sse.client-silent" in proc.stdout
+
+
+def test_captures_and_report_are_left_for_the_user(lab):
+    for p in PROTOCOLS:
+        path = CAPTURES / f"{p}.pcapng"
+        assert path.is_file(), path
+        mode = path.stat().st_mode
+        assert mode & stat.S_IRUSR and path.stat().st_uid == os.getuid()
+        facts = FileFacts(str(path))
+        frames = list(read_frames(str(path), facts))
+        assert frames and not facts.truncated, "the capture was not finalized"
+        assert facts.dropped == 0
+    doc = json.loads((CAPTURES / "report.json").read_text())
+    assert [c["protocol"] for c in doc["captures"]] == list(PROTOCOLS)
+    assert {c["verdict"] for c in doc["captures"]} == {"pass"}
+    ws = next(c for c in doc["captures"] if c["protocol"] == "websocket")
+    assert ws["measures"]["unprompted_server_messages"] >= 5
+
+
+def test_lab_is_taken_down(lab):
+    containers, networks = _lab_leftovers()
+    assert containers == [] and networks == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_our_events_agree_with_wireshark(lab, protocol):
+    path = str(CAPTURES / f"{protocol}.pcapng")
+    ours = our_events(dissect(read_frames(path, FileFacts(path))))
+    theirs = wireshark_events(path)
+    assert ours == theirs, {"only ours": ours - theirs, "only wireshark": theirs - ours}
+    assert sum(ours.values()) > 0
+
+
+def test_tshark_decodes_the_captures_without_options(lab):
+    out = subprocess.run(["tshark", "-r", str(CAPTURES / "websocket.pcapng"), "-Y", "websocket"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) >= 10
+
+
+def test_subset_run_and_reuse(lab):
+    """`make lab PROTOCOLS=websocket` runs just that protocol, reusing the built images."""
+    t0 = time.monotonic()
+    proc = make("lab", "PROTOCOLS=websocket")
+    took = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "[websocket]" in proc.stdout and "[http1]" not in proc.stdout
+    doc = json.loads((CAPTURES / "report.json").read_text())
+    assert [c["protocol"] for c in doc["captures"]] == ["websocket"]
+    print(f"first make lab {lab[1]:.1f}s, warm subset run {took:.1f}s")
+
+
+def test_make_down_mid_run_finalizes_the_capture():
+    """Stop the lab while the capture is recording: the file must still be a complete pcapng."""
+    env = dict(os.environ, COMPOSE_BAKE="false", LAB_UID=str(os.getuid()), LAB_GID=str(os.getgid()))
+    CAPTURES.mkdir(exist_ok=True)
+    (CAPTURES / "sse.pcapng").unlink(missing_ok=True)
+    subprocess.run(["docker", "compose", "up", "--detach", "--wait", "sse-server", "capture-sse"], cwd=ROOT,
+                   env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(["docker", "compose", "up", "--detach", "--no-deps", "sse-client"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=120)
+    time.sleep(1.0)  # the stream is open and events are flowing
+    proc = make("down")
+    assert proc.returncode == 0, proc.stderr
+    path = CAPTURES / "sse.pcapng"
+    facts = FileFacts(str(path))
+    frames = list(read_frames(str(path), facts))
+    assert frames and not facts.truncated and facts.dropped == 0
+    assert _lab_leftovers() == ([], [])
