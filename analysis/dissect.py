@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .decode import decode
 from .events import C2S, S2C, AppData, Connection, Direction, Event, StreamGap, TcpClose
 from .http1 import Http1Connection
+from .http2 import Http2Connection
 from .pcapread import RawFrame
 from .tcp import Closed, Data, Gap, Opened, Reassembler, client_evidence
 
@@ -45,7 +46,7 @@ class _Router:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.parser: Http1Connection | None = None
+        self.parser: Http1Connection | Http2Connection | None = None
         self.held: list[Data] = []
         self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
 
@@ -128,6 +129,9 @@ def _settle(router: _Router, events: list, final: bool) -> None:
     router.conn.app = app or "opaque"
     if app == "http1":
         router.parser = Http1Connection(router.conn, events, resync=router.joined_mid)
+    elif app == "http2":
+        router.parser = Http2Connection(router.conn, events)
+    if router.parser is not None:
         for x in router.held:
             router.parser.feed(x.direction, x.data, x.ts, x.frame)
     router.held.clear()

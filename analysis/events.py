@@ -172,3 +172,58 @@ class TcpClose(Event):
     """The sender of ``direction`` closed its side: ``how`` is "fin" or "rst"."""
 
     how: str = "fin"
+
+
+H2_TYPES = {0: "DATA", 1: "HEADERS", 2: "PRIORITY", 3: "RST_STREAM", 4: "SETTINGS", 5: "PUSH_PROMISE", 6: "PING",
+            7: "GOAWAY", 8: "WINDOW_UPDATE", 9: "CONTINUATION"}
+
+
+@dataclass(frozen=True, slots=True)
+class H2Preface(Event):
+    """The client's connection preface ``PRI * HTTP/2.0`` (RFC 9113 §3.4) began here."""
+
+
+@dataclass(frozen=True, slots=True)
+class H2Frame(Event):
+    """One HTTP/2 frame (RFC 9113 §4.1); ts/frame are those of its first header byte."""
+
+    ftype: int = 0
+    flags: int = 0
+    stream: int = 0
+    length: int = 0
+    end_frame: int = 0
+    promised: int = 0  # PUSH_PROMISE: the promised stream id
+    enable_push: int | None = None  # SETTINGS: SETTINGS_ENABLE_PUSH when present
+
+    @property
+    def type_name(self) -> str:
+        return H2_TYPES.get(self.ftype, f"0x{self.ftype:x}")
+
+    @property
+    def end_stream(self) -> bool:
+        return self.ftype in (0, 1) and bool(self.flags & 0x1)
+
+
+@dataclass(frozen=True, slots=True)
+class H2Headers(Event):
+    """A complete header block (HEADERS or PUSH_PROMISE plus CONTINUATIONs), decoded with HPACK.
+
+    ts/frame: the first byte of the HEADERS/PUSH_PROMISE frame that opened the block."""
+
+    stream: int = 0
+    promised: int = 0  # non-zero: this is a PUSH_PROMISE's request header block
+    method: str = ""
+    path: str = ""
+    status: int = 0
+    content_type: str = ""
+    end_stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcMessage(Event):
+    """One gRPC length-prefixed message (gRPC over HTTP/2, "Length-Prefixed-Message") in DATA frames."""
+
+    stream: int = 0
+    length: int = 0
+    compressed: bool = False
+    end_frame: int = 0

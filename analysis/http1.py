@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 
 from .events import C2S, S2C, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response, Undecodable
+from .http2 import Http2Connection
 from .sse import SseParser
 from .stream import Stream
 from .websocket import WsParser
@@ -84,7 +86,12 @@ class Http1Connection:
         self.upgrade_pending: Http1Request | None = None
         self.upgraded: dict[Direction, Callable[[bytes, float, int], None]] = {}
         self.ws: dict[Direction, WsParser] = {}
-        self.app = "http1"
+        self.h2: Http2Connection | None = None
+        self._app = "http1"
+
+    @property
+    def app(self) -> str:
+        return self.h2.app if self.h2 is not None else self._app
 
     # -- input ------------------------------------------------------------------------------
 
@@ -100,6 +107,9 @@ class Http1Connection:
 
     def gap(self, direction: Direction, missing: int) -> None:
         """Bytes of ``direction`` are missing: resynchronise on the next message start."""
+        if self.h2 is not None:
+            self.h2.gap(direction, missing)
+            return
         if direction in self.ws:
             self.ws[direction].gap()
             return
@@ -302,14 +312,23 @@ class Http1Connection:
         self._end_message(server, server.head_end)  # a 101 has no body: the head is the message
         client = self.sides[C2S]
         self.upgrade_pending = None
+        if resp.status == 101 and "h2c" in resp.upgrade:
+            self.h2 = Http2Connection(self.conn, self.out, upgraded=True)
+            for side in (client, server):
+                side.state = "upgraded"
+                self.upgraded[side.direction] = partial(self.h2.feed, side.direction)
+                if side.stream.buf:
+                    self.h2.feed(side.direction, bytes(side.stream.buf), *side.stream.where(0))
+                    side.stream.clear()
+            return
         if resp.status == 101 and "websocket" in resp.upgrade:
-            self.app = "websocket"
+            self._app = "websocket"
             for side in (client, server):
                 parser = WsParser(self.conn.id, side.direction, self.out, side.stream)
                 self.ws[side.direction] = parser
                 self.upgraded[side.direction] = parser.feed
         else:
-            self.app = "tunnel"
+            self._app = "tunnel"
             for side in (client, server):
                 self.upgraded[side.direction] = _ignore
         for side in (client, server):
