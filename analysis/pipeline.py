@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from .dissect import Dissection, dissect
 from .findings import CaptureResult, Finding, Status
-from .invariants import PROTOCOLS, for_protocol
+from .invariants import for_protocol
 from .measures import measure
 from .pcapread import FileFacts, read_frames
 
 KNOWN_PROTOCOLS = ("http1", "http2", "h2push", "websocket", "sse", "grpc", "longpoll")
-_NOT_YET = ("http2", "h2push", "grpc")
 
 
 def recognise(d: Dissection) -> str | None:
@@ -19,8 +18,10 @@ def recognise(d: Dissection) -> str | None:
         return "websocket"
     if any(getattr(e, "content_type", "").startswith("text/event-stream") for e in d.events):
         return "sse"
+    if "grpc" in apps:
+        return "grpc"
     if "http2" in apps:
-        return "http2"
+        return "h2push" if any(getattr(e, "promised", 0) for e in d.events) else "http2"
     if apps & {"http1", "tunnel"}:
         return "http1"
     return None
@@ -50,11 +51,6 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
     if proto is None:
         result.findings.append(_unrecognised(d))
         return result
-    if proto in _NOT_YET:
-        result.findings.append(Finding(
-            f"{proto}.analysis", Status.INCONCLUSIVE, (),
-            f"this capture carries {proto}, whose invariants this version does not check yet.", "", "protocol"))
-        return result
     for inv in for_protocol(proto, scenario):
         result.findings.append(inv.check(d))
     encrypted = [c for c in d.connections if c.app == "tls"]
@@ -65,7 +61,7 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
 
 def _has_protocol(d: Dissection, proto: str) -> bool:
     apps = {c.app for c in d.connections}
-    return bool(apps & {"http1", "websocket", "tunnel"}) if proto in PROTOCOLS else proto in apps
+    return bool(apps & ({"http2", "grpc"} if proto in ("http2", "h2push", "grpc") else {"http1", "websocket", "tunnel"}))
 
 
 def _unrecognised(d: Dissection) -> Finding:

@@ -7,13 +7,25 @@ is wrong (MANIFEST.md says so) the expectation follows the wire, and the test sa
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from itertools import pairwise
 
 import pytest
 
 from analysis.dissect import dissect
-from analysis.events import C2S, S2C, Http1Request, Http1Response, SseEvent, WsFrame
+from analysis.events import (
+    C2S,
+    S2C,
+    GrpcMessage,
+    H2Frame,
+    H2Headers,
+    Http1Request,
+    Http1Response,
+    SseEvent,
+    WsFrame,
+    fmt_addr,
+)
 from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
 
@@ -32,6 +44,18 @@ VERDICTS = {
     "ws-compressed-session-scapy.pcap": ("websocket", "pass"),
     "ws-servertime-flask-susam.pcap": ("websocket", "pass"),
     "ws-arkime.pcap": ("websocket", "pass"),
+    "h2c-upgrade-range-suricata.pcap": ("http2", "pass"),
+    "h2c-upgrade-simple-scapy.pcap": ("http2", "pass"),
+    "h2c-doh-post-multistream-suricata.pcap": ("http2", "pass"),
+    "h2c-continuation-suricata.pcap": ("http2", "pass"),
+    "h2c-priorknowledge-port8097-pcapfileex.pcapng": ("http2", "pass"),
+    # Joined after the TCP handshake: the preface still shows who the client is.
+    "h2c-5g-sbi-port29518-ndpi.pcapng": ("http2", "pass"),
+    "grpc-server-streaming-packt.pcapng": ("grpc", "pass"),
+    "grpc-client-streaming-packt.pcapng": ("grpc", "pass"),
+    "grpc-unary-with-background-noise-packt.pcapng": ("grpc", "pass"),
+    "grpc-h2c-port50051-vitalybupt.pcap": ("grpc", "pass"),
+    "grpc-h2c-ipv6-port50052-grpcmonitor.pcap": ("grpc", "pass"),
     # Encrypted, and `check` is given no keys: never a pass.
     "tls12-tls13-http1-keylog-scapy.pcap": ("unknown", "inconclusive"),
     "tls12-http1-keylog-zeek.pcap": ("unknown", "inconclusive"),
@@ -69,12 +93,15 @@ def test_connections_and_roles(corpus, name):
         if stream.get("first_payload_from") in (None, "none"):
             continue
         conn = ours[stream["stream"]]
-        client = f"{conn.client[0]}:{conn.client[1]}"
-        server = f"{conn.server[0]}:{conn.server[1]}"
+        client, server = fmt_addr(conn.client), fmt_addr(conn.server)
         assert (client, server) == (stream["client"], stream["server"]), stream
 
 
-@pytest.mark.parametrize("name", sorted(n for n in VERDICTS if not n.startswith("tls")))
+HTTP1_FILES = sorted(n for n in VERDICTS if n.startswith(("http1", "ws-", "sse-", "h2c-upgrade")))
+H2_FILES = sorted(n for n in VERDICTS if n.startswith(("h2c", "grpc")))
+
+
+@pytest.mark.parametrize("name", HTTP1_FILES)
 def test_http1_counts(corpus, name):
     truth = _truth(corpus, name)["http1"]
     d = _dissect(corpus / name)
@@ -107,3 +134,40 @@ def test_sse_events(corpus):
     # Each event at its own wire time (about 10 s apart), which tshark cannot show for an open stream.
     gaps = [b.ts - a.ts for a, b in pairwise(events)]
     assert all(9 < g < 11 for g in gaps), gaps
+
+
+@pytest.mark.parametrize("name", H2_FILES)
+def test_http2_frames_by_type_and_direction(corpus, name):
+    """Against the byte walk, which is right where tshark is not (header blocks over many segments)."""
+    walk = _truth(corpus, name)["raw_walk"]
+    d = _dissect(corpus / name)
+    frames = [e for e in d.events if isinstance(e, H2Frame)]
+    for direction, key in ((C2S, "h2_frames_c2s"), (S2C, "h2_frames_s2c")):
+        want = sum((Counter(w[key]) for w in walk), Counter())
+        assert Counter(e.type_name for e in frames if e.direction is direction) == want, key
+    promised = sorted({e.promised for e in frames if e.promised})
+    assert promised == sorted({i for w in walk for i in w["h2_promised_ids"]})
+
+
+@pytest.mark.parametrize("name", H2_FILES)
+def test_http2_requests_and_statuses(corpus, name):
+    truth = _truth(corpus, name)["http2"]
+    heads = [e for e in _dissect(corpus / name).events if isinstance(e, H2Headers)]
+    assert Counter(e.path for e in heads if e.path) == Counter(truth["paths"])
+    assert Counter(str(e.status) for e in heads if e.status) == Counter(truth["statuses"])
+
+
+def _manifest_grpc_counts(corpus) -> dict[str, tuple[int, int]]:
+    out = {}
+    for line in (corpus / "MANIFEST.md").read_text().splitlines():
+        m = re.search(r"`([^`]+)`.*gRPC msgs c2s (\d+) / s2c (\d+)", line)
+        if m and line.startswith("|"):
+            out[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(n for n in VERDICTS if n.startswith("grpc")))
+def test_grpc_messages(corpus, name):
+    want = _manifest_grpc_counts(corpus)[name]
+    msgs = [e for e in _dissect(corpus / name).events if isinstance(e, GrpcMessage)]
+    assert (sum(e.direction is C2S for e in msgs), sum(e.direction is S2C for e in msgs)) == want

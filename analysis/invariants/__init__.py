@@ -36,17 +36,21 @@ def invariant(id: str, kind: str, source: str):
     return wrap
 
 
-from . import http1, sse, websocket  # noqa: E402, F401  (registration fills REGISTRY)
+from . import grpc, http1, http2, longpoll, sse, websocket  # noqa: E402, F401  (registration fills REGISTRY)
+
+_HTTP1 = ("http1.client-speaks-first", "http1.response-follows-request")
+_HTTP2 = ("http2.client-preface", "http2.streams-client-initiated", "http2.response-follows-request",
+          "http2.push-promised", "http2.push-disabled-respected")
 
 PROTOCOLS: dict[str, tuple[str, ...]] = {
-    "http1": ("http1.client-speaks-first", "http1.response-follows-request", "http1.keep-alive",
-              "http1.pipelined"),
-    "websocket": ("http1.client-speaks-first", "http1.response-follows-request", "websocket.upgrade",
-                  "websocket.client-frames-masked", "websocket.server-frames-unmasked",
-                  "websocket.server-originates"),
-    "sse": ("http1.client-speaks-first", "http1.response-follows-request", "sse.one-response-many-events",
-            "sse.client-silent", "sse.server-pushes-events"),
-    "longpoll": ("http1.client-speaks-first", "http1.response-follows-request"),
+    "http1": (*_HTTP1, "http1.keep-alive", "http1.pipelined"),
+    "websocket": (*_HTTP1, "websocket.upgrade", "websocket.client-frames-masked",
+                  "websocket.server-frames-unmasked", "websocket.server-originates"),
+    "sse": (*_HTTP1, "sse.one-response-many-events", "sse.client-silent", "sse.server-pushes-events"),
+    "longpoll": (*_HTTP1, "longpoll.held-open"),
+    "http2": (*_HTTP2, "http2.multiplexed"),
+    "h2push": (*_HTTP2, "h2push.push-observed"),
+    "grpc": (*_HTTP2, "grpc.messages-framed", "grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
 }
 
 
