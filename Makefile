@@ -1,5 +1,5 @@
 # duplexlab — the only commands a new user needs. `make help` lists them.
-PROTOCOLS ?= http1 websocket sse
+PROTOCOLS ?= http1 websocket sse http2 h2push grpc longpoll
 PY := .venv/bin/python
 COMPOSE := COMPOSE_BAKE=false docker compose
 

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Record one protocol's traffic into /captures/$1.pcapng until stopped.
+# Record one protocol's traffic into /captures/$NAME.pcapng until stopped.
 # tini (PID 1) forwards SIGINT/SIGTERM here; dumpcap then writes its statistics
 # block and closes the file cleanly, which is what makes the pcapng complete.
 set -eu
-name=$1
+name=${NAME:?set NAME to the protocol whose traffic this sidecar records}
 out=/captures/$name.pcapng
 rm -f "$out"
 umask 022

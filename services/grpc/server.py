@@ -1,0 +1,51 @@
+"""gRPC server: a bidi stream where the server ticks on its own timer while the client is still talking."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from services.common import PORT, log, payload
+from services.grpc import METHOD, identity
+
+TICKS, EVERY = 5, 0.2
+out = log("grpc-server")
+
+
+async def chat(request_iterator, context):
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def ticker() -> None:
+        for n in range(1, TICKS + 1):
+            await asyncio.sleep(EVERY)
+            await queue.put(payload("tick", n).encode())  # nobody asked for this message
+
+    async def echo() -> None:
+        async for message in request_iterator:
+            await queue.put(payload("echo", len(message)).encode())
+
+    tasks = [asyncio.create_task(ticker()), asyncio.create_task(echo())]
+    done = asyncio.gather(*tasks)
+    while not (done.done() and queue.empty()):
+        try:
+            yield await asyncio.wait_for(queue.get(), 0.05)
+        except TimeoutError:
+            continue
+    await done
+
+
+async def main() -> None:
+    server = grpc.aio.server()
+    handler = grpc.method_handlers_generic_handler("duplexlab.Ticker", {
+        "Chat": grpc.stream_stream_rpc_method_handler(chat, request_deserializer=identity,
+                                                      response_serializer=identity)})
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"0.0.0.0:{PORT}")  # h2c: grpcio has no TLS key log, keep it readable
+    await server.start()
+    out.info("serving %s", METHOD)
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,35 @@
+"""HTTP/2 client scenario: one h2c connection, several concurrent requests, and one streamed upload."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import httpx
+
+from services.common import PORT, TIMEOUT, log, payload, server_host
+
+out = log("http2-client")
+BASE = f"http://{server_host('http2')}:{PORT}"
+
+
+async def upload_body():
+    for n in range(3):
+        yield payload("piece", n).encode()
+        await asyncio.sleep(0.3)  # the server's answer is already on its way
+
+
+async def scenario() -> int:
+    # http1=False: h2c with prior knowledge, one connection for every request below.
+    async with httpx.AsyncClient(http1=False, http2=True, base_url=BASE, timeout=TIMEOUT) as client:
+        gets = [client.get(f"/item/{n}") for n in range(1, 4)]
+        responses = await asyncio.gather(*gets, client.post("/upload", content=upload_body()))
+    for r in responses:
+        out.info("%s %s -> %d %s, %d bytes", r.request.method, r.request.url.path, r.status_code,
+                 r.http_version, len(r.content))
+    ok = all(r.status_code == 200 and r.http_version == "HTTP/2" for r in responses)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(scenario()))

@@ -1,0 +1,56 @@
+"""HTTP/2 server: hypercorn speaking h2c (prior knowledge), streaming every response in several DATA frames.
+
+Responses are sent in pieces with pauses so that concurrent streams interleave on the
+wire, and /upload answers while the request body is still arriving (full duplex on one
+stream, which HTTP/2 allows and HTTP/1.1 clients rarely see).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from services.common import PORT, payload
+
+PIECES, PAUSE = 4, 0.05
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            kind = (await receive())["type"].rsplit(".", 1)[-1]  # startup or shutdown
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                return
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    if scope["path"] == "/upload":
+        # Answer each piece of the body as it arrives: the response starts before the request ends.
+        await send({"type": "http.response.body", "body": payload("upload-start", 0).encode(), "more_body": True})
+        n = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            if msg.get("body"):
+                n += 1
+                await send({"type": "http.response.body", "body": payload("got-piece", n).encode(),
+                            "more_body": True})
+            if not msg.get("more_body"):
+                break
+        await send({"type": "http.response.body", "body": b""})
+        return
+    for n in range(PIECES):
+        await asyncio.sleep(PAUSE)
+        await send({"type": "http.response.body", "body": payload(scope["path"], n).encode(), "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+if __name__ == "__main__":
+    config = Config()
+    config.bind = [f"0.0.0.0:{PORT}"]
+    config.loglevel = "WARNING"
+    asyncio.run(serve(app, config))
