@@ -29,7 +29,7 @@ _MAX_FRAME = 1 << 24
 class _Grpc:
     """Where a gRPC stream's DATA is inside the current length-prefixed message."""
 
-    __slots__ = ("prefix", "remaining", "start", "compressed")
+    __slots__ = ("compressed", "prefix", "remaining", "start")
 
     def __init__(self) -> None:
         self.prefix = bytearray()  # the 5-byte message prefix, as it arrives
@@ -39,7 +39,7 @@ class _Grpc:
 
 
 class _Side:
-    __slots__ = ("direction", "stream", "state", "decoder", "block", "grpc")
+    __slots__ = ("block", "decoder", "direction", "grpc", "state", "stream")
 
     def __init__(self, direction: Direction, expect_preface: bool) -> None:
         self.direction = direction

@@ -61,7 +61,8 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
 
 def _has_protocol(d: Dissection, proto: str) -> bool:
     apps = {c.app for c in d.connections}
-    return bool(apps & ({"http2", "grpc"} if proto in ("http2", "h2push", "grpc") else {"http1", "websocket", "tunnel"}))
+    wanted = {"http2", "grpc"} if proto in ("http2", "h2push", "grpc") else {"http1", "websocket", "tunnel"}
+    return bool(apps & wanted)
 
 
 def _unrecognised(d: Dissection) -> Finding:

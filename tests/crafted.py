@@ -128,3 +128,84 @@ def sse_chunk(n: int) -> bytes:
 
 def here(tmp_path: Path, name: str) -> Path:
     return tmp_path / name
+
+
+# -- HTTP/2 ------------------------------------------------------------------------------------
+# Frames are built with hyperframe and header blocks with hpack (the same libraries the
+# analysis reads them with would hide a shared bug, so the tests also check counts against
+# Wireshark and the corpus byte walk).
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class H2:
+    """Serialises HTTP/2 frames for one connection, one HPACK encoder per direction."""
+
+    def __init__(self) -> None:
+        from hpack import Encoder
+
+        self.enc = {C: Encoder(), S: Encoder()}
+
+    @staticmethod
+    def settings(ack: bool = False, enable_push: int | None = None) -> bytes:
+        from hyperframe.frame import SettingsFrame
+
+        f = SettingsFrame(0)
+        if ack:
+            f.flags.add("ACK")
+        if enable_push is not None:
+            f.settings[SettingsFrame.ENABLE_PUSH] = enable_push
+        return f.serialize()
+
+    def headers(self, who: str, stream: int, headers: list[tuple[str, str]], end_stream: bool = False,
+                split: int = 0) -> bytes:
+        """A HEADERS frame; with ``split`` > 0 the block continues in that many CONTINUATION frames."""
+        from hyperframe.frame import ContinuationFrame, HeadersFrame
+
+        block = self.enc[who].encode(headers)
+        n = split + 1
+        parts = [block[i * len(block) // n:(i + 1) * len(block) // n] for i in range(n)]
+        first = HeadersFrame(stream, data=parts[0])
+        if end_stream:
+            first.flags.add("END_STREAM")
+        if len(parts) == 1:
+            first.flags.add("END_HEADERS")
+        out = first.serialize()
+        for i, part in enumerate(parts[1:], 1):
+            cont = ContinuationFrame(stream, data=part)
+            if i == len(parts) - 1:
+                cont.flags.add("END_HEADERS")
+            out += cont.serialize()
+        return out
+
+    def push_promise(self, stream: int, promised: int, path: str) -> bytes:
+        from hyperframe.frame import PushPromiseFrame
+
+        block = self.enc[S].encode([(":method", "GET"), (":path", path), (":scheme", "http"),
+                                    (":authority", "lab")])
+        f = PushPromiseFrame(stream, promised_stream_id=promised, data=block)
+        f.flags.add("END_HEADERS")
+        return f.serialize()
+
+    @staticmethod
+    def data(stream: int, payload: bytes, end_stream: bool = False) -> bytes:
+        from hyperframe.frame import DataFrame
+
+        f = DataFrame(stream, data=payload)
+        if end_stream:
+            f.flags.add("END_STREAM")
+        return f.serialize()
+
+    def request(self, stream: int, path: str = "/", end_stream: bool = True, grpc: bool = False) -> bytes:
+        hs = [(":method", "POST" if grpc else "GET"), (":path", path), (":scheme", "http"), (":authority", "lab")]
+        if grpc:
+            hs.append(("content-type", "application/grpc"))
+        return self.headers(C, stream, hs, end_stream=end_stream)
+
+    def response(self, stream: int, end_stream: bool = False, grpc: bool = False) -> bytes:
+        hs = [(":status", "200"), ("content-type", "application/grpc" if grpc else "text/plain")]
+        return self.headers(S, stream, hs, end_stream=end_stream)
+
+
+def grpc_message(payload: bytes) -> bytes:
+    return b"\x00" + len(payload).to_bytes(4, "big") + payload

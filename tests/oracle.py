@@ -55,3 +55,42 @@ def our_events(d: Dissection, include_open: bool = False) -> Counter:
             sport = client_port[e.conn] if e.direction.name == "C2S" else server_port[e.conn]
             out[("ws", e.end_frame, e.opcode, e.masked, sport)] += 1
     return out
+
+
+def tshark_h2_events(path: str, extra: tuple[str, ...] = ()) -> Counter:
+    """HTTP/2 frames and gRPC messages as tshark dissects them, keyed by the frame holding the last byte.
+
+    Through tshark fields rather than pyshark: pyshark's JSON mode drops HTTP/2 frames when a
+    segment carries several (KimiNewt/pyshark#695)."""
+    import subprocess
+
+    fields = ["frame.number", "tcp.srcport", "http2.type", "http2.streamid", "grpc.message_length"]
+    cmd = ["tshark", "-n", "-r", path, *extra, "-Y", "http2", "-T", "fields", "-E", "occurrence=a",
+           "-E", "aggregator=;", "-E", "separator=|"]
+    for f in fields:
+        cmd += ["-e", f]
+    out: Counter = Counter()
+    lines = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+    for line in lines:
+        number, sport, types, streams, grpc_lengths = line.split("|")
+        for t, s in zip(types.split(";"), streams.split(";"), strict=False):
+            if t:
+                out[("h2", int(number), int(t), int(s), int(sport))] += 1
+        for length in filter(None, grpc_lengths.split(";")):
+            out[("grpc", int(number), int(length), int(sport))] += 1
+    return out
+
+
+def our_h2_events(d: Dissection) -> Counter:
+    from analysis.events import GrpcMessage, H2Frame
+
+    server_port = {c.id: c.server[1] for c in d.connections}
+    client_port = {c.id: c.client[1] for c in d.connections}
+    out: Counter = Counter()
+    for e in d.events:
+        port = (client_port if e.direction.name == "C2S" else server_port).get(e.conn)
+        if isinstance(e, H2Frame):
+            out[("h2", e.end_frame, e.ftype, e.stream, port)] += 1
+        elif isinstance(e, GrpcMessage):
+            out[("grpc", e.end_frame, e.length, port)] += 1
+    return out

@@ -6,7 +6,7 @@ from ..dissect import Dissection
 from ..events import C2S, S2C, GrpcMessage, H2Frame, Undecodable
 from ..findings import Finding, Status
 from . import invariant
-from .common import by_conn, conclude, make, plural
+from .common import conclude, make, plural
 
 SCENARIO_MIN_UNPROMPTED = 3
 _GRPC_SPEC = "gRPC over HTTP/2 (PROTOCOL-HTTP2.md, Length-Prefixed-Message)"
@@ -66,7 +66,7 @@ def bidi_one_stream(d: Dissection) -> Finding:
 @invariant("grpc.full-duplex", "scenario", "RFC 9113 §8.1 (either side may send before the other ends)")
 def full_duplex(d: Dissection) -> Finding:
     """The server sends messages before the client half-closes the stream (END_STREAM)."""
-    for (conn, sid), events in _grpc_streams(d).items():
+    for (_conn, sid), events in _grpc_streams(d).items():
         half_close = next((e for e in events if isinstance(e, H2Frame) and e.direction is C2S and e.end_stream), None)
         early = [e for e in events if isinstance(e, GrpcMessage) and e.direction is S2C
                  and (half_close is None or e.frame < half_close.frame)]
