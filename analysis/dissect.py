@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .decode import decode
-from .events import C2S, S2C, AppData, Connection, Direction, Event, StreamGap, TcpClose
+from .events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .pcapread import RawFrame
@@ -98,7 +98,8 @@ def _route(item, routers: dict[int, _Router], events: list) -> None:
         return
     router = routers[item.conn]
     if isinstance(item, Data):
-        events.append(AppData(item.ts, item.frame, item.conn, item.direction, size=len(item.data)))
+        if router.conn.first_payload is None:
+            router.conn.first_payload = (item.direction, item.frame, item.ts)
         if router.parser is None and router.conn.app == "unknown":
             router.held.append(item)
             _settle(router, events, final=False)

@@ -115,10 +115,10 @@ class SseEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class AppData(Event):
-    """Application bytes in one TCP segment (after reassembly). ``size`` bytes.
-
-    Emitted for every payload-carrying segment so that "who sent bytes when"
-    questions (client-speaks-first, client-silent) do not depend on a parser."""
+    """Client bytes (one TCP segment, ``size`` bytes) that arrived while the client was waiting:
+    a request unanswered or an event stream open. Pipelined requests and a client talking
+    into an event stream both show up here; ordinary request/response traffic emits none,
+    which keeps the event list small on big captures."""
 
     size: int = 0
 
@@ -155,6 +155,7 @@ class Connection:
     wire_bytes: dict[Direction, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     retransmissions: int = 0
     gaps: int = 0
+    first_payload: tuple[Direction, int, float] | None = None  # who sent the first byte: (direction, frame, ts)
     closed_by: str = ""  # "fin", "rst" or ""
 
     def describe(self) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from functools import partial
 
-from .events import C2S, S2C, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response, Undecodable
+from .events import C2S, S2C, AppData, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response, Undecodable
 from .http2 import Http2Connection
 from .sse import SseParser
 from .stream import Stream
@@ -96,6 +96,8 @@ class Http1Connection:
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        if direction is C2S and direction not in self.upgraded and self._client_waiting():
+            self.out.append(AppData(ts, frame, self.conn.id, C2S, size=len(data)))
         if direction in self.upgraded:
             self.upgraded[direction](data, ts, frame)
             return
@@ -104,6 +106,12 @@ class Http1Connection:
             return
         side.stream.feed(data, ts, frame)
         self._run(side)
+
+    def _client_waiting(self) -> bool:
+        """A request is unanswered, or an event stream is open: the client has said its piece."""
+        client = self.sides[C2S]
+        idle = client.state in ("head", "paused") and not client.stream.buf
+        return idle and (self.final_responses < len(self.requests) or self.sides[S2C].sink is not None)
 
     def gap(self, direction: Direction, missing: int) -> None:
         """Bytes of ``direction`` are missing: resynchronise on the next message start."""

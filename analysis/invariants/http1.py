@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..dissect import Dissection
-from ..events import C2S, S2C, AppData, Http1MessageEnd, Http1Request, Http1Response, TcpClose
+from ..events import C2S, S2C, Http1MessageEnd, Http1Request, Http1Response, TcpClose
 from ..findings import Finding, Status
 from . import invariant
 from .common import by_conn, conclude, http1_connections, joined_mid_stream, make, plural
@@ -15,19 +15,17 @@ _IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's cl
 def client_speaks_first(d: Dissection) -> Finding:
     """On every connection the first application byte comes from the client."""
     violations, evidence, judged, skipped = [], [], 0, 0
-    events = by_conn(e for e in d.events if isinstance(e, AppData))
     for conn in http1_connections(d):
-        first = events.get(conn.id)
-        if not first:
+        if conn.first_payload is None:
             continue
         if not conn.handshake_seen:
             skipped += 1  # the first byte on the wire may predate the capture
             continue
         judged += 1
-        e = first[0]
-        evidence.append(e.frame)
-        if e.direction is S2C:
-            violations.append((e.frame, f"the server sent the first bytes on {conn.describe()} (frame {e.frame})"
+        direction, frame, _ = conn.first_payload
+        evidence.append(frame)
+        if direction is S2C:
+            violations.append((frame, f"the server sent the first bytes on {conn.describe()} (frame {frame})"
                                " before the client said anything"))
     note = (f"{plural(skipped, 'connection')} began before the capture and cannot be judged."
             if skipped else "")
