@@ -4,7 +4,7 @@ PY := .venv/bin/python
 COMPOSE := COMPOSE_BAKE=false docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test down clean lint
+.PHONY: help lab test down clean lint bench
 
 help: ## Show the targets and what each does
 	@awk 'BEGIN{FS=":.*## "} /^[a-z]+:.*## /{printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ down: ## Stop and remove every container and network the lab started (captures a
 
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
+
+bench: ## Time our check against a plain tshark pass at 10^4, 10^5 and 10^6 packets (SIZES="...")
+	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES)
 
 lint: ## Check the code style with ruff
 	@lab/bootstrap.sh venv && $(PY) -m ruff check analysis lab services tests
