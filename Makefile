@@ -1,5 +1,6 @@
 # duplexlab — the only commands a new user needs. `make help` lists them.
 PROTOCOLS ?= http1 websocket sse http2 h2push grpc longpoll
+PROFILE ?=
 PY := .venv/bin/python
 COMPOSE := COMPOSE_BAKE=false docker compose
 
@@ -9,14 +10,14 @@ COMPOSE := COMPOSE_BAKE=false docker compose
 help: ## Show the targets and what each does
 	@awk 'BEGIN{FS=":.*## "} /^[a-z]+:.*## /{printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS="...")
-	@lab/bootstrap.sh all && $(PY) -m lab.run $(PROTOCOLS)
+lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS=, PROFILE=misbehave)
+	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS))
 
 test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab
 	@lab/bootstrap.sh all && { $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure here" >&2; exit $$rc; }
 
 down: ## Stop and remove every container and network the lab started (captures are finalized)
-	@if docker info >/dev/null 2>&1; then $(COMPOSE) down --remove-orphans --timeout 20; fi
+	@if docker info >/dev/null 2>&1; then $(COMPOSE) --profile misbehave down --remove-orphans --timeout 20; fi
 
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv

@@ -1,11 +1,15 @@
 """``make lab``: build, start, run every scenario, finalize the captures, take down, check.
 
 Usage: python -m lab.run [PROTOCOL...]   (default: every protocol the lab has)
+       python -m lab.run --profile misbehave [SCENARIO...]
 
 Compose does the starting and stopping; the Docker SDK watches the clients run
 to completion. Whatever happens (a client fails, Ctrl-C), the lab is taken down
 and the captures are finalized. Exit: 0 every invariant holds; 1 a finding is
-violated or inconclusive, or a client failed; 2 bad arguments or a missing capture.
+violated or inconclusive, a client failed or a capture is missing; 2 bad arguments.
+
+The misbehave profile runs deliberately wrong peers instead; there, success means
+every misbehaviour was caught by the invariant that names it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
 PROJECT = "duplexlab"
 LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll")
+# The misbehave profile: each deliberately wrong peer pair, the protocol it is judged as,
+# and the invariants it must trip (services/misbehave/ holds the peers).
+MISBEHAVIOURS = {
+    "early-answer": ("http1", ("http1.client-speaks-first", "http1.response-follows-request")),
+    "double-answer": ("http1", ("http1.response-follows-request",)),
+    "masked-ws": ("websocket", ("websocket.client-frames-masked", "websocket.server-frames-unmasked")),
+    "chatty-sse": ("sse", ("sse.client-silent",)),
+}
 CLIENT_TIMEOUT = 180
 QUIET_AFTER_CLIENTS = 1.5  # libpcap may still hold the last packets; stopping sooner loses them
 
@@ -66,50 +78,67 @@ def _give_to_user(path: Path) -> None:
         os.chown(path, _uid(), _gid())
 
 
-def run(protocols: list[str], quiet: bool = False) -> int:
+def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
+    """Run ``scenarios`` (protocol names, or misbehaviour names under the misbehave profile)."""
     st = Stages(quiet)
     CAPTURES.mkdir(exist_ok=True)
     _give_to_user(CAPTURES)
-    for p in protocols:
-        for stale in (CAPTURES / f"{p}.pcapng", CAPTURES / f"{p}.pcapng.part"):
+    captures = {name: (f"misbehave-{name}" if profile else name) for name in scenarios}
+    for cap in captures.values():
+        for stale in (CAPTURES / f"{cap}.pcapng", CAPTURES / f"{cap}.pcapng.part"):
             stale.unlink(missing_ok=True)
-    servers = [s for p in protocols for s in (f"{p}-server", f"capture-{p}")]
-    clients = [f"{p}-client" for p in protocols]
-    st.say(f"building images (cached after the first run) for {' '.join(protocols)}")
-    compose("build", "--quiet")
-    compose("down", "--remove-orphans", "--timeout", "20")
+    servers = [s for n in scenarios for s in (f"{n}-server", f"capture-{n}")]
+    clients = [f"{n}-client" for n in scenarios]
+    flags = ("--profile", profile) if profile else ()
+    st.say(f"building images (cached after the first run) for {' '.join(scenarios)}")
+    compose(*flags, "build", "--quiet")
+    compose(*flags, "down", "--remove-orphans", "--timeout", "20")
     failures: dict[str, str] = {}
     try:
         st.say("starting servers and capture sidecars")
-        compose("up", "--detach", "--wait", *servers)
+        compose(*flags, "up", "--detach", "--wait", *servers)
         st.say("running client scenarios")
-        compose("up", "--detach", "--no-deps", *clients)
+        compose(*flags, "up", "--detach", "--no-deps", *clients)
         failures = _wait_for_clients(clients, st)
         time.sleep(QUIET_AFTER_CLIENTS)
         st.say("stopping captures (finalizing pcapng)")
-        compose("stop", "--timeout", "20", *[f"capture-{p}" for p in protocols])
+        compose(*flags, "stop", "--timeout", "20", *[f"capture-{n}" for n in scenarios])
     except KeyboardInterrupt:
         st.say("interrupted: taking the lab down (captures are finalized)")
-        compose("down", "--remove-orphans", "--timeout", "20", check=False)
         return 130
     finally:
-        compose("down", "--remove-orphans", "--timeout", "20", check=False)
+        compose(*flags, "down", "--remove-orphans", "--timeout", "20", check=False)
     st.say("lab is down; checking captures")
-    results = []
-    for p in protocols:
-        path = CAPTURES / f"{p}.pcapng"
+    results = {}
+    for name, cap in captures.items():
+        path = CAPTURES / f"{cap}.pcapng"
+        protocol = MISBEHAVIOURS[name][0] if profile else name
         try:
-            results.append(analyse(str(path.relative_to(ROOT)), p, scenario=True))
+            results[name] = analyse(str(path.relative_to(ROOT)), protocol, scenario=not profile)
         except InputError as exc:
-            failures[f"capture-{p}"] = str(exc)
-    (CAPTURES / "report.json").write_text(report.document(results) + "\n")
-    _give_to_user(CAPTURES / "report.json")
-    print(report.table(results, color=report.use_color()))
+            failures[f"capture-{name}"] = str(exc)
+    report_name = "misbehave-report.json" if profile else "report.json"
+    (CAPTURES / report_name).write_text(report.document(list(results.values())) + "\n")
+    _give_to_user(CAPTURES / report_name)
+    print(report.table(list(results.values()), color=report.use_color()))
     for name, why in failures.items():
         print(f"{name} failed: {why}", file=sys.stderr)
-    ok = not failures and all(r.verdict == "pass" for r in results)
-    st.say(f"{'all invariants hold' if ok else 'lab FAILED'}; captures and report.json are in captures/")
+    ok = not failures and (_all_caught(results) if profile else all(r.verdict == "pass" for r in results.values()))
+    verdict = ("every misbehaviour was caught" if profile else "all invariants hold") if ok else "lab FAILED"
+    st.say(f"{verdict}; captures and {report_name} are in captures/")
     return 0 if ok else 1
+
+
+def _all_caught(results: dict) -> bool:
+    """Under the misbehave profile: each scenario fails, and on the invariant that names its fault."""
+    caught = True
+    for name, result in results.items():
+        violated = {f.invariant for f in result.findings if f.status.value == "violated"}
+        missing = [i for i in MISBEHAVIOURS[name][1] if i not in violated]
+        print(f"{name}: expected {', '.join(MISBEHAVIOURS[name][1])} violated -> "
+              f"{'caught' if not missing else 'NOT caught: ' + ', '.join(missing)}")
+        caught = caught and not missing
+    return caught and bool(results)
 
 
 def _wait_for_clients(clients: list[str], st: Stages) -> dict[str, str]:
@@ -137,14 +166,23 @@ def _wait_for_clients(clients: list[str], st: Stages) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     quiet = "--quiet" in args
-    protocols = [a for a in args if not a.startswith("--")] or list(LAB_PROTOCOLS)
-    unknown = [p for p in protocols if p not in LAB_PROTOCOLS]
+    profile = ""
+    if "--profile" in args:
+        i = args.index("--profile")
+        profile = args[i + 1] if i + 1 < len(args) else ""
+        args = args[:i] + args[i + 2:]
+        if profile != "misbehave":
+            print(f"error: unknown profile '{profile}'; the lab has one: misbehave.", file=sys.stderr)
+            return 2
+    known = tuple(MISBEHAVIOURS) if profile else LAB_PROTOCOLS
+    names = [a for a in args if not a.startswith("--")] or list(known)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        print(f"error: the lab has no protocol {' '.join(unknown)}; choose from {' '.join(LAB_PROTOCOLS)}.",
-              file=sys.stderr)
+        print(f"error: the lab has no {'misbehaviour' if profile else 'protocol'} {' '.join(unknown)}; "
+              f"choose from {' '.join(known)}.", file=sys.stderr)
         return 2
     try:
-        return run(list(dict.fromkeys(protocols)), quiet)
+        return run(list(dict.fromkeys(names)), profile, quiet)
     except (RuntimeError, docker.errors.DockerException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

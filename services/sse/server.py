@@ -32,5 +32,9 @@ async def _disconnected(receive) -> None:
         pass
 
 
-if __name__ == "__main__":
+def main() -> None:
     uvicorn.run(app, host="0.0.0.0", port=PORT, http="h11", log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
