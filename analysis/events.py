@@ -38,7 +38,9 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Http1Request(Event):
-    """A client's HTTP/1.x request head was complete on the wire (RFC 9112 §3)."""
+    """A client's HTTP/1.x request (RFC 9112 §3): ts/frame of its first byte, end_* of its last.
+
+    ``end_frame`` is None when the capture ends (or loses bytes) before the message does."""
 
     index: int = 0  # n-th request on this connection, from 0
     method: str = ""
@@ -46,11 +48,16 @@ class Http1Request(Event):
     version: str = "HTTP/1.1"
     upgrade: str = ""  # lower-cased Upgrade header value, if any
     has_body: bool = False
+    end_ts: float | None = None
+    end_frame: int | None = None
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Http1Response(Event):
-    """A server's HTTP/1.x response head was complete on the wire (RFC 9112 §4)."""
+    """A server's HTTP/1.x response (RFC 9112 §4): ts/frame of its first byte, end_* of its last.
+
+    ``end_frame`` is None for a body still open when the capture ends (an event stream)."""
 
     index: int = 0  # n-th response (interim ones included) on this connection, from 0
     status: int = 0
@@ -59,19 +66,13 @@ class Http1Response(Event):
     upgrade: str = ""
     chunked: bool = False
     closes: bool = False  # "Connection: close" was sent
+    end_ts: float | None = None
+    end_frame: int | None = None
+    body_bytes: int = 0
 
     @property
     def interim(self) -> bool:
         return 100 <= self.status < 200 and self.status != 101
-
-
-@dataclass(frozen=True, slots=True)
-class Http1MessageEnd(Event):
-    """The body of the request or response that started at ``start_frame`` ended here (last byte)."""
-
-    start_frame: int = 0
-    body_bytes: int = 0
-    is_response: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,13 @@ parser (WebSocket) or marked as an opaque tunnel.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
+from sys import intern
 
-from .events import C2S, S2C, AppData, Connection, Direction, Http1MessageEnd, Http1Request, Http1Response, Undecodable
+from .events import C2S, S2C, AppData, Connection, Direction, Http1Request, Http1Response, Undecodable
 from .http2 import Http2Connection
 from .sse import SseParser
 from .stream import Stream
@@ -45,19 +48,8 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 class _Side:
     """One direction's parser state."""
 
-    __slots__ = (
-        "body",
-        "chunk_state",
-        "count",
-        "direction",
-        "framing",
-        "head_end",
-        "remaining",
-        "sink",
-        "start",
-        "state",
-        "stream",
-    )
+    __slots__ = ("body", "chunk_state", "count", "direction", "draft", "framing", "head_end", "last", "remaining",
+                 "sink", "start", "state", "stream")
 
     def __init__(self, direction: Direction, resync: bool) -> None:
         self.direction = direction
@@ -68,9 +60,13 @@ class _Side:
         self.chunk_state = "size"
         self.start = (0.0, 0)  # (ts, frame) of the current message's first byte
         self.head_end = (0.0, 0)  # (ts, frame) of the last byte of its head
+        self.last = (0.0, 0)  # (ts, frame) of the last body byte read so far
         self.body = 0
         self.sink: SseParser | None = None
         self.count = 0  # messages started in this direction
+        # The message being read: its event is built once its last byte is known, so one event
+        # per message carries both ends (and nothing else is kept per message).
+        self.draft: Http1Request | Http1Response | None = None
 
 
 class Http1Connection:
@@ -81,8 +77,7 @@ class Http1Connection:
         self.conn = conn
         self.out = out
         self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
-        self.requests: list[Http1Request] = []
-        self.final_responses = 0
+        self.unanswered: deque[Http1Request] = deque()  # requests whose final response has not started
         self.upgrade_pending: Http1Request | None = None
         self.upgraded: dict[Direction, Callable[[bytes, float, int], None]] = {}
         self.ws: dict[Direction, WsParser] = {}
@@ -111,7 +106,7 @@ class Http1Connection:
         """A request is unanswered, or an event stream is open: the client has said its piece."""
         client = self.sides[C2S]
         idle = client.state in ("head", "paused") and not client.stream.buf
-        return idle and (self.final_responses < len(self.requests) or self.sides[S2C].sink is not None)
+        return idle and (bool(self.unanswered) or self.sides[S2C].sink is not None)
 
     def gap(self, direction: Direction, missing: int) -> None:
         """Bytes of ``direction`` are missing: resynchronise on the next message start."""
@@ -128,8 +123,9 @@ class Http1Connection:
             side.remaining -= missing  # a known-length body absorbs the hole (snap-length cuts)
             side.body += missing
             if side.remaining == 0:
-                self._end_message(side, side.start)
+                self._end_message(side, side.last)
             return
+        self._abandon(side)
         side.stream.clear()
         side.state, side.sink = "resync", None
 
@@ -137,7 +133,8 @@ class Http1Connection:
         """End of capture: a read-until-close body ends with the connection."""
         for side in self.sides.values():
             if side.state == "body" and side.framing == "close":
-                self._end_message(side, side.stream.where(0) if side.stream.buf else side.start)
+                self._end_message(side, side.last)
+            self._abandon(side)
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -186,19 +183,19 @@ class Http1Connection:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line")
             return False
         h = _headers(lines[1:])
-        method = m.group(1).decode()
+        method = intern(m.group(1).decode())  # a handful of distinct values over millions of messages
         chunked = "chunked" in h.get("transfer-encoding", "").lower()
         length = _content_length(h)
         upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
         req = Http1Request(ts, frame, self.conn.id, C2S, index=side.count, method=method,
-                           target=m.group(2).decode("latin-1"), version=m.group(3).decode(),
+                           target=m.group(2).decode("latin-1"), version=intern(m.group(3).decode()),
                            upgrade=upgrade, has_body=chunked or bool(length))
         side.count += 1
-        self.requests.append(req)
-        self.out.append(req)
-        self._start_body(side, "chunked" if chunked else "length", length or 0)
+        side.draft = req
+        self.unanswered.append(req)
         if upgrade or method == "CONNECT":
             self.upgrade_pending = req
+        self._start_body(side, "chunked" if chunked else "length", length or 0)
         return True
 
     def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
@@ -210,15 +207,16 @@ class Http1Connection:
         status = int(m.group(2))
         te = h.get("transfer-encoding", "").lower()
         resp = Http1Response(ts, frame, self.conn.id, S2C, index=side.count, status=status,
-                             version=m.group(1).decode(), content_type=h.get("content-type", "").lower(),
-                             upgrade=h.get("upgrade", "").lower(), chunked="chunked" in te,
+                             version=intern(m.group(1).decode()),
+                             content_type=intern(h.get("content-type", "").lower()),
+                             upgrade=intern(h.get("upgrade", "").lower()), chunked="chunked" in te,
                              closes="close" in h.get("connection", "").lower())
         side.count += 1
-        self.out.append(resp)
+        side.draft = resp
         if resp.interim:
+            self._end_message(side, side.head_end)
             return True  # 1xx: no body, the final response is still to come
-        answered = self.requests[self.final_responses] if self.final_responses < len(self.requests) else None
-        self.final_responses += 1
+        answered = self.unanswered.popleft() if self.unanswered else None
         method = answered.method if answered else ""
         if status == 101 or (method == "CONNECT" and 200 <= status < 300):
             self._switch(side, resp)
@@ -246,6 +244,7 @@ class Http1Connection:
                 side.state = "paused"  # what follows depends on the server's answer
             return
         side.state = "body"
+        side.last = side.head_end
 
     def _body(self, side: _Side) -> bool:
         s = side.stream
@@ -304,14 +303,22 @@ class Http1Connection:
 
     def _emit_body(self, side: _Side, pos: int, n: int) -> None:
         side.body += n
+        if n:
+            side.last = side.stream.where(pos + n - 1)
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
 
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
-        self.out.append(Http1MessageEnd(last[0], last[1], self.conn.id, side.direction,
-                                        start_frame=side.start[1], body_bytes=side.body,
-                                        is_response=side.direction is S2C))
+        if side.draft is not None:
+            self.out.append(replace(side.draft, end_ts=last[0], end_frame=last[1], body_bytes=side.body))
+            side.draft = None
         side.state, side.sink = "head", None
+
+    def _abandon(self, side: _Side) -> None:
+        """The message in progress will not end in this capture: report it with no end."""
+        if side.draft is not None:
+            self.out.append(replace(side.draft, body_bytes=side.body))
+            side.draft = None
 
     # -- upgrades ---------------------------------------------------------------------------
 
@@ -355,6 +362,7 @@ class Http1Connection:
             self._run(client)
 
     def _broken(self, side: _Side, reason: str) -> None:
+        self._abandon(side)
         ts, frame = side.stream.where(0)
         self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
         side.state = "broken"

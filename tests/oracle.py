@@ -12,7 +12,7 @@ from collections import Counter
 import pyshark
 
 from analysis.dissect import Dissection
-from analysis.events import Http1MessageEnd, Http1Request, Http1Response, WsFrame
+from analysis.events import Http1Request, Http1Response, WsFrame
 
 
 def wireshark_events(path: str) -> Counter:
@@ -39,18 +39,16 @@ def wireshark_events(path: str) -> Counter:
 def our_events(d: Dissection, include_open: bool = False) -> Counter:
     """Our events in the oracle's terms. Responses whose body never ended are left out unless asked:
     Wireshark cannot report a message it never saw end."""
-    ends = {(e.conn, e.start_frame): e.frame for e in d.events if isinstance(e, Http1MessageEnd)}
     server_port = {c.id: c.server[1] for c in d.connections}
     client_port = {c.id: c.client[1] for c in d.connections}
     out: Counter = Counter()
     for e in d.events:
         if isinstance(e, Http1Request):
-            out[("request", ends.get((e.conn, e.frame), e.frame), e.method)] += 1
+            out[("request", e.end_frame or e.frame, e.method)] += 1
         elif isinstance(e, Http1Response):
-            done = ends.get((e.conn, e.frame))
-            if done is None and not include_open:
+            if e.end_frame is None and not include_open:
                 continue
-            out[("response", done or e.frame, e.status)] += 1
+            out[("response", e.end_frame or e.frame, e.status)] += 1
         elif isinstance(e, WsFrame):
             sport = client_port[e.conn] if e.direction.name == "C2S" else server_port[e.conn]
             out[("ws", e.end_frame, e.opcode, e.masked, sport)] += 1

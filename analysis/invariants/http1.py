@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..dissect import Dissection
-from ..events import C2S, S2C, Http1MessageEnd, Http1Request, Http1Response, TcpClose
+from ..events import S2C, Http1Request, Http1Response, TcpClose
 from ..findings import Finding, Status
 from . import invariant
 from .common import by_conn, conclude, http1_connections, joined_mid_stream, make, plural
@@ -119,17 +119,10 @@ def pipelining_depth(d: Dissection) -> tuple[int, list[int]]:
 def overlapping_responses(d: Dissection) -> int:
     """Responses that started before their request's body had finished (legal; a measure)."""
     count = 0
-    for events in by_conn(d.events).values():
-        reqs, ends, finals = [], {}, 0
-        for e in events:
-            if isinstance(e, Http1Request):
-                reqs.append(e)
-            elif isinstance(e, Http1MessageEnd) and e.direction is C2S:
-                ends[e.start_frame] = e.frame
-            elif isinstance(e, Http1Response) and not e.interim:
-                if finals < len(reqs):
-                    req = reqs[finals]
-                    if req.has_body and ends.get(req.frame, e.frame + 1) > e.frame:
-                        count += 1
-                finals += 1
+    for events in by_conn(e for e in d.events if isinstance(e, (Http1Request, Http1Response))).values():
+        reqs = [e for e in events if isinstance(e, Http1Request)]
+        finals = [e for e in events if isinstance(e, Http1Response) and not e.interim]
+        for req, resp in zip(reqs, finals, strict=False):
+            if req.has_body and (req.end_frame is None or req.end_frame > resp.frame):
+                count += 1
     return count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..dissect import Dissection
-from ..events import C2S, S2C, Http1MessageEnd, Http1Request, Http1Response
+from ..events import Http1Request, Http1Response
 from ..findings import Finding, Status
 from . import invariant
 from .common import by_conn, make
@@ -15,18 +15,15 @@ SCENARIO_MIN_HOLD = 0.2  # seconds: answered only once an event happened, not at
 def polls(d: Dissection) -> list[dict]:
     """Each exchange: request start/end, response start/end, hold time and the blind window after it."""
     out = []
-    for conn, events in by_conn(e for e in d.events
-                                if isinstance(e, (Http1Request, Http1Response, Http1MessageEnd))).items():
+    for conn, events in by_conn(e for e in d.events if isinstance(e, (Http1Request, Http1Response))).items():
         reqs = [e for e in events if isinstance(e, Http1Request)]
         resps = [e for e in events if isinstance(e, Http1Response) and not e.interim]
-        ends = {(e.direction, e.start_frame): e for e in events if isinstance(e, Http1MessageEnd)}
         for i, (req, resp) in enumerate(zip(reqs, resps, strict=False)):
-            req_end = ends.get((C2S, req.frame), req)
-            resp_end = ends.get((S2C, resp.frame), resp)
             nxt = reqs[i + 1] if i + 1 < len(reqs) else None
+            resp_end = resp.end_ts if resp.end_ts is not None else resp.ts
             out.append({"conn": conn, "request_frame": req.frame, "response_frame": resp.frame,
-                        "hold_s": round(resp.ts - req_end.ts, 4),
-                        "blind_window_s": round(nxt.ts - resp_end.ts, 4) if nxt else None})
+                        "hold_s": round(resp.ts - (req.end_ts or req.ts), 4),
+                        "blind_window_s": round(nxt.ts - resp_end, 4) if nxt else None})
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..dissect import Dissection
-from ..events import C2S, AppData, Http1MessageEnd, Http1Request, Http1Response, SseEvent, TcpClose
+from ..events import C2S, AppData, Http1Request, Http1Response, SseEvent, TcpClose
 from ..findings import Finding, Status
 from . import invariant
 from .common import by_conn, conclude, make, plural
@@ -24,14 +24,9 @@ def _streams(d: Dissection):
 
 def _stream_end(events, resp) -> int | None:
     """Frame where the event stream ended (its last body byte, or a close), None if still open."""
-    for e in events:
-        if e.frame < resp.frame:
-            continue
-        if isinstance(e, Http1MessageEnd) and e.start_frame == resp.frame:
-            return e.frame
-        if isinstance(e, TcpClose):
-            return e.frame
-    return None
+    if resp.end_frame is not None:
+        return resp.end_frame
+    return next((e.frame for e in events if isinstance(e, TcpClose) and e.frame >= resp.frame), None)
 
 
 @invariant("sse.one-response-many-events", "protocol",
@@ -68,8 +63,7 @@ def client_silent(d: Dissection) -> Finding:
         if req is None:
             continue
         judged += 1
-        req_end = next((e.frame for e in events if isinstance(e, Http1MessageEnd) and e.start_frame == req.frame),
-                       req.frame)
+        req_end = req.end_frame or req.frame
         end = _stream_end(events, resp)
         evidence.extend((req.frame, resp.frame))
         talk = [e for e in events if isinstance(e, AppData) and e.direction is C2S and e.frame > req_end
