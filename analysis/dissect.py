@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .decode import decode
 from .events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
@@ -88,7 +89,7 @@ def dissect(frames: Iterable[RawFrame]) -> Dissection:
             router.conn.app = router.parser.app
     result.connections = sorted(tcp.connections, key=lambda c: c.id)
     # Events are emitted when complete; order them by where their first byte was.
-    events.sort(key=lambda e: (e.frame, e.ts))
+    events.sort(key=attrgetter("frame"))  # stable: within a frame, emission order stands
     return result
 
 

@@ -13,7 +13,7 @@ from .invariants.longpoll import polls
 from .invariants.websocket import unprompted_server_frames
 
 
-def measure(d: Dissection) -> dict:
+def measure(d: Dissection, protocol: str | None = None) -> dict:
     conns = [c for c in d.connections if c.app not in ("unknown",)]
     s2c_wire = sum(c.wire_bytes[S2C] for c in conns)
     s2c_packets = sum(c.packets[S2C] for c in conns)
@@ -29,6 +29,8 @@ def measure(d: Dissection) -> dict:
     server_messages, unprompted = 0, 0
     for part in (_http1, _websocket, _sse, _http2, _grpc):
         figures, delivered, free = part(d)
+        if part is _http1 and protocol == "longpoll":
+            figures.update(_longpoll(d))
         out.update(figures)
         server_messages += delivered
         unprompted += free
@@ -48,18 +50,29 @@ def _http1(d: Dissection) -> tuple[dict, int, int]:
     finals = [e for e in resps if not e.interim and e.status != 101]
     figures = {"requests": len(reqs) + len(_h2_requests(d)), "responses": len(finals) + len(_h2_responses(d))}
     if reqs:
-        p = polls(d)
         figures.update({
             "interim_responses": len(resps) - len(finals) - sum(e.status == 101 for e in resps),
             "status_codes": dict(Counter(str(e.status) for e in resps)),
             "max_outstanding_requests": pipelining_depth(d)[0],
             "overlap": overlapping_responses(d),
-            "hold_times_s": [x["hold_s"] for x in p],
-            "blind_windows_s": [x["blind_window_s"] for x in p if x["blind_window_s"] is not None],
         })
     # HTTP/1 answers carry server data only when asked; bodies of upgrades and event streams count elsewhere.
     plain = [e for e in finals if not e.content_type.startswith("text/event-stream")]
     return figures, len(plain), 0
+
+
+def _longpoll(d: Dissection) -> dict:
+    p = polls(d)
+    return {"hold_times_s": _series([x["hold_s"] for x in p]),
+            "blind_windows_s": _series([x["blind_window_s"] for x in p if x["blind_window_s"] is not None])}
+
+
+def _series(values: list[float], keep: int = 50) -> list[float] | dict:
+    """A short series as it is; a long one as a summary, so a big capture's report stays small."""
+    if len(values) <= keep:
+        return values
+    ordered = sorted(values)
+    return {"count": len(values), "min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
 
 
 def _websocket(d: Dissection) -> tuple[dict, int, int]:

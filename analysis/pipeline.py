@@ -37,7 +37,7 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
     """Pure: apply the protocol's invariants (and the scenario's, if asked) to a dissection."""
     proto = protocol or recognise(d)
     result = CaptureResult(file=path, protocol=proto or "unknown", warnings=list(facts.warnings))
-    result.measures = measure(d)
+    result.measures = measure(d, proto)
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
                                   "received": facts.received, "truncated": facts.truncated}
     if facts.dropped and not scenario:
