@@ -1,4 +1,5 @@
-"""Command line: ``python -m analysis check FILE... [--protocol NAME] [--scenario] [--json]``.
+"""Command line: ``python -m analysis check FILE... [--protocol NAME] [--scenario] [--json]``
+and ``python -m analysis report FILE... -o OUT.html [--mermaid-dir DIR]``.
 
 Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive;
 2 unusable input (one sentence on stderr, never a traceback).
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from . import report
+from . import htmlreport, mermaid, report
 from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
-from .pipeline import KNOWN_PROTOCOLS, analyse
+from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,11 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     c.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
     c.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
+    r = sub.add_parser("report", help="write a self-contained HTML page with ladder diagrams and verdicts")
+    r.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    r.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write the page")
+    r.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help="judge as this protocol (default: recognise it)")
+    r.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
+    r.add_argument("--mermaid-dir", metavar="DIR", help="also write DIR/<capture>.mmd sequence diagrams")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        return _report(args)
     results, bad = [], []
     for path in args.files:
         try:
@@ -60,6 +70,35 @@ def main(argv: list[str] | None = None) -> int:
     if bad or truncated:
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+
+
+def _report(args: argparse.Namespace) -> int:
+    drawn, bad = [], []
+    for path in args.files:
+        try:
+            drawn.append(analyse_and_draw(path, args.protocol, args.scenario))
+        except InputError as exc:
+            bad.append(str(exc))
+    for sentence in bad:
+        print(f"error: {sentence}", file=sys.stderr)
+    if not drawn:
+        return EXIT_BAD_INPUT
+    try:
+        write_report(drawn, args.output, args.mermaid_dir)
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc.strerror} ({exc.filename}).", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
+    """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
+    Path(output).write_text(htmlreport.render(drawn), encoding="utf-8")
+    if mermaid_dir:
+        for result, lads in drawn:
+            name = Path(result.file).name.split(".")[0]
+            text = mermaid.sequence_diagram(f"{name} ({result.protocol}): {result.verdict}", lads)
+            (Path(mermaid_dir) / f"{name}.mmd").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def measure(d: Dissection, protocol: str | None = None) -> dict:
         "bytes_on_wire": {"client->server": sum(c.wire_bytes[C2S] for c in conns), "server->client": s2c_wire},
         "packets": {"client->server": sum(c.packets[C2S] for c in conns), "server->client": s2c_packets},
         "retransmissions": sum(c.retransmissions for c in conns),
+        "server_ack_delay_ms": _ack_delay_ms(conns),
         "gaps": sum(c.gaps for c in conns),
     }
     server_messages, unprompted = 0, 0
@@ -40,6 +41,11 @@ def measure(d: Dissection, protocol: str | None = None) -> dict:
         out["server_bytes_per_message"] = round(s2c_wire / server_messages, 1)
         out["server_packets_per_message"] = round(s2c_packets / server_messages, 2)
     return out
+
+
+def _ack_delay_ms(conns: list) -> float | None:
+    count = sum(c.ack_delay_count for c in conns)
+    return round(1000 * sum(c.ack_delay_sum for c in conns) / count, 3) if count else None
 
 
 # Each part returns (figures, server messages delivered, of which needed no request).

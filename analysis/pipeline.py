@@ -5,6 +5,7 @@ from __future__ import annotations
 from .dissect import Dissection, dissect
 from .findings import CaptureResult, Finding, Status
 from .invariants import for_protocol
+from .ladder import Ladder, ladders
 from .measures import measure
 from .pcapread import FileFacts, read_frames
 
@@ -31,6 +32,14 @@ def analyse(path: str, protocol: str | None = None, scenario: bool = False) -> C
     facts = FileFacts(path)
     d = dissect(read_frames(path, facts))
     return evaluate(d, facts, path, protocol, scenario)
+
+
+def analyse_and_draw(path: str, protocol: str | None = None,
+                     scenario: bool = False) -> tuple[CaptureResult, list[Ladder]]:
+    """The result and the ladder diagrams of its connections, from one reading of the file."""
+    facts = FileFacts(path)
+    d = dissect(read_frames(path, facts))
+    return evaluate(d, facts, path, protocol, scenario), ladders(d)
 
 
 def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, scenario: bool) -> CaptureResult:

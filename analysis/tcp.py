@@ -11,6 +11,7 @@ of gluing unrelated bytes together. Memory is bounded per connection.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from .decode import ACK, FIN, PSH, RST, SYN, Segment
@@ -20,6 +21,7 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", 
                  b"TRACE ")
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
+_UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started")
+    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started", "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -87,6 +89,7 @@ class _Half:
         self.ooo_bytes = 0
         self.fin = False
         self.started = False  # delivered anything yet
+        self.unacked: deque[tuple[int, float]] = deque()  # (end offset, wire time) of data awaiting an ACK
 
     def offset(self, seq: int) -> int:
         rel = (seq - self.base) & 0xFFFFFFFF
@@ -195,6 +198,8 @@ class Reassembler:
             if direction is S2C:
                 info.handshake_seen = True
             return
+        if seg.flags & ACK and direction is C2S:
+            self._acked(info, conn.halves[S2C], seg.ack, ts)
         if seg.flags & RST:
             conn.closed = True
             info.closed_by = info.closed_by or "rst"
@@ -218,6 +223,17 @@ class Reassembler:
                 conn.closed = conn.halves[C2S].fin and conn.halves[S2C].fin
             info.closed_by = info.closed_by or "fin"
             out.append(Closed(info.id, direction, "fin", ts, frame))
+
+    @staticmethod
+    def _acked(info: Connection, half: _Half, ack: int, ts: float) -> None:
+        """The client acknowledged server bytes up to ``ack``: time each server segment it covers."""
+        if half.base is None or not half.unacked:
+            return
+        upto = half.offset(ack)
+        while half.unacked and half.unacked[0][0] <= upto:
+            _, sent = half.unacked.popleft()
+            info.ack_delay_sum += ts - sent
+            info.ack_delay_count += 1
 
     def _payload(self, info: Connection, direction: Direction, half: _Half, off: int, seg: Segment,
                  frame: int, ts: float, out: list) -> None:
@@ -245,6 +261,8 @@ class Reassembler:
         if data:
             out.append(Data(info.id, direction, data, ts, frame))
             half.started = True
+            if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                half.unacked.append((off + true_len, ts))
         missing = true_len - max(skip, 0) - len(data)
         half.next = off + true_len
         if missing > 0:  # cut by the snap length: the bytes existed but were not captured

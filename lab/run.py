@@ -23,8 +23,9 @@ from pathlib import Path
 import docker
 
 from analysis import report
+from analysis.cli import write_report
 from analysis.errors import InputError
-from analysis.pipeline import analyse
+from analysis.pipeline import analyse_and_draw
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
@@ -109,14 +110,22 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
     finally:
         compose(*flags, "down", "--remove-orphans", "--timeout", "20", check=False)
     st.say("lab is down; checking captures")
-    results = {}
+    results, drawn = {}, []
     for name, cap in captures.items():
         path = CAPTURES / f"{cap}.pcapng"
         protocol = MISBEHAVIOURS[name][0] if profile else name
         try:
-            results[name] = analyse(str(path.relative_to(ROOT)), protocol, scenario=not profile)
+            result, lads = analyse_and_draw(str(path.relative_to(ROOT)), protocol, scenario=not profile)
         except InputError as exc:
             failures[f"capture-{name}"] = str(exc)
+            continue
+        results[name] = result
+        drawn.append((result, lads))
+    page = CAPTURES / ("misbehave-report.html" if profile else "report.html")
+    write_report(drawn, str(page), str(CAPTURES))
+    for written in [page, *(CAPTURES / f"{cap}.mmd" for cap in captures.values())]:
+        if written.exists():
+            _give_to_user(written)
     report_name = "misbehave-report.json" if profile else "report.json"
     (CAPTURES / report_name).write_text(report.document(list(results.values())) + "\n")
     _give_to_user(CAPTURES / report_name)
