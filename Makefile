@@ -14,7 +14,7 @@ lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, prin
 	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS))
 
 test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab
-	@lab/bootstrap.sh all && { $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure here" >&2; exit $$rc; }
+	@lab/bootstrap.sh test && { $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure here" >&2; exit $$rc; }
 
 down: ## Stop and remove every container and network the lab started (captures are finalized)
 	@if docker info >/dev/null 2>&1; then $(COMPOSE) --profile misbehave down --remove-orphans --timeout 20; fi

@@ -54,7 +54,7 @@ def _capture(r: CaptureResult, lads: list[Ladder]) -> str:
         f"<td>{escape(f.detail)}<br><small>{escape(f.source)}</small></td></tr>" for f in r.findings)
     warnings = "".join(f"<p class=inconclusive>warning: {escape(w)}</p>" for w in r.warnings)
     diagrams = "".join(_svg(lad) for lad in lads) or "<p>No application traffic to draw.</p>"
-    return (f"<h2 id='{escape(r.protocol)}'>{escape(r.file)} <span class='badge {cls}'>{escape(r.protocol)}: "
+    return (f"<h2 id='{_anchor(r)}'>{escape(r.file)} <span class='badge {cls}'>{escape(r.protocol)}: "
             f"{r.verdict.upper()}</span></h2><div class=cap><div class=verdicts><table><tr><th>invariant</th>"
             f"<th>status</th><th>frames</th><th>detail</th></tr>{rows}</table>{warnings}</div>"
             f"<div class=ladders>{diagrams}</div></div>")
@@ -100,6 +100,10 @@ def _arrow_svg(a: Arrow, y: int, t0: float) -> str:
             f"fill='{color}'>{escape(a.label)}</text></g>")
 
 
+def _anchor(r: CaptureResult) -> str:
+    return escape(r.file.rsplit("/", 1)[-1].split(".")[0])
+
+
 def _addr(ep: tuple[str, int]) -> str:
     return f"[{ep[0]}]:{ep[1]}" if ":" in ep[0] else f"{ep[0]}:{ep[1]}"
 
@@ -112,7 +116,7 @@ def comparison_table(results: list[CaptureResult]) -> str:
             ("server_packets_per_message", "packets per server message"),
             ("server_ack_delay_ms", "server data → TCP ACK (mean ms)"),
             ("blind_window_ms", "long-poll blind window (median ms)")]
-    head = "<tr><th>protocol</th>" + "".join(f"<th>{escape(label)}</th>" for _, label in cols) + "</tr>"
+    head = "<tr><th>capture</th>" + "".join(f"<th>{escape(label)}</th>" for _, label in cols) + "</tr>"
     body = []
     for r in results:
         m = dict(r.measures)
@@ -122,5 +126,6 @@ def comparison_table(results: list[CaptureResult]) -> str:
         elif isinstance(blind, dict):
             m["blind_window_ms"] = round(blind["median"] * 1000, 1)
         cells = "".join(f"<td class=num>{escape(str(m.get(k, '–')))}</td>" for k, _ in cols)
-        body.append(f"<tr><td><a href='#{escape(r.protocol)}'>{escape(r.protocol)}</a></td>{cells}</tr>")
+        name = _anchor(r)
+        body.append(f"<tr><td><a href='#{name}'>{name}</a> <small>({escape(r.protocol)})</small></td>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"

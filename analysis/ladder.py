@@ -8,6 +8,7 @@ a WebSocket data frame, an SSE event, a gRPC message from the server, a push.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ from .events import (
 
 FOLD_AFTER = 6  # a run longer than this many similar arrows is folded
 KEEP_HEAD, KEEP_TAIL = 3, 2
+CONTROL = "control frames"  # HTTP/2 connection housekeeping, folded in either direction
+_CONTROL_TYPES = (2, 4, 6, 8)  # PRIORITY, SETTINGS, PING, WINDOW_UPDATE
+_CONTROL_FOLD_AFTER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,11 @@ def fold(arrows: Iterable[Arrow]) -> list[Arrow | Fold]:
     run: list[Arrow] = []
 
     def flush() -> None:
-        if len(run) > FOLD_AFTER:
+        if run and run[0].kind == CONTROL and len(run) > _CONTROL_FOLD_AFTER:
+            names = Counter(a.label.split()[0] for a in run)
+            what = ", ".join(f"{n} {name}" for name, n in names.most_common())
+            out.append(Fold(len(run), f"… {len(run)} control frames ({what}) …", run[0].direction))
+        elif len(run) > FOLD_AFTER:
             hidden = len(run) - KEEP_HEAD - KEEP_TAIL
             out.extend(run[:KEEP_HEAD])
             out.append(Fold(hidden, f"… {hidden} more {run[0].kind} …", run[0].direction))
@@ -91,7 +99,7 @@ def fold(arrows: Iterable[Arrow]) -> list[Arrow | Fold]:
         run.clear()
 
     for a in arrows:
-        if run and (a.kind != run[0].kind or a.direction is not run[0].direction):
+        if run and (a.kind != run[0].kind or (a.kind != CONTROL and a.direction is not run[0].direction)):
             flush()
         run.append(a)
     flush()
@@ -125,7 +133,8 @@ def _arrow(e: Event, headers: dict, grpc_streams: set) -> Arrow | None:
         if e.ftype == 5:
             label += f" → promises s{e.promised}"
         pushed = e.direction is S2C and (e.ftype == 5 or (e.stream and e.stream % 2 == 0))
-        return Arrow(e.frame, e.ts, e.direction, label, f"{e.type_name} frames", pushed)
+        kind = CONTROL if e.ftype in _CONTROL_TYPES else f"{e.type_name} frames"
+        return Arrow(e.frame, e.ts, e.direction, label, kind, pushed)
     if isinstance(e, TcpClose):
         return Arrow(e.frame, e.ts, e.direction, f"TCP {e.how.upper()}", "closes")
     return None

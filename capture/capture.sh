@@ -7,7 +7,8 @@ name=${NAME:?set NAME to the protocol whose traffic this sidecar records}
 out=/captures/$name.pcapng
 rm -f "$out"
 umask 022
-dumpcap -i eth0 -f tcp -q -w "$out.part" &
+comment=$(cat "/captures/.$name.comment" 2>/dev/null || echo "duplexlab capture of $name")
+dumpcap -i eth0 -f tcp -q --capture-comment "$comment" -w "$out.part" &
 pid=$!
 trap 'kill -INT "$pid" 2>/dev/null' INT TERM
 # Ready (for the healthcheck) once dumpcap has written the file header.

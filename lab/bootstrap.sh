@@ -3,7 +3,7 @@
 # a second run: the project virtualenv, tshark on the host, a Docker engine,
 # Compose v2 and the debian:bookworm-slim base image.
 #
-# Usage: lab/bootstrap.sh [venv|tools|engine|all]
+# Usage: lab/bootstrap.sh [venv|tools|browser|engine|all|test]   (test = all + the browser)
 # Exit codes: 0 ready; 3 no engine and we may not install one; 4 a step failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +53,13 @@ step_tools() {
   [ ${#missing[@]} -eq 0 ] && return 0
   is_debian_root || die "tshark is not installed: install Wireshark's command-line tools (Debian: apt-get install tshark)." 3
   apt_install tshark
+}
+
+step_browser() {
+  # The report's browser test renders the page in a real headless Chromium.
+  command -v chromium >/dev/null && return 0
+  is_debian_root || die "chromium is not installed: the browser test needs it (Debian: apt-get install chromium)." 3
+  apt_install chromium
 }
 
 engine_up() { timeout 10 docker info >/dev/null 2>&1; }
@@ -117,7 +124,9 @@ step_base_image() {
 case "${1:-all}" in
   venv) step_venv ;;
   tools) step_tools ;;
+  browser) step_browser ;;
   engine) step_venv; step_engine ;;
   all) step_venv; step_tools; step_engine ;;
-  *) die "unknown step '$1' (venv, tools, engine or all)." 2 ;;
+  test) step_venv; step_tools; step_browser; step_engine ;;
+  *) die "unknown step '$1' (venv, tools, browser, engine, all or test)." 2 ;;
 esac

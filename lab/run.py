@@ -27,18 +27,11 @@ from analysis.cli import write_report
 from analysis.errors import InputError
 from analysis.pipeline import analyse_and_draw
 
+from .scenarios import LAB_PROTOCOLS, MISBEHAVIOURS, NOTES
+
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
 PROJECT = "duplexlab"
-LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll")
-# The misbehave profile: each deliberately wrong peer pair, the protocol it is judged as,
-# and the invariants it must trip (services/misbehave/ holds the peers).
-MISBEHAVIOURS = {
-    "early-answer": ("http1", ("http1.client-speaks-first", "http1.response-follows-request")),
-    "double-answer": ("http1", ("http1.response-follows-request",)),
-    "masked-ws": ("websocket", ("websocket.client-frames-masked", "websocket.server-frames-unmasked")),
-    "chatty-sse": ("sse", ("sse.client-silent",)),
-}
 CLIENT_TIMEOUT = 180
 QUIET_AFTER_CLIENTS = 1.5  # libpcap may still hold the last packets; stopping sooner loses them
 
@@ -85,9 +78,13 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
     CAPTURES.mkdir(exist_ok=True)
     _give_to_user(CAPTURES)
     captures = {name: (f"misbehave-{name}" if profile else name) for name in scenarios}
-    for cap in captures.values():
+    for name, cap in captures.items():
         for stale in (CAPTURES / f"{cap}.pcapng", CAPTURES / f"{cap}.pcapng.part"):
             stale.unlink(missing_ok=True)
+        # The capture sidecar writes this into the pcapng's section header as its comment.
+        note = CAPTURES / f".{cap}.comment"
+        note.write_text(NOTES[name])
+        _give_to_user(note)
     servers = [s for n in scenarios for s in (f"{n}-server", f"capture-{n}")]
     clients = [f"{n}-client" for n in scenarios]
     flags = ("--profile", profile) if profile else ()
@@ -109,6 +106,8 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
         return 130
     finally:
         compose(*flags, "down", "--remove-orphans", "--timeout", "20", check=False)
+    for cap in captures.values():
+        (CAPTURES / f".{cap}.comment").unlink(missing_ok=True)
     st.say("lab is down; checking captures")
     results, drawn = {}, []
     for name, cap in captures.items():

@@ -78,6 +78,21 @@ def test_captures_and_report_are_left_for_the_user(lab):
     assert ws["measures"]["unprompted_server_messages"] >= 5
 
 
+def test_report_page_and_mermaid_files(lab):
+    html = (CAPTURES / "report.html").read_text()
+    assert html.count("<svg") >= len(PROTOCOLS) and "Comparison" in html
+    for p in PROTOCOLS:
+        mmd = (CAPTURES / f"{p}.mmd").read_text()
+        assert mmd.startswith("sequenceDiagram") and "->>" in mmd
+
+
+def test_each_capture_says_which_scenario_made_it(lab):
+    for p in PROTOCOLS:
+        out = subprocess.run(["capinfos", str(CAPTURES / f"{p}.pcapng")], capture_output=True, text=True,
+                             timeout=60)
+        assert f"duplexlab {p}:" in out.stdout, out.stdout
+
+
 def test_lab_is_taken_down(lab):
     containers, networks = _lab_leftovers()
     assert containers == [] and networks == []

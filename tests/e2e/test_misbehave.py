@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.run import MISBEHAVIOURS
+from lab.scenarios import MISBEHAVIOURS
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,41 @@
+"""What the lab runs: its protocols, its deliberate misbehaviours, and what each capture shows.
+
+The notes travel inside each pcapng as its capture comment, so a person who opens the file
+in Wireshark (Statistics → Capture File Properties) reads which scenario made it and what
+to look for.
+"""
+
+from __future__ import annotations
+
+LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll")
+
+# The misbehave profile: each deliberately wrong peer pair, the protocol it is judged as,
+# and the invariants it must trip (services/misbehave/ holds the peers).
+MISBEHAVIOURS = {
+    "early-answer": ("http1", ("http1.client-speaks-first", "http1.response-follows-request")),
+    "double-answer": ("http1", ("http1.response-follows-request",)),
+    "masked-ws": ("websocket", ("websocket.client-frames-masked", "websocket.server-frames-unmasked")),
+    "chatty-sse": ("sse", ("sse.client-silent",)),
+}
+
+NOTES = {
+    "http1": "duplexlab http1: keep-alive GETs and a POST, then two pipelined GETs on a second connection. "
+             "Look for: every response follows a request (filter: http).",
+    "websocket": "duplexlab websocket: Upgrade then 101, server 'tick' frames sent on a timer with no client "
+                 "frame before them, masked client frames, clean close. Look for: websocket && ip.src == server.",
+    "sse": "duplexlab sse: one GET, one text/event-stream response, 6 events 0.3 s apart; the client only ACKs. "
+           "Look for: per-event frames with -o http.desegment_body:FALSE.",
+    "http2": "duplexlab http2: h2c prior knowledge, three concurrent GETs with interleaved DATA, and a POST "
+             "answered before its body ends. Look for: http2.type == 0.",
+    "h2push": "duplexlab h2push: nghttpd pushes /style.css (PUSH_PROMISE then stream 2); a second connection "
+              "with SETTINGS_ENABLE_PUSH=0 gets none. Look for: http2.type == 5.",
+    "grpc": "duplexlab grpc: one bidirectional stream; the server sends 'tick' messages before the client "
+            "half-closes. Look for: grpc.",
+    "longpoll": "duplexlab longpoll: four GET /poll held open ~0.55 s each until an event, then a ~50 ms blind "
+                "window. Look for: http.time.",
+    "early-answer": "duplexlab misbehave: the server answers before it is asked (violates "
+                    "http1.client-speaks-first).",
+    "double-answer": "duplexlab misbehave: two responses to one request (violates http1.response-follows-request).",
+    "masked-ws": "duplexlab misbehave: the server masks its WebSocket frames, the client does not.",
+    "chatty-sse": "duplexlab misbehave: the SSE client talks back into its event stream (violates sse.client-silent).",
+}
