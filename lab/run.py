@@ -45,7 +45,22 @@ class Stages:
 
     def say(self, text: str) -> None:
         if not self.quiet:
+            self._clear_bar()
             print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+    def bar(self, done: int, total: int, what: str) -> None:
+        """A one-line progress bar on a terminal; nothing in a CI log (the stage lines say it all)."""
+        if self.quiet or not sys.stdout.isatty():
+            return
+        filled = round(20 * done / total)
+        sys.stdout.write(f"\r         [{'#' * filled}{'.' * (20 - filled)}] {done}/{total} {what}")
+        sys.stdout.flush()
+        self._bar_shown = done < total
+
+    def _clear_bar(self) -> None:
+        if getattr(self, "_bar_shown", False):
+            sys.stdout.write("\r" + " " * 70 + "\r")
+            self._bar_shown = False
 
 
 def compose(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
@@ -128,10 +143,11 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
     report_name = "misbehave-report.json" if profile else "report.json"
     (CAPTURES / report_name).write_text(report.document(list(results.values())) + "\n")
     _give_to_user(CAPTURES / report_name)
-    print(report.table(list(results.values()), color=report.use_color()))
+    ok = not failures and (_all_caught(results) if profile else all(r.verdict == "pass" for r in results.values()))
+    if not quiet or not ok:  # --quiet: the table only when something needs reading
+        print(report.table(list(results.values()), color=report.use_color()))
     for name, why in failures.items():
         print(f"{name} failed: {why}", file=sys.stderr)
-    ok = not failures and (_all_caught(results) if profile else all(r.verdict == "pass" for r in results.values()))
     verdict = ("every misbehaviour was caught" if profile else "all invariants hold") if ok else "lab FAILED"
     st.say(f"{verdict}; captures and {report_name} are in captures/")
     return 0 if ok else 1
@@ -152,7 +168,7 @@ def _all_caught(results: dict) -> bool:
 def _wait_for_clients(clients: list[str], st: Stages) -> dict[str, str]:
     api = docker.from_env()
     failures = {}
-    for name in clients:
+    for done, name in enumerate(clients, 1):
         found = api.containers.list(all=True, filters={"label": [f"com.docker.compose.project={PROJECT}",
                                                                  f"com.docker.compose.service={name}"]})
         if not found:
@@ -168,6 +184,7 @@ def _wait_for_clients(clients: list[str], st: Stages) -> dict[str, str]:
         if code != 0:
             failures[name] = f"exit code {code}\n{logs}"
         st.say(f"  {name}: {'done' if code == 0 else 'FAILED'}")
+        st.bar(done, len(clients), "clients finished")
     return failures
 
 
