@@ -42,19 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "report":
-        return _report(args)
-    results, bad = [], []
-    for path in args.files:
-        try:
-            results.append(analyse(path, args.protocol, args.scenario))
-        except InputError as exc:
-            bad.append(str(exc))
-        except KeyboardInterrupt:
-            print("interrupted.", file=sys.stderr)
-            return 130
-    for sentence in bad:
-        print(f"error: {sentence}", file=sys.stderr)
+    try:
+        return _report(args) if args.command == "report" else _check(args)
+    except KeyboardInterrupt:
+        print("interrupted.", file=sys.stderr)
+        return 130
+
+
+def _check(args: argparse.Namespace) -> int:
+    results, bad = _each(args, analyse)
     truncated = any(r.measures.get("capture", {}).get("truncated") for r in results)
     for r in results:
         for w in r.warnings:
@@ -72,15 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
 
 
-def _report(args: argparse.Namespace) -> int:
-    drawn, bad = [], []
+def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
+    """Apply ``fn`` to every file; unusable ones become one sentence each on stderr, the rest go on."""
+    done, bad = [], []
     for path in args.files:
         try:
-            drawn.append(analyse_and_draw(path, args.protocol, args.scenario))
+            done.append(fn(path, args.protocol, args.scenario))
         except InputError as exc:
             bad.append(str(exc))
-    for sentence in bad:
-        print(f"error: {sentence}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)
+    return done, bad
+
+
+def _report(args: argparse.Namespace) -> int:
+    drawn, bad = _each(args, analyse_and_draw)
     if not drawn:
         return EXIT_BAD_INPUT
     try:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ..dissect import Dissection
-from ..events import Connection, Event, StreamGap
+from ..events import C2S, Connection, Event, StreamGap
 from ..findings import MAX_FRAMES, Finding, Status
 
 HTTP1_APPS = ("http1", "websocket", "tunnel")
@@ -47,6 +47,22 @@ def by_conn(events: Iterable[Event]) -> dict[int, list[Event]]:
 def joined_mid_stream(conn: Connection, events: list[Event]) -> bool:
     """True when the capture began after this connection did (no SYN, or a direction starts mid-stream)."""
     return not conn.handshake_seen or any(isinstance(e, StreamGap) and e.missing == 0 for e in events)
+
+
+def unprompted(messages: Iterable[Event]) -> list[Event]:
+    """Server messages with no client message since the previous server message (one exchange's order).
+
+    The first server message counts when no client message came before it. A run of
+    server messages after one client message: the first may be an answer, the rest were not asked for."""
+    out, prompted = [], False
+    for e in messages:
+        if e.direction is C2S:
+            prompted = True
+        else:
+            if not prompted:
+                out.append(e)
+            prompted = False
+    return out
 
 
 def plural(n: int, word: str) -> str:

@@ -6,7 +6,7 @@ from ..dissect import Dissection
 from ..events import C2S, S2C, GrpcMessage, H2Frame, Undecodable
 from ..findings import Finding, Status
 from . import invariant
-from .common import conclude, make, plural
+from .common import conclude, make, plural, unprompted
 
 SCENARIO_MIN_UNPROMPTED = 3
 _GRPC_SPEC = "gRPC over HTTP/2 (PROTOCOL-HTTP2.md, Length-Prefixed-Message)"
@@ -38,15 +38,7 @@ def unprompted_server_messages(d: Dissection) -> list[GrpcMessage]:
     """Server messages with no client message on the stream since the previous server message."""
     out = []
     for events in _grpc_streams(d).values():
-        prompted = False
-        for e in events:
-            if isinstance(e, GrpcMessage):
-                if e.direction is C2S:
-                    prompted = True
-                else:
-                    if not prompted:
-                        out.append(e)
-                    prompted = False
+        out.extend(unprompted(e for e in events if isinstance(e, GrpcMessage)))
     return out
 
 

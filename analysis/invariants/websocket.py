@@ -6,7 +6,7 @@ from ..dissect import Dissection
 from ..events import C2S, S2C, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding, Status
 from . import invariant
-from .common import by_conn, conclude, make, plural
+from .common import by_conn, conclude, make, plural, unprompted
 
 SCENARIO_MIN_UNPROMPTED = 5
 
@@ -64,23 +64,16 @@ def unprompted_server_frames(d: Dissection) -> list[WsFrame]:
     """Server data frames sent with no client data frame since the previous server data frame."""
     out = []
     for events in by_conn(e for e in d.events if isinstance(e, WsFrame) and e.is_data).values():
-        prompted = False
-        for e in events:
-            if e.direction is C2S:
-                prompted = True
-            else:
-                if not prompted:
-                    out.append(e)
-                prompted = False
+        out.extend(unprompted(events))
     return out
 
 
 @invariant("websocket.server-originates", "scenario", "RFC 6455 §1.1 (either side may send at any time)")
 def server_originates(d: Dissection) -> Finding:
     """At least N server data frames were sent unprompted (no client data frame since the previous one)."""
-    unprompted = unprompted_server_frames(d)
-    n = len(unprompted)
-    frames = [e.frame for e in unprompted]
+    free = unprompted_server_frames(d)
+    n = len(free)
+    frames = [e.frame for e in free]
     if n >= SCENARIO_MIN_UNPROMPTED:
         return make("websocket.server-originates", Status.OK, frames,
                     f"{plural(n, 'server data frame')} went out with no client frame before them.")

@@ -8,10 +8,15 @@ where none will (no HTTP server answers before it is asked), a few lines of asyn
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
-from services.common import PORT
+import h11
+
+from services.common import PORT, TIMEOUT
 
 
 def serve(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> None:
@@ -31,6 +36,21 @@ def run(server: Callable[[], None], client: Callable[[], int]) -> None:
         sys.exit(client())
     else:
         sys.exit("usage: python -m services.misbehave.NAME server|client")
+
+
+def ask_once(host: str, wait: float = 0.0) -> bytes:
+    """Send one GET (built with h11) after ``wait`` seconds of silence; return all the server sends back."""
+    conn = h11.Connection(h11.CLIENT)
+    wire = conn.send(h11.Request(method="GET", target="/", headers=[("Host", host)])) + conn.send(h11.EndOfMessage())
+    got = b""
+    with socket.create_connection((host, PORT), timeout=TIMEOUT) as sock:
+        time.sleep(wait)
+        sock.sendall(wire)
+        sock.settimeout(1.0)
+        with contextlib.suppress(TimeoutError, OSError):
+            while chunk := sock.recv(65536):
+                got += chunk
+    return got
 
 
 async def read_head(reader: asyncio.StreamReader) -> bytes:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import time
 
-import h11
-
-from services.common import PORT, TIMEOUT, log, payload, server_host
-from services.misbehave import read_head, run, serve
+from services.common import log, payload, server_host
+from services.misbehave import ask_once, read_head, run, serve
 
 out = log("early-answer")
 
@@ -32,17 +28,7 @@ async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 def client() -> int:
-    host = server_host("early-answer")
-    conn = h11.Connection(h11.CLIENT)
-    wire = conn.send(h11.Request(method="GET", target="/", headers=[("Host", host)])) + conn.send(h11.EndOfMessage())
-    with socket.create_connection((host, PORT), timeout=TIMEOUT) as sock:
-        time.sleep(0.3)  # connected, silent: the server speaks anyway
-        sock.sendall(wire)
-        got = b""
-        sock.settimeout(1.0)
-        with contextlib.suppress(TimeoutError, OSError):
-            while chunk := sock.recv(65536):
-                got += chunk
+    got = ask_once(server_host("early-answer"), wait=0.3)  # connected, silent: the server speaks anyway
     out.info("received %d responses to 1 request", got.count(b"HTTP/1.1 200"))
     return 0
 
