@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
     c.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     c.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
+    c.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt with tshark")
     c.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
     r = sub.add_parser("report", help="write a self-contained HTML page with ladder diagrams and verdicts")
     r.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help="judge as this protocol (default: recognise it)")
     r.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
     r.add_argument("--mermaid-dir", metavar="DIR", help="also write DIR/<capture>.mmd sequence diagrams")
+    r.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt with tshark")
     return p
 
 
@@ -73,7 +75,7 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     done, bad = [], []
     for path in args.files:
         try:
-            done.append(fn(path, args.protocol, args.scenario))
+            done.append(fn(path, args.protocol, args.scenario, args.keylog))
         except InputError as exc:
             bad.append(str(exc))
             print(f"error: {exc}", file=sys.stderr)

@@ -157,6 +157,7 @@ class Connection:
     retransmissions: int = 0
     gaps: int = 0
     first_payload: tuple[Direction, int, float] | None = None  # who sent the first byte: (direction, frame, ts)
+    tls: str = ""  # "decrypted" when Wireshark decrypted it with the capture's keys
     ack_delay_sum: float = 0.0  # server data segment -> the client's ACK covering it, summed
     ack_delay_count: int = 0
     closed_by: str = ""  # "fin", "rst" or ""

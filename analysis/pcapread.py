@@ -47,6 +47,7 @@ class FileFacts:
     dropped: int | None = None  # None: the file does not say (classic pcap)
     received: int | None = None
     truncated: bool = False
+    tls_secrets: bool = False  # the file carries a Decryption Secrets Block
     warnings: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
     facts.format = "pcapng" if ng else "pcap"
     if ng:
         _watch_interface_statistics(reader, facts)
+        reader.blocktypes[10] = lambda _block, _size: setattr(facts, "tls_secrets", True)
     else:
         linktype = reader.linktype
         scale = 1e-9 if getattr(reader, "nano", False) else 1e-6

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from .dissect import Dissection, dissect
 from .findings import CaptureResult, Finding, Status
 from .invariants import for_protocol
 from .ladder import Ladder, ladders
 from .measures import measure
 from .pcapread import FileFacts, read_frames
+from .tlsread import decrypted_rows, events_from_rows
 
 KNOWN_PROTOCOLS = ("http1", "http2", "h2push", "websocket", "sse", "grpc", "longpoll")
 
@@ -28,18 +31,36 @@ def recognise(d: Dissection) -> str | None:
     return None
 
 
-def analyse(path: str, protocol: str | None = None, scenario: bool = False) -> CaptureResult:
-    facts = FileFacts(path)
-    d = dissect(read_frames(path, facts))
-    return evaluate(d, facts, path, protocol, scenario)
+def analyse(path: str, protocol: str | None = None, scenario: bool = False,
+            keylog: str | None = None) -> CaptureResult:
+    return analyse_and_draw(path, protocol, scenario, keylog, draw=False)[0]
 
 
-def analyse_and_draw(path: str, protocol: str | None = None,
-                     scenario: bool = False) -> tuple[CaptureResult, list[Ladder]]:
+def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
+                     draw: bool = True) -> tuple[CaptureResult, list[Ladder]]:
     """The result and the ladder diagrams of its connections, from one reading of the file."""
     facts = FileFacts(path)
     d = dissect(read_frames(path, facts))
-    return evaluate(d, facts, path, protocol, scenario), ladders(d)
+    if (facts.tls_secrets or keylog) and any(c.app == "tls" for c in d.connections):
+        decrypt(d, decrypted_rows(path, keylog))
+        facts.warnings.append("TLS connections were decrypted by tshark with the capture's keys; their events "
+                              "carry the frame that completed each message")
+    return evaluate(d, facts, path, protocol, scenario), (ladders(d) if draw else [])
+
+
+def decrypt(d: Dissection, rows: list) -> None:
+    """Add what tshark saw inside the encrypted connections to the dissection. Pure on its inputs."""
+    tls = [c for c in d.connections if c.app == "tls"]
+    extra = events_from_rows(rows, tls)
+    if not extra:
+        return
+    for conn in tls:
+        kinds = {type(e).__name__ for e in extra if e.conn == conn.id}
+        if kinds:
+            conn.tls = "decrypted"
+            conn.app = ("http2" if "H2Frame" in kinds else "websocket" if "WsFrame" in kinds else "http1")
+    d.events.extend(extra)
+    d.events.sort(key=attrgetter("frame"))
 
 
 def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, scenario: bool) -> CaptureResult:

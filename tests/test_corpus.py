@@ -171,3 +171,35 @@ def test_grpc_messages(corpus, name):
     want = _manifest_grpc_counts(corpus)[name]
     msgs = [e for e in _dissect(corpus / name).events if isinstance(e, GrpcMessage)]
     assert (sum(e.direction is C2S for e in msgs), sum(e.direction is S2C for e in msgs)) == want
+
+
+TLS_FILES = {  # with their key logs: (verdict, requests, responses); tshark misses the HTTP/1.0 close-delimited
+    # responses of the scapy file (MANIFEST), and this path inherits that, so it stays honestly inconclusive.
+    "tls12-http1-keylog-small-zeek": ("pass", 1, 1),
+    "tls12-http1-keylog-zeek": ("pass", 16, 16),
+    "tls12-tls13-http1-keylog-scapy": ("inconclusive", 2, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TLS_FILES))
+def test_tls_with_keylog_is_checked_through_decryption(corpus, name):
+    verdict, requests, responses = TLS_FILES[name]
+    result = analyse(str(corpus / f"{name}.pcap"), keylog=str(corpus / f"{name}.keylog"))
+    assert (result.protocol, result.verdict) == ("http1", verdict), [f.as_dict() for f in result.findings]
+    assert (result.measures["requests"], result.measures["responses"]) == (requests, responses)
+
+
+def test_secrets_inside_the_pcapng_decrypt_and_stripping_them_is_inconclusive(corpus, tmp_path):
+    import subprocess
+
+    from tests.crafted import strip_secrets
+
+    name = "tls12-http1-keylog-zeek"
+    with_keys, without = tmp_path / "with-keys.pcapng", tmp_path / "stripped.pcapng"
+    subprocess.run(["editcap", "--inject-secrets", f"tls,{corpus / f'{name}.keylog'}", str(corpus / f"{name}.pcap"),
+                    str(with_keys)], check=True, capture_output=True)
+    strip_secrets(with_keys, without)
+    assert analyse(str(with_keys)).verdict == "pass"
+    stripped = analyse(str(without))
+    assert stripped.verdict == "inconclusive"
+    assert "TLS-encrypted" in stripped.findings[-1].detail
