@@ -1,5 +1,5 @@
 # duplexlab — the only commands a new user needs. `make help` lists them.
-PROTOCOLS ?= http1 websocket sse http2 h2push grpc longpoll
+PROTOCOLS ?= http1 websocket sse http2 h2push grpc longpoll websocket-tls http2-tls
 PROFILE ?=
 QUIET ?=
 PY := .venv/bin/python

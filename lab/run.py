@@ -27,7 +27,8 @@ from analysis.cli import write_report
 from analysis.errors import InputError
 from analysis.pipeline import analyse_and_draw
 
-from .scenarios import LAB_PROTOCOLS, MISBEHAVIOURS, NOTES
+from .scenarios import JUDGED_AS, LAB_PROTOCOLS, MISBEHAVIOURS, NOTES, TLS_SCENARIOS
+from .secrets import inject_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
@@ -123,11 +124,13 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
         compose(*flags, "down", "--remove-orphans", "--timeout", "20", check=False)
     for cap in captures.values():
         (CAPTURES / f".{cap}.comment").unlink(missing_ok=True)
+    for name in (n for n in scenarios if n in TLS_SCENARIOS and not profile):
+        failures.update(_embed_secrets(name))
     st.say("lab is down; checking captures")
     results, drawn = {}, []
     for name, cap in captures.items():
         path = CAPTURES / f"{cap}.pcapng"
-        protocol = MISBEHAVIOURS[name][0] if profile else name
+        protocol = MISBEHAVIOURS[name][0] if profile else JUDGED_AS.get(name, name)
         try:
             result, lads = analyse_and_draw(str(path.relative_to(ROOT)), protocol, scenario=not profile)
         except InputError as exc:
@@ -151,6 +154,20 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
     verdict = ("every misbehaviour was caught" if profile else "all invariants hold") if ok else "lab FAILED"
     st.say(f"{verdict}; captures and {report_name} are in captures/")
     return 0 if ok else 1
+
+
+def _embed_secrets(name: str) -> dict[str, str]:
+    """Put the client's TLS session keys inside the capture, so Wireshark decrypts it with no settings
+(what ``editcap --inject-secrets`` does, keeping the capture's statistics: see lab/secrets.py)."""
+    keys, cap = CAPTURES / f".{name}.keys", CAPTURES / f"{name}.pcapng"
+    if not keys.exists() or not cap.exists():
+        return {f"{name}-client": "no TLS session keys were written (SSLKEYLOGFILE)"}
+    tmp = cap.with_suffix(".with-keys")
+    tmp.write_bytes(inject_secrets(cap.read_bytes(), keys.read_bytes()))
+    keys.unlink()
+    os.replace(tmp, cap)
+    _give_to_user(cap)
+    return {}
 
 
 def _all_caught(results: dict) -> bool:

@@ -7,7 +7,11 @@ to look for.
 
 from __future__ import annotations
 
-LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll")
+LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "websocket-tls", "http2-tls")
+
+# Scenarios judged as another protocol: the TLS variants carry the same protocol, encrypted.
+JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2"}
+TLS_SCENARIOS = tuple(JUDGED_AS)
 
 # The misbehave profile: each deliberately wrong peer pair, the protocol it is judged as,
 # and the invariants it must trip (services/misbehave/ holds the peers).
@@ -33,6 +37,10 @@ NOTES = {
             "half-closes. Look for: grpc.",
     "longpoll": "duplexlab longpoll: four GET /poll held open ~0.55 s each until an event, then a ~50 ms blind "
                 "window. Look for: http.time.",
+    "websocket-tls": "duplexlab websocket-tls: the websocket scenario over TLS (wss on 443); the session keys are "
+                     "embedded in this file, so Wireshark decrypts it with no settings. Look for: websocket.",
+    "http2-tls": "duplexlab http2-tls: the http2 scenario over TLS, h2 chosen by ALPN; the session keys are "
+                 "embedded in this file. Look for: tls.handshake.extensions_alpn_str, http2.",
     "early-answer": "duplexlab misbehave: the server answers before it is asked (violates "
                     "http1.client-speaks-first).",
     "double-answer": "duplexlab misbehave: two responses to one request (violates http1.response-follows-request).",

@@ -210,16 +210,3 @@ class H2:
 def grpc_message(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
-
-def strip_secrets(src: os.PathLike, dst: os.PathLike) -> None:
-    """Copy a pcapng without its Decryption Secrets Blocks (editcap 4.0's --discard-all-secrets
-    refuses to write such files)."""
-    data = Path(src).read_bytes()
-    endian = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
-    out, at = bytearray(), 0
-    while at + 8 <= len(data):
-        btype, blen = struct.unpack(endian + "II", data[at:at + 8])
-        if btype != 0x0000000A:
-            out += data[at:at + blen]
-        at += blen
-    Path(dst).write_bytes(bytes(out))

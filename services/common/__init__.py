@@ -1,12 +1,21 @@
-"""What every peer shares: the port, the payload size, the server's name, and logging."""
+"""What every peer shares: the port, the payload size, the server's name, TLS, and logging.
+
+With TLS=1 a peer speaks over TLS on 443 (Wireshark decodes TLS there by default), the
+server with the lab's self-signed certificate, the client writing its session keys to
+SSLKEYLOGFILE so the capture can carry them (editcap --inject-secrets).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import ssl
 import sys
 
-PORT = 8080  # Wireshark decodes HTTP on 8080 by default, so the captures open decoded
+TLS = os.environ.get("TLS") == "1"
+# Wireshark decodes HTTP on 8080 and TLS on 443 by default, so the captures open decoded.
+PORT = 443 if TLS else 8080
+CERT_DIR = "/opt/lab-tls"
 PAYLOAD_BYTES = 64  # every protocol's server message carries this many bytes, so figures compare
 TIMEOUT = 30.0  # no scenario may hang the lab
 
@@ -19,6 +28,31 @@ def payload(tag: str, n: int) -> str:
     """A readable payload of exactly PAYLOAD_BYTES bytes, e.g. 'tick 3 ......'."""
     head = f"{tag} {n} "
     return head + "." * (PAYLOAD_BYTES - len(head))
+
+
+def server_tls() -> ssl.SSLContext | None:
+    if not TLS:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{CERT_DIR}/cert.pem", f"{CERT_DIR}/key.pem")
+    return ctx
+
+
+def client_tls(alpn: list[str] | None = None) -> ssl.SSLContext | None:
+    """A client context that trusts the lab's own certificate and logs its session keys."""
+    if not TLS:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(f"{CERT_DIR}/cert.pem")
+    # keylog_filename, not SSLKEYLOGFILE alone: only create_default_context() reads that variable.
+    ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def scheme(plain: str) -> str:
+    return {"ws": "wss", "http": "https"}[plain] if TLS else plain
 
 
 def log(name: str) -> logging.Logger:

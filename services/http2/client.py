@@ -7,10 +7,10 @@ import sys
 
 import httpx
 
-from services.common import PORT, TIMEOUT, log, payload, server_host
+from services.common import PORT, TIMEOUT, client_tls, log, payload, scheme, server_host
 
 out = log("http2-client")
-BASE = f"http://{server_host('http2')}:{PORT}"
+BASE = f"{scheme('http')}://{server_host('http2')}:{PORT}"
 
 
 async def upload_body():
@@ -21,7 +21,9 @@ async def upload_body():
 
 async def scenario() -> int:
     # http1=False: h2c with prior knowledge, one connection for every request below.
-    async with httpx.AsyncClient(http1=False, http2=True, base_url=BASE, timeout=TIMEOUT) as client:
+    # Over TLS, h2 is chosen by ALPN; in the clear, http1=False means h2c with prior knowledge.
+    verify = client_tls(["h2"]) or True
+    async with httpx.AsyncClient(http1=False, http2=True, base_url=BASE, timeout=TIMEOUT, verify=verify) as client:
         gets = [client.get(f"/item/{n}") for n in range(1, 4)]
         responses = await asyncio.gather(*gets, client.post("/upload", content=upload_body()))
     for r in responses:

@@ -12,7 +12,7 @@ import asyncio
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from services.common import PORT, payload
+from services.common import CERT_DIR, PORT, TLS, payload
 
 PIECES, PAUSE = 4, 0.05
 
@@ -52,5 +52,8 @@ async def app(scope, receive, send):
 if __name__ == "__main__":
     config = Config()
     config.bind = [f"0.0.0.0:{PORT}"]
+    if TLS:
+        config.certfile, config.keyfile = f"{CERT_DIR}/cert.pem", f"{CERT_DIR}/key.pem"
+        config.alpn_protocols = ["h2"]
     config.loglevel = "WARNING"
     asyncio.run(serve(app, config))

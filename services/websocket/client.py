@@ -7,16 +7,16 @@ import sys
 
 from websockets.asyncio.client import connect
 
-from services.common import PORT, TIMEOUT, log, payload, server_host
+from services.common import PORT, TIMEOUT, client_tls, log, payload, scheme, server_host
 
 out = log("websocket-client")
 TICKS_EXPECTED, SAYS = 6, 3
 
 
 async def scenario() -> int:
-    uri = f"ws://{server_host('websocket')}:{PORT}/ticks"
+    uri = f"{scheme('ws')}://{server_host('websocket')}:{PORT}/ticks"
     ticks = echoes = 0
-    async with connect(uri, compression=None, open_timeout=TIMEOUT) as ws:
+    async with connect(uri, compression=None, open_timeout=TIMEOUT, ssl=client_tls()) as ws:
         async def listen() -> None:
             nonlocal ticks, echoes
             async for message in ws:

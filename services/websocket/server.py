@@ -7,7 +7,7 @@ import asyncio
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from services.common import PORT, log, payload
+from services.common import PORT, log, payload, server_tls
 
 TICKS, TICK_EVERY = 6, 0.25
 out = log("websocket-server")
@@ -32,7 +32,7 @@ async def handler(ws) -> None:
 
 async def main() -> None:
     # compression=None: permessage-deflate off, so payloads stay readable in Wireshark.
-    async with serve(handler, "0.0.0.0", PORT, compression=None) as server:
+    async with serve(handler, "0.0.0.0", PORT, compression=None, ssl=server_tls()) as server:
         await server.serve_forever()
 
 

@@ -21,12 +21,15 @@ import pytest
 from analysis.dissect import dissect
 from analysis.events import H2Frame, H2Preface
 from analysis.pcapread import FileFacts, read_frames
+from analysis.pipeline import analyse
+from lab.scenarios import JUDGED_AS, LAB_PROTOCOLS, TLS_SCENARIOS
+from lab.secrets import strip_secrets
 from tests.oracle import our_events, our_h2_events, tshark_h2_events, wireshark_events
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
-PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll")
+PROTOCOLS = LAB_PROTOCOLS
 HTTP1_FAMILY = ("http1", "websocket", "sse", "longpoll")
 H2_FAMILY = ("http2", "h2push", "grpc")
 
@@ -57,7 +60,7 @@ def test_make_lab_exits_zero_with_a_verdict_table(lab):
     proc, _ = lab
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for p in PROTOCOLS:
-        assert f"captures/{p}.pcapng  [{p}]  verdict: PASS" in proc.stdout
+        assert f"captures/{p}.pcapng  [{JUDGED_AS.get(p, p)}]  verdict: PASS" in proc.stdout
     assert "websocket.server-originates" in proc.stdout and "sse.client-silent" in proc.stdout
 
 
@@ -72,7 +75,7 @@ def test_captures_and_report_are_left_for_the_user(lab):
         assert frames and not facts.truncated, "the capture was not finalized"
         assert facts.dropped == 0
     doc = json.loads((CAPTURES / "report.json").read_text())
-    assert [c["protocol"] for c in doc["captures"]] == list(PROTOCOLS)
+    assert [c["protocol"] for c in doc["captures"]] == [JUDGED_AS.get(p, p) for p in PROTOCOLS]
     assert {c["verdict"] for c in doc["captures"]} == {"pass"}
     ws = next(c for c in doc["captures"] if c["protocol"] == "websocket")
     assert ws["measures"]["unprompted_server_messages"] >= 5
@@ -135,6 +138,20 @@ def test_wireshark_decodes_the_captures_without_decode_as(lab, protocol, dfilter
     out = subprocess.run(["tshark", "-r", str(CAPTURES / f"{protocol}.pcapng"), *prefs, "-Y", dfilter],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and len(out.stdout.splitlines()) >= at_least, out.stderr
+
+
+@pytest.mark.parametrize("scenario,dfilter", [("websocket-tls", "websocket"), ("http2-tls", "http2.type == 0")])
+def test_tls_captures_open_decrypted_and_say_inconclusive_without_keys(lab, scenario, dfilter, tmp_path):
+    path = CAPTURES / f"{scenario}.pcapng"
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", dfilter], capture_output=True, text=True, timeout=60)
+    assert len(out.stdout.splitlines()) >= 5, "Wireshark must decrypt with the embedded keys, no options"
+    assert analyse(str(path), scenario=True).verdict == "pass"
+    stripped = tmp_path / "no-keys.pcapng"
+    stripped.write_bytes(strip_secrets(path.read_bytes()))
+    result = analyse(str(stripped))
+    assert result.verdict == "inconclusive"
+    assert any("TLS-encrypted" in f.detail for f in result.findings)
+    assert scenario in TLS_SCENARIOS
 
 
 def test_subset_of_two_protocols(lab):
