@@ -1,4 +1,5 @@
-"""HTTP/1.1 client scenario: one keep-alive connection (GETs and a POST), then two pipelined GETs.
+"""HTTP/1.1 client scenario: one keep-alive connection (GETs and a POST), then two pipelined GETs,
+then one request from curl.
 
 httpx carries the keep-alive connection. No maintained Python client pipelines, so the
 pipelined pair is written with h11 (which builds and parses the messages) over a socket:
@@ -8,6 +9,7 @@ both requests leave before the first response is read.
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import time
 
@@ -66,10 +68,19 @@ def _primed() -> h11.Connection:
     return conn
 
 
+def third_party(out) -> None:
+    """curl, a peer nobody here wrote, on its own connection."""
+    proc = subprocess.run(["curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}",
+                           f"http://{HOST}:{PORT}/item/7"], capture_output=True, text=True, timeout=TIMEOUT,
+                          check=True)
+    out.info("curl GET /item/7 -> %s", proc.stdout)
+
+
 def main() -> int:
     out = log("http1-client")
     keep_alive(out)
     pipelined(out)
+    third_party(out)
     out.info("done")
     return 0
 

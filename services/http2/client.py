@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 
 import httpx
 
-from services.common import PORT, TIMEOUT, client_tls, log, payload, scheme, server_host
+from services.common import CERT_DIR, PORT, TIMEOUT, TLS, client_tls, log, payload, scheme, server_host
 
 out = log("http2-client")
 BASE = f"{scheme('http')}://{server_host('http2')}:{PORT}"
@@ -30,7 +31,12 @@ async def scenario() -> int:
         out.info("%s %s -> %d %s, %d bytes", r.request.method, r.request.url.path, r.status_code,
                  r.http_version, len(r.content))
     ok = all(r.status_code == 200 and r.http_version == "HTTP/2" for r in responses)
-    return 0 if ok else 1
+    # A third-party peer on its own connection: curl speaking h2 (h2c prior knowledge, or ALPN over TLS).
+    mode = ["--cacert", f"{CERT_DIR}/cert.pem", "--http2"] if TLS else ["--http2-prior-knowledge"]
+    proc = subprocess.run(["curl", "-sS", *mode, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                           f"{BASE}/item/9"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    out.info("curl GET /item/9 -> %s", proc.stdout or proc.stderr.strip())
+    return 0 if ok and proc.stdout == "2 200" else 1
 
 
 if __name__ == "__main__":
