@@ -56,12 +56,9 @@ def classify(first: bytes) -> str | None:
     """The application protocol that ``first`` bytes (from either side) begin, or None."""
     if first.startswith(_H2_PREFACE):
         return "http2"
-    who = client_evidence(first)
-    if who is not None and (first.startswith(b"HTTP/") or first[:1] != b"\x16"):
-        return "http1"
     if len(first) > 5 and first[0] in (0x14, 0x15, 0x16, 0x17) and first[1] == 3:
-        return "tls"
-    return None
+        return "tls"  # a TLS record: content type, then version 3.x
+    return "http1" if client_evidence(first) is not None else None
 
 
 def dissect(frames: Iterable[RawFrame]) -> Dissection:

@@ -100,3 +100,20 @@ def test_unknown_protocol_is_a_usage_error(tmp_path):
     proc = run("check", "--protocol", "gopher", _good(tmp_path))
     assert proc.returncode == 2
     _one_sentence(proc, "invalid choice")
+
+
+def test_keys_without_tshark_is_one_sentence_and_exit_two(tmp_path):
+    """Decrypting needs tshark; without it on PATH the check says so instead of guessing."""
+    from lab.secrets import inject_secrets
+
+    c = Conv().handshake()
+    c.send(C, b"\x16\x03\x01\x00\x05hello")  # a TLS record: an encrypted connection
+    c.send(S, b"\x16\x03\x03\x00\x05world")
+    plain = c.write(tmp_path / "tls.pcapng", ng=True)
+    keyed = tmp_path / "keyed.pcapng"
+    keyed.write_bytes(inject_secrets(Path(plain).read_bytes(), b"CLIENT_RANDOM 00 11\n"))
+    env = dict(os.environ, PATH=str(tmp_path / "empty-bin"))
+    proc = subprocess.run([sys.executable, "-m", "analysis", "check", str(keyed)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, env=env)
+    assert proc.returncode == 2
+    _one_sentence(proc, "tshark", "not on PATH")
