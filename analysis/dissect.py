@@ -33,11 +33,6 @@ class Dissection:
     first_ts: float | None = None
     last_ts: float | None = None
 
-    def of(self, kind: type, conn: int | None = None) -> list:
-        return [e for e in self.events if isinstance(e, kind) and (conn is None or e.conn == conn)]
-
-    def conn(self, conn_id: int) -> Connection:
-        return next(c for c in self.connections if c.id == conn_id)
 
 
 class _Router:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import struct
-from pathlib import Path
 
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
@@ -124,10 +123,6 @@ SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Enc
 def sse_chunk(n: int) -> bytes:
     body = f"id: {n}\ndata: event {n}\n\n".encode()
     return f"{len(body):x}\r\n".encode() + body + b"\r\n"
-
-
-def here(tmp_path: Path, name: str) -> Path:
-    return tmp_path / name
 
 
 # -- HTTP/2 ------------------------------------------------------------------------------------
