@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..dissect import Dissection
 from ..events import C2S, Connection, Event, StreamGap
@@ -35,6 +35,14 @@ def conclude(inv_id: str, violations: list[tuple[int, str]], evidence: list[int]
 
 def http1_connections(d: Dissection) -> list[Connection]:
     return [c for c in d.connections if c.app in HTTP1_APPS]
+
+
+def per_connection(d: Dissection, apps: tuple[str, ...]) -> Iterator[tuple[Connection, list[Event]]]:
+    """Each connection of the given application protocols with its events, in wire order."""
+    grouped = by_conn(d.events)
+    for conn in d.connections:
+        if conn.app in apps:
+            yield conn, grouped.get(conn.id, [])
 
 
 def by_conn(events: Iterable[Event]) -> dict[int, list[Event]]:

@@ -6,7 +6,7 @@ from ..dissect import Dissection
 from ..events import S2C, Http1Request, Http1Response, TcpClose
 from ..findings import Finding, Status
 from . import invariant
-from .common import by_conn, conclude, http1_connections, joined_mid_stream, make, plural
+from .common import HTTP1_APPS, by_conn, conclude, http1_connections, joined_mid_stream, make, per_connection, plural
 
 _IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's close
 
@@ -39,9 +39,7 @@ def response_follows_request(d: Dissection) -> Finding:
     """The n-th final response on a connection starts after the n-th request started."""
     violations, evidence, judged, notes = [], [], 0, []
     exempt_408, skipped_early = 0, 0
-    per_conn = by_conn(d.events)
-    for conn in http1_connections(d):
-        events = per_conn.get(conn.id, [])
+    for conn, events in per_connection(d, HTTP1_APPS):
         mid = joined_mid_stream(conn, events)
         requests = finals = 0
         for i, e in enumerate(events):

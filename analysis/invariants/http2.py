@@ -8,14 +8,10 @@ from ..dissect import Dissection
 from ..events import C2S, S2C, Event, H2Frame, H2Preface, Http1Request, Http1Response, Undecodable
 from ..findings import Finding, Status
 from . import invariant
-from .common import by_conn, conclude, make, plural
+from .common import by_conn, conclude, make, per_connection, plural
 
 _SETTINGS, _PRIORITY, _PUSH_PROMISE, _HEADERS, _DATA = 4, 2, 5, 1, 0
 H2_APPS = ("http2", "grpc")
-
-
-def h2_connections(d: Dissection) -> list:
-    return [c for c in d.connections if c.app in H2_APPS]
 
 
 def _upgrade_request(events: list[Event]) -> Http1Request | None:
@@ -38,9 +34,7 @@ def stream_frames(events: list[Event]) -> dict[int, list[H2Frame]]:
 def client_preface(d: Dissection) -> Finding:
     """The client's first bytes are the preface; the server's first frame is SETTINGS on stream 0."""
     violations, evidence, judged, early_settings = [], [], 0, 0
-    per_conn = by_conn(d.events)
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for conn, events in per_connection(d, H2_APPS):
         judged += 1
         preface = next((e for e in events if isinstance(e, H2Preface)), None)
         bad = next((e for e in events if isinstance(e, Undecodable) and e.direction is C2S
@@ -68,9 +62,7 @@ def client_preface(d: Dissection) -> Finding:
 def streams_client_initiated(d: Dissection) -> Finding:
     """Every odd stream starts with a HEADERS frame from the client."""
     violations, evidence, judged = [], [], 0
-    per_conn = by_conn(d.events)
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for conn, events in per_connection(d, H2_APPS):
         upgrade = _upgrade_request(events)
         if upgrade is not None:
             judged += 1  # stream 1 was opened by the client's HTTP/1.1 Upgrade request
@@ -94,9 +86,7 @@ def streams_client_initiated(d: Dissection) -> Finding:
 def response_follows_request(d: Dissection) -> Finding:
     """On a client stream, no server frame precedes the client's HEADERS."""
     violations, evidence, judged = [], [], 0
-    per_conn = by_conn(d.events)
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for _conn, events in per_connection(d, H2_APPS):
         upgrade = _upgrade_request(events)
         for sid, frames in stream_frames(events).items():
             if sid % 2 == 0:
@@ -120,9 +110,7 @@ def response_follows_request(d: Dissection) -> Finding:
 def push_promised(d: Dissection) -> Finding:
     """Every even stream was announced by a server PUSH_PROMISE on an open client stream before its first frame."""
     violations, evidence, judged, pushed = [], [], 0, 0
-    per_conn = by_conn(d.events)
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for _conn, events in per_connection(d, H2_APPS):
         judged += 1
         promises: dict[int, int] = {}  # promised stream -> index of the PUSH_PROMISE in events
         opened: set[int] = set()
@@ -166,9 +154,7 @@ def _push_disabled(events: list[Event]) -> tuple[H2Frame | None, int]:
 def push_disabled_respected(d: Dissection) -> Finding:
     """No PUSH_PROMISE once the server has acknowledged a client SETTINGS with ENABLE_PUSH=0."""
     violations, evidence, judged = [], [], 0
-    per_conn = by_conn(d.events)
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for _conn, events in per_connection(d, H2_APPS):
         settings, acked = _push_disabled(events)
         if settings is None:
             continue
@@ -204,10 +190,8 @@ def multiplexed(d: Dissection) -> Finding:
 @invariant("h2push.push-observed", "scenario", "RFC 9113 §8.4 (server push)")
 def push_observed(d: Dissection) -> Finding:
     """A PUSH_PROMISE whose promised stream carries the server's HEADERS and DATA; and none where push is off."""
-    per_conn = by_conn(d.events)
     shown, quiet = None, None
-    for conn in h2_connections(d):
-        events = per_conn.get(conn.id, [])
+    for _conn, events in per_connection(d, H2_APPS):
         settings, _ = _push_disabled(events)
         promises = [e for e in events if isinstance(e, H2Frame) and e.ftype == _PUSH_PROMISE]
         if settings is not None and not promises:

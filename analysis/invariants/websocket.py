@@ -6,7 +6,7 @@ from ..dissect import Dissection
 from ..events import C2S, S2C, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding, Status
 from . import invariant
-from .common import by_conn, conclude, make, plural, unprompted
+from .common import by_conn, conclude, make, per_connection, plural, unprompted
 
 SCENARIO_MIN_UNPROMPTED = 5
 
@@ -15,11 +15,7 @@ SCENARIO_MIN_UNPROMPTED = 5
 def upgrade(d: Dissection) -> Finding:
     """A client GET with Upgrade: websocket precedes the server's 101; no frame precedes the 101."""
     violations, evidence, judged = [], [], 0
-    per_conn = by_conn(e for e in d.events if isinstance(e, (Http1Request, Http1Response, WsFrame)))
-    for conn in d.connections:
-        if conn.app != "websocket":
-            continue
-        events = per_conn.get(conn.id, [])
+    for conn, events in per_connection(d, ("websocket",)):
         judged += 1
         switch = next(e for e in events if isinstance(e, Http1Response) and e.status == 101)
         asked = [e for e in events if isinstance(e, Http1Request) and e.frame < switch.frame]
