@@ -32,3 +32,13 @@ def finding(path, invariant: str, protocol: str | None = None, scenario: bool = 
 
 
 OK, VIOLATED, INCONCLUSIVE = Status.OK, Status.VIOLATED, Status.INCONCLUSIVE
+
+
+def holds_and_breaks(invariant: str, protocol: str, holding, breaking):
+    """The standard every invariant meets: ok on the capture that holds it, violated on the one that
+    breaks it. Returns the violation, so the caller can check the frames it names."""
+    held = finding(holding, invariant, protocol)
+    assert held.status is OK, held.detail
+    broken = finding(breaking, invariant, protocol)
+    assert broken.status is VIOLATED, broken.detail
+    return broken

@@ -205,3 +205,12 @@ class H2:
 def grpc_message(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
+
+
+def with_drop_counters(path: os.PathLike, dropped: int) -> None:
+    """Append a pcapng Interface Statistics Block, as dumpcap writes on stop, reporting ``dropped``."""
+    opts = struct.pack("<HHQ", 5, 8, dropped) + struct.pack("<HH", 0, 0)  # isb_ifdrop, then opt_endofopt
+    body = struct.pack("<III", 0, 0, 0) + opts
+    total = 12 + len(body)
+    with open(path, "ab") as fh:
+        fh.write(struct.pack("<II", 5, total) + body + struct.pack("<I", total))

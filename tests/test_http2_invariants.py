@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
+from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding, holds_and_breaks
 from tests.crafted import H2, H2_PREFACE, C, Conv, S, grpc_message
 
 
@@ -136,18 +136,15 @@ def _push_case(tmp_path, disabled_pushes: bool, name: str):
 
 
 def test_push_disabled_respected_holds_and_breaks(tmp_path):
-    path, _ = _push_case(tmp_path, False, "respected.pcap")
-    assert finding(path, "http2.push-disabled-respected", "h2push").status is OK
-    path, marks = _push_case(tmp_path, True, "ignored.pcap")
-    f = finding(path, "http2.push-disabled-respected", "h2push")
-    assert f.status is VIOLATED and f.frames == (marks["push"],)
+    ignored, marks = _push_case(tmp_path, True, "ignored.pcap")
+    respected, _ = _push_case(tmp_path, False, "respected.pcap")
+    f = holds_and_breaks("http2.push-disabled-respected", "h2push", respected, ignored)
+    assert f.frames == (marks["push"],)
 
 
 def test_push_observed_holds_and_breaks(tmp_path):
-    path, _ = _push_case(tmp_path, False, "observed.pcap")
-    assert finding(path, "h2push.push-observed", "h2push").status is OK
-    f = finding(_two_streams(tmp_path), "h2push.push-observed", "h2push")
-    assert f.status is VIOLATED
+    observed, _ = _push_case(tmp_path, False, "observed.pcap")
+    holds_and_breaks("h2push.push-observed", "h2push", observed, _two_streams(tmp_path))
 
 
 def test_multiplexed_holds_and_breaks(tmp_path):
@@ -179,18 +176,14 @@ def _grpc(tmp_path, server_early=True, half_close_first=False, torn=False, ticks
 
 
 def test_grpc_messages_framed_holds_and_breaks(tmp_path):
-    path, _ = _grpc(tmp_path)
-    assert finding(path, "grpc.messages-framed", "grpc").status is OK
-    path, marks = _grpc(tmp_path, torn=True, name="torn.pcap")
-    f = finding(path, "grpc.messages-framed", "grpc")
-    assert f.status is VIOLATED and f.frames == (marks["torn"],)
+    torn, marks = _grpc(tmp_path, torn=True, name="torn.pcap")
+    f = holds_and_breaks("grpc.messages-framed", "grpc", _grpc(tmp_path)[0], torn)
+    assert f.frames == (marks["torn"],)
 
 
 def test_grpc_bidi_one_stream_holds_and_breaks(tmp_path):
-    path, _ = _grpc(tmp_path)
-    assert finding(path, "grpc.bidi-one-stream", "grpc").status is OK
-    path, _ = _grpc(tmp_path, server_early=False, name="unary-ish.pcap")
-    assert finding(path, "grpc.bidi-one-stream", "grpc").status is VIOLATED
+    unary, _ = _grpc(tmp_path, server_early=False, name="unary-ish.pcap")
+    holds_and_breaks("grpc.bidi-one-stream", "grpc", _grpc(tmp_path)[0], unary)
 
 
 def test_grpc_full_duplex_holds_and_breaks(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import OK, VIOLATED, finding
+from tests.conftest import OK, VIOLATED, finding, holds_and_breaks
 from tests.crafted import SSE_HEAD, C, Conv, S, get, sse_chunk
 
 
@@ -42,20 +42,16 @@ def test_one_response_many_events_broken_by_asking_again(tmp_path):
 
 
 def test_client_silent_holds_and_breaks(tmp_path):
-    path, _ = _stream(tmp_path)
-    assert finding(path, "sse.client-silent", "sse").status is OK
-    path, marks = _stream(tmp_path, talk_back=True, name="talk.pcap")
-    f = finding(path, "sse.client-silent", "sse")
-    assert f.status is VIOLATED and f.frames == (marks["talk"],)
+    talk, marks = _stream(tmp_path, talk_back=True, name="talk.pcap")
+    f = holds_and_breaks("sse.client-silent", "sse", _stream(tmp_path)[0], talk)
+    assert f.frames == (marks["talk"],)
     assert "5 bytes" in f.detail
 
 
 def test_server_pushes_events_holds_and_breaks(tmp_path):
-    path, _ = _stream(tmp_path)
-    assert finding(path, "sse.server-pushes-events", "sse").status is OK
-    path, _ = _stream(tmp_path, events=3, name="few.pcap")
-    f = finding(path, "sse.server-pushes-events", "sse")
-    assert f.status is VIOLATED and "3 events" in f.detail
+    few, _ = _stream(tmp_path, events=3, name="few.pcap")
+    f = holds_and_breaks("sse.server-pushes-events", "sse", _stream(tmp_path)[0], few)
+    assert "3 events" in f.detail
 
 
 def test_events_in_one_burst_are_not_spread_over_time(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import OK, VIOLATED, finding
+from tests.conftest import OK, VIOLATED, finding, holds_and_breaks
 from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ws_frame
 
 
@@ -48,20 +48,14 @@ def test_upgrade_broken_by_a_frame_before_the_101(tmp_path):
 
 
 def test_client_frames_masked_holds_and_breaks(tmp_path):
-    path, _ = _session(tmp_path)
-    assert finding(path, "websocket.client-frames-masked", "websocket").status is OK
-    path, frames = _session(tmp_path, client_masked=False, name="unmasked.pcap")
-    f = finding(path, "websocket.client-frames-masked", "websocket")
-    assert f.status is VIOLATED
+    bad, frames = _session(tmp_path, client_masked=False, name="unmasked.pcap")
+    f = holds_and_breaks("websocket.client-frames-masked", "websocket", _session(tmp_path)[0], bad)
     assert f.frames[0] == frames["client"][0]
 
 
 def test_server_frames_unmasked_holds_and_breaks(tmp_path):
-    path, _ = _session(tmp_path)
-    assert finding(path, "websocket.server-frames-unmasked", "websocket").status is OK
-    path, frames = _session(tmp_path, server_masked=True, name="masked.pcap")
-    f = finding(path, "websocket.server-frames-unmasked", "websocket")
-    assert f.status is VIOLATED
+    bad, frames = _session(tmp_path, server_masked=True, name="masked.pcap")
+    f = holds_and_breaks("websocket.server-frames-unmasked", "websocket", _session(tmp_path)[0], bad)
     assert f.frames[0] == frames["server"][0]
 
 
