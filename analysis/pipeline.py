@@ -7,6 +7,8 @@ from operator import attrgetter
 from .dissect import Dissection, dissect
 from .findings import CaptureResult, Finding, Status
 from .invariants import for_protocol
+from .invariants.common import HTTP1_APPS
+from .invariants.http2 import H2_APPS
 from .ladder import Ladder, ladders
 from .measures import measure
 from .pcapread import FileFacts, read_frames
@@ -77,7 +79,7 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
             "capture.no-drops", Status.VIOLATED if facts.dropped else Status.OK, (),
             f"the capturing interface dropped {facts.dropped} packets: the capture is incomplete."
             if facts.dropped else "the capture tool reports no dropped packets.",
-            "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "protocol"))
+            "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "scenario"))
     if proto is None:
         result.findings.append(_unrecognised(d))
         return result
@@ -90,9 +92,8 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
 
 
 def _has_protocol(d: Dissection, proto: str) -> bool:
-    apps = {c.app for c in d.connections}
-    wanted = {"http2", "grpc"} if proto in ("http2", "h2push", "grpc") else {"http1", "websocket", "tunnel"}
-    return bool(apps & wanted)
+    wanted = H2_APPS if proto in ("http2", "h2push", "grpc") else HTTP1_APPS
+    return any(c.app in wanted for c in d.connections)
 
 
 def _unrecognised(d: Dissection) -> Finding:

@@ -18,7 +18,7 @@ def _capture(tmp_path, dropped: int) -> str:
 
 def test_no_drops_holds_and_breaks(tmp_path):
     f = holds_and_breaks("capture.no-drops", "http1", _capture(tmp_path, 0), _capture(tmp_path, 3))
-    assert "dropped 3 packets" in f.detail
+    assert "dropped 3 packets" in f.detail and f.kind == "scenario"
 
 
 def test_drops_are_a_warning_without_scenario(tmp_path):
