@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import htmlreport, mermaid, report
 from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
+from .render import htmlpage, mermaid, table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,12 +59,12 @@ def _check(args: argparse.Namespace) -> int:
             print(f"warning: {r.file}: {w}", file=sys.stderr)
     if args.write_json:
         with open(args.write_json, "w", encoding="utf-8") as fh:
-            fh.write(report.document(results) + "\n")
+            fh.write(table.document(results) + "\n")
     if not args.quiet and results:
         if args.json:
-            print(report.document(results))
+            print(table.document(results))
         else:
-            print(report.table(results, color=report.use_color()))
+            print(table.table(results, color=table.use_color()))
     if bad or truncated:
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
@@ -96,7 +96,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
     """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
-    Path(output).write_text(htmlreport.render(drawn), encoding="utf-8")
+    Path(output).write_text(htmlpage.render(drawn), encoding="utf-8")
     if mermaid_dir:
         for result, lads in drawn:
             name = Path(result.file).name.split(".")[0]

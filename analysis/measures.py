@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from itertools import pairwise
 
-from .dissect import Dissection
 from .events import C2S, S2C, GrpcMessage, H2Frame, H2Headers, Http1Request, Http1Response, SseEvent, WsFrame
 from .invariants.grpc import unprompted_server_messages
 from .invariants.http1 import overlapping_responses, pipelining_depth
 from .invariants.longpoll import polls
 from .invariants.websocket import unprompted_server_frames
+from .protocols.dissect import Dissection
 
 
 def measure(d: Dissection, protocol: str | None = None) -> dict:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from operator import attrgetter
 
-from .dissect import Dissection, dissect
 from .findings import CaptureResult, Finding, Status
 from .invariants import for_protocol
 from .invariants.common import HTTP1_APPS
 from .invariants.http2 import H2_APPS
-from .ladder import Ladder, ladders
 from .measures import measure
-from .pcapread import FileFacts, read_frames
-from .tlsread import decrypted_rows, events_from_rows
+from .protocols.dissect import Dissection, dissect
+from .render.ladder import Ladder, ladders
+from .wire.pcapread import FileFacts, read_frames
+from .wire.tlsread import decrypted_rows, events_from_rows
 
 KNOWN_PROTOCOLS = ("http1", "http2", "h2push", "websocket", "sse", "grpc", "longpoll")
 

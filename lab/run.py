@@ -22,10 +22,10 @@ from pathlib import Path
 
 import docker
 
-from analysis import report
 from analysis.cli import write_report
 from analysis.errors import InputError
 from analysis.pipeline import analyse_and_draw
+from analysis.render import table as report
 
 from .scenarios import JUDGED_AS, LAB_PROTOCOLS, MISBEHAVIOURS, NOTES, TLS_SCENARIOS
 from .secrets import inject_secrets

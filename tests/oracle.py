@@ -11,8 +11,8 @@ from collections import Counter
 
 import pyshark
 
-from analysis.dissect import Dissection
 from analysis.events import Http1Request, Http1Response, WsFrame
+from analysis.protocols.dissect import Dissection
 
 
 def wireshark_events(path: str) -> Counter:

@@ -13,7 +13,6 @@ from itertools import pairwise
 
 import pytest
 
-from analysis.dissect import dissect
 from analysis.events import (
     C2S,
     S2C,
@@ -26,8 +25,9 @@ from analysis.events import (
     WsFrame,
     fmt_addr,
 )
-from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 
 VERDICTS = {
     "http1-keepalive-5req-zeek.pcap": ("http1", "pass"),

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from analysis.dissect import dissect
-from analysis.pcapread import FileFacts, read_frames
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 from tests.conftest import CORPUS
 from tests.oracle import our_events, our_h2_events, tshark_h2_events, wireshark_events
 

@@ -13,10 +13,10 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.dissect import dissect
 from analysis.errors import InputError
-from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 from tests.crafted import (
     H2,
     H2_PREFACE,

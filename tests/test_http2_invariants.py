@@ -87,9 +87,9 @@ def test_headers_with_continuation_across_segments(tmp_path):
     path = c.write(tmp_path / "continuation.pcap")
     f = finding(path, "http2.streams-client-initiated", "http2")
     assert f.status is OK and f.frames == (first,)
-    from analysis.dissect import dissect
     from analysis.events import H2Frame, H2Headers
-    from analysis.pcapread import FileFacts, read_frames
+    from analysis.protocols.dissect import dissect
+    from analysis.wire.pcapread import FileFacts, read_frames
 
     events = dissect(read_frames(path, FileFacts(path))).events
     kinds = [e.type_name for e in events if isinstance(e, H2Frame) and e.stream == 1 and e.direction.name == "C2S"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
+from analysis.wire.pcapread import FileFacts, read_frames
 from lab.secrets import inject_secrets, strip_secrets
 from tests.crafted import C, Conv, S, get, ok
 

@@ -65,9 +65,9 @@ def test_events_in_one_burst_are_not_spread_over_time(tmp_path):
 
 def test_event_time_is_the_wire_time_of_its_bytes(tmp_path):
     """An event split over two segments is stamped with its first byte's frame and ends at the second."""
-    from analysis.dissect import dissect
     from analysis.events import SseEvent
-    from analysis.pcapread import FileFacts, read_frames
+    from analysis.protocols.dissect import dissect
+    from analysis.wire.pcapread import FileFacts, read_frames
 
     c = Conv().handshake()
     c.send(C, get("/events"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from scapy.layers.l2 import Ether
 from scapy.utils import PcapWriter
 
-from analysis.dissect import dissect
 from analysis.events import C2S, S2C, Http1Request, Http1Response, StreamGap, TcpClose, WsFrame
-from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ok, ws_frame
 
 

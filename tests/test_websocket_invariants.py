@@ -78,9 +78,9 @@ def test_large_and_fragmented_frames_across_segments(tmp_path):
         c.send(S, big[i:i + 1400])
     c.send(C, ws_frame(b"part", masked=True, fin=False))
     c.send(C, ws_frame(b"end", opcode=0, masked=True))
-    from analysis.dissect import dissect
     from analysis.events import WsFrame
-    from analysis.pcapread import FileFacts, read_frames
+    from analysis.protocols.dissect import dissect
+    from analysis.wire.pcapread import FileFacts, read_frames
 
     path = c.write(tmp_path / "big.pcap")
     frames = [e for e in dissect(read_frames(path, FileFacts(path))).events if isinstance(e, WsFrame)]

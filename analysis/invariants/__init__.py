@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..dissect import Dissection
 from ..findings import Finding
+from ..protocols.dissect import Dissection
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from ..dissect import Dissection
 from ..events import C2S, Connection, Event, StreamGap
 from ..findings import MAX_FRAMES, Finding, Status
+from ..protocols.dissect import Dissection
 
 HTTP1_APPS = ("http1", "websocket", "tunnel")
 

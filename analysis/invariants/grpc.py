@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..dissect import Dissection
 from ..events import C2S, S2C, GrpcMessage, H2Frame, Undecodable
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import conclude, make, plural, unprompted
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..dissect import Dissection
 from ..events import S2C, Http1Request, Http1Response, TcpClose
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import HTTP1_APPS, by_conn, conclude, http1_connections, joined_mid_stream, make, per_connection, plural
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..dissect import Dissection
 from ..events import C2S, S2C, Event, H2Frame, H2Preface, Http1Request, Http1Response, Undecodable
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import by_conn, conclude, make, per_connection, plural
 

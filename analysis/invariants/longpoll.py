@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..dissect import Dissection
 from ..events import Http1Request, Http1Response
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import by_conn, make
 

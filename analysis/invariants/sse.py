@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..dissect import Dissection
 from ..events import C2S, AppData, Http1Request, Http1Response, SseEvent, TcpClose
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import by_conn, conclude, make, plural
 

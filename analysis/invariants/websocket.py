@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..dissect import Dissection
 from ..events import C2S, S2C, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding, Status
+from ..protocols.dissect import Dissection
 from . import invariant
 from .common import by_conn, conclude, make, per_connection, plural, unprompted
 

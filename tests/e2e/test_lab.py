@@ -18,10 +18,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from analysis.dissect import dissect
 from analysis.events import H2Frame, H2Preface
-from analysis.pcapread import FileFacts, read_frames
 from analysis.pipeline import analyse
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 from lab.scenarios import JUDGED_AS, LAB_PROTOCOLS, TLS_SCENARIOS
 from lab.secrets import strip_secrets
 from tests.oracle import our_events, our_h2_events, tshark_h2_events, wireshark_events

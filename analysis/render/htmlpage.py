@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .events import C2S
-from .findings import CaptureResult
+from ..events import C2S
+from ..findings import CaptureResult
 from .ladder import Arrow, Fold, Ladder
 
 _W, _LEFT, _RIGHT, _ROW, _TOP = 620, 150, 500, 24, 46

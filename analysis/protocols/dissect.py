@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from .decode import decode
-from .events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
+from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
+from ..wire.decode import decode
+from ..wire.pcapread import RawFrame
+from ..wire.tcp import Closed, Data, Gap, Opened, Reassembler, client_evidence
 from .http1 import Http1Connection
 from .http2 import Http2Connection
-from .pcapread import RawFrame
-from .tcp import Closed, Data, Gap, Opened, Reassembler, client_evidence
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 

@@ -7,8 +7,8 @@ arrived, stamped with the time of its first header byte.
 
 from __future__ import annotations
 
-from .events import Direction, Undecodable, WsFrame
-from .stream import Stream
+from ..events import Direction, Undecodable, WsFrame
+from ..wire.stream import Stream
 
 _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 

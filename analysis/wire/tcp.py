@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from ..events import C2S, S2C, Connection, Direction
 from .decode import ACK, FIN, PSH, RST, SYN, Segment
-from .events import C2S, S2C, Connection, Direction
 
 _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
                  b"TRACE ")

@@ -12,8 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .dissect import Dissection
-from .events import (
+from ..events import (
     C2S,
     S2C,
     Connection,
@@ -28,6 +27,7 @@ from .events import (
     TcpClose,
     WsFrame,
 )
+from ..protocols.dissect import Dissection
 
 FOLD_AFTER = 6  # a run longer than this many similar arrows is folded
 KEEP_HEAD, KEEP_TAIL = 3, 2

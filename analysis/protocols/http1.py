@@ -18,10 +18,10 @@ from dataclasses import replace
 from functools import partial
 from sys import intern
 
-from .events import C2S, S2C, AppData, Connection, Direction, Http1Request, Http1Response, Undecodable
+from ..events import C2S, S2C, AppData, Connection, Direction, Http1Request, Http1Response, Undecodable
+from ..wire.stream import Stream
 from .http2 import Http2Connection
 from .sse import SseParser
-from .stream import Stream
 from .websocket import WsParser
 
 _MAX_HEAD = 64 * 1024

@@ -17,8 +17,8 @@ from hpack.exceptions import HPACKError
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import Frame
 
-from .events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
-from .stream import Stream
+from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
+from ..wire.stream import Stream
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 4, 5, 9

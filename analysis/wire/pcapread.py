@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader, RawPcapReader
 
-from .errors import InputError
+from ..errors import InputError
 
 logging.getLogger("scapy").setLevel(logging.ERROR)
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)

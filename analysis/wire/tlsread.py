@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from .errors import InputError
-from .events import C2S, S2C, Connection, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, WsFrame
+from ..errors import InputError
+from ..events import C2S, S2C, Connection, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, WsFrame
 
 _FIELDS = ("frame.number", "frame.time_epoch", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
            "tcp.dstport", "http.request.method", "http.request.uri", "http.response.code", "http.upgrade",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .events import C2S, fmt_addr
+from ..events import C2S, fmt_addr
 from .ladder import Arrow, Ladder
 
 

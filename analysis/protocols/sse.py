@@ -9,8 +9,8 @@ a stream as nothing at all).
 
 from __future__ import annotations
 
-from .events import S2C, SseEvent
-from .stream import Stream
+from ..events import S2C, SseEvent
+from ..wire.stream import Stream
 
 
 class SseParser:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .findings import CaptureResult
+from ..findings import CaptureResult
 
 _COLORS = {"ok": "32", "pass": "32", "violated": "31", "fail": "31", "inconclusive": "33"}
 _FRAMES_SHOWN = 8
