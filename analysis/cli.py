@@ -13,7 +13,10 @@ from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
-from .render import htmlpage, mermaid, table
+from .render import document, htmlpage, mermaid, table
+
+_PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
+                  "the protocol whose expectations --scenario adds; recognised connections keep their own protocol")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
     c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
-    c.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help="judge as this protocol (default: recognise it)")
+    c.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help=_PROTOCOL_HELP)
     c.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
     c.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     c.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write a self-contained HTML page with ladder diagrams and verdicts")
     r.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
     r.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write the page")
-    r.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help="judge as this protocol (default: recognise it)")
+    r.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help=_PROTOCOL_HELP)
     r.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
     r.add_argument("--mermaid-dir", metavar="DIR", help="also write DIR/<capture>.mmd sequence diagrams")
     r.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt with tshark")
@@ -59,10 +62,10 @@ def _check(args: argparse.Namespace) -> int:
             print(f"warning: {r.file}: {w}", file=sys.stderr)
     if args.write_json:
         with open(args.write_json, "w", encoding="utf-8") as fh:
-            fh.write(table.document(results) + "\n")
+            fh.write(document.document(results) + "\n")
     if not args.quiet and results:
         if args.json:
-            print(table.document(results))
+            print(document.document(results))
         else:
             print(table.table(results, color=table.use_color()))
     if bad or truncated:

@@ -38,9 +38,10 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Http1Request(Event):
-    """A client's HTTP/1.x request (RFC 9112 §3): ts/frame of its first byte, end_* of its last.
+    """A client's HTTP/1.x request (RFC 9112 §3), reported once its head is read: ts/frame of its first byte.
 
-    ``end_frame`` is None when the capture ends (or loses bytes) before the message does."""
+    Its end is a separate ``Http1End`` (as h11's EndOfMessage), so a long body never holds it back;
+    a request with no ``Http1End`` had not ended when the capture did."""
 
     index: int = 0  # n-th request on this connection, from 0
     method: str = ""
@@ -48,16 +49,13 @@ class Http1Request(Event):
     version: str = "HTTP/1.1"
     upgrade: str = ""  # lower-cased Upgrade header value, if any
     has_body: bool = False
-    end_ts: float | None = None
-    end_frame: int | None = None
-    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Http1Response(Event):
-    """A server's HTTP/1.x response (RFC 9112 §4): ts/frame of its first byte, end_* of its last.
+    """A server's HTTP/1.x response (RFC 9112 §4), reported once its head is read: ts/frame of its first byte.
 
-    ``end_frame`` is None for a body still open when the capture ends (an event stream)."""
+    An event stream still open when the capture ends has no ``Http1End``."""
 
     index: int = 0  # n-th response (interim ones included) on this connection, from 0
     status: int = 0
@@ -66,13 +64,19 @@ class Http1Response(Event):
     upgrade: str = ""
     chunked: bool = False
     closes: bool = False  # "Connection: close" was sent
-    end_ts: float | None = None
-    end_frame: int | None = None
-    body_bytes: int = 0
 
     @property
     def interim(self) -> bool:
         return 100 <= self.status < 200 and self.status != 101
+
+
+@dataclass(frozen=True, slots=True)
+class Http1End(Event):
+    """The last byte of the ``index``-th HTTP/1.x message of ``direction`` (ts/frame are that byte's)."""
+
+    index: int = 0
+    start_frame: int = 0
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +137,19 @@ class StreamGap(Event):
 
 @dataclass(frozen=True, slots=True)
 class Undecodable(Event):
-    """Bytes that should have been a protocol message but are not (a peer broke the framing)."""
+    """Bytes that should have been a protocol message but are not.
+
+    ``cause`` says whose fault: "malformed" (a peer sent bytes the protocol does not allow
+    there: a violation) or "lost" (the capture misses bytes, so framing cannot be followed:
+    unreadable, never a violation)."""
 
     protocol: str = ""
     reason: str = ""
+    cause: str = "malformed"
+
+    @property
+    def malformed(self) -> bool:
+        return self.cause == "malformed"
 
 
 @dataclass(slots=True)
@@ -161,6 +174,9 @@ class Connection:
     ack_delay_sum: float = 0.0  # server data segment -> the client's ACK covering it, summed
     ack_delay_count: int = 0
     closed_by: str = ""  # "fin", "rst" or ""
+    last_frame: int = 0
+    last_ts: float = 0.0
+    sample: bytes = b""  # the first application bytes (a few), to say what an unrecognised connection carries
 
     def describe(self) -> str:
         c, s = self.client, self.server

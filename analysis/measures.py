@@ -1,153 +1,118 @@
-"""Measures: figures reported for every capture, never pass/fail (DESIGN.md "measures")."""
+"""Measures: figures reported for every capture, never pass/fail (DESIGN.md "measures").
+
+Streaming like the judgement: counters fed every event, per-connection figures added when a
+connection ends, and the rest read from the trackers the scenario expectations also read.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from itertools import pairwise
 
-from .events import C2S, S2C, GrpcMessage, H2Frame, H2Headers, Http1Request, Http1Response, SseEvent, WsFrame
-from .invariants.grpc import unprompted_server_messages
-from .invariants.http1 import overlapping_responses, pipelining_depth
-from .invariants.longpoll import polls
-from .invariants.websocket import unprompted_server_frames
-from .protocols.dissect import Dissection
+from .events import C2S, S2C, Connection, Event, H2Headers, Http1Response, WsFrame
+from .invariants.grpc import Messages
+from .invariants.http1 import Exchanges
+from .invariants.http2 import Streams
+from .invariants.sse import Events
+from .invariants.websocket import ServerFrames
 
-
-def measure(d: Dissection, protocol: str | None = None) -> dict:
-    conns = [c for c in d.connections if c.app not in ("unknown",)]
-    s2c_wire = sum(c.wire_bytes[S2C] for c in conns)
-    s2c_packets = sum(c.packets[S2C] for c in conns)
-    out = {
-        "frames": d.frames,
-        "connections": len(conns),
-        "connections_by_app": dict(Counter(c.app for c in conns)),
-        "bytes_on_wire": {"client->server": sum(c.wire_bytes[C2S] for c in conns), "server->client": s2c_wire},
-        "packets": {"client->server": sum(c.packets[C2S] for c in conns), "server->client": s2c_packets},
-        "retransmissions": sum(c.retransmissions for c in conns),
-        "server_ack_delay_ms": _ack_delay_ms(conns),
-        "gaps": sum(c.gaps for c in conns),
-    }
-    server_messages, unprompted = 0, 0
-    for part in (_http1, _websocket, _sse, _http2, _grpc):
-        figures, delivered, free = part(d)
-        if part is _http1 and protocol == "longpoll":
-            figures.update(_longpoll(d))
-        out.update(figures)
-        server_messages += delivered
-        unprompted += free
-    out["server_messages"] = server_messages
-    out["unprompted_server_messages"] = unprompted
-    if server_messages:
-        out["server_bytes_per_message"] = round(s2c_wire / server_messages, 1)
-        out["server_packets_per_message"] = round(s2c_packets / server_messages, 2)
-    return out
+_SERIES_KEPT = 50  # a longer series is summarised
 
 
-def _ack_delay_ms(conns: list) -> float | None:
-    count = sum(c.ack_delay_count for c in conns)
-    return round(1000 * sum(c.ack_delay_sum for c in conns) / count, 3) if count else None
+class Measures:
+    def __init__(self, trackers: dict) -> None:
+        self.t = trackers
+        self.connections = 0
+        self.by_app: Counter[str] = Counter()
+        self.wire = {C2S: 0, S2C: 0}
+        self.packets = {C2S: 0, S2C: 0}
+        self.retransmissions = self.gaps = 0
+        self.ack_sum, self.ack_count = 0.0, 0
+        self.ws: dict[str, Counter[str]] = {"client->server": Counter(), "server->client": Counter()}
+        self.ws_data_down = 0
+        self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
+        self.h2_answers = 0  # HTTP/2 responses on connections that carry no gRPC
+        self._h2_responses: dict[int, int] = {}
+        self.longpoll = False
+
+    def feed(self, e: Event) -> None:
+        kind = type(e)
+        if kind is WsFrame:
+            self.ws[e.direction.value][e.opcode_name] += 1
+            self.ws_data_down += e.direction is S2C and e.is_data
+        elif kind is Http1Response:
+            if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
+                self.plain_answers += 1
+        elif kind is H2Headers and e.direction is S2C and e.status and e.stream % 2 == 1:
+            self._h2_responses[e.conn] = self._h2_responses.get(e.conn, 0) + 1
+
+    def ended(self, conn: Connection, label: str) -> None:
+        answers = self._h2_responses.pop(conn.id, 0)
+        if conn.id not in self.t[Streams].grpc_conns:
+            self.h2_answers += answers
+        self.t[Streams].grpc_conns.discard(conn.id)
+        self.longpoll = self.longpoll or label == "longpoll"
+        if conn.app == "unknown":
+            return
+        self.connections += 1
+        self.by_app[conn.app] += 1
+        for d in (C2S, S2C):
+            self.wire[d] += conn.wire_bytes[d]
+            self.packets[d] += conn.packets[d]
+        self.retransmissions += conn.retransmissions
+        self.gaps += conn.gaps
+        self.ack_sum += conn.ack_delay_sum
+        self.ack_count += conn.ack_delay_count
+
+    def result(self, frames: int) -> dict:
+        x: Exchanges = self.t[Exchanges]
+        h2: Streams = self.t[Streams]
+        sse: Events = self.t[Events]
+        grpc: Messages = self.t[Messages]
+        ws_free = self.t[ServerFrames].unprompted.count
+        out = {
+            "frames": frames,
+            "connections": self.connections,
+            "connections_by_app": dict(self.by_app),
+            "bytes_on_wire": {"client->server": self.wire[C2S], "server->client": self.wire[S2C]},
+            "packets": {"client->server": self.packets[C2S], "server->client": self.packets[S2C]},
+            "retransmissions": self.retransmissions,
+            "server_ack_delay_ms": round(1000 * self.ack_sum / self.ack_count, 3) if self.ack_count else None,
+            "gaps": self.gaps,
+            "requests": x.requests + h2.requests,
+            "responses": x.finals + h2.responses,
+        }
+        if x.requests:
+            out.update({"interim_responses": x.interim, "status_codes": x.status_codes,
+                        "max_outstanding_requests": x.depth, "overlap": x.overlap})
+        if self.longpoll:
+            out["hold_times_s"] = _series([p[2] for p in x.polls])
+            out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None])
+        if any(self.ws.values()):
+            out["ws_frames"] = {k: dict(v) for k, v in self.ws.items()}
+        if sse.events or sse.comments:
+            out["sse_events"], out["sse_comments"] = sse.events, sse.comments
+            if sse.gap_min is not None:
+                out["sse_interval_s"] = {"min": round(sse.gap_min, 4), "max": round(sse.gap_max, 4)}
+        if any(h2.frames.values()):
+            out.update({"h2_frames": h2.frames, "h2_streams": h2.streams, "push_promises": h2.promises,
+                        "pushed_streams": h2.pushed, "full_duplex_streams": h2.full_duplex})
+        if grpc.up or grpc.down:
+            out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
+        server_messages = self.plain_answers + self.ws_data_down + sse.events + self.h2_answers + h2.pushed + grpc.down
+        out["server_messages"] = server_messages
+        out["unprompted_server_messages"] = ws_free + sse.events + h2.pushed + grpc.unprompted.count
+        if server_messages:
+            out["server_bytes_per_message"] = round(self.wire[S2C] / server_messages, 1)
+            out["server_packets_per_message"] = round(self.packets[S2C] / server_messages, 2)
+        return out
 
 
-# Each part returns (figures, server messages delivered, of which needed no request).
-
-def _http1(d: Dissection) -> tuple[dict, int, int]:
-    reqs = [e for e in d.events if isinstance(e, Http1Request)]
-    resps = [e for e in d.events if isinstance(e, Http1Response)]
-    finals = [e for e in resps if not e.interim and e.status != 101]
-    figures = {"requests": len(reqs) + len(_h2_requests(d)), "responses": len(finals) + len(_h2_responses(d))}
-    if reqs:
-        figures.update({
-            "interim_responses": len(resps) - len(finals) - sum(e.status == 101 for e in resps),
-            "status_codes": dict(Counter(str(e.status) for e in resps)),
-            "max_outstanding_requests": pipelining_depth(d)[0],
-            "overlap": overlapping_responses(d),
-        })
-    # HTTP/1 answers carry server data only when asked; bodies of upgrades and event streams count elsewhere.
-    plain = [e for e in finals if not e.content_type.startswith("text/event-stream")]
-    return figures, len(plain), 0
-
-
-def _longpoll(d: Dissection) -> dict:
-    p = polls(d)
-    return {"hold_times_s": _series([x["hold_s"] for x in p]),
-            "blind_windows_s": _series([x["blind_window_s"] for x in p if x["blind_window_s"] is not None])}
-
-
-def _series(values: list[float], keep: int = 50) -> list[float] | dict:
+def _series(values: list[float]) -> list[float] | dict:
     """A short series as it is; a long one as a summary, so a big capture's report stays small."""
-    if len(values) <= keep:
+    if len(values) <= _SERIES_KEPT:
         return values
     ordered = sorted(values)
     return {"count": len(values), "min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
 
 
-def _websocket(d: Dissection) -> tuple[dict, int, int]:
-    ws = [e for e in d.events if isinstance(e, WsFrame)]
-    if not ws:
-        return {}, 0, 0
-    figures = {"ws_frames": {
-        "client->server": dict(Counter(e.opcode_name for e in ws if e.direction is C2S)),
-        "server->client": dict(Counter(e.opcode_name for e in ws if e.direction is S2C))}}
-    return figures, sum(e.direction is S2C and e.is_data for e in ws), len(unprompted_server_frames(d))
-
-
-def _sse(d: Dissection) -> tuple[dict, int, int]:
-    all_events = [e for e in d.events if isinstance(e, SseEvent)]
-    if not all_events:
-        return {}, 0, 0
-    events = [e for e in all_events if not e.comment]
-    figures = {"sse_events": len(events), "sse_comments": len(all_events) - len(events)}
-    if len(events) > 1:
-        gaps = [b.end_ts - a.end_ts for a, b in pairwise(events)]
-        figures["sse_interval_s"] = {"min": round(min(gaps), 4), "max": round(max(gaps), 4)}
-    return figures, len(events), len(events)
-
-
-def _h2_requests(d: Dissection) -> list[H2Headers]:
-    return [e for e in d.events if isinstance(e, H2Headers) and e.direction is C2S and e.method]
-
-
-def _h2_responses(d: Dissection) -> list[H2Headers]:
-    return [e for e in d.events if isinstance(e, H2Headers) and e.direction is S2C and e.status
-            and e.stream % 2 == 1]
-
-
-def _http2(d: Dissection) -> tuple[dict, int, int]:
-    frames = [e for e in d.events if isinstance(e, H2Frame)]
-    if not frames:
-        return {}, 0, 0
-    pushed = {e.stream for e in d.events if isinstance(e, H2Headers) and e.direction is S2C and e.stream
-              and e.stream % 2 == 0}
-    streams = {(e.conn, e.stream) for e in frames if e.stream}
-    figures = {
-        "h2_frames": {"client->server": dict(Counter(e.type_name for e in frames if e.direction is C2S)),
-                      "server->client": dict(Counter(e.type_name for e in frames if e.direction is S2C))},
-        "h2_streams": len(streams),
-        "push_promises": sum(e.type_name == "PUSH_PROMISE" for e in frames),
-        "pushed_streams": len(pushed),
-        "full_duplex_streams": _full_duplex_streams(frames),
-    }
-    grpc = any(isinstance(e, GrpcMessage) for e in d.events)
-    answered = 0 if grpc else len(_h2_responses(d))
-    return figures, answered + len(pushed), len(pushed)
-
-
-def _full_duplex_streams(frames: list[H2Frame]) -> int:
-    """Client streams whose response began before the client's END_STREAM (HTTP/2 allows it)."""
-    count = 0
-    for key in {(e.conn, e.stream) for e in frames if e.stream % 2 == 1}:
-        on = [e for e in frames if (e.conn, e.stream) == key]
-        end = next((e.frame for e in on if e.direction is C2S and e.end_stream), None)
-        first_answer = next((e.frame for e in on if e.direction is S2C and e.type_name == "HEADERS"), None)
-        if first_answer is not None and (end is None or first_answer < end):
-            count += 1
-    return count
-
-
-def _grpc(d: Dissection) -> tuple[dict, int, int]:
-    msgs = [e for e in d.events if isinstance(e, GrpcMessage)]
-    if not msgs:
-        return {}, 0, 0
-    down = sum(e.direction is S2C for e in msgs)
-    figures = {"grpc_messages": {"client->server": len(msgs) - down, "server->client": down}}
-    return figures, down, len(unprompted_server_messages(d))
+__all__ = ["Measures"]

@@ -1,36 +1,25 @@
-"""The pipeline's edge: a file path in, a CaptureResult out (read -> dissect -> check -> measure)."""
+"""The pipeline's edge: a file path in, a CaptureResult out, in one streaming pass.
+
+read (the only file access) -> decode + reassemble + recognise + dissect (``protocols.dissect.stream``)
+-> judge per connection, roll up per capture (``judge.Judge``). Decryption of TLS connections is
+asked of tshark, once, the first time a connection that needs it ends.
+"""
 
 from __future__ import annotations
 
-from operator import attrgetter
-
+from .events import Connection, Event
 from .findings import CaptureResult, Finding, Status
-from .invariants import for_protocol
-from .invariants.common import HTTP1_APPS
-from .invariants.http2 import H2_APPS
-from .measures import measure
-from .protocols.dissect import Dissection, dissect
+from .invariants import KNOWN_PROTOCOLS
+from .judge import Judge
+from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
 from .render.ladder import Ladder, ladders
 from .wire.pcapread import FileFacts, read_frames
 from .wire.tlsread import decrypted_rows, events_from_rows
 
-KNOWN_PROTOCOLS = ("http1", "http2", "h2push", "websocket", "sse", "grpc", "longpoll")
+LADDERS = 12  # connections drawn per capture
+LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
 
-
-def recognise(d: Dissection) -> str | None:
-    """The protocol a capture shows, from its traffic (never from ports)."""
-    apps = {c.app for c in d.connections}
-    if "websocket" in apps:
-        return "websocket"
-    if any(getattr(e, "content_type", "").startswith("text/event-stream") for e in d.events):
-        return "sse"
-    if "grpc" in apps:
-        return "grpc"
-    if "http2" in apps:
-        return "h2push" if any(getattr(e, "promised", 0) for e in d.events) else "http2"
-    if apps & {"http1", "tunnel"}:
-        return "http1"
-    return None
+__all__ = ["KNOWN_PROTOCOLS", "analyse", "analyse_and_draw"]
 
 
 def analyse(path: str, protocol: str | None = None, scenario: bool = False,
@@ -40,38 +29,36 @@ def analyse(path: str, protocol: str | None = None, scenario: bool = False,
 
 def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
                      draw: bool = True) -> tuple[CaptureResult, list[Ladder]]:
-    """The result and the ladder diagrams of its connections, from one reading of the file."""
+    """The result and the ladder diagrams of its first connections, from one reading of the file."""
     facts = FileFacts(path)
-    d = dissect(read_frames(path, facts))
-    if (facts.tls_secrets or keylog) and any(c.app == "tls" for c in d.connections):
-        decrypt(d, decrypted_rows(path, keylog))
-        facts.warnings.append("TLS connections were decrypted by tshark with the capture's keys; their events "
-                              "carry the frame that completed each message")
-    return evaluate(d, facts, path, protocol, scenario), (ladders(d) if draw else [])
+    judge = Judge(protocol, scenario)
+    counters = Counters()
+    drawing = _Drawing() if draw else None
+    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters)
+    for item in items:
+        if isinstance(item, Opened):
+            judge.opened(item.conn)
+        elif isinstance(item, ConnectionEnded):
+            judge.ended(item.conn)
+            if drawing is not None:
+                drawing.ended(item.conn)
+        else:
+            judge.event(item)
+            if drawing is not None:
+                drawing.event(item)
+    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else [])
 
 
-def decrypt(d: Dissection, rows: list) -> None:
-    """Add what tshark saw inside the encrypted connections to the dissection. Pure on its inputs."""
-    tls = [c for c in d.connections if c.app == "tls"]
-    extra = events_from_rows(rows, tls)
-    if not extra:
-        return
-    for conn in tls:
-        kinds = {type(e).__name__ for e in extra if e.conn == conn.id}
-        if kinds:
-            conn.tls = "decrypted"
-            conn.app = ("http2" if "H2Frame" in kinds else "websocket" if "WsFrame" in kinds else "http1")
-    d.events.extend(extra)
-    d.events.sort(key=attrgetter("frame"))
-
-
-def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, scenario: bool) -> CaptureResult:
-    """Pure: apply the protocol's invariants (and the scenario's, if asked) to a dissection."""
-    proto = protocol or recognise(d)
-    result = CaptureResult(file=path, protocol=proto or "unknown", warnings=list(facts.warnings))
-    result.measures = measure(d, proto)
+def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scenario: bool) -> CaptureResult:
+    """Pure: the capture's result from what the judge concluded and what the file said about itself."""
+    result = CaptureResult(file=path, protocol=judge.capture_protocol(), warnings=list(facts.warnings),
+                           connections=judge.connections, connection_counts=judge.connection_counts(),
+                           unlisted=judge.unlisted)
+    result.findings = judge.findings()
+    result.measures = judge.measures.result(counters.frames)
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
-                                  "received": facts.received, "truncated": facts.truncated}
+                                  "received": facts.received, "truncated": facts.truncated,
+                                  "open_connections_peak": counters.open_peak}
     if facts.dropped and not scenario:
         result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")
     if facts.dropped is not None and scenario:
@@ -80,29 +67,61 @@ def evaluate(d: Dissection, facts: FileFacts, path: str, protocol: str | None, s
             f"the capturing interface dropped {facts.dropped} packets: the capture is incomplete."
             if facts.dropped else "the capture tool reports no dropped packets.",
             "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "scenario"))
-    if proto is None:
-        result.findings.append(_unrecognised(d))
-        return result
-    for inv in for_protocol(proto, scenario):
-        result.findings.append(inv.check(d))
-    encrypted = [c for c in d.connections if c.app == "tls"]
-    if encrypted and not _has_protocol(d, proto):
-        result.findings.append(_unrecognised(d))
+    if counters.late_payload:
+        result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
+                               "(retransmissions of what was already judged)")
+    if judge.unlisted:
+        result.warnings.append(f"{judge.unlisted} passing or unjudged connections are counted in connection_counts "
+                               "but not listed one by one")
+    if not any(f.status in (Status.OK, Status.VIOLATED, Status.INCONCLUSIVE) for f in result.findings):
+        result.findings.append(_nothing_judged(judge, counters))
     return result
 
 
-def _has_protocol(d: Dissection, proto: str) -> bool:
-    wanted = H2_APPS if proto in ("http2", "h2push", "grpc") else HTTP1_APPS
-    return any(c.app in wanted for c in d.connections)
-
-
-def _unrecognised(d: Dissection) -> Finding:
-    tls = [c for c in d.connections if c.app == "tls"]
-    if tls:
-        detail = (f"{len(tls)} of {len(d.connections)} TCP connections are TLS-encrypted and the capture "
-                  "carries no keys, so what they say cannot be checked.")
-    elif d.connections:
-        detail = f"none of the {len(d.connections)} TCP connections carries HTTP that could be recognised."
+def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
+    total = sum(sum(c.values()) for c in judge.counts.values())
+    if total:
+        detail = f"none of the {total} TCP connections carries HTTP that could be recognised (see the connections)."
     else:
-        detail = f"the capture holds no TCP connections ({d.frames} frames)."
+        detail = f"the capture holds no TCP connections ({counters.frames} frames)."
     return Finding("capture.recognised", Status.INCONCLUSIVE, (), detail, "", "protocol")
+
+
+class _Decrypter:
+    """Wire events of an encrypted connection from tshark's decrypted view; tshark runs once, when first needed."""
+
+    def __init__(self, path: str, facts: FileFacts, keylog: str | None) -> None:
+        self.path, self.facts, self.keylog = path, facts, keylog
+        self.rows: list | None = None
+
+    def __call__(self, conn: Connection) -> list[Event]:
+        if not (self.facts.tls_secrets or self.keylog):
+            return []
+        if self.rows is None:
+            self.rows = decrypted_rows(self.path, self.keylog)
+            self.facts.warnings.append("TLS connections were decrypted by tshark with the capture's keys; their "
+                                       "events carry the frame that completed each message")
+        last = conn.last_frame or conn.first_frame
+        return events_from_rows([r for r in self.rows if conn.first_frame <= r.frame <= last], [conn])
+
+
+class _Drawing:
+    """Keeps the events of the first LADDERS connections with application traffic, and draws each as it ends."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, list[Event]] = {}
+        self.ladders: list[Ladder] = []
+
+    def event(self, e: Event) -> None:
+        kept = self.events.get(e.conn)
+        if kept is None:
+            if len(self.events) + len(self.ladders) >= LADDERS:
+                return
+            kept = self.events[e.conn] = []
+        if len(kept) < LADDER_EVENTS:
+            kept.append(e)
+
+    def ended(self, conn: Connection) -> None:
+        kept = self.events.pop(conn.id, None)
+        if kept:
+            self.ladders.extend(ladders(Dissection(connections=[conn], events=kept)))

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pyshark
 
-from analysis.events import Http1Request, Http1Response, WsFrame
+from analysis.events import Http1End, Http1Request, Http1Response, WsFrame
 from analysis.protocols.dissect import Dissection
 
 
@@ -41,14 +41,16 @@ def our_events(d: Dissection, include_open: bool = False) -> Counter:
     Wireshark cannot report a message it never saw end."""
     server_port = {c.id: c.server[1] for c in d.connections}
     client_port = {c.id: c.client[1] for c in d.connections}
+    ends = {(e.conn, e.direction, e.index): e.frame for e in d.events if isinstance(e, Http1End)}
     out: Counter = Counter()
     for e in d.events:
+        end = ends.get((e.conn, e.direction, getattr(e, "index", -1)))
         if isinstance(e, Http1Request):
-            out[("request", e.end_frame or e.frame, e.method)] += 1
+            out[("request", end or e.frame, e.method)] += 1
         elif isinstance(e, Http1Response):
-            if e.end_frame is None and not include_open:
+            if end is None and not include_open:
                 continue
-            out[("response", e.end_frame or e.frame, e.status)] += 1
+            out[("response", end or e.frame, e.status)] += 1
         elif isinstance(e, WsFrame):
             sport = client_port[e.conn] if e.direction.name == "C2S" else server_port[e.conn]
             out[("ws", e.end_frame, e.opcode, e.masked, sport)] += 1

@@ -39,7 +39,7 @@ def test_response_follows_request_holds_with_pipelining_and_interim(tmp_path):
     c.send(S, ok(b"two"))
     f = finding(c.write(tmp_path / "pipelined.pcap"), "http1.response-follows-request", "http1")
     assert f.status is OK, f.detail
-    assert "2 HTTP/1.x responses" in f.detail
+    assert "holds on 2 responses" in f.detail
 
 
 def test_response_follows_request_broken_by_a_second_answer(tmp_path):
@@ -145,5 +145,6 @@ def test_scenario_expectations_are_not_applied_without_scenario(tmp_path):
     from analysis.pipeline import analyse
 
     result = analyse(_scenario_traffic(tmp_path, False), "http1", scenario=False)
-    assert {f.invariant for f in result.findings} == {"http1.client-speaks-first", "http1.response-follows-request"}
+    assert {f.invariant for f in result.findings} == {"http1.client-speaks-first", "http1.response-follows-request",
+                                                      "http1.message-syntax"}
     assert result.verdict == "pass"

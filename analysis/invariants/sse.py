@@ -2,89 +2,164 @@
 
 from __future__ import annotations
 
-from ..events import C2S, AppData, Http1Request, Http1Response, SseEvent, TcpClose
-from ..findings import Finding, Status
-from ..protocols.dissect import Dissection
-from . import invariant
-from .common import by_conn, conclude, make, plural
+from ..events import C2S, AppData, Event, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
+from ..findings import MAX_FRAMES, Finding
+from . import Check, Expectation, Tracker, plural, register
 
 SCENARIO_MIN_EVENTS = 5
 SCENARIO_MIN_SPREAD = 0.2  # seconds between the first and the last event, per expected event gap
 
 
-def _streams(d: Dissection):
-    """(connection events, the request, the SSE response) for every text/event-stream response."""
-    for events in by_conn(d.events).values():
-        requests = [e for e in events if isinstance(e, Http1Request)]
-        finals = [e for e in events if isinstance(e, Http1Response) and not e.interim]
-        for i, resp in enumerate(finals):
-            if resp.content_type.startswith("text/event-stream"):
-                yield events, (requests[i] if i < len(requests) else None), resp
+class _Streams(Check):
+    """Follows the event streams of one connection: which response is one, and when it ends."""
+
+    wants = (Http1Request, Http1Response, Http1End, TcpClose)
+    subject = "event streams"
+    __slots__ = ("finals", "req_end", "requests", "stream")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.requests = self.finals = 0
+        self.req_end = -1  # index of the last client message that ended
+        self.stream: Http1Response | None = None  # the open event stream
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self.requests += 1
+            if self.stream is not None:
+                self.asked_again(e)
+        elif isinstance(e, Http1Response):
+            if e.interim:
+                return
+            self.finals += 1
+            if e.content_type.startswith("text/event-stream"):
+                self.stream = e
+                self.opened(e, answers=self.finals <= self.requests)
+        elif isinstance(e, Http1End):
+            if e.direction is C2S:
+                self.req_end = e.index
+            elif self.stream is not None and e.index == self.stream.index:
+                self.stream = None
+        elif isinstance(e, TcpClose):
+            self.stream = None
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        pass
+
+    def asked_again(self, e: Http1Request) -> None:
+        pass
 
 
-def _stream_end(events, resp) -> int | None:
-    """Frame where the event stream ended (its last body byte, or a close), None if still open."""
-    if resp.end_frame is not None:
-        return resp.end_frame
-    return next((e.frame for e in events if isinstance(e, TcpClose) and e.frame >= resp.frame), None)
-
-
-@invariant("sse.one-response-many-events", "protocol",
-           "WHATWG HTML §9.2.5-§9.2.6 (one text/event-stream response carries the events)")
-def one_response_many_events(d: Dissection) -> Finding:
+@register
+class OneResponseManyEvents(_Streams):
     """An event stream is one 200 text/event-stream response to one request; events arrive inside it."""
-    violations, evidence, judged = [], [], 0
-    for events, req, resp in _streams(d):
-        judged += 1
-        evidence.append(resp.frame)
+
+    id = "sse.one-response-many-events"
+    source = "WHATWG HTML §9.2.5-§9.2.6 (one text/event-stream response carries the events)"
+    wants = (*_Streams.wants, SseEvent)
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, SseEvent):
+            if len(self.evidence) < MAX_FRAMES // 2:
+                self.evidence.append(e.frame)
+            return
+        super().feed(e)
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        self.saw(resp.frame)
         if resp.status != 200:
-            violations.append((resp.frame, f"the event stream at frame {resp.frame} has status {resp.status}, "
-                               "not 200"))
-        if req is None:
-            violations.append((resp.frame, f"the event stream at frame {resp.frame} answers no request"))
-            continue
-        evidence.append(req.frame)
-        end = _stream_end(events, resp)
-        asked_again = [e for e in events if isinstance(e, Http1Request) and e.frame > resp.frame
-                       and (end is None or e.frame < end)]
-        for e in asked_again:
-            violations.append((e.frame, f"the client sent another request (frame {e.frame}) while the event "
-                               f"stream of frame {resp.frame} was open"))
-        mine = [e for e in events if isinstance(e, SseEvent) and e.response_frame == resp.frame]
-        evidence.extend(e.frame for e in mine[:10])
-    return conclude("sse.one-response-many-events", violations, evidence, judged, "event streams")
+            self.violate(resp.frame, f"the event stream at frame {resp.frame} has status {resp.status}, not 200")
+        if not answers:
+            self.violate(resp.frame, f"the event stream at frame {resp.frame} answers no request")
+
+    def asked_again(self, e: Http1Request) -> None:
+        self.violate(e.frame, f"the client sent another request (frame {e.frame}) while the event stream of frame "
+                     f"{self.stream.frame} was open")
 
 
-@invariant("sse.client-silent", "protocol", "WHATWG HTML §9.2 (the stream flows one way)")
-def client_silent(d: Dissection) -> Finding:
+@register
+class ClientSilent(_Streams):
     """Once the client has asked for the stream it sends no application bytes while the stream is open."""
-    violations, evidence, judged = [], [], 0
-    for events, req, resp in _streams(d):
-        if req is None:
-            continue
-        judged += 1
-        req_end = req.end_frame or req.frame
-        end = _stream_end(events, resp)
-        evidence.extend((req.frame, resp.frame))
-        talk = [e for e in events if isinstance(e, AppData) and e.direction is C2S and e.frame > req_end
-                and (end is None or e.frame < end)]
-        for e in talk:
-            violations.append((e.frame, f"the client sent {e.size} bytes at frame {e.frame} into the open "
-                               f"event stream of frame {resp.frame}"))
-    return conclude("sse.client-silent", violations, evidence, judged, "event streams")
+
+    id = "sse.client-silent"
+    source = "WHATWG HTML §9.2 (the stream flows one way)"
+    wants = (*_Streams.wants, AppData)
+    __slots__ = ("asked_index",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.asked_index = -1  # index of the request the open stream answers
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, AppData):
+            s = self.stream
+            if s is not None and e.direction is C2S and self.req_end >= self.asked_index:
+                self.violate(e.frame, f"the client sent {e.size} bytes at frame {e.frame} into the open event "
+                             f"stream of frame {s.frame}")
+            return
+        super().feed(e)
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        if answers:
+            self.asked_index = self.finals - 1
+            self.saw(resp.frame)
+        else:
+            self.stream = None
 
 
-@invariant("sse.server-pushes-events", "scenario", "WHATWG HTML §9.2 (server-sent events)")
-def server_pushes_events(d: Dissection) -> Finding:
+@register
+class Events(Tracker):
+    """Server-sent events across the capture: count, comments, distinct wire times, spacing."""
+
+    wants = (SseEvent,)
+    DISTINCT_KEPT = 1000  # distinct dispatch times remembered: the scenario needs a handful
+
+    def __init__(self) -> None:
+        self.events = self.comments = 0
+        self.times: set[float] = set()
+        self.first = self.last = None
+        self.frames: list[int] = []
+        self.gap_min = self.gap_max = None
+        self.prev: dict[int, float] = {}
+
+    def feed(self, e: SseEvent) -> None:
+        if e.comment:
+            self.comments += 1
+            return
+        self.events += 1
+        if len(self.frames) < MAX_FRAMES:
+            self.frames.append(e.frame)
+        if len(self.times) < self.DISTINCT_KEPT:
+            self.times.add(e.end_ts)
+        self.first = e.end_ts if self.first is None else min(self.first, e.end_ts)
+        self.last = e.end_ts if self.last is None else max(self.last, e.end_ts)
+        before = self.prev.get(e.conn)
+        if before is not None:
+            gap = e.end_ts - before
+            self.gap_min = gap if self.gap_min is None else min(self.gap_min, gap)
+            self.gap_max = gap if self.gap_max is None else max(self.gap_max, gap)
+        self.prev[e.conn] = e.end_ts
+
+    def ended(self, conn: int) -> None:
+        self.prev.pop(conn, None)
+
+
+@register
+class ServerPushesEvents(Expectation):
     """At least N events, each at its own wire time, spread over time."""
-    events = [e for e in d.events if isinstance(e, SseEvent) and not e.comment]
-    n, times = len(events), sorted({e.end_ts for e in events})
-    spread = times[-1] - times[0] if times else 0.0
-    need_spread = SCENARIO_MIN_SPREAD * (SCENARIO_MIN_EVENTS - 1)
-    frames = [e.frame for e in events]
-    if n >= SCENARIO_MIN_EVENTS and len(times) >= SCENARIO_MIN_EVENTS and spread >= need_spread:
-        return make("sse.server-pushes-events", Status.OK, frames,
-                    f"{plural(n, 'event')} at {len(times)} distinct wire times over {spread:.2f} s.")
-    return make("sse.server-pushes-events", Status.VIOLATED, frames,
-                f"{plural(n, 'event')} at {len(times)} distinct wire times over {spread:.2f} s; the scenario "
-                f"expects ≥ {SCENARIO_MIN_EVENTS} events at distinct times over ≥ {need_spread:.1f} s.")
+
+    id = "sse.server-pushes-events"
+    source = "WHATWG HTML §9.2 (server-sent events)"
+    at_least = SCENARIO_MIN_EVENTS
+
+    def conclude(self, trackers) -> Finding:
+        t: Events = trackers[Events]
+        spread = (t.last - t.first) if t.events else 0.0
+        need = SCENARIO_MIN_SPREAD * (self.at_least - 1)
+        ok = t.events >= self.at_least and len(t.times) >= self.at_least and spread >= need
+        said = f"{plural(t.events, 'event')} at {len(t.times)} distinct wire times over {spread:.2f} s"
+        if ok:
+            return self.make(True, t.frames, f"{said}.")
+        return self.make(False, t.frames, f"{said}; the scenario expects ≥ {self.at_least} events at distinct times "
+                         f"over ≥ {need:.1f} s.")
+

@@ -1,78 +1,153 @@
-"""WebSocket invariants (RFC 6455): the handshake, masking by direction, and who originates messages."""
+"""WebSocket invariants (RFC 6455): the handshake, masking by direction, framing, and who originates messages."""
 
 from __future__ import annotations
 
-from ..events import C2S, S2C, Http1Request, Http1Response, Undecodable, WsFrame
-from ..findings import Finding, Status
-from ..protocols.dissect import Dissection
-from . import invariant
-from .common import by_conn, conclude, make, per_connection, plural, unprompted
+from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
+from ..findings import Finding
+from . import Check, Expectation, Tracker, plural, register
+from .common import Unprompted
 
 SCENARIO_MIN_UNPROMPTED = 5
 
 
-@invariant("websocket.upgrade", "protocol", "RFC 6455 §4.1-§4.2 (opening handshake)")
-def upgrade(d: Dissection) -> Finding:
-    """A client GET with Upgrade: websocket precedes the server's 101; no frame precedes the 101."""
-    violations, evidence, judged = [], [], 0
-    for conn, events in per_connection(d, ("websocket",)):
-        judged += 1
-        switch = next(e for e in events if isinstance(e, Http1Response) and e.status == 101)
-        asked = [e for e in events if isinstance(e, Http1Request) and e.frame < switch.frame]
-        evidence.append(switch.frame)
-        if not asked or asked[-1].method != "GET" or "websocket" not in asked[-1].upgrade:
-            violations.append((switch.frame, f"on {conn.describe()} the server switched to WebSocket (frame "
-                               f"{switch.frame}) without a GET asking for Upgrade: websocket"))
-            continue
-        evidence.append(asked[-1].frame)
-        early = [e for e in events if isinstance(e, WsFrame) and e.frame < switch.frame]
-        for e in early:
-            violations.append((e.frame, f"a WebSocket frame (frame {e.frame}) preceded the 101 on "
-                               f"{conn.describe()}"))
-    return conclude("websocket.upgrade", violations, evidence, judged, "WebSocket handshakes")
+@register
+class Upgrade(Check):
+    """A client GET with Upgrade: websocket precedes the server's 101; nothing but the 101 answers it."""
+
+    id = "websocket.upgrade"
+    source = "RFC 6455 §4.1-§4.2 (opening handshake)"
+    wants = (Http1Request, Http1Response, WsFrame, Undecodable)
+    subject = "WebSocket handshakes"
+    __slots__ = ("asked", "last", "switched")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.last: Http1Request | None = None
+        self.asked: Http1Request | None = None  # the Upgrade: websocket request awaiting its answer
+        self.switched = False
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self.last = e
+            if "websocket" in e.upgrade:
+                self.asked = e
+        elif isinstance(e, Http1Response):
+            if e.status == 101 and "websocket" in e.upgrade:
+                self.saw(e.frame)
+                asked = self.last
+                if asked is None or asked.method != "GET" or "websocket" not in asked.upgrade:
+                    self.violate(e.frame, f"the server switched to WebSocket (frame {e.frame}) without a GET asking "
+                                 "for Upgrade: websocket")
+                else:
+                    self.evidence.append(asked.frame)
+                self.switched = True
+            elif self.asked is not None and not self.switched and not e.interim:
+                self.saw(e.frame)  # declined (a 4xx, say): a correct answer, and no frames may follow
+                self.asked = None
+        elif isinstance(e, WsFrame):
+            if not self.switched:
+                self.violate(e.frame, f"a WebSocket frame (frame {e.frame}) preceded the 101")
+        elif e.direction is S2C and e.protocol == "http1" and e.malformed and self.asked is not None \
+                and not self.switched:
+            self.violate(e.frame, f"the server sent bytes at frame {e.frame} that are not its answer to the Upgrade "
+                         f"request of frame {self.asked.frame} ({e.reason}): WebSocket data before the 101")
+
+    def finish(self) -> Finding:
+        if self.asked is not None and not self.judged and not self.violations:
+            self.notes.append(f"The Upgrade request of frame {self.asked.frame} got no answer in the capture.")
+        return self.conclude()
 
 
-def _masking(inv_id: str, d: Dissection, direction, want_masked: bool) -> Finding:
-    frames = [e for e in d.events if isinstance(e, WsFrame) and e.direction is direction]
-    who = "client" if direction is C2S else "server"
-    bad = [(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
-            f"{'not masked' if want_masked else 'masked'}") for e in frames if e.masked != want_masked]
-    broken = [e for e in d.events if isinstance(e, Undecodable) and e.protocol == "websocket"
-              and e.direction is direction]
-    note = (f"{who} framing broke at frame {broken[0].frame} ({broken[0].reason}); later frames were not read."
-            if broken else "")
-    return conclude(inv_id, bad, [e.frame for e in frames], len(frames), f"{who} frames", [note])
+class _Masking(Check):
+    direction: Direction
+    want_masked: bool
+    wants = (WsFrame, Undecodable)
+
+    def feed(self, e: Event) -> None:
+        if e.direction is not self.direction:
+            return
+        if isinstance(e, WsFrame):
+            self.saw(e.frame)
+            if e.masked != self.want_masked:
+                who = "client" if self.direction is C2S else "server"
+                self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
+                             f"{'not masked' if self.want_masked else 'masked'}")
+        elif e.protocol == "websocket":
+            if e.malformed:
+                self.notes.append(f"Framing broke at frame {e.frame}; later frames were not read.")
+            else:
+                self.cannot_read(e.reason)
 
 
-@invariant("websocket.client-frames-masked", "protocol", "RFC 6455 §5.1, §5.3 (clients mask every frame)")
-def client_frames_masked(d: Dissection) -> Finding:
+@register
+class ClientFramesMasked(_Masking):
     """Every client-to-server frame is masked."""
-    return _masking("websocket.client-frames-masked", d, C2S, True)
+
+    id = "websocket.client-frames-masked"
+    source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
+    subject = "client frames"
+    direction, want_masked = C2S, True
 
 
-@invariant("websocket.server-frames-unmasked", "protocol", "RFC 6455 §5.1 (servers never mask)")
-def server_frames_unmasked(d: Dissection) -> Finding:
+@register
+class ServerFramesUnmasked(_Masking):
     """No server-to-client frame is masked."""
-    return _masking("websocket.server-frames-unmasked", d, S2C, False)
+
+    id = "websocket.server-frames-unmasked"
+    source = "RFC 6455 §5.1 (servers never mask)"
+    subject = "server frames"
+    direction, want_masked = S2C, False
 
 
-def unprompted_server_frames(d: Dissection) -> list[WsFrame]:
+@register
+class FrameSyntax(Check):
+    """After the 101 each side's bytes are well-formed WebSocket frames (known opcodes, short final control frames)."""
+
+    id = "websocket.frame-syntax"
+    source = "RFC 6455 §5.2 (base framing), §5.5 (control frames)"
+    wants = (WsFrame, Undecodable)
+    subject = "frames"
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, WsFrame):
+            self.saw(e.frame)
+        elif e.protocol == "websocket":
+            if e.malformed:
+                who = "client" if e.direction is C2S else "server"
+                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not a WebSocket frame: {e.reason}")
+            else:
+                self.cannot_read(e.reason)
+
+
+@register
+class ServerFrames(Tracker):
     """Server data frames sent with no client data frame since the previous server data frame."""
-    out = []
-    for events in by_conn(e for e in d.events if isinstance(e, WsFrame) and e.is_data).values():
-        out.extend(unprompted(events))
-    return out
+
+    wants = (WsFrame,)
+
+    def __init__(self) -> None:
+        self.unprompted = Unprompted()
+
+    def feed(self, e: WsFrame) -> None:
+        if e.is_data:
+            self.unprompted.message(e.conn, e.direction, e.frame)
+
+    def ended(self, conn: int) -> None:
+        self.unprompted.forget(conn)
 
 
-@invariant("websocket.server-originates", "scenario", "RFC 6455 §1.1 (either side may send at any time)")
-def server_originates(d: Dissection) -> Finding:
+@register
+class ServerOriginates(Expectation):
     """At least N server data frames were sent unprompted (no client data frame since the previous one)."""
-    free = unprompted_server_frames(d)
-    n = len(free)
-    frames = [e.frame for e in free]
-    if n >= SCENARIO_MIN_UNPROMPTED:
-        return make("websocket.server-originates", Status.OK, frames,
-                    f"{plural(n, 'server data frame')} went out with no client frame before them.")
-    return make("websocket.server-originates", Status.VIOLATED, frames,
-                f"only {plural(n, 'unprompted server data frame')}; the scenario expects at least "
-                f"{SCENARIO_MIN_UNPROMPTED}.")
+
+    id = "websocket.server-originates"
+    source = "RFC 6455 §1.1 (either side may send at any time)"
+    at_least = SCENARIO_MIN_UNPROMPTED
+
+    def conclude(self, trackers) -> Finding:
+        u = trackers[ServerFrames].unprompted
+        if u.count >= self.at_least:
+            return self.make(True, u.frames, f"{plural(u.count, 'server data frame')} went out with no client frame "
+                             "before them.")
+        return self.make(False, u.frames, f"only {plural(u.count, 'unprompted server data frame')}; the scenario "
+                         f"expects at least {self.at_least}.")

@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from functools import partial
 from sys import intern
 
-from ..events import C2S, S2C, AppData, Connection, Direction, Http1Request, Http1Response, Undecodable
+from ..events import C2S, S2C, AppData, Connection, Direction, Http1End, Http1Request, Http1Response, Undecodable
 from ..wire.stream import Stream
 from .http2 import Http2Connection
 from .sse import SseParser
@@ -32,6 +31,12 @@ _RESYNC = {C2S: re.compile(rb"(?<![A-Z])([A-Z]{3,10} [!-~]+ HTTP/1\.[01]\r?\n)")
            S2C: re.compile(rb"(HTTP/1\.[01] \d{3}[^\n]*\n)")}
 _RESYNC_KEEP = 64  # bytes kept while searching: a start line may straddle two segments
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+# What the first bytes of a message must look like, checked as soon as they arrive, so bytes that
+# cannot start a message (a banner, a WebSocket frame before its 101) are reported where they are
+# instead of waiting for a head that never ends.
+_START = {C2S: re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}(?: |$)"),
+          S2C: re.compile(rb"H(?:T(?:T(?:P(?:/(?:1(?:\.)?)?)?)?)?)?$|HTTP/1\.")}
+_START_PEEK = 21
 
 
 def _headers(lines: list[bytes]) -> dict[str, str]:
@@ -64,9 +69,8 @@ class _Side:
         self.body = 0
         self.sink: SseParser | None = None
         self.count = 0  # messages started in this direction
-        # The message being read: its event is built once its last byte is known, so one event
-        # per message carries both ends (and nothing else is kept per message).
-        self.draft: Http1Request | Http1Response | None = None
+        # The message being read, (index, first frame): its Http1End is due when its last byte is.
+        self.draft: tuple[int, int] | None = None
 
 
 class Http1Connection:
@@ -108,13 +112,13 @@ class Http1Connection:
         idle = client.state in ("head", "paused") and not client.stream.buf
         return idle and (bool(self.unanswered) or self.sides[S2C].sink is not None)
 
-    def gap(self, direction: Direction, missing: int) -> None:
+    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
         """Bytes of ``direction`` are missing: resynchronise on the next message start."""
         if self.h2 is not None:
-            self.h2.gap(direction, missing)
+            self.h2.gap(direction, missing, ts, frame)
             return
         if direction in self.ws:
-            self.ws[direction].gap()
+            self.ws[direction].gap(ts, frame)
             return
         side = self.sides[direction]
         if side.state in ("broken", "upgraded"):
@@ -134,7 +138,26 @@ class Http1Connection:
         for side in self.sides.values():
             if side.state == "body" and side.framing == "close":
                 self._end_message(side, side.last)
+            elif side.state == "head" and side.stream.buf.strip():
+                ts, frame = side.stream.where(0)
+                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
+                                            f"the capture ends inside a message head ({len(side.stream.buf)} bytes)",
+                                            "lost"))
             self._abandon(side)
+        for parser in self.ws.values():
+            parser.finish()
+
+    def pending_frame(self) -> int | None:
+        """The first frame of anything read but not yet reported: no event from before it is still to come."""
+        if self.h2 is not None:
+            return self.h2.pending_frame()
+        marks = [p for p in (parser.pending_frame() for parser in self.ws.values()) if p is not None]
+        for side in self.sides.values():
+            if side.stream.buf and side.direction not in self.upgraded:
+                marks.append(side.stream.where(0)[1])
+            if side.sink is not None and (p := side.sink.pending_frame()) is not None:
+                marks.append(p)
+        return min(marks) if marks else None
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -165,7 +188,10 @@ class Http1Connection:
             s.consume(2 if s.buf[:1] == b"\r" else 1)
         m = _HEAD_END.search(s.buf)
         if not m:
-            if len(s.buf) > _MAX_HEAD:
+            if s.buf and not _START[side.direction].match(s.buf[:_START_PEEK]):
+                what = "request line" if side.direction is C2S else "status line"
+                self._broken(side, f"{bytes(s.buf[:24])!r} cannot begin an HTTP/1.x {what}")
+            elif len(s.buf) > _MAX_HEAD:
                 self._broken(side, "a message head longer than 64 KiB")
             return False
         ts, frame = s.where(0)
@@ -191,7 +217,8 @@ class Http1Connection:
                            target=m.group(2).decode("latin-1"), version=intern(m.group(3).decode()),
                            upgrade=upgrade, has_body=chunked or bool(length))
         side.count += 1
-        side.draft = req
+        side.draft = (req.index, frame)
+        self.out.append(req)
         self.unanswered.append(req)
         if upgrade or method == "CONNECT":
             self.upgrade_pending = req
@@ -212,7 +239,8 @@ class Http1Connection:
                              upgrade=intern(h.get("upgrade", "").lower()), chunked="chunked" in te,
                              closes="close" in h.get("connection", "").lower())
         side.count += 1
-        side.draft = resp
+        side.draft = (resp.index, frame)
+        self.out.append(resp)
         if resp.interim:
             self._end_message(side, side.head_end)
             return True  # 1xx: no body, the final response is still to come
@@ -310,15 +338,15 @@ class Http1Connection:
 
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
-            self.out.append(replace(side.draft, end_ts=last[0], end_frame=last[1], body_bytes=side.body))
+            index, start = side.draft
+            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index=index, start_frame=start,
+                                     body_bytes=side.body))
             side.draft = None
         side.state, side.sink = "head", None
 
     def _abandon(self, side: _Side) -> None:
-        """The message in progress will not end in this capture: report it with no end."""
-        if side.draft is not None:
-            self.out.append(replace(side.draft, body_bytes=side.body))
-            side.draft = None
+        """The message in progress will not end in this capture: it gets no Http1End."""
+        side.draft = None
 
     # -- upgrades ---------------------------------------------------------------------------
 

@@ -54,10 +54,11 @@ class _Side:
 class Http2Connection:
     """Feed it a connection's in-order bytes per direction; it appends wire events to ``out``."""
 
-    def __init__(self, conn: Connection, out: list, upgraded: bool = False) -> None:
+    def __init__(self, conn: Connection, out: list, upgraded: bool = False, preface: bool = True) -> None:
         self.conn, self.out = conn, out
         self.upgraded = upgraded  # h2c via HTTP/1.1 Upgrade: stream 1 was opened by the upgrade request
-        self.sides = {C2S: _Side(C2S, True), S2C: _Side(S2C, False)}
+        # preface=False: read frames from the first byte (a connection the capture joined mid-way, --protocol)
+        self.sides = {C2S: _Side(C2S, preface), S2C: _Side(S2C, False)}
         self.grpc_streams: set[int] = set()
         self.app = "http2"
 
@@ -68,13 +69,30 @@ class Http2Connection:
         side.stream.feed(data, ts, frame)
         self._run(side)
 
-    def gap(self, direction: Direction, missing: int) -> None:
+    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
         side = self.sides[direction]
         if side.state != "broken" and missing:
-            self._broken(side, f"{missing} bytes are missing from the capture; frame boundaries are lost")
+            self.out.append(Undecodable(ts, frame, self.conn.id, direction, "http2",
+                                        f"{missing} bytes are missing from the capture; frame boundaries are lost",
+                                        "lost"))
+            side.state = "broken"
+            side.stream.clear()
 
     def finish(self) -> None:
         return None
+
+    def pending_frame(self) -> int | None:
+        """First frame of anything begun but not yet reported: a frame, a header block, a gRPC message."""
+        marks = []
+        for side in self.sides.values():
+            if side.state == "broken":
+                continue
+            if side.stream.buf:
+                marks.append(side.stream.where(0)[1])
+            if side.block is not None:
+                marks.append(side.block[0].frame)
+            marks.extend(g.start[1] for g in side.grpc.values() if g.prefix or g.remaining)
+        return min(marks) if marks else None
 
     def _run(self, side: _Side) -> None:
         s = side.stream
@@ -193,8 +211,8 @@ class Http2Connection:
         g = self.sides[direction].grpc.get(stream_id)
         return g is not None and (bool(g.prefix) or g.remaining > 0)
 
-    def _broken(self, side: _Side, reason: str) -> None:
+    def _broken(self, side: _Side, reason: str, cause: str = "malformed") -> None:
         ts, frame = side.stream.where(0) if side.stream.buf else (0.0, 0)
-        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http2", reason))
+        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http2", reason, cause))
         side.state = "broken"
         side.stream.clear()

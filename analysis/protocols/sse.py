@@ -69,6 +69,10 @@ class SseParser:
                 i = j + 1
             self._end_line(stream.where(pos + j))
 
+    def pending_frame(self) -> int | None:
+        """First frame of an event begun but not yet dispatched (None: between events)."""
+        return self._start[1] if self._start is not None else None
+
     def _end_line(self, at: tuple[float, int]) -> None:
         line = bytes(self._line)
         self._line.clear()

@@ -62,9 +62,26 @@ class WsParser:
             s.consume(size)
             self._remaining = length
 
-    def gap(self) -> None:
+    def gap(self, ts: float, frame: int) -> None:
         """Bytes are missing: frame boundaries are lost for the rest of this direction."""
+        if not self.broken:
+            self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
+                                        "bytes are missing from the capture; frame boundaries are lost", "lost"))
         self.broken = True
+        self._pending = None
+        self.stream.clear()
+
+    def finish(self) -> None:
+        """End of capture: a frame whose payload had not all arrived is not reported (as in Wireshark)."""
+        self._pending = None
+
+    def pending_frame(self) -> int | None:
+        """First frame of a WebSocket frame begun but not yet reported (None: nothing pending)."""
+        if self.broken:
+            return None
+        if self._pending is not None:
+            return self._pending["frame"]
+        return self.stream.where(0)[1] if self.stream.buf else None
 
 
 def _header(buf: bytearray) -> tuple[int, int, int, int] | None:

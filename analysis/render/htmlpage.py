@@ -13,6 +13,7 @@ from ..findings import CaptureResult
 from .ladder import Arrow, Fold, Ladder
 
 _W, _LEFT, _RIGHT, _ROW, _TOP = 620, 150, 500, 24, 46
+_CONNECTIONS_SHOWN = 40
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2430;background:#fbfbfd}
@@ -22,6 +23,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-top
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #d8dbe3;padding:4px 8px;text-align:left;
 vertical-align:top} th{background:#eef0f5} .ok{color:#17803d;font-weight:600}
 .violated{color:#b42318;font-weight:600} .inconclusive{color:#a15c00;font-weight:600}
+.not-applicable,.not-judged{color:#6b7280}
 .pass{background:#e7f6ec} .fail{background:#fde8e7} .incl{background:#fff4e0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:700}
 .legend span{margin-right:16px} .num{text-align:right;font-variant-numeric:tabular-nums}
@@ -53,11 +55,28 @@ def _capture(r: CaptureResult, lads: list[Ladder]) -> str:
         f"<td>{escape(', '.join(map(str, f.frames[:12])) + ('…' if len(f.frames) > 12 else ''))}</td>"
         f"<td>{escape(f.detail)}<br><small>{escape(f.source)}</small></td></tr>" for f in r.findings)
     warnings = "".join(f"<p class=inconclusive>warning: {escape(w)}</p>" for w in r.warnings)
+    warnings += _connections(r)
     diagrams = "".join(_svg(lad) for lad in lads) or "<p>No application traffic to draw.</p>"
     return (f"<h2 id='{_anchor(r)}'>{escape(r.file)} <span class='badge {cls}'>{escape(r.protocol)}: "
             f"{r.verdict.upper()}</span></h2><div class=cap><div class=verdicts><table><tr><th>invariant</th>"
             f"<th>status</th><th>frames</th><th>detail</th></tr>{rows}</table>{warnings}</div>"
             f"<div class=ladders>{diagrams}</div></div>")
+
+
+def _connections(r: CaptureResult) -> str:
+    """Each connection with its protocol and verdict; the findings that did not hold, under it."""
+    if len(r.connections) < 2 and all(c.findings for c in r.connections):
+        return ""
+    rows = []
+    for c in r.connections[:_CONNECTIONS_SHOWN]:
+        bad = "".join(f"<br><code>{escape(f.invariant)}</code> <span class={f.status.value}>{f.status.value}</span>: "
+                      f"{escape(f.detail)}" for f in c.findings if f.status.value in ("violated", "inconclusive"))
+        rows.append(f"<tr><td>{escape(c.label)}</td><td>{escape(c.protocol)}</td><td class={c.verdict}>{c.verdict}"
+                    f"</td><td>{escape(c.reason)}{bad}</td></tr>")
+    more = len(r.connections) - _CONNECTIONS_SHOWN + r.unlisted
+    tail = f"<p>… and {more} more connections (the JSON lists them).</p>" if more > 0 else ""
+    return ("<h3>Connections</h3><table><tr><th>connection</th><th>protocol</th><th>verdict</th><th>why</th></tr>"
+            f"{''.join(rows)}</table>{tail}")
 
 
 def _svg(lad: Ladder) -> str:

@@ -6,12 +6,15 @@ the client; without a handshake, the first bytes' HTTP evidence decides, and the
 connection records which), drops retransmitted and overlapping bytes, holds
 out-of-order segments until the hole fills, and reports holes that never fill
 (loss, snap-length truncation, a capture that began mid-stream) as gaps instead
-of gluing unrelated bytes together. Memory is bounded per connection.
+of gluing unrelated bytes together. When both sides have closed (or one reset),
+it says ``Ended`` and forgets the connection, keeping only a small set of recently
+ended 4-tuples so late ACKs do not open phantom connections: memory follows the
+connections open at once, not the length of the capture.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from ..events import C2S, S2C, Connection, Direction
@@ -22,6 +25,7 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
+_ENDED_KEPT = 1 << 16  # recently ended 4-tuples remembered, to recognise their late segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,13 @@ class Gap:
     missing: int  # bytes; 0 when unknown (capture began mid-stream)
     ts: float
     frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The connection is over (both sides closed, one reset it, or the capture ended): nothing more will come."""
+
+    conn: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +130,10 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._conns: dict[tuple, _Conn] = {}
+        self._ended: OrderedDict[tuple, None] = OrderedDict()
         self._count = 0
-        self.connections: list[Connection] = []
+        self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
+        self.late_payload = 0  # of which carried bytes
 
     def feed(self, frame: int, ts: float, seg: Segment) -> list:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
@@ -128,8 +141,15 @@ class Reassembler:
         conn = self._conns.get(key)
         out: list = []
         syn_only = seg.flags & SYN and not seg.flags & ACK
+        if conn is None and key in self._ended:
+            if not syn_only:
+                self.late_segments += 1
+                self.late_payload += bool(seg.true_len)
+                return out
+            del self._ended[key]
         if conn is not None and syn_only and (conn.closed or conn.halves[C2S].started):
-            conn = None  # the 4-tuple is reused by a new connection
+            self._end(key, conn, out)  # the 4-tuple is reused by a new connection
+            conn = None
         if conn is None:
             conn = _Conn(self._count)
             self._count += 1
@@ -144,12 +164,14 @@ class Reassembler:
                 self._segment(conn, f, t, s, out)
             conn.pending.clear()
         self._segment(conn, frame, ts, seg, out)
+        if conn.closed:
+            self._end(key, conn, out)
         return out
 
     def finish(self) -> list:
-        """Flush held segments: every remaining hole becomes a gap. Call once at end of capture."""
+        """Flush held segments: every remaining hole becomes a gap, every connection ends. Call once at the end."""
         out: list = []
-        for conn in self._conns.values():
+        for key, conn in list(self._conns.items()):
             if conn.info is None:
                 if not conn.pending:
                     continue
@@ -159,9 +181,24 @@ class Reassembler:
                 self._open(conn, (a, b, "port") if server_is_b else (b, a, "port"), f, t, out)
                 for f, t, s in conn.pending:
                     self._segment(conn, f, t, s, out)
-            for direction, half in conn.halves.items():
-                self._flush_all(conn.info, direction, half, out)
+            self._end(key, conn, out)
         return out
+
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    def _end(self, key: tuple, conn: _Conn, out: list) -> None:
+        """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
+        if self._conns.get(key) is conn:
+            del self._conns[key]
+        if conn.info is None:
+            return
+        for direction, half in conn.halves.items():
+            self._flush_all(conn.info, direction, half, out)
+        out.append(Ended(conn.id))
+        self._ended[key] = None
+        if len(self._ended) > _ENDED_KEPT:
+            self._ended.popitem(last=False)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -183,7 +220,6 @@ class Reassembler:
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
-        self.connections.append(info)
         out.append(Opened(info))
 
     def _segment(self, conn: _Conn, frame: int, ts: float, seg: Segment, out: list) -> None:
@@ -193,6 +229,7 @@ class Reassembler:
         info.packets[direction] += 1
         info.payload_bytes[direction] += seg.true_len
         info.wire_bytes[direction] += seg.wire_len
+        info.last_frame, info.last_ts = frame, ts
         if seg.flags & SYN:
             half.base = (seg.seq + 1) & 0xFFFFFFFF
             if direction is S2C:

@@ -14,7 +14,19 @@ import subprocess
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..events import C2S, S2C, Connection, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, WsFrame
+from ..events import (
+    C2S,
+    S2C,
+    Connection,
+    Event,
+    H2Frame,
+    H2Headers,
+    H2Preface,
+    Http1End,
+    Http1Request,
+    Http1Response,
+    WsFrame,
+)
 
 _FIELDS = ("frame.number", "frame.time_epoch", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
            "tcp.dstport", "http.request.method", "http.request.uri", "http.response.code", "http.upgrade",
@@ -80,14 +92,14 @@ def events_from_rows(rows: list[Row], connections: list[Connection]) -> list[Eve
         for i, method in enumerate(methods):
             n = index[(conn.id, C2S)] = index.get((conn.id, C2S), -1) + 1
             out.append(Http1Request(*base, index=n, method=method, target=uris[i] if i < len(uris) else "",
-                                    upgrade=(row.get("http.upgrade") or ("",))[0].lower(),
-                                    end_ts=row.ts, end_frame=row.frame))
+                                    upgrade=(row.get("http.upgrade") or ("",))[0].lower()))
+            out.append(Http1End(*base, index=n, start_frame=row.frame))
         for code in row.get("http.response.code"):
             n = index[(conn.id, S2C)] = index.get((conn.id, S2C), -1) + 1
             out.append(Http1Response(*base, index=n, status=int(code),
                                      content_type=(row.get("http.content_type") or ("",))[-1].lower(),
-                                     upgrade=(row.get("http.upgrade") or ("",))[-1].lower(),
-                                     end_ts=row.ts, end_frame=row.frame))
+                                     upgrade=(row.get("http.upgrade") or ("",))[-1].lower()))
+            out.append(Http1End(*base, index=n, start_frame=row.frame))
         out.extend(_ws(row, base))
         out.extend(_h2(row, base))
     return out
