@@ -23,8 +23,8 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against a plain tshark pass at 10^4, 10^5 and 10^6 packets (SIZES="...")
-	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES)
+bench: ## Time our check against a tshark pass (10^4..10^6, SIZES=) and show peak memory at 10^7 packets (MEMORY=)
+	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY))
 
 lint: ## Check the code style with ruff
 	@lab/bootstrap.sh venv && $(PY) -m ruff check analysis lab services tests

@@ -23,7 +23,7 @@ _UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection:
 _SWITCH = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
 _WS_SERVER = b"\x81\x40" + _BODY
-_WS_CLIENT = b"\x81\x85\x01\x02\x03\x04" + bytes(b ^ k for b, k in zip(b"hello", b"\x01\x02\x03\x04" * 2))
+_WS_CLIENT = b"\x81\x85\x01\x02\x03\x04" + bytes(b ^ k for b, k in zip(b"hello", b"\x01\x02\x03\x04" * 2, strict=False))
 
 
 class _Flow:

@@ -25,6 +25,7 @@ import docker
 from analysis.cli import write_report
 from analysis.errors import InputError
 from analysis.pipeline import analyse_and_draw
+from analysis.render import document
 from analysis.render import table as report
 
 from .scenarios import JUDGED_AS, LAB_PROTOCOLS, MISBEHAVIOURS, NOTES, TLS_SCENARIOS
@@ -144,7 +145,7 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
         if written.exists():
             _give_to_user(written)
     report_name = "misbehave-report.json" if profile else "report.json"
-    (CAPTURES / report_name).write_text(report.document(list(results.values())) + "\n")
+    (CAPTURES / report_name).write_text(document.document(list(results.values())) + "\n")
     _give_to_user(CAPTURES / report_name)
     ok = not failures and (_all_caught(results) if profile else all(r.verdict == "pass" for r in results.values()))
     if not quiet or not ok:  # --quiet: the table only when something needs reading

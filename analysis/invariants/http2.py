@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, Undecodable
-from ..findings import MAX_FRAMES, Finding
+from ..findings import MAX_FRAMES, Finding, Status
 from . import Check, Expectation, Tracker, plural, register
 from .http1 import BEFORE_CAPTURE
 
@@ -187,8 +187,10 @@ class PushPromised(Check):
                 self.pushed += 1
 
     def finish(self) -> Finding:
-        self.notes.append(f"{plural(self.pushed, 'pushed stream')} seen." if self.pushed
-                          else "No server-initiated stream.")
+        if self.pushed:
+            self.notes.append(f"{plural(self.pushed, 'pushed stream')} seen.")
+        elif not self.violations:
+            self.notes.append("No server-initiated stream.")
         return self.conclude()
 
 
@@ -220,7 +222,7 @@ class PushDisabledRespected(Check):
 
     def finish(self) -> Finding:
         if self.disabled is None:
-            self.notes.append("The client never disabled push.")
+            return self.make(Status.NOT_APPLICABLE, (), "the client never disabled push: nothing to respect.")
         return self.conclude()
 
 

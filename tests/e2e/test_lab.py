@@ -16,11 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 import docker
+import jsonschema
 import pytest
 
 from analysis.events import H2Frame, H2Preface
 from analysis.pipeline import analyse
 from analysis.protocols.dissect import dissect
+from analysis.render.document import schema
 from analysis.wire.pcapread import FileFacts, read_frames
 from lab.scenarios import JUDGED_AS, LAB_PROTOCOLS, TLS_SCENARIOS
 from lab.secrets import strip_secrets
@@ -75,6 +77,7 @@ def test_captures_and_report_are_left_for_the_user(lab):
         assert frames and not facts.truncated, "the capture was not finalized"
         assert facts.dropped == 0
     doc = json.loads((CAPTURES / "report.json").read_text())
+    jsonschema.Draft202012Validator(schema()).validate(doc)
     assert [c["protocol"] for c in doc["captures"]] == [JUDGED_AS.get(p, p) for p in PROTOCOLS]
     assert {c["verdict"] for c in doc["captures"]} == {"pass"}
     ws = next(c for c in doc["captures"] if c["protocol"] == "websocket")
