@@ -124,5 +124,9 @@ class Judge:
                         out.append(EXPECTATIONS[eid]().conclude(self.trackers))
         return out
 
+    def expect(self, expectation: str, **limits: float) -> Finding:
+        """A scenario expectation concluded on this capture with the given thresholds (TypeError on bad ones)."""
+        return EXPECTATIONS[expectation](**limits).conclude(self.trackers)
+
     def connection_counts(self) -> dict:
         return {label: dict(c) for label, c in self.counts.items()}

@@ -19,7 +19,7 @@ from .wire.tlsread import decrypted_rows, events_from_rows
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
 
-__all__ = ["KNOWN_PROTOCOLS", "analyse", "analyse_and_draw"]
+__all__ = ["KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge"]
 
 
 def analyse(path: str, protocol: str | None = None, scenario: bool = False,
@@ -30,6 +30,20 @@ def analyse(path: str, protocol: str | None = None, scenario: bool = False,
 def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
                      draw: bool = True) -> tuple[CaptureResult, list[Ladder]]:
     """The result and the ladder diagrams of its first connections, from one reading of the file."""
+    result, drawn, _ = _run(path, protocol, scenario, keylog, draw)
+    return result, drawn
+
+
+def analyse_and_judge(path: str, protocol: str | None = None, keylog: str | None = None) -> tuple[CaptureResult,
+                                                                                                     Judge]:
+    """The result and the judge that reached it, whose trackers answer scenario expectations with other
+    thresholds (``judge.expect(id, at_least=3)``)."""
+    result, _, judge = _run(path, protocol, False, keylog, False)
+    return result, judge
+
+
+def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
+         draw: bool) -> tuple[CaptureResult, list[Ladder], Judge]:
     facts = FileFacts(path)
     judge = Judge(protocol, scenario)
     counters = Counters()
@@ -46,7 +60,7 @@ def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = Fa
             judge.event(item)
             if drawing is not None:
                 drawing.event(item)
-    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else [])
+    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else []), judge
 
 
 def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scenario: bool) -> CaptureResult:

@@ -116,11 +116,23 @@ class Tracker:
 
 
 class Expectation:
-    """A scenario expectation, concluded at the end of the capture from the trackers."""
+    """A scenario expectation, concluded at the end of the capture from the trackers.
+
+    ``limits`` are its thresholds with the lab's values; a user passes their own
+    (``Expectation(at_least=3)``, the pytest plugin's ``assert_holds(id, at_least=3)``)."""
 
     id: ClassVar[str] = ""
     source: ClassVar[str] = ""
     kind: ClassVar[str] = "scenario"
+    limits: ClassVar[dict[str, float | None]] = {}
+
+    def __init__(self, **limits: float) -> None:
+        unknown = sorted(set(limits) - set(self.limits))
+        if unknown:
+            takes = ", ".join(self.limits) or "no thresholds"
+            raise TypeError(f"{self.id} takes {takes}, not {', '.join(unknown)}")
+        for name, value in {**self.limits, **limits}.items():
+            setattr(self, name, value)
 
     def conclude(self, trackers: dict[type, Tracker]) -> Finding:
         raise NotImplementedError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..events import C2S, Event, GrpcMessage, H2Frame, Undecodable
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
@@ -133,7 +135,7 @@ class ServerOriginates(Expectation):
 
     id = "grpc.server-originates"
     source = GRPC_SPEC
-    at_least = SCENARIO_MIN_UNPROMPTED
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_UNPROMPTED}  # unprompted server messages
 
     def conclude(self, trackers) -> Finding:
         u = trackers[Messages].unprompted

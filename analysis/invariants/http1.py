@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..events import C2S, S2C, Event, Http1End, Http1Request, Http1Response, StreamGap, TcpClose, Undecodable
 from ..findings import MAX_FRAMES, Finding
@@ -230,16 +231,17 @@ class KeepAlive(Expectation):
 
     id = "http1.keep-alive"
     source = "RFC 9112 §9.3 (persistent connections)"
+    limits: ClassVar[dict] = {"at_least": 3}  # requests on one connection
 
     def conclude(self, trackers) -> Finding:
         x: Exchanges = trackers[Exchanges]
-        if x.reuse >= 3 and x.post_frame is not None:
+        if x.reuse >= self.at_least and x.post_frame is not None:
             return self.make(True, [*x.reuse_frames, x.post_frame], f"tcp#{x.reuse_conn} carried {x.reuse} requests; "
                              f"a POST with a body went at frame {x.post_frame}.")
-        what = "no POST with a body" if x.post_frame is None else f"at most {plural(x.reuse, 'request')} on one " \
-                                                                   "connection"
-        return self.make(False, x.reuse_frames, f"expected ≥ 3 requests on one connection and a POST with a body; "
-                         f"found {what}.")
+        what = ("no POST with a body" if x.post_frame is None
+                else f"at most {plural(x.reuse, 'request')} on one connection")
+        return self.make(False, x.reuse_frames, f"expected ≥ {self.at_least} requests on one connection and a POST "
+                         f"with a body; found {what}.")
 
 
 @register
@@ -248,9 +250,11 @@ class Pipelined(Expectation):
 
     id = "http1.pipelined"
     source = "RFC 9112 §9.3.2 (pipelining)"
+    limits: ClassVar[dict] = {"at_least": 2}  # requests outstanding at once
 
     def conclude(self, trackers) -> Finding:
         x: Exchanges = trackers[Exchanges]
-        if x.depth >= 2:
+        if x.depth >= self.at_least:
             return self.make(True, x.depth_frames, f"{x.depth} requests were outstanding at once.")
-        return self.make(False, x.depth_frames, "no connection had two requests outstanding at once.")
+        return self.make(False, x.depth_frames, f"no connection had {self.at_least} requests outstanding at once "
+                         f"(at most {x.depth}).")

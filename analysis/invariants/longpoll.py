@@ -4,6 +4,8 @@ The hold time of each poll and the blind window after it come from the HTTP/1.x 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..findings import Finding
 from . import Expectation, register
 from .http1 import Exchanges
@@ -18,17 +20,18 @@ class HeldOpen(Expectation):
 
     id = "longpoll.held-open"
     source = "RFC 6202 §2 (HTTP long polling)"
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_POLLS, "hold": SCENARIO_MIN_HOLD}  # polls; seconds each was held
 
     def conclude(self, trackers) -> Finding:
         polls = trackers[Exchanges].polls
-        short = [p for p in polls if p[2] < SCENARIO_MIN_HOLD]
+        short = [p for p in polls if p[2] < self.hold]
         frames = [p[1] for p in polls]
-        if len(polls) >= SCENARIO_MIN_POLLS and not short:
+        if len(polls) >= self.at_least and not short:
             holds = ", ".join(f"{p[2]:.2f}" for p in polls[:20])
             return self.make(True, frames, f"{len(polls)} polls, each held open before its answer (hold times "
                              f"{holds} s).")
         if short:
             p = short[0]
             return self.make(False, [x[1] for x in short], f"the poll answered at frame {p[1]} was held only "
-                             f"{p[2]:.3f} s (< {SCENARIO_MIN_HOLD} s): answered at once, not when data existed.")
-        return self.make(False, frames, f"{len(polls)} polls; the scenario expects at least {SCENARIO_MIN_POLLS}.")
+                             f"{p[2]:.3f} s (< {self.hold} s): answered at once, not when data existed.")
+        return self.make(False, frames, f"{len(polls)} polls; the scenario expects at least {self.at_least}.")

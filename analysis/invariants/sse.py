@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..events import C2S, AppData, Event, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
@@ -150,12 +152,12 @@ class ServerPushesEvents(Expectation):
 
     id = "sse.server-pushes-events"
     source = "WHATWG HTML §9.2 (server-sent events)"
-    at_least = SCENARIO_MIN_EVENTS
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_EVENTS, "spread": None}  # events; seconds first to last
 
     def conclude(self, trackers) -> Finding:
         t: Events = trackers[Events]
         spread = (t.last - t.first) if t.events else 0.0
-        need = SCENARIO_MIN_SPREAD * (self.at_least - 1)
+        need = self.spread if self.spread is not None else SCENARIO_MIN_SPREAD * (self.at_least - 1)
         ok = t.events >= self.at_least and len(t.times) >= self.at_least and spread >= need
         said = f"{plural(t.events, 'event')} at {len(t.times)} distinct wire times over {spread:.2f} s"
         if ok:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding
 from . import Check, Expectation, Tracker, plural, register
@@ -142,7 +144,7 @@ class ServerOriginates(Expectation):
 
     id = "websocket.server-originates"
     source = "RFC 6455 §1.1 (either side may send at any time)"
-    at_least = SCENARIO_MIN_UNPROMPTED
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_UNPROMPTED}  # unprompted server data frames
 
     def conclude(self, trackers) -> Finding:
         u = trackers[ServerFrames].unprompted
