@@ -49,8 +49,11 @@ class Recorder:
         if dumpcap is None:
             raise CaptureError("dumpcap is not installed: install Wireshark's command-line tools (Debian: apt-get "
                                "install tshark), then run again.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise CaptureError(f"cannot write the capture to {self.path}: {exc.strerror}.") from None
         cmd = [dumpcap, "-i", self.interface, "-f", capture_filter(self.port), "-w", str(self.path), "-q"]
         if self.comment:
             cmd += ["--capture-comment", self.comment]

@@ -63,6 +63,7 @@ class Capture:
         """No argument: every protocol invariant of every connection holds (the verdict is pass).
         A protocol invariant id: it holds wherever it applies, and applied somewhere.
         A scenario expectation id: it holds with your thresholds (at_least=, spread=, hold=)."""
+        __tracebackhide__ = True  # the failure points at the test's own line, not into the plugin
         if self.result is None:
             raise AssertionError("assert_holds() is for after the `with duplexlab.capture(...)` block has ended.")
         if invariant is None:
