@@ -11,6 +11,7 @@ Servers: ``ws`` (a ticker: 5 unmasked text frames unprompted, echoes, closes), `
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import socket
@@ -68,7 +69,8 @@ def _head(sock: socket.socket) -> bytes:
 
 def ws_server(conn: socket.socket, masking: bool = False) -> None:
     head = _head(conn).decode("latin-1")
-    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("sec-websocket-key"))
+    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+               if line.lower().startswith("sec-websocket-key"))
     accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
     conn.sendall(f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode())
@@ -103,17 +105,17 @@ SERVERS = {"ws": ws_server, "ws-masking": lambda c: ws_server(c, masking=True), 
            "speaks-first": speaks_first_server}
 
 
+def _accept(srv: socket.socket, role: str, connections: int) -> None:
+    for _ in range(connections):
+        conn, _ = srv.accept()
+        with conn, contextlib.suppress(ConnectionError):
+            SERVERS[role](conn)
+
+
 def serve(role: str, port: int, connections: int = 1) -> None:
-    handler = SERVERS[role]
     with socket.create_server(("127.0.0.1", port)) as srv:
         print("ready", flush=True)
-        for _ in range(connections):
-            conn, _ = srv.accept()
-            with conn:
-                try:
-                    handler(conn)
-                except ConnectionError:
-                    pass
+        _accept(srv, role, connections)
 
 
 def ws_client(port: int) -> None:
@@ -158,16 +160,9 @@ class Server:
         self._ready = threading.Event()
 
     def _run(self) -> None:
-        handler = SERVERS[self.role]
         with socket.create_server(("127.0.0.1", self.port)) as srv:
             self._ready.set()
-            for _ in range(self.connections):
-                conn, _ = srv.accept()
-                with conn:
-                    try:
-                        handler(conn)
-                    except ConnectionError:
-                        pass
+            _accept(srv, self.role, self.connections)
 
     def __enter__(self) -> Server:
         self._thread.start()
