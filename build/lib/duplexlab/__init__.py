@@ -1,0 +1,1 @@
+"""duplexlab analysis: capture file -> wire events -> invariant findings -> report."""

@@ -1,0 +1,183 @@
+"""Command line: ``duplexlab`` (or ``python -m analysis`` from a clone) with three subcommands.
+
+  check FILE... [--protocol NAME] [--scenario] [--json] [--junit OUT.xml]
+  report FILE... -o OUT.html [--mermaid-dir DIR]
+  capture --port PORT [--interface IFACE] [-o FILE.pcapng] [check flags] -- COMMAND [ARG...]
+
+Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive; 2 unusable
+input or capture impossible (one sentence on stderr, never a traceback); for ``capture``,
+COMMAND's own exit code when COMMAND failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .capture import DEFAULT_INTERFACE, Recorder
+from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
+from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
+from .render import document, htmlpage, mermaid, table
+from .render.junit import write_junit
+
+_PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
+                  "the protocol whose expectations --scenario adds; recognised connections keep their own protocol")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence and exit 2, as for any other bad input
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}.\n")
+
+
+def _prog() -> str:
+    return "duplexlab" if Path(sys.argv[0]).name == "duplexlab" else "python -m analysis"
+
+
+def _judging_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help=_PROTOCOL_HELP)
+    p.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
+    p.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt with tshark")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    p.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
+    p.add_argument("--junit", metavar="OUT.xml", help="also write JUnit XML: a test case per invariant per capture")
+    p.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=_prog(), description="Check captures against duplexlab's invariants: who may speak when.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
+    c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    _judging_flags(c)
+    _output_flags(c)
+    r = sub.add_parser("report", help="write a self-contained HTML page with ladder diagrams and verdicts")
+    r.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    r.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write the page")
+    r.add_argument("--mermaid-dir", metavar="DIR", help="also write DIR/<capture>.mmd sequence diagrams")
+    _judging_flags(r)
+    k = sub.add_parser("capture", help="record one port's traffic around COMMAND, then check it",
+                       usage="%(prog)s --port PORT [--interface IFACE] [-o FILE.pcapng] [check flags] -- COMMAND "
+                             "[ARG...]")
+    k.add_argument("--port", type=int, required=True, help="the TCP/UDP port to record (both directions)")
+    k.add_argument("--interface", default=DEFAULT_INTERFACE, metavar="IFACE",
+                   help=f"where to capture (default: {DEFAULT_INTERFACE}, the loopback)")
+    k.add_argument("-o", "--output", metavar="FILE.pcapng", help="where to keep the capture (default: "
+                   "duplexlab-PORT-TIME.pcapng here)")
+    _judging_flags(k)
+    _output_flags(k)
+    k.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help="the traffic to record")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            return _report(args)
+        if args.command == "capture":
+            return _capture(args)
+        return _check(args)
+    except KeyboardInterrupt:
+        print("interrupted.", file=sys.stderr)
+        return 130
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _check(args: argparse.Namespace) -> int:
+    results, bad = _each(args, analyse)
+    return _print(args, results, bad)
+
+
+def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
+    truncated = any(r.measures.get("capture", {}).get("truncated") for r in results)
+    for r in results:
+        for w in r.warnings:
+            print(f"warning: {r.file}: {w}", file=sys.stderr)
+    try:
+        if args.write_json:
+            Path(args.write_json).write_text(document.document(results) + "\n", encoding="utf-8")
+        if args.junit:
+            write_junit(results, args.junit)
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename}: {exc.strerror}.") from None
+    if not args.quiet and results:
+        if args.json:
+            print(document.document(results))
+        else:
+            print(table.table(results, color=table.use_color()))
+    if bad or truncated:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+
+
+def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
+    """Apply ``fn`` to every file; unusable ones become one sentence each on stderr, the rest go on."""
+    done, bad = [], []
+    for path in args.files:
+        try:
+            done.append(fn(path, args.protocol, args.scenario, args.keylog))
+        except InputError as exc:
+            bad.append(str(exc))
+            print(f"error: {exc}", file=sys.stderr)
+    return done, bad
+
+
+def _capture(args: argparse.Namespace) -> int:
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise InputError("capture needs the command to run after `--` (duplexlab capture --port 8080 -- ./client).")
+    out = Path(args.output or f"duplexlab-{args.port}-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+    recorder = Recorder(args.port, out, args.interface, comment=f"duplexlab capture: {' '.join(cmd)}"[:500])
+    with recorder:
+        try:
+            code = subprocess.call(cmd)
+        except OSError as exc:
+            raise InputError(f"cannot run {cmd[0]}: {exc.strerror}.") from None
+    _give_back(out)
+    if not args.quiet:
+        print(f"capture: {out} ({cmd[0]} exited with {code})", file=sys.stderr)
+    args.files = [str(out)]
+    verdict = _check(args)
+    return code if code != 0 else verdict
+
+
+def _give_back(path: Path) -> None:
+    """Under sudo the file belongs to root: hand it to the user who asked for it."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() == 0 and uid and gid:
+        os.chown(path, int(uid), int(gid))
+
+
+def _report(args: argparse.Namespace) -> int:
+    drawn, bad = _each(args, analyse_and_draw)
+    if not drawn:
+        return EXIT_BAD_INPUT
+    try:
+        write_report(drawn, args.output, args.mermaid_dir)
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc.strerror} ({exc.filename}).", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
+    """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
+    Path(output).write_text(htmlpage.render(drawn), encoding="utf-8")
+    if mermaid_dir:
+        for result, lads in drawn:
+            name = Path(result.file).name.split(".")[0]
+            text = mermaid.sequence_diagram(f"{name} ({result.protocol}): {result.verdict}", lads)
+            (Path(mermaid_dir) / f"{name}.mmd").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

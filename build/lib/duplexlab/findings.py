@@ -1,0 +1,168 @@
+"""Findings: what an invariant concluded, per connection and rolled up per capture, and the verdict rule.
+
+Four statuses (DESIGN.md "Statuses and verdicts"): ``ok`` judged and holds; ``violated``
+judged and breaks (the first breaking frame is named); ``inconclusive`` the evidence is
+there but cannot be read (encrypted without keys, began before the capture, bytes lost);
+``not-applicable`` nothing the invariant speaks about. A verdict is ``fail`` if anything is
+violated, else ``inconclusive`` if anything is inconclusive or nothing at all was judged,
+else ``pass``. Not-applicable never fails a verdict.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .events import Connection, fmt_addr
+
+
+class Status(str, Enum):
+    OK = "ok"
+    VIOLATED = "violated"
+    INCONCLUSIVE = "inconclusive"
+    NOT_APPLICABLE = "not-applicable"
+
+
+# Worst first: the rollup of an invariant over connections takes the worst status.
+SEVERITY = {Status.VIOLATED: 3, Status.INCONCLUSIVE: 2, Status.OK: 1, Status.NOT_APPLICABLE: 0}
+NOT_JUDGED = "not-judged"
+MAX_FRAMES = 50  # frames listed per finding; the detail gives the full count
+LISTED_CONNECTIONS = 500  # connections listed in full per capture; past that, only those that did not pass
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One invariant's conclusion, with the frames a reader should look at in Wireshark."""
+
+    invariant: str
+    status: Status
+    frames: tuple[int, ...] = ()
+    detail: str = ""
+    source: str = ""  # the normative reference the invariant enforces
+    kind: str = "protocol"  # "protocol" or "scenario"
+
+    def as_dict(self) -> dict:
+        return {"invariant": self.invariant, "status": self.status.value, "frames": list(self.frames),
+                "detail": self.detail, "source": self.source, "kind": self.kind}
+
+
+def verdict(findings: Iterable[Finding]) -> str:
+    """fail if any finding is violated; else inconclusive if any is, or if none was judged; else pass."""
+    statuses = {f.status for f in findings}
+    if Status.VIOLATED in statuses:
+        return "fail"
+    if Status.INCONCLUSIVE in statuses or Status.OK not in statuses:
+        return "inconclusive"
+    return "pass"
+
+
+@dataclass(slots=True)
+class ConnectionResult:
+    """One connection: what it carried and what its protocol's invariants concluded on it.
+
+    A connection that carries no HTTP is listed with ``reason`` and no findings: not judged."""
+
+    id: int
+    client: tuple[str, int]
+    server: tuple[str, int]
+    protocol: str
+    first_frame: int
+    last_frame: int
+    role_source: str
+    findings: list[Finding] = field(default_factory=list)
+    reason: str = ""
+    tls: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.findings) if self.findings else NOT_JUDGED
+
+    @property
+    def label(self) -> str:
+        return f"tcp#{self.id} {fmt_addr(self.client)} -> {fmt_addr(self.server)}"
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "client": fmt_addr(self.client), "server": fmt_addr(self.server),
+                "protocol": self.protocol, "verdict": self.verdict, "frames": [self.first_frame, self.last_frame],
+                "roles": self.role_source, "tls": self.tls or None, "reason": self.reason or None,
+                "findings": [f.as_dict() for f in self.findings]}
+
+    @classmethod
+    def of(cls, conn: Connection, protocol: str, findings: list[Finding], reason: str = "") -> ConnectionResult:
+        return cls(conn.id, conn.client, conn.server, protocol, conn.first_frame, conn.last_frame or conn.first_frame,
+                   conn.role_source, findings, reason, conn.tls)
+
+
+class Rollup:
+    """One finding per invariant over every connection it judged: the worst status, counted, with the first case.
+
+    Constant memory per invariant, whatever the number of connections."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, _Roll] = {}
+
+    def add(self, conn: ConnectionResult, f: Finding) -> None:
+        roll = self._by_id.get(f.invariant)
+        if roll is None:
+            roll = self._by_id[f.invariant] = _Roll(f.source, f.kind)
+        roll.add(conn.label, f)
+
+    def findings(self) -> list[Finding]:
+        return [roll.finding(inv) for inv, roll in self._by_id.items()]
+
+
+class _Roll:
+    __slots__ = ("counts", "first", "frames", "kind", "source")
+
+    def __init__(self, source: str, kind: str) -> None:
+        self.source, self.kind = source, kind
+        self.counts: Counter[Status] = Counter()
+        self.first: dict[Status, tuple[str, Finding]] = {}
+        self.frames: dict[Status, list[int]] = {}
+
+    def add(self, where: str, f: Finding) -> None:
+        self.counts[f.status] += 1
+        self.first.setdefault(f.status, (where, f))
+        frames = self.frames.setdefault(f.status, [])
+        if len(frames) < MAX_FRAMES:
+            frames.extend(f.frames[:MAX_FRAMES - len(frames)])
+
+    def finding(self, inv: str) -> Finding:
+        worst = max(self.counts, key=SEVERITY.__getitem__)
+        total = sum(self.counts.values())
+        where, first = self.first[worst]
+        if total == 1:
+            detail = f"{where}: {first.detail}"
+        else:
+            tally = ", ".join(f"{n} {s.value}" for s, n in sorted(self.counts.items(), key=lambda x: -SEVERITY[x[0]]))
+            lead = {Status.VIOLATED: "first violation", Status.INCONCLUSIVE: "first unreadable",
+                    Status.OK: "first", Status.NOT_APPLICABLE: "first"}[worst]
+            detail = f"{total} connections ({tally}); {lead}: {where}: {first.detail}"
+        return Finding(inv, worst, tuple(sorted(set(self.frames[worst]))), detail, self.source, self.kind)
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    """A capture's result: its connections, one finding per invariant over them, measures, warnings."""
+
+    file: str
+    protocol: str
+    findings: list[Finding] = field(default_factory=list)
+    connections: list[ConnectionResult] = field(default_factory=list)
+    connection_counts: dict = field(default_factory=dict)  # protocol -> verdict -> count, over all connections
+    unlisted: int = 0  # connections counted but not listed (past LISTED_CONNECTIONS, and passing)
+    measures: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.findings)
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "protocol": self.protocol, "verdict": self.verdict,
+                "findings": [f.as_dict() for f in self.findings],
+                "connections": [c.as_dict() for c in self.connections],
+                "connection_counts": self.connection_counts, "unlisted_connections": self.unlisted,
+                "measures": self.measures, "warnings": self.warnings}

@@ -1,0 +1,183 @@
+"""The invariant catalogue (DESIGN.md) as folds over the event stream.
+
+Three shapes, all pure (events in, findings or figures out):
+
+- ``Check`` — a protocol invariant on one connection. One instance per connection, fed that
+  connection's events in wire order (only the types it ``wants``), asked for its Finding when
+  the connection ends; its state goes with the connection.
+- ``Tracker`` — figures over the whole capture (unprompted server messages, outstanding
+  requests, streams), kept per connection only while it is open. The measures and the
+  scenario expectations both read trackers, so that logic lives once.
+- ``Expectation`` — a scenario expectation: a Finding concluded from trackers at the end.
+
+``PROTOCOLS`` says which checks judge a connection of each protocol, ``SCENARIOS`` which
+expectations ``--scenario`` adds for a protocol name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from ..events import Connection, Event
+from ..findings import MAX_FRAMES, Finding, Status
+
+CHECKS: dict[str, type[Check]] = {}
+EXPECTATIONS: dict[str, type[Expectation]] = {}
+TRACKERS: list[type[Tracker]] = []
+
+
+def register(cls):
+    """Class decorator: file a Check, Expectation or Tracker under its id."""
+    if issubclass(cls, Check):
+        CHECKS[cls.id] = cls
+    elif issubclass(cls, Expectation):
+        EXPECTATIONS[cls.id] = cls
+    else:
+        TRACKERS.append(cls)
+    return cls
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+class Check:
+    """One protocol invariant on one connection (see the module docstring)."""
+
+    id: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    kind: ClassVar[str] = "protocol"
+    wants: ClassVar[tuple[type[Event], ...]] = ()
+    subject: ClassVar[str] = "messages"  # what ``judged`` counts, for "holds on 3 responses"
+
+    __slots__ = ("conn", "evidence", "judged", "notes", "unread", "violation_count", "violations")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.violations: list[tuple[int, str]] = []
+        self.violation_count = 0
+        self.evidence: list[int] = []
+        self.judged = 0
+        self.unread = ""  # why some evidence could not be read (the first reason)
+        self.notes: list[str] = []
+
+    def feed(self, e: Event) -> None:
+        pass
+
+    def violate(self, frame: int, sentence: str) -> None:
+        self.violation_count += 1
+        if len(self.violations) < MAX_FRAMES:
+            self.violations.append((frame, sentence))
+
+    def saw(self, frame: int) -> None:
+        """One more thing judged; its frame is evidence."""
+        self.judged += 1
+        if len(self.evidence) < MAX_FRAMES:
+            self.evidence.append(frame)
+
+    def cannot_read(self, reason: str) -> None:
+        self.unread = self.unread or reason
+
+    def finish(self) -> Finding:
+        return self.conclude()
+
+    def conclude(self) -> Finding:
+        """Violated if anything broke; else ok if anything was judged; else inconclusive if evidence
+        could not be read, or not applicable if there was nothing to judge."""
+        tail = "".join(f" {n}" for n in self.notes if n)
+        if self.violations:
+            first = sorted(self.violations)[0][1]
+            more = f" ({self.violation_count} in all)" if self.violation_count > 1 else ""
+            return self.make(Status.VIOLATED, [f for f, _ in self.violations], f"{first}{more}.{tail}")
+        if self.judged == 0:
+            if self.unread:
+                return self.make(Status.INCONCLUSIVE, (), f"{self.unread}.{tail}")
+            return self.make(Status.NOT_APPLICABLE, (), f"no {self.subject} to judge.{tail}")
+        unread = f" Not all could be read: {self.unread}." if self.unread else ""
+        return self.make(Status.OK, self.evidence, f"holds on {plural(self.judged, self.subject.rstrip('s'))}."
+                         f"{unread}{tail}")
+
+    @classmethod
+    def make(cls, status: Status, frames: Iterable[int], detail: str) -> Finding:
+        return Finding(cls.id, status, tuple(sorted(set(frames)))[:MAX_FRAMES], detail, cls.source, cls.kind)
+
+
+class Tracker:
+    """Capture-wide figures, fed every event it ``wants``; told when a connection ends to drop its state."""
+
+    wants: ClassVar[tuple[type[Event], ...]] = ()
+
+    def feed(self, e: Event) -> None:
+        raise NotImplementedError
+
+    def ended(self, conn: int) -> None:
+        """Release what was kept for ``conn``."""
+
+
+class Expectation:
+    """A scenario expectation, concluded at the end of the capture from the trackers.
+
+    ``limits`` are its thresholds with the lab's values; a user passes their own
+    (``Expectation(at_least=3)``, the pytest plugin's ``assert_holds(id, at_least=3)``)."""
+
+    id: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    kind: ClassVar[str] = "scenario"
+    limits: ClassVar[dict[str, float | None]] = {}
+
+    def __init__(self, **limits: float) -> None:
+        unknown = sorted(set(limits) - set(self.limits))
+        if unknown:
+            takes = ", ".join(self.limits) or "no thresholds"
+            raise TypeError(f"{self.id} takes {takes}, not {', '.join(unknown)}")
+        for name, value in {**self.limits, **limits}.items():
+            setattr(self, name, value)
+
+    def conclude(self, trackers: dict[type, Tracker]) -> Finding:
+        raise NotImplementedError
+
+    @classmethod
+    def make(cls, ok: bool, frames: Iterable[int], detail: str) -> Finding:
+        return Finding(cls.id, Status.OK if ok else Status.VIOLATED, tuple(sorted(set(frames)))[:MAX_FRAMES], detail,
+                       cls.source, cls.kind)
+
+
+from . import grpc, http1, http2, longpoll, sse, websocket  # noqa: E402  (registration fills the tables)
+
+HTTP1 = ("http1.client-speaks-first", "http1.response-follows-request", "http1.message-syntax")
+HTTP2 = ("http2.client-preface", "http2.streams-client-initiated", "http2.response-follows-request",
+         "http2.push-promised", "http2.push-disabled-respected", "http2.frame-syntax")
+WEBSOCKET = (*HTTP1, "websocket.upgrade", "websocket.client-frames-masked", "websocket.server-frames-unmasked",
+             "websocket.frame-syntax")
+
+# The protocol checks that judge a connection recognised as each protocol.
+PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "http1": HTTP1,
+    "longpoll": HTTP1,
+    "websocket": WEBSOCKET,
+    "websocket-tls": WEBSOCKET,
+    "sse": (*HTTP1, "sse.one-response-many-events", "sse.client-silent"),
+    "http2": HTTP2,
+    "http2-tls": HTTP2,
+    "h2push": HTTP2,
+    "grpc": (*HTTP2, "grpc.messages-framed"),
+}
+
+# What --scenario adds for the lab's protocol names.
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "http1": ("http1.keep-alive", "http1.pipelined"),
+    "longpoll": ("longpoll.held-open",),
+    "websocket": ("websocket.server-originates",),
+    "websocket-tls": ("websocket.server-originates",),
+    "sse": ("sse.server-pushes-events",),
+    "http2": ("http2.multiplexed",),
+    "http2-tls": ("http2.multiplexed",),
+    "h2push": ("h2push.push-observed",),
+    "grpc": ("grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
+}
+
+KNOWN_PROTOCOLS = tuple(PROTOCOLS)
+
+__all__ = ["CHECKS", "EXPECTATIONS", "HTTP1", "KNOWN_PROTOCOLS", "PROTOCOLS", "SCENARIOS", "TRACKERS", "Check",
+           "Expectation", "Tracker", "grpc", "http1", "http2", "longpoll", "plural", "register", "sse", "websocket"]

@@ -1,0 +1,260 @@
+"""HTTP/1.x invariants: the client asks, then the server answers (RFC 9112, RFC 9110).
+
+Protocol checks per connection, the exchanges tracker (outstanding requests, pipelining
+depth, overlap, polls) and the lab's http1 scenario expectations read from it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..events import C2S, S2C, Event, Http1End, Http1Request, Http1Response, StreamGap, TcpClose, Undecodable
+from ..findings import MAX_FRAMES, Finding
+from . import Check, Expectation, Tracker, plural, register
+
+IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's close (RFC 9110 §15.5.9 idle close)
+BEFORE_CAPTURE = "the connection began before the capture, so who spoke first is not in it"
+
+
+@register
+class ClientSpeaksFirst(Check):
+    """On every connection the first application byte comes from the client."""
+
+    id = "http1.client-speaks-first"
+    source = "RFC 9112 §3, §4 (a request precedes its response)"
+    subject = "connections"
+
+    def finish(self) -> Finding:
+        conn = self.conn
+        if conn.first_payload is not None:
+            if not conn.handshake_seen:
+                self.cannot_read(BEFORE_CAPTURE)
+            else:
+                direction, frame, _ = conn.first_payload
+                self.saw(frame)
+                if direction is S2C:
+                    self.violate(frame, f"the server sent the first bytes (frame {frame}) before the client said "
+                                 "anything")
+        return self.conclude()
+
+
+@register
+class ResponseFollowsRequest(Check):
+    """The n-th final response on a connection starts after the n-th request started; no server bytes
+    arrive as an answer when nothing was asked."""
+
+    id = "http1.response-follows-request"
+    source = "RFC 9112 §9.3 (responses in request order), RFC 9110 §15 (1xx are interim)"
+    wants = (Http1Request, Http1Response, TcpClose, StreamGap, Undecodable)
+    subject = "responses"
+    __slots__ = ("exempt", "finals", "mid", "pending_408", "requests")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.requests = self.finals = self.exempt = 0
+        self.mid = False
+        self.pending_408: Http1Response | None = None
+
+    def feed(self, e: Event) -> None:
+        if self.pending_408 is not None:
+            self._settle_408(e)
+        if isinstance(e, Http1Request):
+            self.requests += 1
+        elif isinstance(e, Http1Response):
+            if e.interim:
+                return
+            if self.mid and self.requests == 0:
+                self.cannot_read("a response answered a request sent before the capture began")
+                return
+            self.finals += 1
+            self.saw(e.frame)
+            if self.finals > self.requests:
+                if e.status == 408:
+                    self.pending_408 = e  # the known exception, if the server closes right after it
+                else:
+                    self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
+                                 f"when the client had sent only {plural(self.requests, 'request')}")
+        elif isinstance(e, StreamGap):
+            self.mid = self.mid or e.missing == 0
+        elif isinstance(e, Undecodable) and self._unasked(e):
+            self.violate(e.frame, f"the server sent bytes at frame {e.frame} when no request was waiting for an "
+                         f"answer ({e.reason})")
+
+    def _unasked(self, e: Undecodable) -> bool:
+        """Server bytes that are no response, sent when every request had had its answer."""
+        return (e.protocol == "http1" and e.direction is S2C and e.malformed and self.finals >= self.requests
+                and not (self.mid and self.requests == 0))
+
+    def _settle_408(self, e: Event) -> None:
+        """A server close within the window exempts the pending 408; anything later than the window does not."""
+        p = self.pending_408
+        if isinstance(e, TcpClose) and e.direction is S2C and e.ts - p.ts <= IDLE_408_WINDOW:
+            self.exempt += 1
+            self.finals -= 1
+            self.notes.append(f"An unsolicited 408 (frame {p.frame}) came just before an idle close: the known "
+                              "exception (RFC 9110 §15.5.9).")
+            self.pending_408 = None
+        elif e.ts - p.ts > IDLE_408_WINDOW:
+            self._408_violates()
+
+    def _408_violates(self) -> None:
+        p = self.pending_408
+        self.violate(p.frame, f"the server sent a 408 (frame {p.frame}) when no request was outstanding and did "
+                     "not close the connection")
+        self.pending_408 = None
+
+    def finish(self) -> Finding:
+        if self.pending_408 is not None:
+            self._408_violates()
+        if self.conn.tls and self.requests > self.finals:
+            # Decrypted by tshark, which does not report every response (HTTP/1.0 read-until-close):
+            # an unanswered request there is not proof that nothing came back.
+            self.cannot_read(f"{plural(self.requests - self.finals, 'request')} on this decrypted connection show no "
+                             "response in tshark's view, which misses some (read-until-close bodies)")
+        return self.conclude()
+
+
+@register
+class MessageSyntax(Check):
+    """Each peer's bytes, where an HTTP/1.x message is due, are a well-formed message."""
+
+    id = "http1.message-syntax"
+    source = "RFC 9112 §2.1 (message format), §6-§7 (body framing)"
+    wants = (Http1Request, Http1Response, Undecodable)
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, Undecodable):
+            if e.protocol != "http1":
+                return
+            if e.malformed:
+                who = "client" if e.direction is C2S else "server"
+                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not HTTP/1.x where a message was "
+                             f"due: {e.reason}")
+            else:
+                self.cannot_read(e.reason)
+        else:
+            self.saw(e.frame)
+
+
+@dataclass(slots=True)
+class _Exchange:
+    frame: int
+    ts: float
+    index: int
+    has_body: bool
+    method: str
+    end_ts: float | None = None
+
+
+class _ConnExchanges:
+    __slots__ = ("last_end", "last_poll", "outstanding", "req_end_index", "requests")
+
+    def __init__(self) -> None:
+        self.outstanding: deque[_Exchange] = deque()
+        self.requests = 0
+        self.req_end_index = -1
+        self.last_end: float | None = None  # end of the last final response (for the blind window)
+        self.last_poll: int | None = None  # its index in Exchanges.polls
+
+
+@register
+class Exchanges(Tracker):
+    """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls."""
+
+    wants = (Http1Request, Http1Response, Http1End)
+    POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
+
+    def __init__(self) -> None:
+        self.conns: dict[int, _ConnExchanges] = {}
+        self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
+        self.status_codes: dict[str, int] = {}
+        self.depth, self.depth_frames = 0, []
+        self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
+        self.post_frame: int | None = None
+        self.polls: list[tuple[int, int, float, float | None]] = []  # (request frame, response frame, hold, blind)
+
+    def feed(self, e: Event) -> None:
+        c = self.conns.get(e.conn)
+        if c is None:
+            c = self.conns[e.conn] = _ConnExchanges()
+        if isinstance(e, Http1Request):
+            self._request(c, e)
+        elif isinstance(e, Http1Response):
+            key = str(e.status)
+            self.status_codes[key] = self.status_codes.get(key, 0) + 1
+            if e.interim:
+                self.interim += 1
+                return
+            self.finals += 1
+            self.upgrades += e.status == 101
+            if c.outstanding:
+                ex = c.outstanding.popleft()
+                if ex.has_body and c.req_end_index < ex.index:
+                    self.overlap += 1  # the answer began while the request body was still coming (legal)
+                if len(self.polls) < self.POLLS_KEPT:
+                    c.last_poll = len(self.polls)
+                    self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None))
+        elif e.direction is C2S:
+            c.req_end_index = e.index
+            for ex in c.outstanding:
+                if ex.index == e.index:
+                    ex.end_ts = e.ts
+        else:
+            c.last_end = e.ts
+
+    def _request(self, c: _ConnExchanges, e: Http1Request) -> None:
+        self.requests += 1
+        c.requests += 1
+        if c.last_end is not None and c.last_poll is not None:
+            rf, sf, hold, _ = self.polls[c.last_poll]
+            self.polls[c.last_poll] = (rf, sf, hold, round(e.ts - c.last_end, 4))
+        c.last_end = c.last_poll = None
+        c.outstanding.append(_Exchange(e.frame, e.ts, e.index, e.has_body, e.method))
+        if len(c.outstanding) > self.depth:
+            self.depth, self.depth_frames = len(c.outstanding), [x.frame for x in c.outstanding][:MAX_FRAMES]
+        if c.requests > self.reuse:
+            self.reuse, self.reuse_conn = c.requests, e.conn
+            if len(self.reuse_frames) < MAX_FRAMES:
+                self.reuse_frames.append(e.frame)
+        if self.post_frame is None and e.method == "POST" and e.has_body:
+            self.post_frame = e.frame
+
+    def ended(self, conn: int) -> None:
+        self.conns.pop(conn, None)
+
+
+@register
+class KeepAlive(Expectation):
+    """The lab's http1 scenario reuses one connection for at least three exchanges, one of them a POST."""
+
+    id = "http1.keep-alive"
+    source = "RFC 9112 §9.3 (persistent connections)"
+    limits: ClassVar[dict] = {"at_least": 3}  # requests on one connection
+
+    def conclude(self, trackers) -> Finding:
+        x: Exchanges = trackers[Exchanges]
+        if x.reuse >= self.at_least and x.post_frame is not None:
+            return self.make(True, [*x.reuse_frames, x.post_frame], f"tcp#{x.reuse_conn} carried {x.reuse} requests; "
+                             f"a POST with a body went at frame {x.post_frame}.")
+        what = ("no POST with a body" if x.post_frame is None
+                else f"at most {plural(x.reuse, 'request')} on one connection")
+        return self.make(False, x.reuse_frames, f"expected ≥ {self.at_least} requests on one connection and a POST "
+                         f"with a body; found {what}.")
+
+
+@register
+class Pipelined(Expectation):
+    """The lab's http1 scenario sends two requests before the first response starts."""
+
+    id = "http1.pipelined"
+    source = "RFC 9112 §9.3.2 (pipelining)"
+    limits: ClassVar[dict] = {"at_least": 2}  # requests outstanding at once
+
+    def conclude(self, trackers) -> Finding:
+        x: Exchanges = trackers[Exchanges]
+        if x.depth >= self.at_least:
+            return self.make(True, x.depth_frames, f"{x.depth} requests were outstanding at once.")
+        return self.make(False, x.depth_frames, f"no connection had {self.at_least} requests outstanding at once "
+                         f"(at most {x.depth}).")

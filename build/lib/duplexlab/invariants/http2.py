@@ -1,0 +1,374 @@
+"""HTTP/2 invariants (RFC 9113) for http2, h2push and grpc: who opens streams, push only as promised, framing."""
+
+from __future__ import annotations
+
+from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, Undecodable
+from ..findings import MAX_FRAMES, Finding, Status
+from . import Check, Expectation, Tracker, plural, register
+from .http1 import BEFORE_CAPTURE
+
+DATA, HEADERS, PRIORITY, SETTINGS, PUSH_PROMISE = 0, 1, 2, 4, 5
+
+
+class _Upgradable(Check):
+    """Knows whether stream 1 was opened by an HTTP/1.1 Upgrade: h2c request (RFC 7540 §3.2)."""
+
+    wants = (H2Frame, Http1Request, Http1Response)
+    __slots__ = ("h2c_request", "upgraded")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.h2c_request: Http1Request | None = None
+        self.upgraded = False
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, H2Frame):
+            self.frame(e)
+        elif isinstance(e, Http1Request):
+            if "h2c" in e.upgrade:
+                self.h2c_request = e
+        elif e.status == 101 and "h2c" in e.upgrade and self.h2c_request is not None:
+            self.upgraded = True
+            self.upgrade(self.h2c_request)
+
+    def frame(self, e: H2Frame) -> None:
+        raise NotImplementedError
+
+    def upgrade(self, request: Http1Request) -> None:
+        pass
+
+
+@register
+class ClientPreface(Check):
+    """The client's first bytes are the preface; the server's first frame is SETTINGS on stream 0."""
+
+    id = "http2.client-preface"
+    source = "RFC 9113 §3.4 (connection preface)"
+    wants = (H2Preface, H2Frame, Undecodable)
+    subject = "HTTP/2 connections"
+    __slots__ = ("first_server", "h2", "preface")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.preface: H2Preface | None = None
+        self.first_server: H2Frame | None = None
+        self.h2 = False
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, H2Preface):
+            self.preface, self.h2 = e, True
+        elif isinstance(e, H2Frame):
+            self.h2 = True
+            if e.direction is S2C and self.first_server is None:
+                self.first_server = e
+        elif e.protocol == "http2" and e.direction is C2S and "preface" in e.reason:
+            self.h2 = True
+            self.violate(e.frame, "the client did not open with the connection preface")
+
+    def finish(self) -> Finding:
+        if not self.h2 or self.violations:
+            return self.conclude()
+        if self.preface is None:
+            if not self.conn.handshake_seen:
+                self.cannot_read(BEFORE_CAPTURE)
+            else:
+                self.violate(self.conn.first_frame, "the client did not open with the connection preface")
+            return self.conclude()
+        self.saw(self.preface.frame)
+        f = self.first_server
+        if f is not None:
+            self.evidence.append(f.frame)
+            if f.ftype != SETTINGS or f.stream != 0:
+                self.violate(f.frame, f"the server's first frame is {f.type_name} on stream {f.stream}, not SETTINGS "
+                             "on 0")
+            elif f.frame < self.preface.frame:
+                self.notes.append("The server's SETTINGS reached the wire before the client's preface: allowed "
+                                  "(RFC 9113 §3.4), a connection-level fact, not the server answering first.")
+        return self.conclude()
+
+
+@register
+class StreamsClientInitiated(_Upgradable):
+    """Every odd stream starts with a HEADERS frame from the client."""
+
+    id = "http2.streams-client-initiated"
+    source = "RFC 9113 §5.1.1 (odd streams are the client's)"
+    subject = "client streams"
+    __slots__ = ("seen",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.seen: set[int] = set()
+
+    def upgrade(self, request: Http1Request) -> None:
+        self.saw(request.frame)  # stream 1 was opened by the client's HTTP/1.1 Upgrade request
+        self.seen.add(1)
+
+    def frame(self, e: H2Frame) -> None:
+        sid = e.stream
+        if sid % 2 == 0 or sid in self.seen or e.ftype == PRIORITY:
+            return
+        self.seen.add(sid)
+        self.saw(e.frame)
+        if not (e.direction is C2S and e.ftype == HEADERS):
+            who = "client" if e.direction is C2S else "server"
+            self.violate(e.frame, f"stream {sid} began with a {who} {e.type_name} (frame {e.frame}), not a client "
+                         "HEADERS")
+
+
+@register
+class ResponseFollowsRequest(_Upgradable):
+    """On a client stream, no server frame precedes the client's HEADERS."""
+
+    id = "http2.response-follows-request"
+    source = "RFC 9113 §8.1 (a response answers a request)"
+    subject = "answered client streams"
+    __slots__ = ("answered", "asked")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.asked: set[int] = set()
+        self.answered: set[int] = set()
+
+    def upgrade(self, request: Http1Request) -> None:
+        self.asked.add(1)
+
+    def frame(self, e: H2Frame) -> None:
+        if e.stream % 2 == 0:
+            return
+        if e.direction is C2S:
+            if e.ftype == HEADERS:
+                self.asked.add(e.stream)
+        elif e.stream not in self.answered:
+            self.answered.add(e.stream)
+            self.saw(e.frame)
+            if e.stream not in self.asked:
+                self.violate(e.frame, f"the server sent {e.type_name} on stream {e.stream} (frame {e.frame}) before "
+                             "the client's HEADERS on it")
+
+
+@register
+class PushPromised(Check):
+    """Every even stream was announced by a server PUSH_PROMISE on an open client stream before its first frame."""
+
+    id = "http2.push-promised"
+    source = "RFC 9113 §5.1.1, §8.4 (server push)"
+    wants = (H2Frame,)
+    subject = "HTTP/2 connections"
+    __slots__ = ("opened", "promised", "pushed")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.opened: set[int] = set()
+        self.promised: set[int] = set()
+        self.pushed = 0
+
+    def feed(self, e: H2Frame) -> None:
+        if not self.judged:
+            self.judged = 1  # the connection as a whole is judged
+        if e.ftype == HEADERS and e.direction is C2S:
+            self.opened.add(e.stream)
+        if e.ftype == PUSH_PROMISE:
+            if e.direction is C2S:
+                self.violate(e.frame, f"the client sent PUSH_PROMISE (frame {e.frame}); only servers push")
+            elif e.stream not in self.opened:
+                self.violate(e.frame, f"PUSH_PROMISE at frame {e.frame} rides stream {e.stream}, which the client "
+                             "never opened")
+            else:
+                self.promised.add(e.promised)
+                if len(self.evidence) < MAX_FRAMES:
+                    self.evidence.append(e.frame)
+        elif e.stream and e.stream % 2 == 0 and e.ftype != PRIORITY:
+            if e.stream not in self.promised:
+                self.violate(e.frame, f"stream {e.stream} carries {e.type_name} at frame {e.frame} but was never "
+                             "promised")
+                self.promised.add(e.stream)  # report each stream once
+            elif e.direction is S2C and e.ftype == HEADERS:
+                self.pushed += 1
+
+    def finish(self) -> Finding:
+        if self.pushed:
+            self.notes.append(f"{plural(self.pushed, 'pushed stream')} seen.")
+        elif not self.violations:
+            self.notes.append("No server-initiated stream.")
+        return self.conclude()
+
+
+@register
+class PushDisabledRespected(Check):
+    """No PUSH_PROMISE once the server has acknowledged a client SETTINGS with ENABLE_PUSH=0."""
+
+    id = "http2.push-disabled-respected"
+    source = "RFC 9113 §6.5.2, §8.4 (SETTINGS_ENABLE_PUSH)"
+    wants = (H2Frame,)
+    subject = "push-disabled connections"
+    __slots__ = ("acked", "disabled")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.disabled: H2Frame | None = None
+        self.acked = False
+
+    def feed(self, e: H2Frame) -> None:
+        if e.ftype == SETTINGS:
+            if e.direction is C2S and e.enable_push == 0 and self.disabled is None:
+                self.disabled = e
+                self.saw(e.frame)
+            elif e.direction is S2C and e.flags & 1 and self.disabled is not None:
+                self.acked = True
+        elif e.ftype == PUSH_PROMISE and e.direction is S2C and self.acked:
+            self.violate(e.frame, f"the server pushed (frame {e.frame}) although the client disabled push at frame "
+                         f"{self.disabled.frame}")
+
+    def finish(self) -> Finding:
+        if self.disabled is None:
+            return self.make(Status.NOT_APPLICABLE, (), "the client never disabled push: nothing to respect.")
+        return self.conclude()
+
+
+@register
+class FrameSyntax(Check):
+    """Each side's bytes are well-formed HTTP/2 frames whose header blocks decode (HPACK)."""
+
+    id = "http2.frame-syntax"
+    source = "RFC 9113 §4.1 (frame format), §4.3 (header compression), RFC 7541"
+    wants = (H2Frame, Undecodable)
+    subject = "frames"
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, H2Frame):
+            self.saw(e.frame)
+        elif e.protocol in ("http2", "hpack"):
+            if not e.malformed:
+                self.cannot_read(e.reason)
+            elif "preface" not in e.reason:  # a missing preface is http2.client-preface's to report
+                who = "client" if e.direction is C2S else "server"
+                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not valid HTTP/2: {e.reason}")
+
+
+class _ConnStreams:
+    __slots__ = ("data_prev", "data_seen", "disabled", "promises", "pushed_data", "pushed_heads", "streams")
+
+    def __init__(self) -> None:
+        self.streams: set[int] = set()
+        self.data_seen: dict[int, int] = {}  # stream -> frame of its latest DATA
+        self.data_prev: H2Frame | None = None
+        self.disabled: int | None = None  # frame of the client's SETTINGS_ENABLE_PUSH=0
+        self.promises: dict[int, int] = {}  # promised stream -> PUSH_PROMISE frame
+        self.pushed_heads: dict[int, int] = {}
+        self.pushed_data: dict[int, int] = {}
+
+
+@register
+class Streams(Tracker):
+    """HTTP/2 across the capture: frames by type, streams, pushes, interleaving, full-duplex streams."""
+
+    wants = (H2Frame, H2Headers)
+
+    def __init__(self) -> None:
+        self.conns: dict[int, _ConnStreams] = {}
+        self.frames: dict[str, dict[str, int]] = {"client->server": {}, "server->client": {}}
+        self.streams = self.promises = self.pushed = self.requests = self.responses = 0
+        self.full_duplex = 0
+        self.interleaved: tuple[int, int, int, int, int] | None = None  # (stream, a, prev stream, prev, b)
+        self.push_shown: tuple[int, int, int, int, int] | None = None  # (stream, promised, pp, headers, data)
+        self.push_quiet: int | None = None
+        self.grpc_conns: set[int] = set()
+        self._half_closed: dict[tuple[int, int], bool] = {}
+
+    def feed(self, e: Event) -> None:
+        c = self.conns.get(e.conn)
+        if c is None:
+            c = self.conns[e.conn] = _ConnStreams()
+        if isinstance(e, H2Headers):
+            self._headers(c, e)
+            return
+        by_type = self.frames[e.direction.value]
+        by_type[e.type_name] = by_type.get(e.type_name, 0) + 1
+        if e.stream and e.stream not in c.streams:
+            c.streams.add(e.stream)
+            self.streams += 1
+        if e.ftype == PUSH_PROMISE:
+            self.promises += 1
+            c.promises.setdefault(e.promised, e.frame)
+        elif e.ftype == SETTINGS and e.direction is C2S and e.enable_push == 0 and c.disabled is None:
+            c.disabled = e.frame
+        elif e.ftype == DATA:
+            self._data(c, e)
+        if e.stream % 2 == 1 and e.ftype in (DATA, HEADERS):
+            key = (e.conn, e.stream)
+            if e.direction is C2S and e.end_stream:
+                self._half_closed[key] = True
+            elif e.direction is S2C and e.ftype == HEADERS and key not in self._half_closed:
+                self._half_closed[key] = True
+                self.full_duplex += 1  # the response began before the client's END_STREAM (HTTP/2 allows it)
+
+    def _data(self, c: _ConnStreams, e: H2Frame) -> None:
+        prev = c.data_prev
+        if self.interleaved is None and prev is not None and e.stream != prev.stream and e.stream in c.data_seen:
+            self.interleaved = (e.stream, c.data_seen[e.stream], prev.stream, prev.frame, e.frame)
+        c.data_seen[e.stream] = e.frame
+        c.data_prev = e
+        if e.direction is S2C and e.stream % 2 == 0:
+            c.pushed_data.setdefault(e.stream, e.frame)
+            self._shown(c, e.stream)
+
+    def _headers(self, c: _ConnStreams, e: H2Headers) -> None:
+        if e.content_type.startswith("application/grpc"):
+            self.grpc_conns.add(e.conn)
+        if e.direction is C2S and e.method and not e.promised:
+            self.requests += 1
+        elif e.direction is S2C and e.status:
+            if e.stream % 2 == 1:
+                self.responses += 1
+            elif e.stream not in c.pushed_heads:
+                self.pushed += 1
+                c.pushed_heads[e.stream] = e.frame
+                self._shown(c, e.stream)
+
+    def _shown(self, c: _ConnStreams, stream: int) -> None:
+        if self.push_shown is None and stream in c.promises and stream in c.pushed_heads and stream in c.pushed_data:
+            self.push_shown = (stream, c.promises[stream], c.pushed_heads[stream], c.pushed_data[stream])
+
+    def ended(self, conn: int) -> None:
+        c = self.conns.pop(conn, None)
+        if c is not None and c.disabled is not None and not c.promises and self.push_quiet is None:
+            self.push_quiet = c.disabled
+        for key in [k for k in self._half_closed if k[0] == conn]:
+            del self._half_closed[key]
+
+
+@register
+class Multiplexed(Expectation):
+    """At least two streams are open at once on one connection, with their DATA interleaved."""
+
+    id = "http2.multiplexed"
+    source = "RFC 9113 §5 (streams and multiplexing)"
+
+    def conclude(self, trackers) -> Finding:
+        x = trackers[Streams].interleaved
+        if x is None:
+            return self.make(False, (), "no connection interleaved the DATA of two streams.")
+        stream, a, other, prev, b = x
+        return self.make(True, (a, prev, b), f"DATA of stream {stream} (frames {a}, {b}) is interleaved with DATA of "
+                         f"stream {other} (frame {prev}) on one connection.")
+
+
+@register
+class PushObserved(Expectation):
+    """A PUSH_PROMISE whose promised stream carries the server's HEADERS and DATA; and none where push is off."""
+
+    id = "h2push.push-observed"
+    source = "RFC 9113 §8.4 (server push)"
+
+    def conclude(self, trackers) -> Finding:
+        s: Streams = trackers[Streams]
+        if s.push_shown is None:
+            return self.make(False, (), "no PUSH_PROMISE was followed by the pushed stream's HEADERS and DATA.")
+        stream, pp, heads, data = s.push_shown
+        if s.push_quiet is None:
+            return self.make(False, (pp,), "push was seen, but no client with SETTINGS_ENABLE_PUSH=0 was there to "
+                             "show its absence.")
+        return self.make(True, (pp, heads, data, s.push_quiet), f"a PUSH_PROMISE (frame {pp}) promised stream "
+                         f"{stream}, whose HEADERS (frame {heads}) and DATA (frame {data}) followed; the client that "
+                         f"disabled push (frame {s.push_quiet}) got none.")

@@ -1,0 +1,167 @@
+"""Server-Sent Events invariants (WHATWG HTML §9.2): one request, one long response, many events."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..events import C2S, AppData, Event, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
+from ..findings import MAX_FRAMES, Finding
+from . import Check, Expectation, Tracker, plural, register
+
+SCENARIO_MIN_EVENTS = 5
+SCENARIO_MIN_SPREAD = 0.2  # seconds between the first and the last event, per expected event gap
+
+
+class _Streams(Check):
+    """Follows the event streams of one connection: which response is one, and when it ends."""
+
+    wants = (Http1Request, Http1Response, Http1End, TcpClose)
+    subject = "event streams"
+    __slots__ = ("finals", "req_end", "requests", "stream")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.requests = self.finals = 0
+        self.req_end = -1  # index of the last client message that ended
+        self.stream: Http1Response | None = None  # the open event stream
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self.requests += 1
+            if self.stream is not None:
+                self.asked_again(e)
+        elif isinstance(e, Http1Response):
+            if e.interim:
+                return
+            self.finals += 1
+            if e.content_type.startswith("text/event-stream"):
+                self.stream = e
+                self.opened(e, answers=self.finals <= self.requests)
+        elif isinstance(e, Http1End):
+            if e.direction is C2S:
+                self.req_end = e.index
+            elif self.stream is not None and e.index == self.stream.index:
+                self.stream = None
+        elif isinstance(e, TcpClose):
+            self.stream = None
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        pass
+
+    def asked_again(self, e: Http1Request) -> None:
+        pass
+
+
+@register
+class OneResponseManyEvents(_Streams):
+    """An event stream is one 200 text/event-stream response to one request; events arrive inside it."""
+
+    id = "sse.one-response-many-events"
+    source = "WHATWG HTML §9.2.5-§9.2.6 (one text/event-stream response carries the events)"
+    wants = (*_Streams.wants, SseEvent)
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, SseEvent):
+            if len(self.evidence) < MAX_FRAMES // 2:
+                self.evidence.append(e.frame)
+            return
+        super().feed(e)
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        self.saw(resp.frame)
+        if resp.status != 200:
+            self.violate(resp.frame, f"the event stream at frame {resp.frame} has status {resp.status}, not 200")
+        if not answers:
+            self.violate(resp.frame, f"the event stream at frame {resp.frame} answers no request")
+
+    def asked_again(self, e: Http1Request) -> None:
+        self.violate(e.frame, f"the client sent another request (frame {e.frame}) while the event stream of frame "
+                     f"{self.stream.frame} was open")
+
+
+@register
+class ClientSilent(_Streams):
+    """Once the client has asked for the stream it sends no application bytes while the stream is open."""
+
+    id = "sse.client-silent"
+    source = "WHATWG HTML §9.2 (the stream flows one way)"
+    wants = (*_Streams.wants, AppData)
+    __slots__ = ("asked_index",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.asked_index = -1  # index of the request the open stream answers
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, AppData):
+            s = self.stream
+            if s is not None and e.direction is C2S and self.req_end >= self.asked_index:
+                self.violate(e.frame, f"the client sent {e.size} bytes at frame {e.frame} into the open event "
+                             f"stream of frame {s.frame}")
+            return
+        super().feed(e)
+
+    def opened(self, resp: Http1Response, answers: bool) -> None:
+        if answers:
+            self.asked_index = self.finals - 1
+            self.saw(resp.frame)
+        else:
+            self.stream = None
+
+
+@register
+class Events(Tracker):
+    """Server-sent events across the capture: count, comments, distinct wire times, spacing."""
+
+    wants = (SseEvent,)
+    DISTINCT_KEPT = 1000  # distinct dispatch times remembered: the scenario needs a handful
+
+    def __init__(self) -> None:
+        self.events = self.comments = 0
+        self.times: set[float] = set()
+        self.first = self.last = None
+        self.frames: list[int] = []
+        self.gap_min = self.gap_max = None
+        self.prev: dict[int, float] = {}
+
+    def feed(self, e: SseEvent) -> None:
+        if e.comment:
+            self.comments += 1
+            return
+        self.events += 1
+        if len(self.frames) < MAX_FRAMES:
+            self.frames.append(e.frame)
+        if len(self.times) < self.DISTINCT_KEPT:
+            self.times.add(e.end_ts)
+        self.first = e.end_ts if self.first is None else min(self.first, e.end_ts)
+        self.last = e.end_ts if self.last is None else max(self.last, e.end_ts)
+        before = self.prev.get(e.conn)
+        if before is not None:
+            gap = e.end_ts - before
+            self.gap_min = gap if self.gap_min is None else min(self.gap_min, gap)
+            self.gap_max = gap if self.gap_max is None else max(self.gap_max, gap)
+        self.prev[e.conn] = e.end_ts
+
+    def ended(self, conn: int) -> None:
+        self.prev.pop(conn, None)
+
+
+@register
+class ServerPushesEvents(Expectation):
+    """At least N events, each at its own wire time, spread over time."""
+
+    id = "sse.server-pushes-events"
+    source = "WHATWG HTML §9.2 (server-sent events)"
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_EVENTS, "spread": None}  # events; seconds first to last
+
+    def conclude(self, trackers) -> Finding:
+        t: Events = trackers[Events]
+        spread = (t.last - t.first) if t.events else 0.0
+        need = self.spread if self.spread is not None else SCENARIO_MIN_SPREAD * (self.at_least - 1)
+        ok = t.events >= self.at_least and len(t.times) >= self.at_least and spread >= need
+        said = f"{plural(t.events, 'event')} at {len(t.times)} distinct wire times over {spread:.2f} s"
+        if ok:
+            return self.make(True, t.frames, f"{said}.")
+        return self.make(False, t.frames, f"{said}; the scenario expects ≥ {self.at_least} events at distinct times "
+                         f"over ≥ {need:.1f} s.")
+

@@ -1,0 +1,155 @@
+"""WebSocket invariants (RFC 6455): the handshake, masking by direction, framing, and who originates messages."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
+from ..findings import Finding
+from . import Check, Expectation, Tracker, plural, register
+from .common import Unprompted
+
+SCENARIO_MIN_UNPROMPTED = 5
+
+
+@register
+class Upgrade(Check):
+    """A client GET with Upgrade: websocket precedes the server's 101; nothing but the 101 answers it."""
+
+    id = "websocket.upgrade"
+    source = "RFC 6455 §4.1-§4.2 (opening handshake)"
+    wants = (Http1Request, Http1Response, WsFrame, Undecodable)
+    subject = "WebSocket handshakes"
+    __slots__ = ("asked", "last", "switched")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.last: Http1Request | None = None
+        self.asked: Http1Request | None = None  # the Upgrade: websocket request awaiting its answer
+        self.switched = False
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self.last = e
+            if "websocket" in e.upgrade:
+                self.asked = e
+        elif isinstance(e, Http1Response):
+            if e.status == 101 and "websocket" in e.upgrade:
+                self.saw(e.frame)
+                asked = self.last
+                if asked is None or asked.method != "GET" or "websocket" not in asked.upgrade:
+                    self.violate(e.frame, f"the server switched to WebSocket (frame {e.frame}) without a GET asking "
+                                 "for Upgrade: websocket")
+                else:
+                    self.evidence.append(asked.frame)
+                self.switched = True
+            elif self.asked is not None and not self.switched and not e.interim:
+                self.saw(e.frame)  # declined (a 4xx, say): a correct answer, and no frames may follow
+                self.asked = None
+        elif isinstance(e, WsFrame):
+            if not self.switched:
+                self.violate(e.frame, f"a WebSocket frame (frame {e.frame}) preceded the 101")
+        elif e.direction is S2C and e.protocol == "http1" and e.malformed and self.asked is not None \
+                and not self.switched:
+            self.violate(e.frame, f"the server sent bytes at frame {e.frame} that are not its answer to the Upgrade "
+                         f"request of frame {self.asked.frame} ({e.reason}): WebSocket data before the 101")
+
+    def finish(self) -> Finding:
+        if self.asked is not None and not self.judged and not self.violations:
+            self.notes.append(f"The Upgrade request of frame {self.asked.frame} got no answer in the capture.")
+        return self.conclude()
+
+
+class _Masking(Check):
+    direction: Direction
+    want_masked: bool
+    wants = (WsFrame, Undecodable)
+
+    def feed(self, e: Event) -> None:
+        if e.direction is not self.direction:
+            return
+        if isinstance(e, WsFrame):
+            self.saw(e.frame)
+            if e.masked != self.want_masked:
+                who = "client" if self.direction is C2S else "server"
+                self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
+                             f"{'not masked' if self.want_masked else 'masked'}")
+        elif e.protocol == "websocket":
+            if e.malformed:
+                self.notes.append(f"Framing broke at frame {e.frame}; later frames were not read.")
+            else:
+                self.cannot_read(e.reason)
+
+
+@register
+class ClientFramesMasked(_Masking):
+    """Every client-to-server frame is masked."""
+
+    id = "websocket.client-frames-masked"
+    source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
+    subject = "client frames"
+    direction, want_masked = C2S, True
+
+
+@register
+class ServerFramesUnmasked(_Masking):
+    """No server-to-client frame is masked."""
+
+    id = "websocket.server-frames-unmasked"
+    source = "RFC 6455 §5.1 (servers never mask)"
+    subject = "server frames"
+    direction, want_masked = S2C, False
+
+
+@register
+class FrameSyntax(Check):
+    """After the 101 each side's bytes are well-formed WebSocket frames (known opcodes, short final control frames)."""
+
+    id = "websocket.frame-syntax"
+    source = "RFC 6455 §5.2 (base framing), §5.5 (control frames)"
+    wants = (WsFrame, Undecodable)
+    subject = "frames"
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, WsFrame):
+            self.saw(e.frame)
+        elif e.protocol == "websocket":
+            if e.malformed:
+                who = "client" if e.direction is C2S else "server"
+                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not a WebSocket frame: {e.reason}")
+            else:
+                self.cannot_read(e.reason)
+
+
+@register
+class ServerFrames(Tracker):
+    """Server data frames sent with no client data frame since the previous server data frame."""
+
+    wants = (WsFrame,)
+
+    def __init__(self) -> None:
+        self.unprompted = Unprompted()
+
+    def feed(self, e: WsFrame) -> None:
+        if e.is_data:
+            self.unprompted.message(e.conn, e.direction, e.frame)
+
+    def ended(self, conn: int) -> None:
+        self.unprompted.forget(conn)
+
+
+@register
+class ServerOriginates(Expectation):
+    """At least N server data frames were sent unprompted (no client data frame since the previous one)."""
+
+    id = "websocket.server-originates"
+    source = "RFC 6455 §1.1 (either side may send at any time)"
+    limits: ClassVar[dict] = {"at_least": SCENARIO_MIN_UNPROMPTED}  # unprompted server data frames
+
+    def conclude(self, trackers) -> Finding:
+        u = trackers[ServerFrames].unprompted
+        if u.count >= self.at_least:
+            return self.make(True, u.frames, f"{plural(u.count, 'server data frame')} went out with no client frame "
+                             "before them.")
+        return self.make(False, u.frames, f"only {plural(u.count, 'unprompted server data frame')}; the scenario "
+                         f"expects at least {self.at_least}.")

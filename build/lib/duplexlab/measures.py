@@ -1,0 +1,118 @@
+"""Measures: figures reported for every capture, never pass/fail (DESIGN.md "measures").
+
+Streaming like the judgement: counters fed every event, per-connection figures added when a
+connection ends, and the rest read from the trackers the scenario expectations also read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .events import C2S, S2C, Connection, Event, H2Headers, Http1Response, WsFrame
+from .invariants.grpc import Messages
+from .invariants.http1 import Exchanges
+from .invariants.http2 import Streams
+from .invariants.sse import Events
+from .invariants.websocket import ServerFrames
+
+_SERIES_KEPT = 50  # a longer series is summarised
+
+
+class Measures:
+    def __init__(self, trackers: dict) -> None:
+        self.t = trackers
+        self.connections = 0
+        self.by_app: Counter[str] = Counter()
+        self.wire = {C2S: 0, S2C: 0}
+        self.packets = {C2S: 0, S2C: 0}
+        self.retransmissions = self.gaps = 0
+        self.ack_sum, self.ack_count = 0.0, 0
+        self.ws: dict[str, Counter[str]] = {"client->server": Counter(), "server->client": Counter()}
+        self.ws_data_down = 0
+        self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
+        self.h2_answers = 0  # HTTP/2 responses on connections that carry no gRPC
+        self._h2_responses: dict[int, int] = {}
+        self.longpoll = False
+
+    def feed(self, e: Event) -> None:
+        kind = type(e)
+        if kind is WsFrame:
+            self.ws[e.direction.value][e.opcode_name] += 1
+            self.ws_data_down += e.direction is S2C and e.is_data
+        elif kind is Http1Response:
+            if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
+                self.plain_answers += 1
+        elif kind is H2Headers and e.direction is S2C and e.status and e.stream % 2 == 1:
+            self._h2_responses[e.conn] = self._h2_responses.get(e.conn, 0) + 1
+
+    def ended(self, conn: Connection, label: str) -> None:
+        answers = self._h2_responses.pop(conn.id, 0)
+        if conn.id not in self.t[Streams].grpc_conns:
+            self.h2_answers += answers
+        self.t[Streams].grpc_conns.discard(conn.id)
+        self.longpoll = self.longpoll or label == "longpoll"
+        if conn.app == "unknown":
+            return
+        self.connections += 1
+        self.by_app[conn.app] += 1
+        for d in (C2S, S2C):
+            self.wire[d] += conn.wire_bytes[d]
+            self.packets[d] += conn.packets[d]
+        self.retransmissions += conn.retransmissions
+        self.gaps += conn.gaps
+        self.ack_sum += conn.ack_delay_sum
+        self.ack_count += conn.ack_delay_count
+
+    def result(self, frames: int) -> dict:
+        x: Exchanges = self.t[Exchanges]
+        h2: Streams = self.t[Streams]
+        sse: Events = self.t[Events]
+        grpc: Messages = self.t[Messages]
+        ws_free = self.t[ServerFrames].unprompted.count
+        out = {
+            "frames": frames,
+            "connections": self.connections,
+            "connections_by_app": dict(self.by_app),
+            "bytes_on_wire": {"client->server": self.wire[C2S], "server->client": self.wire[S2C]},
+            "packets": {"client->server": self.packets[C2S], "server->client": self.packets[S2C]},
+            "retransmissions": self.retransmissions,
+            "server_ack_delay_ms": round(1000 * self.ack_sum / self.ack_count, 3) if self.ack_count else None,
+            "gaps": self.gaps,
+            "requests": x.requests + h2.requests,
+            "responses": x.finals + h2.responses,
+        }
+        if x.requests:
+            out.update({"interim_responses": x.interim, "status_codes": x.status_codes,
+                        "max_outstanding_requests": x.depth, "overlap": x.overlap})
+        if self.longpoll:
+            out["hold_times_s"] = _series([p[2] for p in x.polls])
+            out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None])
+        if any(self.ws.values()):
+            out["ws_frames"] = {k: dict(v) for k, v in self.ws.items()}
+        if sse.events or sse.comments:
+            out["sse_events"], out["sse_comments"] = sse.events, sse.comments
+            if sse.gap_min is not None:
+                out["sse_interval_s"] = {"min": round(sse.gap_min, 4), "max": round(sse.gap_max, 4)}
+        if any(h2.frames.values()):
+            out.update({"h2_frames": h2.frames, "h2_streams": h2.streams, "push_promises": h2.promises,
+                        "pushed_streams": h2.pushed, "full_duplex_streams": h2.full_duplex})
+        if grpc.up or grpc.down:
+            out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
+        server_messages = self.plain_answers + self.ws_data_down + sse.events + self.h2_answers + h2.pushed + grpc.down
+        out["server_messages"] = server_messages
+        out["unprompted_server_messages"] = ws_free + sse.events + h2.pushed + grpc.unprompted.count
+        if server_messages:
+            out["server_bytes_per_message"] = round(self.wire[S2C] / server_messages, 1)
+            out["server_packets_per_message"] = round(self.packets[S2C] / server_messages, 2)
+        return out
+
+
+def _series(values: list[float]) -> list[float] | dict:
+    """A short series as it is; a long one as a summary, so a big capture's report stays small."""
+    if len(values) <= _SERIES_KEPT:
+        return values
+    ordered = sorted(values)
+    return {"count": len(values), "min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
+
+
+__all__ = ["Measures"]

@@ -1,0 +1,141 @@
+"""The pipeline's edge: a file path in, a CaptureResult out, in one streaming pass.
+
+read (the only file access) -> decode + reassemble + recognise + dissect (``protocols.dissect.stream``)
+-> judge per connection, roll up per capture (``judge.Judge``). Decryption of TLS connections is
+asked of tshark, once, the first time a connection that needs it ends.
+"""
+
+from __future__ import annotations
+
+from .events import Connection, Event
+from .findings import CaptureResult, Finding, Status
+from .invariants import KNOWN_PROTOCOLS
+from .judge import Judge
+from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
+from .render.ladder import Ladder, ladders
+from .wire.pcapread import FileFacts, read_frames
+from .wire.tlsread import decrypted_rows, events_from_rows
+
+LADDERS = 12  # connections drawn per capture
+LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
+
+__all__ = ["KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge"]
+
+
+def analyse(path: str, protocol: str | None = None, scenario: bool = False,
+            keylog: str | None = None) -> CaptureResult:
+    return analyse_and_draw(path, protocol, scenario, keylog, draw=False)[0]
+
+
+def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
+                     draw: bool = True) -> tuple[CaptureResult, list[Ladder]]:
+    """The result and the ladder diagrams of its first connections, from one reading of the file."""
+    result, drawn, _ = _run(path, protocol, scenario, keylog, draw)
+    return result, drawn
+
+
+def analyse_and_judge(path: str, protocol: str | None = None, keylog: str | None = None) -> tuple[CaptureResult,
+                                                                                                     Judge]:
+    """The result and the judge that reached it, whose trackers answer scenario expectations with other
+    thresholds (``judge.expect(id, at_least=3)``)."""
+    result, _, judge = _run(path, protocol, False, keylog, False)
+    return result, judge
+
+
+def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
+         draw: bool) -> tuple[CaptureResult, list[Ladder], Judge]:
+    facts = FileFacts(path)
+    judge = Judge(protocol, scenario)
+    counters = Counters()
+    drawing = _Drawing() if draw else None
+    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters)
+    for item in items:
+        if isinstance(item, Opened):
+            judge.opened(item.conn)
+        elif isinstance(item, ConnectionEnded):
+            judge.ended(item.conn)
+            if drawing is not None:
+                drawing.ended(item.conn)
+        else:
+            judge.event(item)
+            if drawing is not None:
+                drawing.event(item)
+    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else []), judge
+
+
+def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scenario: bool) -> CaptureResult:
+    """Pure: the capture's result from what the judge concluded and what the file said about itself."""
+    result = CaptureResult(file=path, protocol=judge.capture_protocol(), warnings=list(facts.warnings),
+                           connections=judge.connections, connection_counts=judge.connection_counts(),
+                           unlisted=judge.unlisted)
+    result.findings = judge.findings()
+    result.measures = judge.measures.result(counters.frames)
+    result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
+                                  "received": facts.received, "truncated": facts.truncated,
+                                  "open_connections_peak": counters.open_peak}
+    if facts.dropped and not scenario:
+        result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")
+    if facts.dropped is not None and scenario:
+        result.findings.append(Finding(
+            "capture.no-drops", Status.VIOLATED if facts.dropped else Status.OK, (),
+            f"the capturing interface dropped {facts.dropped} packets: the capture is incomplete."
+            if facts.dropped else "the capture tool reports no dropped packets.",
+            "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "scenario"))
+    if counters.late_payload:
+        result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
+                               "(retransmissions of what was already judged)")
+    if judge.unlisted:
+        result.warnings.append(f"{judge.unlisted} passing or unjudged connections are counted in connection_counts "
+                               "but not listed one by one")
+    if not any(f.status in (Status.OK, Status.VIOLATED, Status.INCONCLUSIVE) for f in result.findings):
+        result.findings.append(_nothing_judged(judge, counters))
+    return result
+
+
+def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
+    total = sum(sum(c.values()) for c in judge.counts.values())
+    if total:
+        detail = f"none of the {total} TCP connections carries HTTP that could be recognised (see the connections)."
+    else:
+        detail = f"the capture holds no TCP connections ({counters.frames} frames)."
+    return Finding("capture.recognised", Status.INCONCLUSIVE, (), detail, "", "protocol")
+
+
+class _Decrypter:
+    """Wire events of an encrypted connection from tshark's decrypted view; tshark runs once, when first needed."""
+
+    def __init__(self, path: str, facts: FileFacts, keylog: str | None) -> None:
+        self.path, self.facts, self.keylog = path, facts, keylog
+        self.rows: list | None = None
+
+    def __call__(self, conn: Connection) -> list[Event]:
+        if not (self.facts.tls_secrets or self.keylog):
+            return []
+        if self.rows is None:
+            self.rows = decrypted_rows(self.path, self.keylog)
+            self.facts.warnings.append("TLS connections were decrypted by tshark with the capture's keys; their "
+                                       "events carry the frame that completed each message")
+        last = conn.last_frame or conn.first_frame
+        return events_from_rows([r for r in self.rows if conn.first_frame <= r.frame <= last], [conn])
+
+
+class _Drawing:
+    """Keeps the events of the first LADDERS connections with application traffic, and draws each as it ends."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, list[Event]] = {}
+        self.ladders: list[Ladder] = []
+
+    def event(self, e: Event) -> None:
+        kept = self.events.get(e.conn)
+        if kept is None:
+            if len(self.events) + len(self.ladders) >= LADDERS:
+                return
+            kept = self.events[e.conn] = []
+        if len(kept) < LADDER_EVENTS:
+            kept.append(e)
+
+    def ended(self, conn: Connection) -> None:
+        kept = self.events.pop(conn.id, None)
+        if kept:
+            self.ladders.extend(ladders(Dissection(connections=[conn], events=kept)))

@@ -1,0 +1,254 @@
+"""From frames to wire events, as the capture streams by: decode, reassemble, recognise, parse.
+
+``stream(frames)`` is a pure generator over the frame sequence. It yields, in an order
+the judge can fold over:
+
+- ``Opened(conn)`` when a TCP connection is first seen;
+- that connection's wire events, in the order of their first byte on the wire;
+- ``ConnectionEnded(conn)`` once the connection is over (both sides closed, a reset, or
+  the end of the capture) — after it nothing more of that connection comes, and
+  everything kept for it can be released.
+
+Parsers report an event once its last byte has arrived but stamp it with its first byte.
+A small reorder buffer per connection releases events as soon as no earlier-starting
+event can still come: every parser says the first frame it has begun and not yet
+reported (``pending_frame``). So memory follows what is in flight on the connections
+open at once, not what has already passed.
+
+A connection's application protocol is recognised from its first bytes, not its port:
+an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record.
+``dissect(frames)`` collects the whole stream into lists: for tests and small captures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from operator import attrgetter
+
+from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
+from ..wire.decode import decode
+from ..wire.pcapread import RawFrame
+from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
+from .http1 import Http1Connection
+from .http2 import Http2Connection
+
+_H2_PREFACE = b"PRI * HTTP/2.0"
+_DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
+_SAMPLE = 16
+
+# --protocol NAME: what a connection the capture joined mid-way is read as, when its bytes say nothing.
+CARRIER = {"http1": "http1", "websocket": "http1", "sse": "http1", "longpoll": "http1",
+           "http2": "http2", "h2push": "http2", "grpc": "http2"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEnded:
+    """Nothing more of ``conn`` will come: its parser has finished and every event has been yielded."""
+
+    conn: Connection
+
+
+@dataclass(slots=True)
+class Counters:
+    """Capture-wide figures gathered while streaming."""
+
+    frames: int = 0
+    tcp_frames: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    late_segments: int = 0
+    late_payload: int = 0
+    open_peak: int = 0
+
+
+@dataclass(slots=True)
+class Dissection:
+    """Everything at once: the connections and their time-ordered events (``dissect``)."""
+
+    connections: list[Connection] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    frames: int = 0
+    tcp_frames: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+
+class _Router:
+    """Per-connection state: the parser once the first bytes have said which, and the reorder buffer."""
+
+    __slots__ = ("conn", "held", "joined_mid", "out", "parser", "pending")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.parser: Http1Connection | Http2Connection | None = None
+        self.held: list[Data] = []
+        self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
+        self.out: list[Event] = []  # what the parser reported since the last release
+        self.pending: list[Event] = []  # reported, not yet released (an earlier event may still come)
+
+
+def classify(first: bytes) -> str | None:
+    """The application protocol that ``first`` bytes (from either side) begin, or None."""
+    if first.startswith(_H2_PREFACE):
+        return "http2"
+    if len(first) > 5 and first[0] in (0x14, 0x15, 0x16, 0x17) and first[1] == 3:
+        return "tls"  # a TLS record: content type, then version 3.x
+    return "http1" if client_evidence(first) is not None else None
+
+
+Decrypter = Callable[[Connection], list[Event]]
+
+
+def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Decrypter | None = None,
+           counters: Counters | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
+    """Yield Opened / events / ConnectionEnded as described above.
+
+    ``fallback``: the carrier ("http1" or "http2") for connections that began before the capture
+    and whose first captured bytes say nothing. ``decrypt``: wire events of an encrypted connection
+    (from its keys), asked once the connection has ended."""
+    n = counters if counters is not None else Counters()
+    tcp = Reassembler()
+    routers: dict[int, _Router] = {}
+    for fr in frames:
+        n.frames += 1
+        if n.first_ts is None:
+            n.first_ts = fr.ts
+        n.last_ts = fr.ts
+        seg = decode(fr.linktype, fr.data, fr.wirelen)
+        if seg is None:
+            continue
+        n.tcp_frames += 1
+        items = tcp.feed(fr.number, fr.ts, seg)
+        if items:
+            yield from _route_all(items, routers, fallback, decrypt)
+            if len(routers) > n.open_peak:
+                n.open_peak = len(routers)
+    yield from _route_all(tcp.finish(), routers, fallback, decrypt)
+    n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
+
+
+def dissect(frames: Iterable[RawFrame], fallback: str | None = None) -> Dissection:
+    """The whole stream collected: connections in order of appearance, events ordered by first byte."""
+    result = Dissection()
+    counters = Counters()
+    for item in stream(frames, fallback, counters=counters):
+        if isinstance(item, Opened):
+            result.connections.append(item.conn)
+        elif not isinstance(item, ConnectionEnded):
+            result.events.append(item)
+    result.connections.sort(key=attrgetter("id"))
+    result.events.sort(key=attrgetter("frame"))  # stable: within a frame, emission order stands
+    result.frames, result.tcp_frames = counters.frames, counters.tcp_frames
+    result.first_ts, result.last_ts = counters.first_ts, counters.last_ts
+    return result
+
+
+def _route_all(items: list, routers: dict[int, _Router], fallback: str | None,
+               decrypt: Decrypter | None) -> Iterator[Opened | Event | ConnectionEnded]:
+    for item in items:
+        if isinstance(item, Opened):
+            routers[item.conn.id] = _Router(item.conn)
+            yield item
+            continue
+        router = routers[item.conn]
+        if isinstance(item, Ended):
+            yield from _end(router, fallback, decrypt)
+            del routers[item.conn]
+            continue
+        _route(item, router, fallback)
+        yield from _release(router)
+
+
+def _route(item, router: _Router, fallback: str | None) -> None:
+    out = router.out
+    if isinstance(item, Data):
+        conn = router.conn
+        if conn.first_payload is None:
+            conn.first_payload = (item.direction, item.frame, item.ts)
+            conn.sample = bytes(item.data[:_SAMPLE])
+        if router.parser is not None:
+            router.parser.feed(item.direction, item.data, item.ts, item.frame)
+        elif conn.app == "unknown":
+            router.held.append(item)
+            _settle(router, fallback, final=False)
+    elif isinstance(item, Gap):
+        router.conn.gaps += item.missing > 0
+        out.append(StreamGap(item.ts, item.frame, item.conn, item.direction, missing=item.missing))
+        if item.missing == 0:
+            router.joined_mid[item.direction] = True
+        if router.parser is not None:
+            router.parser.gap(item.direction, item.missing, item.ts, item.frame)
+    elif isinstance(item, Closed):
+        out.append(TcpClose(item.ts, item.frame, item.conn, item.direction, how=item.how))
+
+
+def _release(router: _Router, final: bool = False) -> Iterator[Event]:
+    """Yield, in first-byte order, the reported events no earlier-starting event can still precede."""
+    if router.out:
+        router.pending.extend(router.out)
+        router.out.clear()
+    pending = router.pending
+    if not pending:
+        return
+    mark = None if final or router.parser is None else router.parser.pending_frame()
+    if len(pending) > 1:
+        pending.sort(key=attrgetter("frame"))  # stable: within a frame, the order of reporting stands
+    if mark is None:
+        yield from pending
+        pending.clear()
+        return
+    cut = 0
+    while cut < len(pending) and pending[cut].frame < mark:
+        cut += 1
+    if cut:
+        yield from pending[:cut]
+        del pending[:cut]
+
+
+def _end(router: _Router, fallback: str | None, decrypt: Decrypter | None) -> Iterator[Event | ConnectionEnded]:
+    conn = router.conn
+    _settle(router, fallback, final=True)
+    if router.parser is not None:
+        router.parser.finish()
+        conn.app = router.parser.app
+    if conn.app == "tls" and decrypt is not None:
+        extra = decrypt(conn)
+        if extra:
+            conn.tls = "decrypted"
+            kinds = {type(e).__name__ for e in extra}
+            conn.app = "http2" if "H2Frame" in kinds else "websocket" if "WsFrame" in kinds else "http1"
+            router.out.extend(extra)
+    yield from _release(router, final=True)
+    yield ConnectionEnded(conn)
+
+
+def _settle(router: _Router, fallback: str | None, final: bool) -> None:
+    """Decide the connection's protocol from its first bytes, then replay what was held."""
+    conn = router.conn
+    if not router.held or conn.app != "unknown":
+        return
+    app = None
+    for d in (C2S, S2C):
+        first = b"".join(x.data for x in router.held if x.direction is d)[:64]
+        app = app or (classify(first) if first else None)
+    held_bytes = sum(len(x.data) for x in router.held)
+    if app is None and not final and held_bytes < _DECIDE_WITHIN:
+        return
+    assumed = app is None and fallback is not None and not conn.handshake_seen
+    if assumed:
+        app = fallback
+        conn.role_source += f", read as {fallback} (--protocol)"
+    conn.app = app or "opaque"
+    if app == "http1":
+        router.parser = Http1Connection(conn, router.out, resync=router.joined_mid)
+    elif app == "http2":
+        router.parser = Http2Connection(conn, router.out, preface=not assumed)
+    if router.parser is not None:
+        for x in router.held:
+            router.parser.feed(x.direction, x.data, x.ts, x.frame)
+    router.held.clear()
+
+
+__all__ = ["C2S", "CARRIER", "S2C", "ConnectionEnded", "Counters", "Dissection", "Opened", "classify", "dissect",
+           "stream"]

@@ -1,0 +1,411 @@
+"""HTTP/1.x on one TCP connection: a passive, incremental parser of both directions.
+
+Shared by every protocol that rides on HTTP/1.1 (plain HTTP, the WebSocket
+handshake, SSE, long polling). It observes; it never enforces, so a server that
+answers before it is asked is parsed and reported rather than rejected — the
+invariants decide what is wrong. Message framing follows RFC 9112 §6 (chunked,
+Content-Length, read-until-close; no body for HEAD, 1xx, 204 and 304). After a
+``101 Switching Protocols`` both directions are handed to the upgraded protocol's
+parser (WebSocket) or marked as an opaque tunnel.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from sys import intern
+
+from ..events import C2S, S2C, AppData, Connection, Direction, Http1End, Http1Request, Http1Response, Undecodable
+from ..wire.stream import Stream
+from .http2 import Http2Connection
+from .sse import SseParser
+from .websocket import WsParser
+
+_MAX_HEAD = 64 * 1024
+_REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
+_STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")
+# A message may start right after the previous body's last byte, with no line break.
+_RESYNC = {C2S: re.compile(rb"(?<![A-Z])([A-Z]{3,10} [!-~]+ HTTP/1\.[01]\r?\n)"),
+           S2C: re.compile(rb"(HTTP/1\.[01] \d{3}[^\n]*\n)")}
+_RESYNC_KEEP = 64  # bytes kept while searching: a start line may straddle two segments
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+# What the first bytes of a message must look like, checked as soon as they arrive, so bytes that
+# cannot start a message (a banner, a WebSocket frame before its 101) are reported where they are
+# instead of waiting for a head that never ends.
+_START = {C2S: re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}(?: |$)"),
+          S2C: re.compile(rb"H(?:T(?:T(?:P(?:/(?:1(?:\.)?)?)?)?)?)?$|HTTP/1\.")}
+_START_PEEK = 21
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        if sep:
+            key = name.strip().lower().decode("latin-1")
+            val = value.strip().decode("latin-1")
+            out[key] = f"{out[key]}, {val}" if key in out else val
+    return out
+
+
+class _Side:
+    """One direction's parser state."""
+
+    __slots__ = ("body", "chunk_state", "count", "direction", "draft", "framing", "head_end", "last", "remaining",
+                 "sink", "start", "state", "stream")
+
+    def __init__(self, direction: Direction, resync: bool) -> None:
+        self.direction = direction
+        self.stream = Stream()
+        self.state = "resync" if resync else "head"
+        self.framing = ""  # "length", "chunked", "close"
+        self.remaining = 0
+        self.chunk_state = "size"
+        self.start = (0.0, 0)  # (ts, frame) of the current message's first byte
+        self.head_end = (0.0, 0)  # (ts, frame) of the last byte of its head
+        self.last = (0.0, 0)  # (ts, frame) of the last body byte read so far
+        self.body = 0
+        self.sink: SseParser | None = None
+        self.count = 0  # messages started in this direction
+        # The message being read, (index, first frame): its Http1End is due when its last byte is.
+        self.draft: tuple[int, int] | None = None
+
+
+class Http1Connection:
+    """Feed it a connection's in-order bytes per direction; it appends wire events to ``out``."""
+
+    def __init__(self, conn: Connection, out: list, resync: dict[Direction, bool] | None = None) -> None:
+        resync = resync or {}
+        self.conn = conn
+        self.out = out
+        self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
+        self.unanswered: deque[Http1Request] = deque()  # requests whose final response has not started
+        self.upgrade_pending: Http1Request | None = None
+        self.upgraded: dict[Direction, Callable[[bytes, float, int], None]] = {}
+        self.ws: dict[Direction, WsParser] = {}
+        self.h2: Http2Connection | None = None
+        self._app = "http1"
+
+    @property
+    def app(self) -> str:
+        return self.h2.app if self.h2 is not None else self._app
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        if direction is C2S and direction not in self.upgraded and self._client_waiting():
+            self.out.append(AppData(ts, frame, self.conn.id, C2S, size=len(data)))
+        if direction in self.upgraded:
+            self.upgraded[direction](data, ts, frame)
+            return
+        side = self.sides[direction]
+        if side.state == "broken":
+            return
+        side.stream.feed(data, ts, frame)
+        self._run(side)
+
+    def _client_waiting(self) -> bool:
+        """A request is unanswered, or an event stream is open: the client has said its piece."""
+        client = self.sides[C2S]
+        idle = client.state in ("head", "paused") and not client.stream.buf
+        return idle and (bool(self.unanswered) or self.sides[S2C].sink is not None)
+
+    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
+        """Bytes of ``direction`` are missing: resynchronise on the next message start."""
+        if self.h2 is not None:
+            self.h2.gap(direction, missing, ts, frame)
+            return
+        if direction in self.ws:
+            self.ws[direction].gap(ts, frame)
+            return
+        side = self.sides[direction]
+        if side.state in ("broken", "upgraded"):
+            return
+        if side.state == "body" and side.framing == "length" and 0 < missing <= side.remaining:
+            side.remaining -= missing  # a known-length body absorbs the hole (snap-length cuts)
+            side.body += missing
+            if side.remaining == 0:
+                self._end_message(side, side.last)
+            return
+        self._abandon(side)
+        side.stream.clear()
+        side.state, side.sink = "resync", None
+
+    def finish(self) -> None:
+        """End of capture: a read-until-close body ends with the connection."""
+        for side in self.sides.values():
+            if side.state == "body" and side.framing == "close":
+                self._end_message(side, side.last)
+            elif side.state == "head" and side.stream.buf.strip():
+                ts, frame = side.stream.where(0)
+                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
+                                            f"the capture ends inside a message head ({len(side.stream.buf)} bytes)",
+                                            "lost"))
+            self._abandon(side)
+        for parser in self.ws.values():
+            parser.finish()
+
+    def pending_frame(self) -> int | None:
+        """The first frame of anything read but not yet reported: no event from before it is still to come."""
+        if self.h2 is not None:
+            return self.h2.pending_frame()
+        marks = [p for p in (parser.pending_frame() for parser in self.ws.values()) if p is not None]
+        for side in self.sides.values():
+            if side.stream.buf and side.direction not in self.upgraded:
+                marks.append(side.stream.where(0)[1])
+            if side.sink is not None and (p := side.sink.pending_frame()) is not None:
+                marks.append(p)
+        return min(marks) if marks else None
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _run(self, side: _Side) -> None:
+        s = side.stream
+        while s.buf:
+            if side.state == "resync":
+                m = _RESYNC[side.direction].search(s.buf)
+                if not m:
+                    if len(s.buf) > _RESYNC_KEEP:
+                        s.consume(len(s.buf) - _RESYNC_KEEP)
+                    return
+                s.consume(m.start(1))
+                side.state = "head"
+            elif side.state == "head":
+                if not self._head(side):
+                    return
+            elif side.state == "body":
+                if not self._body(side):
+                    return
+            else:  # paused (waiting for the answer to an Upgrade), broken or upgraded
+                return
+
+    def _head(self, side: _Side) -> bool:
+        s = side.stream
+        # Tolerate (and skip) the empty lines RFC 9112 §2.2 lets a peer send between messages.
+        while s.buf[:2] == b"\r\n" or s.buf[:1] == b"\n":
+            s.consume(2 if s.buf[:1] == b"\r" else 1)
+        m = _HEAD_END.search(s.buf)
+        if not m:
+            if s.buf and not _START[side.direction].match(s.buf[:_START_PEEK]):
+                what = "request line" if side.direction is C2S else "status line"
+                self._broken(side, f"{bytes(s.buf[:24])!r} cannot begin an HTTP/1.x {what}")
+            elif len(s.buf) > _MAX_HEAD:
+                self._broken(side, "a message head longer than 64 KiB")
+            return False
+        ts, frame = s.where(0)
+        lines = bytes(s.buf[:m.start()]).replace(b"\r\n", b"\n").split(b"\n")
+        side.head_end = s.where(m.end() - 1)
+        s.consume(m.end())
+        side.start = (ts, frame)
+        if side.direction is C2S:
+            return self._request(side, lines, ts, frame)
+        return self._response(side, lines, ts, frame)
+
+    def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
+        m = _REQUEST_LINE.match(lines[0])
+        if not m:
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line")
+            return False
+        h = _headers(lines[1:])
+        method = intern(m.group(1).decode())  # a handful of distinct values over millions of messages
+        chunked = "chunked" in h.get("transfer-encoding", "").lower()
+        length = _content_length(h)
+        upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
+        req = Http1Request(ts, frame, self.conn.id, C2S, index=side.count, method=method,
+                           target=m.group(2).decode("latin-1"), version=intern(m.group(3).decode()),
+                           upgrade=upgrade, has_body=chunked or bool(length))
+        side.count += 1
+        side.draft = (req.index, frame)
+        self.out.append(req)
+        self.unanswered.append(req)
+        if upgrade or method == "CONNECT":
+            self.upgrade_pending = req
+        self._start_body(side, "chunked" if chunked else "length", length or 0)
+        return True
+
+    def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
+        m = _STATUS_LINE.match(lines[0])
+        if not m:
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line")
+            return False
+        h = _headers(lines[1:])
+        status = int(m.group(2))
+        te = h.get("transfer-encoding", "").lower()
+        resp = Http1Response(ts, frame, self.conn.id, S2C, index=side.count, status=status,
+                             version=intern(m.group(1).decode()),
+                             content_type=intern(h.get("content-type", "").lower()),
+                             upgrade=intern(h.get("upgrade", "").lower()), chunked="chunked" in te,
+                             closes="close" in h.get("connection", "").lower())
+        side.count += 1
+        side.draft = (resp.index, frame)
+        self.out.append(resp)
+        if resp.interim:
+            self._end_message(side, side.head_end)
+            return True  # 1xx: no body, the final response is still to come
+        answered = self.unanswered.popleft() if self.unanswered else None
+        method = answered.method if answered else ""
+        if status == 101 or (method == "CONNECT" and 200 <= status < 300):
+            self._switch(side, resp)
+            return True
+        if answered is not None and answered is self.upgrade_pending:
+            self._resume_client()
+        if method == "HEAD" or status in (204, 304):
+            self._start_body(side, "length", 0)
+        elif resp.chunked:
+            self._start_body(side, "chunked", 0)
+        elif (length := _content_length(h)) is not None:
+            self._start_body(side, "length", length)
+        else:
+            self._start_body(side, "close", 0)
+        if resp.content_type.startswith("text/event-stream"):
+            side.sink = SseParser(self.conn.id, frame, self.out)
+        return True
+
+    def _start_body(self, side: _Side, framing: str, length: int) -> None:
+        side.framing, side.remaining, side.body, side.chunk_state = framing, length, 0, "size"
+        side.sink = None
+        if framing == "length" and length == 0:
+            self._end_message(side, side.head_end)
+            if side.direction is C2S and self.upgrade_pending is not None:
+                side.state = "paused"  # what follows depends on the server's answer
+            return
+        side.state = "body"
+        side.last = side.head_end
+
+    def _body(self, side: _Side) -> bool:
+        s = side.stream
+        if side.framing in ("length", "close"):
+            take = len(s.buf) if side.framing == "close" else min(side.remaining, len(s.buf))
+            self._emit_body(side, 0, take)
+            last = s.where(take - 1)
+            s.consume(take)
+            if side.framing == "length":
+                side.remaining -= take
+                if side.remaining == 0:
+                    self._end_message(side, last)
+            return side.state != "body" or bool(s.buf)
+        # chunked (RFC 9112 §7.1)
+        if side.chunk_state == "size":
+            nl = s.buf.find(b"\n")
+            if nl < 0:
+                if len(s.buf) > 4096:
+                    self._broken(side, "a chunk-size line longer than 4 KiB")
+                return False
+            size_txt = bytes(s.buf[:nl]).split(b";")[0].strip()
+            try:
+                side.remaining = int(size_txt, 16)
+            except ValueError:
+                self._broken(side, f"{size_txt[:20]!r} is not a chunk size")
+                return False
+            s.consume(nl + 1)
+            side.chunk_state = "data" if side.remaining else "trailer"
+            return True
+        if side.chunk_state == "data":
+            take = min(side.remaining, len(s.buf))
+            self._emit_body(side, 0, take)
+            s.consume(take)
+            side.remaining -= take
+            if side.remaining:
+                return False
+            side.chunk_state = "crlf"
+            return True
+        if side.chunk_state == "crlf":
+            nl = s.buf.find(b"\n")
+            if nl < 0:
+                return False
+            s.consume(nl + 1)
+            side.chunk_state = "size"
+            return True
+        # trailer section: lines until an empty one
+        nl = s.buf.find(b"\n")
+        if nl < 0:
+            return False
+        line = bytes(s.buf[:nl]).strip()
+        last = s.where(nl)
+        s.consume(nl + 1)
+        if not line:
+            self._end_message(side, last)
+        return True
+
+    def _emit_body(self, side: _Side, pos: int, n: int) -> None:
+        side.body += n
+        if n:
+            side.last = side.stream.where(pos + n - 1)
+        if side.sink is not None and n:
+            side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
+
+    def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
+        if side.draft is not None:
+            index, start = side.draft
+            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index=index, start_frame=start,
+                                     body_bytes=side.body))
+            side.draft = None
+        side.state, side.sink = "head", None
+
+    def _abandon(self, side: _Side) -> None:
+        """The message in progress will not end in this capture: it gets no Http1End."""
+        side.draft = None
+
+    # -- upgrades ---------------------------------------------------------------------------
+
+    def _switch(self, server: _Side, resp: Http1Response) -> None:
+        """After 101 (or a CONNECT tunnel) the bytes on both sides are another protocol."""
+        self._end_message(server, server.head_end)  # a 101 has no body: the head is the message
+        client = self.sides[C2S]
+        self.upgrade_pending = None
+        if resp.status == 101 and "h2c" in resp.upgrade:
+            self.h2 = Http2Connection(self.conn, self.out, upgraded=True)
+            for side in (client, server):
+                side.state = "upgraded"
+                self.upgraded[side.direction] = partial(self.h2.feed, side.direction)
+                if side.stream.buf:
+                    self.h2.feed(side.direction, bytes(side.stream.buf), *side.stream.where(0))
+                    side.stream.clear()
+            return
+        if resp.status == 101 and "websocket" in resp.upgrade:
+            self._app = "websocket"
+            for side in (client, server):
+                parser = WsParser(self.conn.id, side.direction, self.out, side.stream)
+                self.ws[side.direction] = parser
+                self.upgraded[side.direction] = parser.feed
+        else:
+            self._app = "tunnel"
+            for side in (client, server):
+                self.upgraded[side.direction] = _ignore
+        for side in (client, server):
+            side.state = "upgraded"
+        for parser in self.ws.values():
+            parser.run()
+        if not self.ws:
+            for side in (client, server):
+                side.stream.clear()
+
+    def _resume_client(self) -> None:
+        self.upgrade_pending = None
+        client = self.sides[C2S]
+        if client.state == "paused":
+            client.state = "head"
+            self._run(client)
+
+    def _broken(self, side: _Side, reason: str) -> None:
+        self._abandon(side)
+        ts, frame = side.stream.where(0)
+        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
+        side.state = "broken"
+        side.stream.clear()
+
+
+def _ignore(data: bytes, ts: float, frame: int) -> None:
+    return None
+
+
+def _content_length(h: dict[str, str]) -> int | None:
+    raw = h.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw.split(",")[0].strip())
+    except ValueError:
+        return None

@@ -1,0 +1,218 @@
+"""HTTP/2 on one TCP connection (RFC 9113): a passive, incremental frame parser for both directions.
+
+Shared by every protocol on HTTP/2 (plain h2c, server push, gRPC). It works on the
+reassembled byte stream, so frames that span TCP segments and segments that carry
+several frames are both handled, and every frame is stamped with the wire time of
+its first byte. Header blocks (HEADERS or PUSH_PROMISE plus CONTINUATION) are
+decoded with ``hpack`` in wire order, one decoder per direction, because HPACK's
+dynamic table makes every block depend on the ones before it. On gRPC streams
+(content-type application/grpc) DATA payloads are split into length-prefixed
+messages without keeping their bodies.
+"""
+
+from __future__ import annotations
+
+from hpack import Decoder
+from hpack.exceptions import HPACKError
+from hyperframe.exceptions import HyperframeError
+from hyperframe.frame import Frame
+
+from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
+from ..wire.stream import Stream
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 4, 5, 9
+_END_STREAM, _END_HEADERS = 0x1, 0x4
+_MAX_FRAME = 1 << 24
+
+
+class _Grpc:
+    """Where a gRPC stream's DATA is inside the current length-prefixed message."""
+
+    __slots__ = ("compressed", "prefix", "remaining", "start")
+
+    def __init__(self) -> None:
+        self.prefix = bytearray()  # the 5-byte message prefix, as it arrives
+        self.remaining = 0  # message bytes still to come
+        self.start = (0.0, 0)
+        self.compressed = False
+
+
+class _Side:
+    __slots__ = ("block", "decoder", "direction", "grpc", "state", "stream")
+
+    def __init__(self, direction: Direction, expect_preface: bool) -> None:
+        self.direction = direction
+        self.stream = Stream()
+        self.state = "preface" if expect_preface else "frames"
+        self.decoder = Decoder()
+        self.decoder.max_allowed_table_size = 1 << 20  # a passive reader accepts what the peers agreed
+        self.block: tuple | None = None  # (first frame event, bytearray) of a header block awaiting CONTINUATION
+        self.grpc: dict[int, _Grpc] = {}
+
+
+class Http2Connection:
+    """Feed it a connection's in-order bytes per direction; it appends wire events to ``out``."""
+
+    def __init__(self, conn: Connection, out: list, upgraded: bool = False, preface: bool = True) -> None:
+        self.conn, self.out = conn, out
+        self.upgraded = upgraded  # h2c via HTTP/1.1 Upgrade: stream 1 was opened by the upgrade request
+        # preface=False: read frames from the first byte (a connection the capture joined mid-way, --protocol)
+        self.sides = {C2S: _Side(C2S, preface), S2C: _Side(S2C, False)}
+        self.grpc_streams: set[int] = set()
+        self.app = "http2"
+
+    def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        side = self.sides[direction]
+        if side.state == "broken":
+            return
+        side.stream.feed(data, ts, frame)
+        self._run(side)
+
+    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
+        side = self.sides[direction]
+        if side.state != "broken" and missing:
+            self.out.append(Undecodable(ts, frame, self.conn.id, direction, "http2",
+                                        f"{missing} bytes are missing from the capture; frame boundaries are lost",
+                                        "lost"))
+            side.state = "broken"
+            side.stream.clear()
+
+    def finish(self) -> None:
+        return None
+
+    def pending_frame(self) -> int | None:
+        """First frame of anything begun but not yet reported: a frame, a header block, a gRPC message."""
+        marks = []
+        for side in self.sides.values():
+            if side.state == "broken":
+                continue
+            if side.stream.buf:
+                marks.append(side.stream.where(0)[1])
+            if side.block is not None:
+                marks.append(side.block[0].frame)
+            marks.extend(g.start[1] for g in side.grpc.values() if g.prefix or g.remaining)
+        return min(marks) if marks else None
+
+    def _run(self, side: _Side) -> None:
+        s = side.stream
+        while side.state != "broken":
+            if side.state == "preface":
+                if len(s.buf) < len(PREFACE):
+                    if not PREFACE.startswith(bytes(s.buf)):
+                        self._broken(side, "the client's first bytes are not the HTTP/2 connection preface")
+                    return
+                if bytes(s.buf[:len(PREFACE)]) != PREFACE:
+                    self._broken(side, "the client's first bytes are not the HTTP/2 connection preface")
+                    return
+                ts, frame = s.where(0)
+                self.out.append(H2Preface(ts, frame, self.conn.id, C2S))
+                s.consume(len(PREFACE))
+                side.state = "frames"
+                continue
+            if len(s.buf) < 9:
+                return
+            length = int.from_bytes(s.buf[:3], "big")
+            if len(s.buf) < 9 + length:
+                if length > _MAX_FRAME:
+                    self._broken(side, f"a frame header announces {length} bytes")
+                return
+            self._frame(side, length)
+
+    def _frame(self, side: _Side, length: int) -> None:
+        s = side.stream
+        ftype, flags = s.buf[3], s.buf[4]
+        stream_id = int.from_bytes(s.buf[5:9], "big") & 0x7FFFFFFF
+        ts, frame = s.where(0)
+        end = s.where(8 + length)[1]
+        raw = bytes(s.buf[:9 + length])
+        s.consume(9 + length)
+        parsed = None
+        if ftype in (_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION):
+            try:
+                parsed, _ = Frame.parse_frame_header(memoryview(raw[:9]))
+                parsed.parse_body(memoryview(raw[9:]))
+            except (HyperframeError, ValueError) as exc:
+                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http2",
+                                            f"a malformed {ftype} frame: {exc}"))
+                parsed = None
+        promised = getattr(parsed, "promised_stream_id", 0) if ftype == _PUSH_PROMISE else 0
+        enable_push = None
+        if ftype == _SETTINGS and parsed is not None:
+            enable_push = parsed.settings.get(0x2)
+        ev = H2Frame(ts, frame, self.conn.id, side.direction, ftype=ftype, flags=flags, stream=stream_id,
+                     length=length, end_frame=end, promised=promised, enable_push=enable_push)
+        self.out.append(ev)
+        if parsed is None:
+            return
+        if ftype in (_HEADERS, _PUSH_PROMISE):
+            side.block = (ev, bytearray(parsed.data))
+            if flags & _END_HEADERS:
+                self._header_block(side)
+        elif ftype == _CONTINUATION and side.block is not None:
+            side.block[1].extend(parsed.data)
+            if flags & _END_HEADERS:
+                self._header_block(side)
+        elif ftype == _DATA and stream_id in self.grpc_streams:
+            self._grpc_data(side, stream_id, parsed.data, ts, frame, end)
+        if flags & _END_STREAM and ftype in (_DATA, _HEADERS) and self.grpc_partial(side.direction, stream_id):
+            self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
+                                        f"stream {stream_id} ended in the middle of a gRPC message"))
+
+    def _header_block(self, side: _Side) -> None:
+        first, block = side.block
+        side.block = None
+        try:
+            headers = side.decoder.decode(bytes(block), raw=True)
+        except (HPACKError, ValueError, IndexError) as exc:
+            self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack", str(exc)))
+            return
+        h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        content_type = h.get("content-type", "").lower()
+        status = h.get(":status", "")
+        if content_type.startswith("application/grpc") and first.ftype == _HEADERS:
+            self.grpc_streams.add(first.stream)
+            self.app = "grpc"
+        self.out.append(H2Headers(first.ts, first.frame, self.conn.id, side.direction, stream=first.stream,
+                                  promised=first.promised, method=h.get(":method", ""), path=h.get(":path", ""),
+                                  status=int(status) if status.isdigit() else 0, content_type=content_type,
+                                  end_stream=first.end_stream))
+
+    def _grpc_data(self, side: _Side, stream_id: int, data: bytes, ts: float, frame: int, end: int) -> None:
+        g = side.grpc.setdefault(stream_id, _Grpc())
+        i = 0
+        while i < len(data):
+            if g.remaining == 0 and len(g.prefix) < 5:
+                if not g.prefix:
+                    g.start = (ts, frame)
+                take = min(5 - len(g.prefix), len(data) - i)
+                g.prefix += data[i:i + take]
+                i += take
+                if len(g.prefix) == 5:
+                    g.compressed = bool(g.prefix[0])
+                    g.remaining = int.from_bytes(g.prefix[1:5], "big")
+                    if g.remaining == 0:
+                        self._grpc_message(side, stream_id, g, end)
+                continue
+            take = min(g.remaining, len(data) - i)
+            g.remaining -= take
+            i += take
+            if g.remaining == 0:
+                self._grpc_message(side, stream_id, g, end)
+
+    def _grpc_message(self, side: _Side, stream_id: int, g: _Grpc, end: int) -> None:
+        length = int.from_bytes(g.prefix[1:5], "big")
+        self.out.append(GrpcMessage(g.start[0], g.start[1], self.conn.id, side.direction, stream=stream_id,
+                                    length=length, compressed=g.compressed, end_frame=end))
+        g.prefix.clear()
+
+    def grpc_partial(self, direction: Direction, stream_id: int) -> bool:
+        """True while a gRPC message on this stream is incomplete."""
+        g = self.sides[direction].grpc.get(stream_id)
+        return g is not None and (bool(g.prefix) or g.remaining > 0)
+
+    def _broken(self, side: _Side, reason: str, cause: str = "malformed") -> None:
+        ts, frame = side.stream.where(0) if side.stream.buf else (0.0, 0)
+        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http2", reason, cause))
+        side.state = "broken"
+        side.stream.clear()

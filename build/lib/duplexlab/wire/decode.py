@@ -1,0 +1,154 @@
+"""Link, network and transport headers: a raw frame in, a TCP segment (or None) out.
+
+Pure functions over bytes. Only what the invariants need is decoded: addresses,
+ports, sequence numbers, flags and the payload. Handles Ethernet (with stacked
+802.1Q/802.1ad tags), Linux cooked captures v1 and v2 (``tshark -i any``), BSD
+loopback, raw IP, IPv4 and IPv6 (with extension headers). A frame cut short by
+the snap length yields a segment marked ``truncated`` with its true length, so
+reassembly records a gap instead of inventing bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+_ETHERTYPE_IPV4, _ETHERTYPE_IPV6 = 0x0800, 0x86DD
+_VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
+_IPV6_EXT = (0, 43, 60, 51)  # hop-by-hop, routing, destination options, AH (by length)
+_IPV6_FRAGMENT = 44
+
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP = 0, 1, 101, 108
+LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2 = 113, 228, 229, 276
+_OLD_RAW = (12, 14)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A TCP segment as seen on the wire."""
+
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    payload: bytes
+    true_len: int  # payload length the IP header announces (> len(payload) if truncated)
+    wire_len: int  # bytes of the whole frame on the wire
+
+    @property
+    def truncated(self) -> bool:
+        return self.true_len > len(self.payload)
+
+
+def decode(linktype: int, data: bytes, wirelen: int) -> Segment | None:
+    """Return the TCP segment in ``data`` or None for anything else (ARP, UDP, fragments...)."""
+    l3 = _network_start(linktype, data)
+    if l3 is None:
+        return None
+    ethertype, off = l3
+    if ethertype == _ETHERTYPE_IPV4:
+        return _ipv4(data, off, wirelen)
+    if ethertype == _ETHERTYPE_IPV6:
+        return _ipv6(data, off, wirelen)
+    return None
+
+
+def _network_start(linktype: int, data: bytes) -> tuple[int, int] | None:
+    """Find the network header: (ethertype, offset), skipping link headers and VLAN tags."""
+    if linktype == LINKTYPE_ETHERNET:
+        if len(data) < 14:
+            return None
+        ethertype, off = int.from_bytes(data[12:14], "big"), 14
+        while ethertype in _VLAN_TYPES and len(data) >= off + 4:
+            ethertype, off = int.from_bytes(data[off + 2:off + 4], "big"), off + 4
+        return ethertype, off
+    if linktype == LINKTYPE_LINUX_SLL:
+        return (int.from_bytes(data[14:16], "big"), 16) if len(data) >= 16 else None
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return (int.from_bytes(data[0:2], "big"), 20) if len(data) >= 20 else None
+    if linktype in (LINKTYPE_RAW, *_OLD_RAW):
+        return _by_version(data, 0)
+    if linktype == LINKTYPE_IPV4:
+        return _ETHERTYPE_IPV4, 0
+    if linktype == LINKTYPE_IPV6:
+        return _ETHERTYPE_IPV6, 0
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        # The 4-byte address family is in the writer's byte order; the IP version nibble is not.
+        return _by_version(data, 4)
+    return None
+
+
+def _by_version(data: bytes, off: int) -> tuple[int, int] | None:
+    if len(data) <= off:
+        return None
+    version = data[off] >> 4
+    if version == 4:
+        return _ETHERTYPE_IPV4, off
+    if version == 6:
+        return _ETHERTYPE_IPV6, off
+    return None
+
+
+def _ipv4(data: bytes, off: int, wirelen: int) -> Segment | None:
+    if len(data) < off + 20 or data[off] >> 4 != 4 or data[off + 9] != 6:
+        return None
+    ihl = (data[off] & 0x0F) * 4
+    total = int.from_bytes(data[off + 2:off + 4], "big")
+    frag = int.from_bytes(data[off + 6:off + 8], "big")
+    if frag & 0x1FFF or frag & 0x2000:
+        return None  # IP fragments: TCP over fragmented IP is not reassembled here
+    if total == 0:  # TSO on the capturing host can write 0 here: trust the frame
+        total = len(data) - off
+    src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
+    dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
+    return _tcp(data, off + ihl, off + total, src, dst, wirelen)
+
+
+def _ipv6(data: bytes, off: int, wirelen: int) -> Segment | None:
+    if len(data) < off + 40:
+        return None
+    nxt = data[off + 6]
+    end = off + 40 + int.from_bytes(data[off + 4:off + 6], "big")
+    src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
+    dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
+    p = off + 40
+    while nxt in _IPV6_EXT or nxt == _IPV6_FRAGMENT:
+        if len(data) < p + 8:
+            return None
+        if nxt == _IPV6_FRAGMENT:
+            return None
+        hdr_len = (data[p + 1] + 2) * 4 if nxt == 51 else (data[p + 1] + 1) * 8
+        nxt, p = data[p], p + hdr_len
+    if nxt != 6:
+        return None
+    return _tcp(data, p, end, src, dst, wirelen)
+
+
+def _tcp(data: bytes, off: int, end: int, src: str, dst: str, wirelen: int) -> Segment | None:
+    if len(data) < off + 20:
+        return None
+    hdr = (data[off + 12] >> 4) * 4
+    if hdr < 20:
+        return None
+    start = off + hdr
+    true_len = max(0, end - start)
+    payload = bytes(data[start:min(end, len(data))]) if start < len(data) else b""
+    return Segment(
+        src=src,
+        sport=int.from_bytes(data[off:off + 2], "big"),
+        dst=dst,
+        dport=int.from_bytes(data[off + 2:off + 4], "big"),
+        seq=int.from_bytes(data[off + 4:off + 8], "big"),
+        ack=int.from_bytes(data[off + 8:off + 12], "big"),
+        flags=data[off + 13],
+        window=int.from_bytes(data[off + 14:off + 16], "big"),
+        payload=payload,
+        true_len=true_len,
+        wire_len=wirelen,
+    )

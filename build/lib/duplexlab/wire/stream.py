@@ -1,0 +1,43 @@
+"""A byte stream that remembers when each byte crossed the wire.
+
+Dissectors parse from ``buf`` and consume what they parsed; ``where(pos)`` tells
+the wire time and frame number of the byte at ``pos`` (relative to ``buf``),
+which is how an event gets the time of its first byte rather than the time a
+parser finished with it. Marks of consumed bytes are dropped, so memory stays
+bounded by what is not yet parsed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+
+class Stream:
+    __slots__ = ("_marks", "_offs", "base", "buf")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.base = 0  # absolute offset of buf[0]
+        self._offs: list[int] = []  # absolute start offset of each fed piece
+        self._marks: list[tuple[float, int]] = []  # (ts, frame) of each piece
+
+    def feed(self, data: bytes, ts: float, frame: int) -> None:
+        self._offs.append(self.base + len(self.buf))
+        self._marks.append((ts, frame))
+        self.buf += data
+
+    def where(self, pos: int) -> tuple[float, int]:
+        """(ts, frame) of the byte at ``pos`` in ``buf``."""
+        i = bisect_right(self._offs, self.base + pos) - 1
+        return self._marks[max(i, 0)]
+
+    def consume(self, n: int) -> None:
+        del self.buf[:n]
+        self.base += n
+        i = bisect_right(self._offs, self.base) - 1
+        if i > 0:
+            del self._offs[:i]
+            del self._marks[:i]
+
+    def clear(self) -> None:
+        self.consume(len(self.buf))

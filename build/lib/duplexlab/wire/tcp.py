@@ -1,0 +1,330 @@
+"""TCP reassembly: segments in, ordered per-direction byte streams out.
+
+Pure and incremental: ``Reassembler.feed`` takes one decoded segment and returns
+what became deliverable. It decides client and server roles (the SYN sender is
+the client; without a handshake, the first bytes' HTTP evidence decides, and the
+connection records which), drops retransmitted and overlapping bytes, holds
+out-of-order segments until the hole fills, and reports holes that never fill
+(loss, snap-length truncation, a capture that began mid-stream) as gaps instead
+of gluing unrelated bytes together. When both sides have closed (or one reset),
+it says ``Ended`` and forgets the connection, keeping only a small set of recently
+ended 4-tuples so late ACKs do not open phantom connections: memory follows the
+connections open at once, not the length of the capture.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from ..events import C2S, S2C, Connection, Direction
+from .decode import ACK, FIN, PSH, RST, SYN, Segment
+
+_HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+                 b"TRACE ")
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
+_UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
+_ENDED_KEPT = 1 << 16  # recently ended 4-tuples remembered, to recognise their late segments
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    conn: Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    conn: int
+    direction: Direction
+    data: bytes
+    ts: float
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    conn: int
+    direction: Direction
+    missing: int  # bytes; 0 when unknown (capture began mid-stream)
+    ts: float
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The connection is over (both sides closed, one reset it, or the capture ended): nothing more will come."""
+
+    conn: int
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    conn: int
+    direction: Direction
+    how: str
+    ts: float
+    frame: int
+
+
+def client_evidence(payload: bytes) -> str | None:
+    """Which role sends ``payload`` as its first bytes: 'client', 'server' or None (no evidence)."""
+    if payload.startswith(_HTTP_METHODS) or payload.startswith(_H2_PREFACE[:len(payload)] or b"\0"):
+        return "client"
+    if payload.startswith(b"HTTP/1.") or payload.startswith(b"HTTP/2"):
+        return "server"
+    if len(payload) > 5 and payload[0] == 0x16 and payload[1] == 3:
+        return {1: "client", 2: "server"}.get(payload[5])
+    return None
+
+
+def _evidence_name(payload: bytes) -> str:
+    if payload.startswith(_HTTP_METHODS):
+        return "request-line"
+    if payload.startswith(b"PRI "):
+        return "preface"
+    if payload.startswith(b"HTTP/"):
+        return "response-line"
+    return "tls-hello"
+
+
+class _Half:
+    """One direction of a connection: sequence tracking and the out-of-order store."""
+
+    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started", "unacked")
+
+    def __init__(self) -> None:
+        self.base: int | None = None  # sequence number of stream offset 0
+        self.next = 0  # next expected stream offset
+        self.ooo: dict[int, tuple[bytes, int, float, int]] = {}
+        self.ooo_bytes = 0
+        self.fin = False
+        self.started = False  # delivered anything yet
+        self.unacked: deque[tuple[int, float]] = deque()  # (end offset, wire time) of data awaiting an ACK
+
+    def offset(self, seq: int) -> int:
+        rel = (seq - self.base) & 0xFFFFFFFF
+        # Extend the 32-bit offset to the one nearest the expected offset (wraparound).
+        cand = (self.next & ~0xFFFFFFFF) | rel
+        if cand - self.next > 1 << 31:
+            cand -= 1 << 32
+        elif self.next - cand > 1 << 31:
+            cand += 1 << 32
+        return cand
+
+
+class _Conn:
+    __slots__ = ("client", "closed", "halves", "id", "info", "pending")
+
+    def __init__(self, conn_id: int, info: Connection | None = None) -> None:
+        self.id = conn_id
+        self.info = info
+        self.client: tuple[str, int] | None = info.client if info else None
+        self.halves = {C2S: _Half(), S2C: _Half()}
+        self.pending: list[tuple[int, float, Segment]] = []  # segments seen before roles were known
+        self.closed = False
+
+
+class Reassembler:
+    """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs."""
+
+    def __init__(self) -> None:
+        self._conns: dict[tuple, _Conn] = {}
+        self._ended: OrderedDict[tuple, None] = OrderedDict()
+        self._count = 0
+        self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
+        self.late_payload = 0  # of which carried bytes
+
+    def feed(self, frame: int, ts: float, seg: Segment) -> list:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (a, b) if a <= b else (b, a)
+        conn = self._conns.get(key)
+        out: list = []
+        syn_only = seg.flags & SYN and not seg.flags & ACK
+        if conn is None and key in self._ended:
+            if not syn_only:
+                self.late_segments += 1
+                self.late_payload += bool(seg.true_len)
+                return out
+            del self._ended[key]
+        if conn is not None and syn_only and (conn.closed or conn.halves[C2S].started):
+            self._end(key, conn, out)  # the 4-tuple is reused by a new connection
+            conn = None
+        if conn is None:
+            conn = _Conn(self._count)
+            self._count += 1
+            self._conns[key] = conn
+        if conn.info is None:
+            roles = self._decide_roles(seg, a, b)
+            if roles is None:
+                conn.pending.append((frame, ts, seg))
+                return out
+            self._open(conn, roles, frame, ts, out)
+            for f, t, s in conn.pending:
+                self._segment(conn, f, t, s, out)
+            conn.pending.clear()
+        self._segment(conn, frame, ts, seg, out)
+        if conn.closed:
+            self._end(key, conn, out)
+        return out
+
+    def finish(self) -> list:
+        """Flush held segments: every remaining hole becomes a gap, every connection ends. Call once at the end."""
+        out: list = []
+        for key, conn in list(self._conns.items()):
+            if conn.info is None:
+                if not conn.pending:
+                    continue
+                f, t, s = conn.pending[0]
+                a, b = (s.src, s.sport), (s.dst, s.dport)
+                server_is_b = b[1] < a[1]
+                self._open(conn, (a, b, "port") if server_is_b else (b, a, "port"), f, t, out)
+                for f, t, s in conn.pending:
+                    self._segment(conn, f, t, s, out)
+            self._end(key, conn, out)
+        return out
+
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    def _end(self, key: tuple, conn: _Conn, out: list) -> None:
+        """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
+        if self._conns.get(key) is conn:
+            del self._conns[key]
+        if conn.info is None:
+            return
+        for direction, half in conn.halves.items():
+            self._flush_all(conn.info, direction, half, out)
+        out.append(Ended(conn.id))
+        self._ended[key] = None
+        if len(self._ended) > _ENDED_KEPT:
+            self._ended.popitem(last=False)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _decide_roles(self, seg: Segment, a, b):
+        if seg.flags & SYN:
+            return (a, b, "handshake") if not seg.flags & ACK else (b, a, "handshake")
+        if seg.payload:
+            who = client_evidence(seg.payload)
+            if who == "client":
+                return a, b, _evidence_name(seg.payload)
+            if who == "server":
+                return b, a, _evidence_name(seg.payload)
+            return (a, b, "port") if b[1] < a[1] else (b, a, "port")
+        return None
+
+    def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list) -> None:
+        client, server, source = roles
+        info = Connection(id=conn.id, client=client, server=server,
+                          role_source=source, first_frame=frame, first_ts=ts,
+                          handshake_seen=source == "handshake")
+        conn.info, conn.client = info, client
+        out.append(Opened(info))
+
+    def _segment(self, conn: _Conn, frame: int, ts: float, seg: Segment, out: list) -> None:
+        info = conn.info
+        direction = C2S if (seg.src, seg.sport) == conn.client else S2C
+        half = conn.halves[direction]
+        info.packets[direction] += 1
+        info.payload_bytes[direction] += seg.true_len
+        info.wire_bytes[direction] += seg.wire_len
+        info.last_frame, info.last_ts = frame, ts
+        if seg.flags & SYN:
+            half.base = (seg.seq + 1) & 0xFFFFFFFF
+            if direction is S2C:
+                info.handshake_seen = True
+            return
+        if seg.flags & ACK and direction is C2S:
+            self._acked(info, conn.halves[S2C], seg.ack, ts)
+        if seg.flags & RST:
+            conn.closed = True
+            info.closed_by = info.closed_by or "rst"
+            out.append(Closed(info.id, direction, "rst", ts, frame))
+        if seg.true_len:
+            if half.base is None:
+                if seg.true_len == 1 and not seg.flags & PSH:
+                    # A keep-alive (one stale byte at next-1, RFC 9293 §3.8.4) is the usual
+                    # first segment of an idle connection joined mid-stream: skip it.
+                    half.base = (seg.seq + 1) & 0xFFFFFFFF
+                    info.retransmissions += 1
+                    return
+                half.base = seg.seq
+                if not info.handshake_seen:
+                    # We join this direction mid-stream (or its SYN was lost): say so.
+                    out.append(Gap(info.id, direction, 0, ts, frame))
+            self._payload(info, direction, half, half.offset(seg.seq), seg, frame, ts, out)
+        if seg.flags & FIN and not half.fin:
+            half.fin = True
+            if half.base is not None and not half.ooo:
+                conn.closed = conn.halves[C2S].fin and conn.halves[S2C].fin
+            info.closed_by = info.closed_by or "fin"
+            out.append(Closed(info.id, direction, "fin", ts, frame))
+
+    @staticmethod
+    def _acked(info: Connection, half: _Half, ack: int, ts: float) -> None:
+        """The client acknowledged server bytes up to ``ack``: time each server segment it covers."""
+        if half.base is None or not half.unacked:
+            return
+        upto = half.offset(ack)
+        while half.unacked and half.unacked[0][0] <= upto:
+            _, sent = half.unacked.popleft()
+            info.ack_delay_sum += ts - sent
+            info.ack_delay_count += 1
+
+    def _payload(self, info: Connection, direction: Direction, half: _Half, off: int, seg: Segment,
+                 frame: int, ts: float, out: list) -> None:
+        end = off + seg.true_len
+        if end <= half.next:
+            info.retransmissions += 1  # also keep-alives and zero-window probes: bytes already seen
+            return
+        if off > half.next:
+            prev = half.ooo.get(off)
+            if prev is None or prev[1] < seg.true_len:
+                half.ooo[off] = (seg.payload, seg.true_len, ts, frame)
+                half.ooo_bytes += seg.true_len
+            if half.ooo_bytes > _OOO_LIMIT_BYTES:
+                self._flush_all(info, direction, half, out)
+            return
+        self._deliver(info, direction, half, off, seg.payload, seg.true_len, ts, frame, out)
+        self._drain(info, direction, half, out)
+
+    def _deliver(self, info: Connection, direction: Direction, half: _Half, off: int, payload: bytes,
+                 true_len: int, ts: float, frame: int, out: list) -> None:
+        skip = half.next - off  # overlap with bytes already delivered: first copy wins
+        if skip > 0:
+            info.retransmissions += 1
+        data = payload[skip:] if skip > 0 else payload
+        if data:
+            out.append(Data(info.id, direction, data, ts, frame))
+            half.started = True
+            if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                half.unacked.append((off + true_len, ts))
+        missing = true_len - max(skip, 0) - len(data)
+        half.next = off + true_len
+        if missing > 0:  # cut by the snap length: the bytes existed but were not captured
+            info.gaps += 1
+            out.append(Gap(info.id, direction, missing, ts, frame))
+
+    def _drain(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
+        while half.ooo:
+            ready = [o for o in half.ooo if o <= half.next]
+            if not ready:
+                return
+            for o in sorted(ready):
+                payload, true_len, ts, frame = half.ooo.pop(o)
+                half.ooo_bytes -= true_len
+                if o + true_len > half.next:
+                    self._deliver(info, direction, half, o, payload, true_len, ts, frame, out)
+                else:
+                    info.retransmissions += 1
+
+    def _flush_all(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
+        while half.ooo:
+            first = min(half.ooo)
+            _, _, ts, frame = half.ooo[first]
+            if first > half.next:
+                info.gaps += 1
+                out.append(Gap(info.id, direction, first - half.next, ts, frame))
+                half.next = first
+            self._drain(info, direction, half, out)
