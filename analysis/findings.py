@@ -155,13 +155,14 @@ class CaptureResult:
     unlisted: int = 0  # connections counted but not listed (past LISTED_CONNECTIONS, and passing)
     measures: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    server: str = ""  # whose server the lab judged, when it was not the lab's own (make lab SERVER_IMAGE=)
 
     @property
     def verdict(self) -> str:
         return verdict(self.findings)
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "protocol": self.protocol, "verdict": self.verdict,
+        return {"file": self.file, "protocol": self.protocol, "server": self.server or None, "verdict": self.verdict,
                 "findings": [f.as_dict() for f in self.findings],
                 "connections": [c.as_dict() for c in self.connections],
                 "connection_counts": self.connection_counts, "unlisted_connections": self.unlisted,

@@ -2,6 +2,7 @@
 
 Usage: python -m lab.run [PROTOCOL...]   (default: every protocol the lab has)
        python -m lab.run --profile misbehave [SCENARIO...]
+       python -m lab.run PROTOCOL --server-image IMAGE [--server-port PORT] [--server-path PATH]
 
 Compose does the starting and stopping; the Docker SDK watches the clients run
 to completion. Whatever happens (a client fails, Ctrl-C), the lab is taken down
@@ -28,6 +29,7 @@ from analysis.pipeline import analyse_and_draw
 from analysis.render import document
 from analysis.render import table as report
 
+from .byo import SERVICE, YourServer, check, write_override
 from .scenarios import JUDGED_AS, LAB_PROTOCOLS, MISBEHAVIOURS, NOTES, TLS_SCENARIOS
 from .secrets import inject_secrets
 
@@ -89,8 +91,9 @@ def _give_to_user(path: Path) -> None:
         os.chown(path, _uid(), _gid())
 
 
-def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
-    """Run ``scenarios`` (protocol names, or misbehaviour names under the misbehave profile)."""
+def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: YourServer | None = None) -> int:
+    """Run ``scenarios`` (protocol names, or misbehaviour names under the misbehave profile); with ``yours``,
+    the one protocol's scenario runs against your server image instead of the lab's."""
     st = Stages(quiet)
     CAPTURES.mkdir(exist_ok=True)
     _give_to_user(CAPTURES)
@@ -104,14 +107,24 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
         _give_to_user(note)
     servers = [s for n in scenarios for s in (f"{n}-server", f"capture-{n}")]
     clients = [f"{n}-client" for n in scenarios]
-    flags = ("--profile", profile) if profile else ()
+    flags: tuple[str, ...] = ("--profile", profile) if profile else ()
+    if yours is not None:
+        (name,) = scenarios
+        over = write_override(yours, name, 443 if name in TLS_SCENARIOS else 8080, CAPTURES)
+        flags = ("-f", str(ROOT / "docker-compose.yml"), "-f", str(over))
+        servers = [SERVICE, f"capture-{name}"]
+        st.say(f"judging your server: {yours.describe(name)}")
     st.say(f"building images (cached after the first run) for {' '.join(scenarios)}")
     compose(*flags, "build", "--quiet")
     compose(*flags, "down", "--remove-orphans", "--timeout", "20")
     failures: dict[str, str] = {}
     try:
         st.say("starting servers and capture sidecars")
-        compose(*flags, "up", "--detach", "--wait", *servers)
+        if yours is None:
+            compose(*flags, "up", "--detach", "--wait", *servers)
+        else:  # your server first, then the sidecar in its namespace (ready once your server listens)
+            for service in servers:
+                compose(*flags, "up", "--detach", "--wait", "--no-deps", service)
         st.say("running client scenarios")
         compose(*flags, "up", "--detach", "--no-deps", *clients)
         failures = _wait_for_clients(clients, st)
@@ -137,6 +150,8 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False) -> int:
         except InputError as exc:
             failures[f"capture-{name}"] = str(exc)
             continue
+        if yours is not None:
+            result.server = yours.describe(name)
         results[name] = result
         drawn.append((result, lads))
     page = CAPTURES / ("misbehave-report.html" if profile else "report.html")
@@ -217,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         if profile != "misbehave":
             print(f"error: unknown profile '{profile}'; the lab has one: misbehave.", file=sys.stderr)
             return 2
+    yours, args = _your_server(args)
     known = tuple(MISBEHAVIOURS) if profile else LAB_PROTOCOLS
     names = [a for a in args if not a.startswith("--")] or list(known)
     unknown = [n for n in names if n not in known]
@@ -224,11 +240,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the lab has no {'misbehaviour' if profile else 'protocol'} {' '.join(unknown)}; "
               f"choose from {' '.join(known)}.", file=sys.stderr)
         return 2
+    if yours is not None and (why := check(yours, names, profile)):
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     try:
-        return run(list(dict.fromkeys(names)), profile, quiet)
+        return run(list(dict.fromkeys(names)), profile, quiet, yours)
     except (RuntimeError, docker.errors.DockerException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _your_server(args: list[str]) -> tuple[YourServer | None, list[str]]:
+    """Take --server-image/--server-port/--server-path out of ``args``."""
+    values: dict[str, str] = {}
+    rest = []
+    it = iter(args)
+    for a in it:
+        if a in ("--server-image", "--server-port", "--server-path"):
+            values[a[9:]] = next(it, "")
+        else:
+            rest.append(a)
+    if not values.get("image"):
+        return None, rest
+    port = values.get("port") or None
+    return YourServer(values["image"], int(port) if port and port.isdigit() else (-1 if port else None),
+                      values.get("path") or None), rest
 
 
 if __name__ == "__main__":

@@ -57,8 +57,9 @@ def _capture(r: CaptureResult, lads: list[Ladder]) -> str:
     warnings = "".join(f"<p class=inconclusive>warning: {escape(w)}</p>" for w in r.warnings)
     warnings += _connections(r)
     diagrams = "".join(_svg(lad) for lad in lads) or "<p>No application traffic to draw.</p>"
+    whose = f" <small>server: {escape(r.server)}</small>" if r.server else ""
     return (f"<h2 id='{_anchor(r)}'>{escape(r.file)} <span class='badge {cls}'>{escape(r.protocol)}: "
-            f"{r.verdict.upper()}</span></h2><div class=cap><div class=verdicts><table><tr><th>invariant</th>"
+            f"{r.verdict.upper()}</span>{whose}</h2><div class=cap><div class=verdicts><table><tr><th>invariant</th>"
             f"<th>status</th><th>frames</th><th>detail</th></tr>{rows}</table>{warnings}</div>"
             f"<div class=ladders>{diagrams}</div></div>")
 

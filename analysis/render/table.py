@@ -42,7 +42,8 @@ def _connection_lines(c: ConnectionResult, color: bool) -> list[str]:
 def table(results: Sequence[CaptureResult], color: bool = False) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r.file}  [{r.protocol}]  verdict: {_paint(r.verdict.upper(), r.verdict, color)}")
+        whose = f"  server: {r.server}" if r.server else ""
+        lines.append(f"{r.file}  [{r.protocol}]{whose}  verdict: {_paint(r.verdict.upper(), r.verdict, color)}")
         width = max((len(f.invariant) for f in r.findings), default=10)
         lines.extend(_finding_line(f, width, color) for f in r.findings)
         if len(r.connections) > 1 or any(not c.findings for c in r.connections):

@@ -14,7 +14,12 @@ import sys
 
 TLS = os.environ.get("TLS") == "1"
 # Wireshark decodes HTTP on 8080 and TLS on 443 by default, so the captures open decoded.
-PORT = 443 if TLS else 8080
+LAB_PORT = 443 if TLS else 8080
+# Your server in the lab (lab/byo.py): where it listens, what the client asks for, and that the
+# verdict, not the client, judges it (a client stops after BYO_LISTEN seconds instead of failing).
+PORT = int(os.environ.get("SERVER_PORT") or LAB_PORT)
+BYO = os.environ.get("BYO") == "1"
+BYO_LISTEN = 3.0
 CERT_DIR = "/opt/lab-tls"
 PAYLOAD_BYTES = 64  # every protocol's server message carries this many bytes, so figures compare
 TIMEOUT = 30.0  # no scenario may hang the lab
@@ -22,6 +27,10 @@ TIMEOUT = 30.0  # no scenario may hang the lab
 
 def server_host(protocol: str) -> str:
     return os.environ.get("SERVER_HOST", f"{protocol}-server")
+
+
+def server_path(default: str) -> str:
+    return os.environ.get("SERVER_PATH") or default
 
 
 def payload(tag: str, n: int) -> str:

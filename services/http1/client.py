@@ -16,23 +16,29 @@ import time
 import h11
 import httpx
 
-from services.common import PORT, TIMEOUT, log, payload, server_host
+from services.common import BYO, PORT, TIMEOUT, log, payload, server_host
 
 HOST = server_host("http1")
+
+
+def _expect_ok(r: httpx.Response) -> None:
+    """The lab's server answers 2xx; your server (BYO) answers what it answers, and the capture is judged."""
+    if not BYO:
+        r.raise_for_status()
 
 
 def keep_alive(out) -> None:
     with httpx.Client(base_url=f"http://{HOST}:{PORT}", timeout=TIMEOUT, http2=False) as client:
         for n in range(1, 4):
             r = client.get(f"/item/{n}")
-            r.raise_for_status()
+            _expect_ok(r)
             out.info("GET /item/%d -> %d %r", n, r.status_code, r.text[:20])
             time.sleep(0.1)
         r = client.post("/echo", content=payload("posted", 1).encode())
-        r.raise_for_status()
+        _expect_ok(r)
         out.info("POST /echo -> %d %r", r.status_code, r.text[:20])
         r = client.get("/item/4")
-        r.raise_for_status()
+        _expect_ok(r)
 
 
 def pipelined(out) -> None:
