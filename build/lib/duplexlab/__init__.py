@@ -1,1 +1,0 @@
-"""duplexlab analysis: capture file -> wire events -> invariant findings -> report."""

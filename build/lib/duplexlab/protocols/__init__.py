@@ -1,1 +1,0 @@
-"""Connections into wire events: recognising what each connection carries and the sans-I/O parsers for it."""

@@ -1,1 +1,0 @@
-"""Bytes off the wire: reading capture files, link/IP/TCP decoding, reassembly, TLS decryption through tshark."""
