@@ -1,9 +1,34 @@
-"""What several protocols' invariants share: the "unprompted" rule for who spoke without being asked."""
+"""What several protocols' invariants share: the "unprompted" rule, and the syntax check's shape."""
 
 from __future__ import annotations
 
-from ..events import C2S, Direction
+from typing import ClassVar
+
+from ..events import C2S, Direction, Event, Undecodable
 from ..findings import MAX_FRAMES
+from . import Check
+
+
+class SyntaxCheck(Check):
+    """Where a message of the protocol is due, each peer's bytes are one: every message read counts as judged;
+    bytes the parser of ``parsers`` could not read are a violation when malformed, unreadable when lost."""
+
+    parsers: ClassVar[tuple[str, ...]] = ()
+    not_what: ClassVar[str] = ""  # "not HTTP/1.x where a message was due"
+
+    def feed(self, e: Event) -> None:
+        if not isinstance(e, Undecodable):
+            self.saw(e.frame)
+        elif e.protocol in self.parsers:
+            if not e.malformed:
+                self.cannot_read(e.reason)
+            elif not self.excused(e):
+                who = "client" if e.direction is C2S else "server"
+                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are {self.not_what}: {e.reason}")
+
+    def excused(self, e: Undecodable) -> bool:
+        """Malformed bytes another invariant reports by name."""
+        return False
 
 
 class Unprompted:

@@ -13,6 +13,7 @@ from typing import ClassVar
 from ..events import C2S, S2C, Event, Http1End, Http1Request, Http1Response, StreamGap, TcpClose, Undecodable
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
+from .common import SyntaxCheck
 
 IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's close (RFC 9110 §15.5.9 idle close)
 BEFORE_CAPTURE = "the connection began before the capture, so who spoke first is not in it"
@@ -117,25 +118,14 @@ class ResponseFollowsRequest(Check):
 
 
 @register
-class MessageSyntax(Check):
+class MessageSyntax(SyntaxCheck):
     """Each peer's bytes, where an HTTP/1.x message is due, are a well-formed message."""
 
     id = "http1.message-syntax"
     source = "RFC 9112 §2.1 (message format), §6-§7 (body framing)"
     wants = (Http1Request, Http1Response, Undecodable)
-
-    def feed(self, e: Event) -> None:
-        if isinstance(e, Undecodable):
-            if e.protocol != "http1":
-                return
-            if e.malformed:
-                who = "client" if e.direction is C2S else "server"
-                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not HTTP/1.x where a message was "
-                             f"due: {e.reason}")
-            else:
-                self.cannot_read(e.reason)
-        else:
-            self.saw(e.frame)
+    parsers = ("http1",)
+    not_what = "not HTTP/1.x where a message was due"
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, Undecodable
 from ..findings import MAX_FRAMES, Finding, Status
 from . import Check, Expectation, Tracker, plural, register
+from .common import SyntaxCheck
 from .http1 import BEFORE_CAPTURE
 
 DATA, HEADERS, PRIORITY, SETTINGS, PUSH_PROMISE = 0, 1, 2, 4, 5
@@ -227,23 +228,18 @@ class PushDisabledRespected(Check):
 
 
 @register
-class FrameSyntax(Check):
+class FrameSyntax(SyntaxCheck):
     """Each side's bytes are well-formed HTTP/2 frames whose header blocks decode (HPACK)."""
 
     id = "http2.frame-syntax"
     source = "RFC 9113 §4.1 (frame format), §4.3 (header compression), RFC 7541"
     wants = (H2Frame, Undecodable)
     subject = "frames"
+    parsers = ("http2", "hpack")
+    not_what = "not valid HTTP/2"
 
-    def feed(self, e: Event) -> None:
-        if isinstance(e, H2Frame):
-            self.saw(e.frame)
-        elif e.protocol in ("http2", "hpack"):
-            if not e.malformed:
-                self.cannot_read(e.reason)
-            elif "preface" not in e.reason:  # a missing preface is http2.client-preface's to report
-                who = "client" if e.direction is C2S else "server"
-                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not valid HTTP/2: {e.reason}")
+    def excused(self, e: Undecodable) -> bool:
+        return "preface" in e.reason  # a missing preface is http2.client-preface's to report
 
 
 class _ConnStreams:

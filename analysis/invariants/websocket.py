@@ -7,7 +7,7 @@ from typing import ClassVar
 from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding
 from . import Check, Expectation, Tracker, plural, register
-from .common import Unprompted
+from .common import SyntaxCheck, Unprompted
 
 SCENARIO_MIN_UNPROMPTED = 5
 
@@ -102,23 +102,15 @@ class ServerFramesUnmasked(_Masking):
 
 
 @register
-class FrameSyntax(Check):
+class FrameSyntax(SyntaxCheck):
     """After the 101 each side's bytes are well-formed WebSocket frames (known opcodes, short final control frames)."""
 
     id = "websocket.frame-syntax"
     source = "RFC 6455 §5.2 (base framing), §5.5 (control frames)"
     wants = (WsFrame, Undecodable)
     subject = "frames"
-
-    def feed(self, e: Event) -> None:
-        if isinstance(e, WsFrame):
-            self.saw(e.frame)
-        elif e.protocol == "websocket":
-            if e.malformed:
-                who = "client" if e.direction is C2S else "server"
-                self.violate(e.frame, f"the {who}'s bytes at frame {e.frame} are not a WebSocket frame: {e.reason}")
-            else:
-                self.cannot_read(e.reason)
+    parsers = ("websocket",)
+    not_what = "not a WebSocket frame"
 
 
 @register
