@@ -27,14 +27,21 @@ _TRAIT_TYPES = (Http1Request, Http1Response, H2Frame)
 
 
 class _Open:
-    """One open connection: its checks and what it showed of itself."""
+    """One open connection: its checks, what it showed of itself, and who gets each type of its events."""
 
-    __slots__ = ("checks", "conn", "traits")
+    __slots__ = ("checks", "conn", "handlers", "traits")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, shared: dict[type, list]) -> None:
         self.conn = conn
         self.checks: list[Check] = [cls(conn) for cls in _CHECK_CLASSES]
         self.traits = Traits()
+        # One list of callables per event type, made once: an event costs one lookup and its handlers.
+        handlers = {kind: [self.checks[i].feed for i in idxs] for kind, idxs in _DISPATCH.items()}
+        for kind in _TRAIT_TYPES:
+            handlers.setdefault(kind, []).append(self.traits.see)
+        for kind, fns in shared.items():
+            handlers.setdefault(kind, []).extend(fns)
+        self.handlers = handlers
 
 
 class Judge:
@@ -43,11 +50,13 @@ class Judge:
     def __init__(self, protocol: str | None = None, scenario: bool = False) -> None:
         self.protocol, self.scenario = protocol, scenario
         self.trackers = {cls: cls() for cls in TRACKERS}
-        self._tracker_dispatch: dict[type, list] = defaultdict(list)
+        self.measures = Measures(self.trackers)
+        self._shared: dict[type, list] = defaultdict(list)  # capture-wide handlers, by event type
         for tracker in self.trackers.values():
             for t in tracker.wants:
-                self._tracker_dispatch[t].append(tracker)
-        self.measures = Measures(self.trackers)
+                self._shared[t].append(tracker.feed)
+        for t, fn in self.measures.handlers().items():
+            self._shared[t].append(fn)
         self.open: dict[int, _Open] = {}
         self.rollup = Rollup()
         self.connections: list[ConnectionResult] = []
@@ -56,19 +65,11 @@ class Judge:
         self.labels: dict[str, int] = {}  # protocol labels of judged connections, in order of first appearance
 
     def opened(self, conn: Connection) -> None:
-        self.open[conn.id] = _Open(conn)
+        self.open[conn.id] = _Open(conn, self._shared)
 
     def event(self, e: Event) -> None:
-        o = self.open[e.conn]
-        kind = type(e)
-        checks = o.checks
-        for i in _DISPATCH.get(kind, ()):
-            checks[i].feed(e)
-        for tracker in self._tracker_dispatch.get(kind, ()):
-            tracker.feed(e)
-        if kind in _TRAIT_TYPES:
-            o.traits.see(e)
-        self.measures.feed(e)
+        for handle in self.open[e.conn].handlers.get(type(e), ()):
+            handle(e)
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)

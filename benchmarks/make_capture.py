@@ -1,6 +1,12 @@
-"""Write a large synthetic capture fast: HTTP/1.1 keep-alive exchanges and WebSocket streams, interleaved.
+"""Write a large synthetic capture fast, of one of three mixes.
 
-Usage: python benchmarks/make_capture.py PACKETS OUT.pcap
+Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1]
+
+- ``mix``: HTTP/1.1 keep-alive exchanges on 64 connections and WebSocket streams on 8, interleaved.
+- ``websocket``: WebSocket-heavy: 64 connections upgrade, then server pushes (two frames per segment
+  now and then) and masked client messages, with client ACKs between.
+- ``http1``: HTTP/1.1 keep-alive-heavy: 64 connections, each request answered, client ACKs between;
+  every 500 exchanges a connection closes and a new one opens in its place.
 
 Headers are packed with struct from templates (building a million packets through
 scapy's layers would take minutes); the traffic is valid TCP that both tshark and
@@ -58,7 +64,11 @@ class Writer:
         self.pkt(flow, "c", 0x10)
 
 
-def write(packets: int, path: str) -> int:
+def write(packets: int, path: str, mix: str = "mix") -> int:
+    if mix == "websocket":
+        return _websocket(packets, path)
+    if mix == "http1":
+        return _http1(packets, path)
     with open(path, "wb") as fh:
         w = Writer(fh)
         http = [_Flow(n) for n in range(_HTTP_CONNS)]
@@ -84,7 +94,52 @@ def write(packets: int, path: str) -> int:
         return w.count
 
 
+def _websocket(packets: int, path: str) -> int:
+    with open(path, "wb") as fh:
+        w = Writer(fh)
+        ws = [_Flow(n) for n in range(64)]
+        for f in ws:
+            w.handshake(f)
+            w.pkt(f, "c", 0x18, _UPGRADE)
+            w.pkt(f, "s", 0x18, _SWITCH)
+        i = 0
+        while w.count < packets:
+            g = ws[i % len(ws)]
+            w.pkt(g, "s", 0x18, _WS_SERVER + (_WS_SERVER if i % 3 == 0 else b""))
+            w.pkt(g, "c", 0x10)
+            if i % 4 == 0:
+                w.pkt(g, "c", 0x18, _WS_CLIENT)
+                w.pkt(g, "s", 0x10)
+            i += 1
+        return w.count
+
+
+def _http1(packets: int, path: str) -> int:
+    with open(path, "wb") as fh:
+        w = Writer(fh)
+        flows = [_Flow(n) for n in range(64)]
+        for f in flows:
+            w.handshake(f)
+        i, fresh = 0, 64
+        while w.count < packets:
+            k = i % len(flows)
+            f = flows[k]
+            w.pkt(f, "c", 0x18, _REQ % i)
+            w.pkt(f, "s", 0x18, _RESP)
+            w.pkt(f, "c", 0x10)
+            i += 1
+            if i % 500 == 0:  # a connection closes; another opens (state must be released)
+                w.pkt(f, "c", 0x11)
+                w.pkt(f, "s", 0x11)
+                w.pkt(f, "c", 0x10)
+                flows[k] = _Flow(fresh % 30000)
+                fresh += 1
+                w.handshake(flows[k])
+        return w.count
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or not sys.argv[1].isdigit():
-        sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap")
-    print(write(int(sys.argv[1]), sys.argv[2]))
+    if len(sys.argv) not in (3, 4) or not sys.argv[1].isdigit() or sys.argv[3:] not in ([], ["mix"], ["websocket"],
+                                                                                        ["http1"]):
+        sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1]")
+    print(write(int(sys.argv[1]), sys.argv[2], *sys.argv[3:]))

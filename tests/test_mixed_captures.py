@@ -190,7 +190,7 @@ def test_streaming_releases_a_connection_before_the_capture_ends(tmp_path):
 
     def counting(frames):
         for fr in frames:
-            consumed.append(fr.number)
+            consumed.append(fr[0])
             yield fr
 
     total = len(list(read_frames(path, FileFacts(path))))

@@ -110,16 +110,16 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     n = counters if counters is not None else Counters()
     tcp = Reassembler()
     routers: dict[int, _Router] = {}
-    for fr in frames:
+    for number, ts, linktype, data, wirelen in frames:
         n.frames += 1
         if n.first_ts is None:
-            n.first_ts = fr.ts
-        n.last_ts = fr.ts
-        seg = decode(fr.linktype, fr.data, fr.wirelen)
+            n.first_ts = ts
+        n.last_ts = ts
+        seg = decode(linktype, data, wirelen)
         if seg is None:
             continue
         n.tcp_frames += 1
-        items = tcp.feed(fr.number, fr.ts, seg)
+        items = tcp.feed(number, ts, seg)
         if items:
             yield from _route_all(items, routers, fallback, decrypt)
             if len(routers) > n.open_peak:

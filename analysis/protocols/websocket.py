@@ -2,7 +2,9 @@
 
 It reads headers and skips payloads without keeping them, so a long-lived
 connection costs constant memory. A frame is reported when its last byte has
-arrived, stamped with the time of its first header byte.
+arrived, stamped with the time of its first header byte. The common case — a
+segment that starts on a frame boundary — is parsed straight from the segment's
+bytes; only a header split across segments goes through a buffer.
 """
 
 from __future__ import annotations
@@ -19,48 +21,83 @@ class WsParser:
     def __init__(self, conn: int, direction: Direction, out: list, stream: Stream | None = None) -> None:
         self.conn, self.direction, self.out = conn, direction, out
         self.stream = stream or Stream()
-        self._pending: dict | None = None  # header of the frame whose payload is being skipped
+        self._pending: list | None = None  # the frame whose payload is being skipped: WsFrame's arguments
         self._remaining = 0
         self.broken = False
 
     def feed(self, data: bytes, ts: float, frame: int) -> None:
         if self.broken:
             return
-        self.stream.feed(data, ts, frame)
-        self.run()
+        if self._remaining:
+            take = self._remaining if self._remaining < len(data) else len(data)
+            self._remaining -= take
+            self._pending[9] = frame
+            if self._remaining:
+                return
+            self.out.append(WsFrame(*self._pending))
+            self._pending = None
+            if take == len(data):
+                return
+            data = data[take:]
+        if self.stream.buf:
+            self.stream.feed(data, ts, frame)
+            self.run()
+            return
+        self._frames(data, ts, frame)
+
+    def _frames(self, data: bytes, ts: float, frame: int) -> None:
+        """Frames straight from one segment's bytes (all stamped with its time and frame)."""
+        i, n = 0, len(data)
+        out, conn, direction = self.out, self.conn, self.direction
+        while i < n:
+            hdr = _header(data, i)
+            if hdr is None:
+                self.stream.feed(data[i:], ts, frame)  # a header split across segments
+                return
+            b0, b1, size, length = hdr
+            if not self._valid(b0, length, ts, frame):
+                return
+            end = i + size + length
+            args = [ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
+                    length, frame]
+            if end > n:
+                self._pending, self._remaining = args, end - n
+                return
+            out.append(WsFrame(*args))
+            i = end
 
     def run(self) -> None:
+        """Parse what the buffer holds (bytes handed over after the 101, or a header split across segments)."""
         s = self.stream
-        while not self.broken:
-            if self._pending is not None:
-                take = min(self._remaining, len(s.buf))
-                if take:
-                    last = s.where(take - 1)
-                    s.consume(take)
-                    self._remaining -= take
-                    self._pending["end_frame"] = last[1]
-                if self._remaining:
-                    return
-                self.out.append(WsFrame(**self._pending))
-                self._pending = None
-                continue
-            hdr = _header(s.buf)
+        while not self.broken and s.buf:
+            hdr = _header(s.buf, 0)
             if hdr is None:
                 return
             b0, b1, size, length = hdr
             ts, frame = s.where(0)
-            opcode = b0 & 0x0F
-            if opcode not in _VALID_OPCODES or (opcode >= 8 and (length > 125 or not b0 & 0x80)):
-                self.broken = True
-                self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
-                                            f"byte 0x{b0:02x} does not start a valid WebSocket frame"))
+            if not self._valid(b0, length, ts, frame):
                 return
-            self._pending = dict(ts=ts, frame=frame, conn=self.conn, direction=self.direction,
-                                 opcode=opcode, fin=bool(b0 & 0x80), masked=bool(b1 & 0x80),
-                                 rsv1=bool(b0 & 0x40), length=length, end_frame=frame)
-            self._pending["end_frame"] = s.where(size - 1)[1]
+            args = [ts, frame, self.conn, self.direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80),
+                    bool(b0 & 0x40), length, s.where(size - 1)[1]]
             s.consume(size)
-            self._remaining = length
+            take = min(length, len(s.buf))
+            if take:
+                args[9] = s.where(take - 1)[1]
+                s.consume(take)
+            if take < length:
+                self._pending, self._remaining = args, length - take
+                return
+            self.out.append(WsFrame(*args))
+
+    def _valid(self, b0: int, length: int, ts: float, frame: int) -> bool:
+        opcode = b0 & 0x0F
+        if opcode not in _VALID_OPCODES or (opcode >= 8 and (length > 125 or not b0 & 0x80)):
+            self.broken = True
+            self.stream.clear()
+            self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
+                                        f"byte 0x{b0:02x} does not start a valid WebSocket frame"))
+            return False
+        return True
 
     def gap(self, ts: float, frame: int) -> None:
         """Bytes are missing: frame boundaries are lost for the rest of this direction."""
@@ -69,6 +106,7 @@ class WsParser:
                                         "bytes are missing from the capture; frame boundaries are lost", "lost"))
         self.broken = True
         self._pending = None
+        self._remaining = 0
         self.stream.clear()
 
     def finish(self) -> None:
@@ -80,29 +118,30 @@ class WsParser:
         if self.broken:
             return None
         if self._pending is not None:
-            return self._pending["frame"]
+            return self._pending[1]
         return self.stream.where(0)[1] if self.stream.buf else None
 
 
-def _header(buf: bytearray) -> tuple[int, int, int, int] | None:
-    """(byte0, byte1, header size, payload length) once the whole header is buffered."""
-    if len(buf) < 2:
+def _header(buf, i: int) -> tuple[int, int, int, int] | None:
+    """(byte0, byte1, header size, payload length) of the frame at ``buf[i]``, once its whole header is there."""
+    avail = len(buf) - i
+    if avail < 2:
         return None
-    b0, b1 = buf[0], buf[1]
+    b0, b1 = buf[i], buf[i + 1]
     n = b1 & 0x7F
     size = 2
     if n == 126:
         size = 4
-        if len(buf) < size:
+        if avail < 4:
             return None
-        n = int.from_bytes(buf[2:4], "big")
+        n = int.from_bytes(buf[i + 2:i + 4], "big")
     elif n == 127:
         size = 10
-        if len(buf) < size:
+        if avail < 10:
             return None
-        n = int.from_bytes(buf[2:10], "big")
+        n = int.from_bytes(buf[i + 2:i + 10], "big")
     if b1 & 0x80:
         size += 4
-    if len(buf) < size:
+    if avail < size:
         return None
     return b0, b1, size, n

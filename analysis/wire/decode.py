@@ -1,7 +1,9 @@
 """Link, network and transport headers: a raw frame in, a TCP segment (or None) out.
 
-Pure functions over bytes. Only what the invariants need is decoded: addresses,
-ports, sequence numbers, flags and the payload. Handles Ethernet (with stacked
+Pure functions over bytes, with one fast path (Ethernet, IPv4, TCP: most captures)
+that reads each header with a single precompiled struct. Only what the invariants
+need is decoded: addresses (kept as raw bytes; reassembly names a connection's
+endpoints once), ports, sequence numbers, flags and the payload. Handles Ethernet (with stacked
 802.1Q/802.1ad tags), Linux cooked captures v1 and v2 (``tshark -i any``), BSD
 loopback, raw IP, IPv4 and IPv6 (with extension headers). A frame cut short by
 the snap length yields a segment marked ``truncated`` with its true length, so
@@ -10,8 +12,8 @@ reassembly records a gap instead of inventing bytes.
 
 from __future__ import annotations
 
-import socket
-from dataclasses import dataclass
+import struct
+from typing import NamedTuple
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -25,13 +27,12 @@ LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2 = 113, 228
 _OLD_RAW = (12, 14)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A TCP segment as seen on the wire."""
+class Segment(NamedTuple):
+    """A TCP segment as seen on the wire (addresses as 4 or 16 raw bytes)."""
 
-    src: str
+    src: bytes
     sport: int
-    dst: str
+    dst: bytes
     dport: int
     seq: int
     ack: int
@@ -46,8 +47,15 @@ class Segment:
         return self.true_len > len(self.payload)
 
 
+_IPV4 = struct.Struct("!BxHxxHxBxx4s4s").unpack_from  # version/IHL, total length, flags/offset, protocol, addresses
+_IPV6 = struct.Struct("!4xHBx16s16s").unpack_from  # payload length, next header, addresses
+_TCP = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, data offset, flags, window
+
+
 def decode(linktype: int, data: bytes, wirelen: int) -> Segment | None:
     """Return the TCP segment in ``data`` or None for anything else (ARP, UDP, fragments...)."""
+    if linktype == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
+        return _ipv4(data, 14, wirelen)
     l3 = _network_start(linktype, data)
     if l3 is None:
         return None
@@ -96,27 +104,23 @@ def _by_version(data: bytes, off: int) -> tuple[int, int] | None:
 
 
 def _ipv4(data: bytes, off: int, wirelen: int) -> Segment | None:
-    if len(data) < off + 20 or data[off] >> 4 != 4 or data[off + 9] != 6:
+    if len(data) < off + 20:
         return None
-    ihl = (data[off] & 0x0F) * 4
-    total = int.from_bytes(data[off + 2:off + 4], "big")
-    frag = int.from_bytes(data[off + 6:off + 8], "big")
-    if frag & 0x1FFF or frag & 0x2000:
+    vihl, total, frag, proto, src, dst = _IPV4(data, off)
+    if vihl >> 4 != 4 or proto != 6:
+        return None
+    if frag & 0x3FFF:
         return None  # IP fragments: TCP over fragmented IP is not reassembled here
     if total == 0:  # TSO on the capturing host can write 0 here: trust the frame
         total = len(data) - off
-    src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
-    dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
-    return _tcp(data, off + ihl, off + total, src, dst, wirelen)
+    return _tcp(data, off + (vihl & 0x0F) * 4, off + total, src, dst, wirelen)
 
 
 def _ipv6(data: bytes, off: int, wirelen: int) -> Segment | None:
     if len(data) < off + 40:
         return None
-    nxt = data[off + 6]
-    end = off + 40 + int.from_bytes(data[off + 4:off + 6], "big")
-    src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
-    dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
+    length, nxt, src, dst = _IPV6(data, off)
+    end = off + 40 + length
     p = off + 40
     while nxt in _IPV6_EXT or nxt == _IPV6_FRAGMENT:
         if len(data) < p + 8:
@@ -130,25 +134,13 @@ def _ipv6(data: bytes, off: int, wirelen: int) -> Segment | None:
     return _tcp(data, p, end, src, dst, wirelen)
 
 
-def _tcp(data: bytes, off: int, end: int, src: str, dst: str, wirelen: int) -> Segment | None:
+def _tcp(data: bytes, off: int, end: int, src: bytes, dst: bytes, wirelen: int) -> Segment | None:
     if len(data) < off + 20:
         return None
-    hdr = (data[off + 12] >> 4) * 4
-    if hdr < 20:
+    sport, dport, seq, ack, doff, flags, window = _TCP(data, off)
+    start = off + (doff >> 4) * 4
+    if start < off + 20:
         return None
-    start = off + hdr
-    true_len = max(0, end - start)
-    payload = bytes(data[start:min(end, len(data))]) if start < len(data) else b""
-    return Segment(
-        src=src,
-        sport=int.from_bytes(data[off:off + 2], "big"),
-        dst=dst,
-        dport=int.from_bytes(data[off + 2:off + 4], "big"),
-        seq=int.from_bytes(data[off + 4:off + 8], "big"),
-        ack=int.from_bytes(data[off + 8:off + 12], "big"),
-        flags=data[off + 13],
-        window=int.from_bytes(data[off + 14:off + 16], "big"),
-        payload=payload,
-        true_len=true_len,
-        wire_len=wirelen,
-    )
+    true_len = end - start if end > start else 0
+    payload = bytes(data[start:end]) if true_len and start < len(data) else b""
+    return Segment(src, sport, dst, dport, seq, ack, flags, window, payload, true_len, wirelen)

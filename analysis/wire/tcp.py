@@ -14,6 +14,7 @@ connections open at once, not the length of the capture.
 
 from __future__ import annotations
 
+import socket
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -25,15 +26,16 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
-_ENDED_KEPT = 1 << 16  # recently ended 4-tuples remembered, to recognise their late segments
+_ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
+_NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Opened:
     conn: Connection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Data:
     conn: int
     direction: Direction
@@ -42,7 +44,7 @@ class Data:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Gap:
     conn: int
     direction: Direction
@@ -51,14 +53,14 @@ class Gap:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ended:
     """The connection is over (both sides closed, one reset it, or the capture ended): nothing more will come."""
 
     conn: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Closed:
     conn: int
     direction: Direction
@@ -114,15 +116,20 @@ class _Half:
 
 
 class _Conn:
-    __slots__ = ("client", "closed", "halves", "id", "info", "pending")
+    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending")
 
-    def __init__(self, conn_id: int, info: Connection | None = None) -> None:
+    def __init__(self, conn_id: int, keys: tuple[tuple, tuple]) -> None:
         self.id = conn_id
-        self.info = info
-        self.client: tuple[str, int] | None = info.client if info else None
+        self.info: Connection | None = None
+        self.client: tuple[bytes, int] | None = None  # the client's raw (address, port)
         self.halves = {C2S: _Half(), S2C: _Half()}
         self.pending: list[tuple[int, float, Segment]] = []  # segments seen before roles were known
         self.closed = False
+        self.keys = keys  # its 4-tuple in both orientations
+
+
+def _name(addr: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
 
 
 class Reassembler:
@@ -136,11 +143,21 @@ class Reassembler:
         self.late_payload = 0  # of which carried bytes
 
     def feed(self, frame: int, ts: float, seg: Segment) -> list:
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = (a, b) if a <= b else (b, a)
+        key = (seg.src, seg.sport, seg.dst, seg.dport)
         conn = self._conns.get(key)
+        flags = seg.flags
+        if conn is not None and conn.info is not None and not flags & 0x07 and not seg.true_len:
+            # The common case, an ACK on an open connection: counters and ACK timing only.
+            info = conn.info
+            direction = C2S if (seg.src, seg.sport) == conn.client else S2C
+            info.packets[direction] += 1
+            info.wire_bytes[direction] += seg.wire_len
+            info.last_frame, info.last_ts = frame, ts
+            if direction is C2S and flags & ACK and conn.halves[S2C].unacked:
+                self._acked(info, conn.halves[S2C], seg.ack, ts)
+            return _NOTHING
         out: list = []
-        syn_only = seg.flags & SYN and not seg.flags & ACK
+        syn_only = flags & SYN and not flags & ACK
         if conn is None and key in self._ended:
             if not syn_only:
                 self.late_segments += 1
@@ -148,14 +165,15 @@ class Reassembler:
                 return out
             del self._ended[key]
         if conn is not None and syn_only and (conn.closed or conn.halves[C2S].started):
-            self._end(key, conn, out)  # the 4-tuple is reused by a new connection
+            self._end(conn, out)  # the 4-tuple is reused by a new connection
             conn = None
         if conn is None:
-            conn = _Conn(self._count)
+            back = (seg.dst, seg.dport, seg.src, seg.sport)
+            conn = _Conn(self._count, (key, back))
             self._count += 1
-            self._conns[key] = conn
+            self._conns[key] = self._conns[back] = conn
         if conn.info is None:
-            roles = self._decide_roles(seg, a, b)
+            roles = self._decide_roles(seg, (seg.src, seg.sport), (seg.dst, seg.dport))
             if roles is None:
                 conn.pending.append((frame, ts, seg))
                 return out
@@ -165,13 +183,13 @@ class Reassembler:
             conn.pending.clear()
         self._segment(conn, frame, ts, seg, out)
         if conn.closed:
-            self._end(key, conn, out)
+            self._end(conn, out)
         return out
 
     def finish(self) -> list:
         """Flush held segments: every remaining hole becomes a gap, every connection ends. Call once at the end."""
         out: list = []
-        for key, conn in list(self._conns.items()):
+        for conn in list({id(c): c for c in self._conns.values()}.values()):
             if conn.info is None:
                 if not conn.pending:
                     continue
@@ -181,23 +199,25 @@ class Reassembler:
                 self._open(conn, (a, b, "port") if server_is_b else (b, a, "port"), f, t, out)
                 for f, t, s in conn.pending:
                     self._segment(conn, f, t, s, out)
-            self._end(key, conn, out)
+            self._end(conn, out)
         return out
 
     def open_connections(self) -> int:
-        return len(self._conns)
+        return len(self._conns) // 2
 
-    def _end(self, key: tuple, conn: _Conn, out: list) -> None:
+    def _end(self, conn: _Conn, out: list) -> None:
         """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
-        if self._conns.get(key) is conn:
-            del self._conns[key]
+        for key in conn.keys:
+            if self._conns.get(key) is conn:
+                del self._conns[key]
         if conn.info is None:
             return
         for direction, half in conn.halves.items():
             self._flush_all(conn.info, direction, half, out)
         out.append(Ended(conn.id))
-        self._ended[key] = None
-        if len(self._ended) > _ENDED_KEPT:
+        for key in conn.keys:
+            self._ended[key] = None
+        while len(self._ended) > _ENDED_KEPT:
             self._ended.popitem(last=False)
 
     # -- internals -------------------------------------------------------------------------
@@ -216,7 +236,7 @@ class Reassembler:
 
     def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list) -> None:
         client, server, source = roles
-        info = Connection(id=conn.id, client=client, server=server,
+        info = Connection(id=conn.id, client=(_name(client[0]), client[1]), server=(_name(server[0]), server[1]),
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
