@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from .events import C2S, S2C, Connection, Event, H2Headers, Http1Response, WsFrame
+from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, H2Headers, Http1Response, WsFrame
 from .invariants.grpc import Messages
 from .invariants.http1 import Exchanges
 from .invariants.http2 import Streams
@@ -28,8 +28,7 @@ class Measures:
         self.packets = {C2S: 0, S2C: 0}
         self.retransmissions = self.gaps = 0
         self.ack_sum, self.ack_count = 0.0, 0
-        self.ws: dict[str, Counter[str]] = {"client->server": Counter(), "server->client": Counter()}
-        self.ws_data_down = 0
+        self.ws: Counter[tuple[Direction, int]] = Counter()  # (direction, opcode) -> frames
         self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
         self.h2_answers = 0  # HTTP/2 responses on connections that carry no gRPC
         self._h2_responses: dict[int, int] = {}
@@ -40,9 +39,7 @@ class Measures:
         return {WsFrame: self._ws, Http1Response: self._response, H2Headers: self._h2_headers}
 
     def _ws(self, e: WsFrame) -> None:
-        self.ws[e.direction.value][e.opcode_name] += 1
-        if e.direction is S2C and e.opcode < 3:
-            self.ws_data_down += 1
+        self.ws[e.direction, e.opcode] += 1
 
     def _response(self, e: Http1Response) -> None:
         if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
@@ -94,8 +91,11 @@ class Measures:
         if self.longpoll:
             out["hold_times_s"] = _series([p[2] for p in x.polls])
             out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None])
-        if any(self.ws.values()):
-            out["ws_frames"] = {k: dict(v) for k, v in self.ws.items()}
+        if self.ws:
+            frames: dict[str, dict[str, int]] = {"client->server": {}, "server->client": {}}
+            for (direction, opcode), count in sorted(self.ws.items(), key=lambda x: (x[0][0].value, x[0][1])):
+                frames[direction.value][WS_OPCODES.get(opcode, f"0x{opcode:x}")] = count
+            out["ws_frames"] = frames
         if sse.events or sse.comments:
             out["sse_events"], out["sse_comments"] = sse.events, sse.comments
             if sse.gap_min is not None:
@@ -105,7 +105,8 @@ class Measures:
                         "pushed_streams": h2.pushed, "full_duplex_streams": h2.full_duplex})
         if grpc.up or grpc.down:
             out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
-        server_messages = self.plain_answers + self.ws_data_down + sse.events + self.h2_answers + h2.pushed + grpc.down
+        ws_data_down = sum(n for (d, opcode), n in self.ws.items() if d is S2C and opcode < 3)
+        server_messages = self.plain_answers + ws_data_down + sse.events + self.h2_answers + h2.pushed + grpc.down
         out["server_messages"] = server_messages
         out["unprompted_server_messages"] = ws_free + sse.events + h2.pushed + grpc.unprompted.count
         if server_messages:

@@ -147,17 +147,23 @@ def dissect(frames: Iterable[RawFrame], fallback: str | None = None) -> Dissecti
 def _route_all(items: list, routers: dict[int, _Router], fallback: str | None,
                decrypt: Decrypter | None) -> Iterator[Opened | Event | ConnectionEnded]:
     for item in items:
-        if isinstance(item, Opened):
+        kind = item.__class__
+        if kind is Opened:
             routers[item.conn.id] = _Router(item.conn)
             yield item
             continue
         router = routers[item.conn]
-        if isinstance(item, Ended):
+        if kind is Ended:
             yield from _end(router, fallback, decrypt)
             del routers[item.conn]
             continue
-        _route(item, router, fallback)
-        yield from _release(router)
+        parser = router.parser
+        if kind is Data and parser is not None:  # the common case, inline
+            parser.feed(item.direction, item.data, item.ts, item.frame)
+        else:
+            _route(item, router, fallback)
+        if router.out or router.pending:
+            yield from _release(router)
 
 
 def _route(item, router: _Router, fallback: str | None) -> None:
@@ -183,27 +189,31 @@ def _route(item, router: _Router, fallback: str | None) -> None:
         out.append(TcpClose(item.ts, item.frame, item.conn, item.direction, how=item.how))
 
 
-def _release(router: _Router, final: bool = False) -> Iterator[Event]:
-    """Yield, in first-byte order, the reported events no earlier-starting event can still precede."""
-    if router.out:
-        router.pending.extend(router.out)
-        router.out.clear()
+_FRAME = attrgetter("frame")
+
+
+def _release(router: _Router, final: bool = False) -> list[Event]:
+    """The reported events no earlier-starting event can still precede, in first-byte order."""
     pending = router.pending
+    if router.out:
+        pending.extend(router.out)
+        router.out.clear()
     if not pending:
-        return
+        return pending
     mark = None if final or router.parser is None else router.parser.pending_frame()
     if len(pending) > 1:
-        pending.sort(key=attrgetter("frame"))  # stable: within a frame, the order of reporting stands
+        pending.sort(key=_FRAME)  # stable: within a frame, the order of reporting stands
     if mark is None:
-        yield from pending
-        pending.clear()
-        return
+        router.pending = []
+        return pending
     cut = 0
     while cut < len(pending) and pending[cut].frame < mark:
         cut += 1
-    if cut:
-        yield from pending[:cut]
-        del pending[:cut]
+    if not cut:
+        return []
+    released = pending[:cut]
+    del pending[:cut]
+    return released
 
 
 def _end(router: _Router, fallback: str | None, decrypt: Decrypter | None) -> Iterator[Event | ConnectionEnded]:

@@ -151,13 +151,19 @@ class Http1Connection:
         """The first frame of anything read but not yet reported: no event from before it is still to come."""
         if self.h2 is not None:
             return self.h2.pending_frame()
-        marks = [p for p in (parser.pending_frame() for parser in self.ws.values()) if p is not None]
+        mark = None
+        for parser in self.ws.values():
+            p = parser.pending_frame()
+            if p is not None and (mark is None or p < mark):
+                mark = p
         for side in self.sides.values():
             if side.stream.buf and side.direction not in self.upgraded:
-                marks.append(side.stream.where(0)[1])
-            if side.sink is not None and (p := side.sink.pending_frame()) is not None:
-                marks.append(p)
-        return min(marks) if marks else None
+                p = side.stream.where(0)[1]
+                if mark is None or p < mark:
+                    mark = p
+            if side.sink is not None and (p := side.sink.pending_frame()) is not None and (mark is None or p < mark):
+                mark = p
+        return mark
 
     # -- parsing ----------------------------------------------------------------------------
 
