@@ -1,47 +1,98 @@
 """Judging, as the capture streams by: wire events in, per-connection findings and the capture's rollup out.
 
-Every connection gets the protocol checks (``invariants.Check``) when it opens; each event
-goes only to the checks that want its type, and to the capture-wide trackers. When the
-connection ends it is labelled from what it carried (``recognise``), its protocol's checks
-conclude, the rest are dropped, and everything kept for it is released. Pure: no I/O.
+A connection's checks (``invariants.Check``) join it by family when its traffic first shows
+that protocol — HTTP/1.x at its first message, WebSocket at an Upgrade, SSE at an event-stream
+response, HTTP/2 at its preface or first frame, gRPC at its first message — starting from what
+the connection's traits kept of before. Each event then goes to one list of handlers for its
+type: the joined checks that want it, the traits, the capture-wide trackers and measures. When
+the connection ends it is labelled from what it carried (``recognise``), its protocol's checks
+conclude, and everything kept for it is released. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .events import Connection, Event, H2Frame, Http1Request, Http1Response
+from .events import (
+    AppData,
+    Connection,
+    Event,
+    GrpcMessage,
+    H2Frame,
+    H2Headers,
+    H2Preface,
+    Http1End,
+    Http1Request,
+    Http1Response,
+    SseEvent,
+    Undecodable,
+    WsFrame,
+)
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
 from .invariants import CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
 from .measures import Measures
+from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import Traits, label_of, not_judged_reason
 
-_CHECK_IDS = tuple(CHECKS)
-_CHECK_CLASSES = tuple(CHECKS.values())
-# event type -> indexes of the checks that want it (the dispatch every event goes through)
-_DISPATCH: dict[type, tuple[int, ...]] = defaultdict(tuple)
-for _i, _cls in enumerate(_CHECK_CLASSES):
-    for _t in _cls.wants:
-        _DISPATCH[_t] = (*_DISPATCH[_t], _i)
-_TRAIT_TYPES = (Http1Request, Http1Response, H2Frame)
+_FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
+for _cls in CHECKS.values():
+    _FAMILIES[_cls.family].append(_cls)
+_NEEDS = {"websocket": ("http1",), "sse": ("http1",)}  # families that ride on HTTP/1.x bring its checks
+# Which family an event shows, by its type alone, or by what it says.
+_BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", H2Preface: "http2",
+            H2Frame: "http2", H2Headers: "http2", GrpcMessage: "grpc"}
+_BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpack": "http2", "grpc": "grpc"}
+
+
+def _request_family(e: Http1Request) -> str:
+    return "websocket" if "websocket" in e.upgrade else "http1"
+
+
+def _response_family(e: Http1Response) -> str:
+    if e.content_type.startswith("text/event-stream"):
+        return "sse"
+    return "websocket" if e.status == 101 and "websocket" in e.upgrade else "http1"
+
+
+_BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
+               Undecodable: lambda e: _BY_PARSER.get(e.protocol)}
 
 
 class _Open:
-    """One open connection: its checks, what it showed of itself, and who gets each type of its events."""
+    """One open connection: its joined checks, what it showed of itself, and who gets each type of its events."""
 
-    __slots__ = ("checks", "conn", "handlers", "traits")
+    __slots__ = ("active", "checks", "conn", "handlers", "shared", "traits")
 
     def __init__(self, conn: Connection, shared: dict[type, list]) -> None:
-        self.conn = conn
-        self.checks: list[Check] = [cls(conn) for cls in _CHECK_CLASSES]
+        self.conn, self.shared = conn, shared
+        self.checks: dict[str, Check] = {}
+        self.active: set[str] = set()
         self.traits = Traits()
-        # One list of callables per event type, made once: an event costs one lookup and its handlers.
-        handlers = {kind: [self.checks[i].feed for i in idxs] for kind, idxs in _DISPATCH.items()}
-        for kind in _TRAIT_TYPES:
-            handlers.setdefault(kind, []).append(self.traits.see)
-        for kind, fns in shared.items():
-            handlers.setdefault(kind, []).extend(fns)
-        self.handlers = handlers
+        self.handlers = self._table()
+
+    def join(self, family: str) -> None:
+        for name in (*_NEEDS.get(family, ()), family):
+            if name not in self.active:
+                self.active.add(name)
+                for cls in _FAMILIES[name]:
+                    self.checks[cls.id] = cls.joining(self.conn, self.traits)
+        self.handlers = self._table()
+
+    def _table(self) -> dict[type, list]:
+        """One list of callables per event type: an event costs one lookup and its handlers."""
+        handlers: dict[type, list] = defaultdict(list)
+        for check in self.checks.values():
+            for kind in check.wants:
+                handlers[kind].append(check.feed)
+        for kind in TRAIT_TYPES:
+            handlers[kind].append(self.traits.see)
+        for kind, fns in self.shared.items():
+            handlers[kind].extend(fns)
+        return dict(handlers)
+
+    def finding(self, check_id: str) -> Finding:
+        check = self.checks.get(check_id) or CHECKS[check_id].joining(self.conn, self.traits)
+        return check.finish()
 
 
 class Judge:
@@ -68,7 +119,14 @@ class Judge:
         self.open[conn.id] = _Open(conn, self._shared)
 
     def event(self, e: Event) -> None:
-        for handle in self.open[e.conn].handlers.get(type(e), ()):
+        o = self.open[e.conn]
+        kind = e.__class__
+        family = _BY_TYPE.get(kind)
+        if family is None and kind in _BY_CONTENT:
+            family = _BY_CONTENT[kind](e)
+        if family is not None and family not in o.active:
+            o.join(family)
+        for handle in o.handlers.get(kind, ()):
             handle(e)
 
     def ended(self, conn: Connection) -> ConnectionResult:
@@ -102,8 +160,7 @@ class Judge:
             return []
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
-        wanted = set(ids)
-        return [check.finish() for check, cid in zip(o.checks, _CHECK_IDS, strict=True) if cid in wanted]
+        return [o.finding(cid) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------
 

@@ -50,8 +50,15 @@ class Check:
     kind: ClassVar[str] = "protocol"
     wants: ClassVar[tuple[type[Event], ...]] = ()
     subject: ClassVar[str] = "messages"  # what ``judged`` counts, for "holds on 3 responses"
+    # The checks of a family join a connection when its traffic first shows that protocol (judge.py).
+    family: ClassVar[str] = "http1"
 
     __slots__ = ("conn", "evidence", "judged", "notes", "unread", "violation_count", "violations")
+
+    @classmethod
+    def joining(cls, conn: Connection, traits) -> Check:
+        """A check joining ``conn`` now; what it needs from before, ``traits`` (recognise.Traits) holds."""
+        return cls(conn)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

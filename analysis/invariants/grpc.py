@@ -21,6 +21,7 @@ class MessagesFramed(Check):
     source = GRPC_SPEC
     wants = (GrpcMessage, Undecodable)
     subject = "gRPC streams"
+    family = "grpc"
     __slots__ = ("streams",)
 
     def __init__(self, conn) -> None:

@@ -58,6 +58,12 @@ class ResponseFollowsRequest(Check):
         self.mid = False
         self.pending_408: Http1Response | None = None
 
+    @classmethod
+    def joining(cls, conn, traits) -> ResponseFollowsRequest:
+        check = cls(conn)
+        check.mid = traits.mid
+        return check
+
     def feed(self, e: Event) -> None:
         if self.pending_408 is not None:
             self._settle_408(e)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Http1Response, Undecodable
+from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Undecodable
 from ..findings import MAX_FRAMES, Finding, Status
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck
@@ -14,25 +14,17 @@ DATA, HEADERS, PRIORITY, SETTINGS, PUSH_PROMISE = 0, 1, 2, 4, 5
 class _Upgradable(Check):
     """Knows whether stream 1 was opened by an HTTP/1.1 Upgrade: h2c request (RFC 7540 §3.2)."""
 
-    wants = (H2Frame, Http1Request, Http1Response)
-    __slots__ = ("h2c_request", "upgraded")
+    wants = (H2Frame,)
+    family = "http2"
 
-    def __init__(self, conn) -> None:
-        super().__init__(conn)
-        self.h2c_request: Http1Request | None = None
-        self.upgraded = False
+    @classmethod
+    def joining(cls, conn, traits) -> _Upgradable:
+        check = cls(conn)
+        if traits.h2c_switched:  # the HTTP/2 frames follow a 101 to an Upgrade: h2c request
+            check.upgrade(traits.h2c_request)
+        return check
 
-    def feed(self, e: Event) -> None:
-        if isinstance(e, H2Frame):
-            self.frame(e)
-        elif isinstance(e, Http1Request):
-            if "h2c" in e.upgrade:
-                self.h2c_request = e
-        elif e.status == 101 and "h2c" in e.upgrade and self.h2c_request is not None:
-            self.upgraded = True
-            self.upgrade(self.h2c_request)
-
-    def frame(self, e: H2Frame) -> None:
+    def feed(self, e: H2Frame) -> None:
         raise NotImplementedError
 
     def upgrade(self, request: Http1Request) -> None:
@@ -47,6 +39,7 @@ class ClientPreface(Check):
     source = "RFC 9113 §3.4 (connection preface)"
     wants = (H2Preface, H2Frame, Undecodable)
     subject = "HTTP/2 connections"
+    family = "http2"
     __slots__ = ("first_server", "h2", "preface")
 
     def __init__(self, conn) -> None:
@@ -105,7 +98,7 @@ class StreamsClientInitiated(_Upgradable):
         self.saw(request.frame)  # stream 1 was opened by the client's HTTP/1.1 Upgrade request
         self.seen.add(1)
 
-    def frame(self, e: H2Frame) -> None:
+    def feed(self, e: H2Frame) -> None:
         sid = e.stream
         if sid % 2 == 0 or sid in self.seen or e.ftype == PRIORITY:
             return
@@ -134,7 +127,7 @@ class ResponseFollowsRequest(_Upgradable):
     def upgrade(self, request: Http1Request) -> None:
         self.asked.add(1)
 
-    def frame(self, e: H2Frame) -> None:
+    def feed(self, e: H2Frame) -> None:
         if e.stream % 2 == 0:
             return
         if e.direction is C2S:
@@ -156,6 +149,7 @@ class PushPromised(Check):
     source = "RFC 9113 §5.1.1, §8.4 (server push)"
     wants = (H2Frame,)
     subject = "HTTP/2 connections"
+    family = "http2"
     __slots__ = ("opened", "promised", "pushed")
 
     def __init__(self, conn) -> None:
@@ -203,6 +197,7 @@ class PushDisabledRespected(Check):
     source = "RFC 9113 §6.5.2, §8.4 (SETTINGS_ENABLE_PUSH)"
     wants = (H2Frame,)
     subject = "push-disabled connections"
+    family = "http2"
     __slots__ = ("acked", "disabled")
 
     def __init__(self, conn) -> None:
@@ -235,6 +230,7 @@ class FrameSyntax(SyntaxCheck):
     source = "RFC 9113 §4.1 (frame format), §4.3 (header compression), RFC 7541"
     wants = (H2Frame, Undecodable)
     subject = "frames"
+    family = "http2"
     parsers = ("http2", "hpack")
     not_what = "not valid HTTP/2"
 

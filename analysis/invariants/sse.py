@@ -17,7 +17,14 @@ class _Streams(Check):
 
     wants = (Http1Request, Http1Response, Http1End, TcpClose)
     subject = "event streams"
+    family = "sse"
     __slots__ = ("finals", "req_end", "requests", "stream")
+
+    @classmethod
+    def joining(cls, conn, traits) -> _Streams:
+        check = cls(conn)
+        check.requests, check.finals, check.req_end = traits.requests, traits.finals, traits.req_end
+        return check
 
     def __init__(self, conn) -> None:
         super().__init__(conn)

@@ -20,7 +20,14 @@ class Upgrade(Check):
     source = "RFC 6455 §4.1-§4.2 (opening handshake)"
     wants = (Http1Request, Http1Response, WsFrame, Undecodable)
     subject = "WebSocket handshakes"
+    family = "websocket"
     __slots__ = ("asked", "last", "switched")
+
+    @classmethod
+    def joining(cls, conn, traits) -> Upgrade:
+        check = cls(conn)
+        check.last = traits.last_request  # joining on a 101: the request it answered came before
+        return check
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
@@ -64,6 +71,7 @@ class _Masking(Check):
     direction: Direction
     want_masked: bool
     wants = (WsFrame, Undecodable)
+    family = "websocket"
 
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
@@ -109,6 +117,7 @@ class FrameSyntax(SyntaxCheck):
     source = "RFC 6455 §5.2 (base framing), §5.5 (control frames)"
     wants = (WsFrame, Undecodable)
     subject = "frames"
+    family = "websocket"
     parsers = ("websocket",)
     not_what = "not a WebSocket frame"
 

@@ -8,7 +8,7 @@ never consulted.
 
 from __future__ import annotations
 
-from ..events import Connection, Event, H2Frame, Http1Request, Http1Response
+from ..events import C2S, Connection, Event, H2Frame, Http1End, Http1Request, Http1Response, StreamGap
 
 _PUSH_PROMISE = 5
 
@@ -19,22 +19,47 @@ _REFINES = {"http1": ("longpoll",), "websocket": ("websocket-tls",), "http2": ("
 
 
 class Traits:
-    """What a connection has shown of itself so far (fed the events of the types in ``see``)."""
+    """What a connection has shown of itself so far, kept once: recognition reads it, and a check that joins
+    the connection later (when its protocol shows) starts from it instead of every check counting everything.
 
-    __slots__ = ("event_stream", "http1", "push", "ws_asked")
+    Fed the events of ``TYPES``."""
+
+    __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
+                 "req_end", "requests", "ws_asked")
 
     def __init__(self) -> None:
-        self.http1 = self.ws_asked = self.event_stream = self.push = False
+        self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
+        self.requests = self.finals = 0
+        self.req_end = -1  # index of the last client message that ended
+        self.last_request: Http1Request | None = None
+        self.h2c_request: Http1Request | None = None
 
     def see(self, e: Event) -> None:
-        if isinstance(e, H2Frame):
+        kind = e.__class__
+        if kind is H2Frame:
             self.push = self.push or e.ftype == _PUSH_PROMISE
-            return
-        self.http1 = True
-        if isinstance(e, Http1Request):
+        elif kind is Http1Request:
+            self.http1 = True
+            self.requests += 1
+            self.last_request = e
             self.ws_asked = self.ws_asked or "websocket" in e.upgrade
-        elif isinstance(e, Http1Response):
+            if "h2c" in e.upgrade:
+                self.h2c_request = e
+        elif kind is Http1Response:
+            self.http1 = True
+            if not e.interim:
+                self.finals += 1
             self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
+            self.h2c_switched = self.h2c_switched or (e.status == 101 and "h2c" in e.upgrade
+                                                      and self.h2c_request is not None)
+        elif kind is Http1End:
+            if e.direction is C2S:
+                self.req_end = e.index
+        elif kind is StreamGap:
+            self.mid = self.mid or e.missing == 0
+
+
+TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap)
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
