@@ -26,7 +26,7 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against a tshark pass (10^4..10^6, SIZES=) and show peak memory at 10^7 packets (MEMORY=)
+bench: ## Time our check against tshark and the reading floor on two mixes (SIZES=), -j scaling, memory at 10^7 (MEMORY=)
 	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY))
 
 lint: ## Check the code style with ruff

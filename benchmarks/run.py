@@ -1,18 +1,20 @@
-"""Benchmark: duplexlab's check against a plain tshark field-extraction pass over the same file.
+"""Benchmark: duplexlab's check against the tshark pass a user would run, and against the reading floor.
 
-Usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS]
-       (default: 10000 100000 1000000, then --memory 10000000)
+Usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS]
+       (defaults: 10000 100000 1000000, --memory 10000000, --scaling 200000; 0 skips the last two)
 
-For each size it writes a synthetic capture (benchmarks/make_capture.py), then runs,
-each in its own process: `python -m analysis check` and
-`tshark -T fields -e frame.number -e tcp.stream -e http.request.method -e websocket.opcode`.
-It prints wall time and peak memory (max RSS) of both and the ratio ours/tshark.
-A ratio below 1.0 means our check is faster than tshark's own single pass.
-
-Then the memory bound: our check alone on a capture of ``--memory`` packets (10^7 by
-default; tshark is not run at that size), with its peak RSS against the 300 MB budget.
-The capture's 72 connections stay open to the end, so nothing is released early: the
-figure shows that memory follows the open connections, not the packets.
+For each size it writes two captures (benchmarks/make_capture.py): a WebSocket-heavy one and an
+HTTP/1.1 keep-alive-heavy one. On each it times, every command in its own process and in the
+same run:
+  ours    `python -m analysis check --quiet FILE` (every connection recognised and judged)
+  tshark  the field pass a user would run for that protocol, and only that protocol's fields:
+          websocket: -e frame.number -e tcp.stream -e websocket.opcode -e websocket.mask
+          http1:     -e frame.number -e tcp.stream -e http.request.method -e http.response.code
+  floor   `python benchmarks/floor.py FILE`: records read and TCP headers parsed, nothing else
+and prints wall seconds, peak RSS and the ratios ours/tshark and ours/floor (targets at 10^6:
+≤ 0.3 and ≤ 4). Then `check -j 1` against `check -j 2` on a set of files (the scaling from one
+core to two), and our peak RSS on a --memory packet capture (its 72 connections stay open to
+the end, so nothing is released early; budget 300 MB).
 """
 
 from __future__ import annotations
@@ -25,71 +27,100 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 
 from make_capture import write  # noqa: E402
 
+MEMORY_BUDGET_MB = 300
+TSHARK_FIELDS = {
+    "websocket": ("frame.number", "tcp.stream", "websocket.opcode", "websocket.mask"),
+    "http1": ("frame.number", "tcp.stream", "http.request.method", "http.response.code"),
+}
+OURS = [sys.executable, "-m", "analysis", "check", "--quiet"]
+FLOOR = [sys.executable, str(HERE / "floor.py")]
+
 
 def measure(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one command, its output discarded."""
+    """(wall seconds, peak RSS in MB) of one command in its own process, its output discarded."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
-        raise SystemExit(f"{cmd[0]} failed with exit code {code}")
+        raise SystemExit(f"{' '.join(cmd[:4])} failed with exit code {code}")
     return wall, usage.ru_maxrss / 1024
 
 
-MEMORY_BUDGET_MB = 300
-
-
-def memory(n: int, ours_cmd: list[str]) -> None:
-    path = OUT / f"bench-{n}.pcap"
+def capture(n: int, mix: str) -> Path:
+    path = OUT / f"bench-{mix}-{n}.pcap"
     if not path.exists():
-        write(n, str(path))
-    secs, mb = measure([*ours_cmd, str(path)])
+        write(n, str(path), mix)
+    return path
+
+
+def compare(sizes: list[int]) -> None:
+    print(f"{'packets':>9} {'mix':>9} {'ours s':>7} {'ours MB':>7} {'tshark s':>8} {'tshark MB':>9} {'floor s':>7} "
+          f"{'ours/tshark':>11} {'ours/floor':>10}")
+    for n in sizes:
+        for mix, fields in TSHARK_FIELDS.items():
+            path = str(capture(n, mix))
+            ours_s, ours_mb = measure([*OURS, path])
+            tshark_s, tshark_mb = measure(["tshark", "-n", "-T", "fields", *(x for f in fields for x in ("-e", f)),
+                                           "-r", path])
+            floor_s, _ = measure([*FLOOR, path])
+            print(f"{n:>9} {mix:>9} {ours_s:>7.2f} {ours_mb:>7.0f} {tshark_s:>8.2f} {tshark_mb:>9.0f} {floor_s:>7.2f} "
+                  f"{ours_s / tshark_s:>11.2f} {ours_s / floor_s:>10.2f}", flush=True)
+
+
+def scaling(n: int) -> None:
+    files = [str(capture(n, mix)) for mix in TSHARK_FIELDS] * 2
+    one, _ = measure([*OURS, "-j", "1", *files])
+    two, _ = measure([*OURS, "-j", "2", *files])
+    print(f"scaling: {len(files)} files of {n} packets: -j 1 {one:.2f} s, -j 2 {two:.2f} s, speed-up {one / two:.2f}x "
+          f"on {os.cpu_count()} cores", flush=True)
+
+
+def memory(n: int) -> None:
+    path = OUT / f"bench-mix-{n}.pcap"
+    if not path.exists():
+        write(n, str(path), "mix")
+    secs, mb = measure([*OURS, str(path)])
     print(f"memory bound: {n} packets ({path.stat().st_size / 1e6:.0f} MB file, 72 connections open throughout): "
           f"ours {secs:.1f} s, peak RSS {mb:.0f} MB (budget {MEMORY_BUDGET_MB} MB: "
           f"{'within' if mb <= MEMORY_BUDGET_MB else 'OVER'})", flush=True)
 
 
-def main(sizes: list[int], memory_size: int | None) -> int:
+def _option(args: list[str], name: str, default: int) -> int | None:
+    if name not in args:
+        return default
+    i = args.index(name)
+    value = args[i + 1] if i + 1 < len(args) else ""
+    if not value.isdigit():
+        sys.exit(f"usage: python benchmarks/run.py [PACKETS ...] [{name} PACKETS]  ({name} 0 skips it)")
+    del args[i:i + 2]
+    return int(value) or None
+
+
+def main(args: list[str]) -> int:
     if shutil.which("tshark") is None:
         print("tshark is not installed: run `make test` or `lab/bootstrap.sh tools` first.", file=sys.stderr)
         return 2
+    mem = _option(args, "--memory", 10_000_000)
+    scale = _option(args, "--scaling", 200_000)
+    if any(not a.isdigit() for a in args):
+        sys.exit("usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS]")
     OUT.mkdir(exist_ok=True)
-    ours_cmd = [sys.executable, "-m", "analysis", "check", "--quiet", "--protocol", "websocket"]
-    tshark_cmd = ["tshark", "-n", "-T", "fields", "-e", "frame.number", "-e", "tcp.stream",
-                  "-e", "http.request.method", "-e", "websocket.opcode", "-r"]
-    print(f"{'packets':>9} {'file MB':>8} {'ours s':>8} {'ours MB':>8} {'tshark s':>9} {'tshark MB':>10} "
-          f"{'time ratio':>11} {'pkts/s ours':>12}")
-    for n in sizes:
-        path = OUT / f"bench-{n}.pcap"
-        if not path.exists():
-            write(n, str(path))
-        ours_s, ours_mb = measure([*ours_cmd, str(path)])
-        tshark_s, tshark_mb = measure([*tshark_cmd, str(path)])
-        size_mb = path.stat().st_size / 1e6
-        print(f"{n:>9} {size_mb:>8.1f} {ours_s:>8.2f} {ours_mb:>8.0f} {tshark_s:>9.2f} {tshark_mb:>10.0f} "
-              f"{ours_s / tshark_s:>11.2f} {n / ours_s:>12.0f}", flush=True)
-    if memory_size:
-        memory(memory_size, ours_cmd)
+    compare([int(a) for a in args] or [10_000, 100_000, 1_000_000])
+    if scale:
+        scaling(scale)
+    if mem:
+        memory(mem)
     return 0
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    mem: int | None = 10_000_000
-    if "--memory" in args:
-        i = args.index("--memory")
-        value = args[i + 1] if i + 1 < len(args) else ""
-        if not value.isdigit():
-            sys.exit("usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS]  (--memory 0 skips it)")
-        mem = int(value) or None
-        del args[i:i + 2]
-    if any(not a.isdigit() for a in args):
-        sys.exit("usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS]")
-    sys.exit(main([int(a) for a in args] or [10_000, 100_000, 1_000_000], mem))
+    sys.exit(main(sys.argv[1:]))

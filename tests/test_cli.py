@@ -117,3 +117,18 @@ def test_keys_without_tshark_is_one_sentence_and_exit_two(tmp_path):
                           cwd=ROOT, timeout=60, env=env)
     assert proc.returncode == 2
     _one_sentence(proc, "tshark", "not on PATH")
+
+
+def test_parallel_check_keeps_the_order_the_output_and_the_exit_code(tmp_path, corpus):
+    c = Conv().handshake()
+    c.send(S, ok())  # the server speaks first: a failing capture
+    bad = c.write(tmp_path / "bad.pcap")
+    files = [str(corpus / "ws-arkime.pcap"), bad, str(tmp_path / "missing.pcap"),
+             str(corpus / "sse-servertime-flask-susam.pcap"), _good(tmp_path)]
+    one = run("check", "-j", "1", *files)
+    two = run("check", "-j", "2", *files)
+    assert (one.returncode, one.stdout, one.stderr) == (two.returncode, two.stdout, two.stderr)
+    assert one.returncode == 2  # a missing file is bad input, and it wins over the failing capture
+    heads = [line.split()[0] for line in one.stdout.splitlines() if "verdict:" in line]
+    assert heads == [f for f in files if not f.endswith("missing.pcap")]
+    assert run("check", "-j", "0", _good(tmp_path)).returncode == 2
