@@ -39,14 +39,20 @@ _START = {C2S: re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}(?: |$)"),
 _START_PEEK = 21
 
 
+_WANTED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type"))
+
+
 def _headers(lines: list[bytes]) -> dict[str, str]:
+    """The header fields the framing and the invariants read (the rest are skipped unread)."""
     out: dict[str, str] = {}
     for line in lines:
         name, sep, value = line.partition(b":")
         if sep:
-            key = name.strip().lower().decode("latin-1")
-            val = value.strip().decode("latin-1")
-            out[key] = f"{out[key]}, {val}" if key in out else val
+            key = name.strip().lower()
+            if key in _WANTED:
+                k = key.decode("latin-1")
+                val = value.strip().decode("latin-1")
+                out[k] = f"{out[k]}, {val}" if k in out else val
     return out
 
 
@@ -190,8 +196,8 @@ class Http1Connection:
     def _head(self, side: _Side) -> bool:
         s = side.stream
         # Tolerate (and skip) the empty lines RFC 9112 §2.2 lets a peer send between messages.
-        while s.buf[:2] == b"\r\n" or s.buf[:1] == b"\n":
-            s.consume(2 if s.buf[:1] == b"\r" else 1)
+        while s.buf.startswith((b"\r\n", b"\n")):
+            s.consume(2 if s.buf[0] == 13 else 1)
         m = _HEAD_END.search(s.buf)
         if not m:
             if s.buf and not _START[side.direction].match(s.buf[:_START_PEEK]):
@@ -200,10 +206,11 @@ class Http1Connection:
             elif len(s.buf) > _MAX_HEAD:
                 self._broken(side, "a message head longer than 64 KiB")
             return False
+        start, stop = m.span()
         ts, frame = s.where(0)
-        lines = bytes(s.buf[:m.start()]).replace(b"\r\n", b"\n").split(b"\n")
-        side.head_end = s.where(m.end() - 1)
-        s.consume(m.end())
+        lines = bytes(s.buf[:start]).replace(b"\r\n", b"\n").split(b"\n")
+        side.head_end = s.where(stop - 1)
+        s.consume(stop)
         side.start = (ts, frame)
         if side.direction is C2S:
             return self._request(side, lines, ts, frame)

@@ -22,14 +22,21 @@ class Stream:
         self._marks: list[tuple[float, int]] = []  # (ts, frame) of each piece
 
     def feed(self, data: bytes, ts: float, frame: int) -> None:
-        self._offs.append(self.base + len(self.buf))
-        self._marks.append((ts, frame))
+        if not self.buf:  # the usual case: nothing left over, one piece to remember
+            self._offs = [self.base]
+            self._marks = [(ts, frame)]
+        else:
+            self._offs.append(self.base + len(self.buf))
+            self._marks.append((ts, frame))
         self.buf += data
 
     def where(self, pos: int) -> tuple[float, int]:
         """(ts, frame) of the byte at ``pos`` in ``buf``."""
+        marks = self._marks
+        if len(marks) == 1:
+            return marks[0]
         i = bisect_right(self._offs, self.base + pos) - 1
-        return self._marks[max(i, 0)]
+        return marks[i if i > 0 else 0]
 
     def consume(self, n: int) -> None:
         del self.buf[:n]
