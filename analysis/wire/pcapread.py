@@ -176,8 +176,11 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             buf, pos = r.buf, r.pos
         r.pos = pos + length
         body = pos + 8
-        if btype == _EPB:
-            iface, hi, lo, caplen, wirelen = epb(buf, body)
+        if btype in (_EPB, _OPB):
+            if btype == _EPB:
+                iface, hi, lo, caplen, wirelen = epb(buf, body)
+            else:  # the obsolete Packet Block: a 16-bit interface id and a drops counter
+                iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
             if iface >= len(interfaces) or caplen > length - 32:
                 raise _Damaged
             linktype, unit = interfaces[iface]
@@ -190,13 +193,6 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             caplen = min(wirelen, length - 16)
             number += 1
             yield number, 0.0, interfaces[0][0], buf[body + 4:body + 4 + caplen], wirelen
-        elif btype == _OPB:
-            iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
-            if iface >= len(interfaces) or caplen > length - 32:
-                raise _Damaged
-            linktype, unit = interfaces[iface]
-            number += 1
-            yield number, ((hi << 32) | lo) * unit, linktype, buf[body + 20:body + 20 + caplen], wirelen
         elif btype == _IDB:
             linktype = struct.unpack_from(endian + "H", buf, body)[0]
             opts = _options(buf[body + 8:pos + length - 4], endian)
