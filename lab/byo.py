@@ -24,7 +24,7 @@ class YourServer:
     port: int | None = None
     path: str | None = None
 
-    def describe(self, protocol: str) -> str:
+    def describe(self) -> str:
         where = f" port {self.port}" if self.port else ""
         path = f" path {self.path}" if self.path else ""
         return f"{self.image} (yours){where}{path}"

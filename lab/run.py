@@ -113,7 +113,7 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
         over = write_override(yours, name, 443 if name in TLS_SCENARIOS else 8080, CAPTURES)
         flags = ("-f", str(ROOT / "docker-compose.yml"), "-f", str(over))
         servers = [SERVICE, f"capture-{name}"]
-        st.say(f"judging your server: {yours.describe(name)}")
+        st.say(f"judging your server: {yours.describe()}")
     st.say(f"building images (cached after the first run) for {' '.join(scenarios)}")
     compose(*flags, "build", "--quiet")
     compose(*flags, "down", "--remove-orphans", "--timeout", "20")
@@ -151,7 +151,7 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
             failures[f"capture-{name}"] = str(exc)
             continue
         if yours is not None:
-            result.server = yours.describe(name)
+            result.server = yours.describe()
         results[name] = result
         drawn.append((result, lads))
     page = CAPTURES / ("misbehave-report.html" if profile else "report.html")

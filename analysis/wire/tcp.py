@@ -202,9 +202,6 @@ class Reassembler:
             self._end(conn, out)
         return out
 
-    def open_connections(self) -> int:
-        return len(self._conns) // 2
-
     def _end(self, conn: _Conn, out: list) -> None:
         """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
         for key in conn.keys:
