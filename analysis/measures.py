@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, H2Headers, Http1Response, WsFrame
+from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, Http1Response, WsFrame
 from .invariants.grpc import Messages
 from .invariants.http1 import Exchanges
 from .invariants.http2 import Streams
@@ -30,13 +30,11 @@ class Measures:
         self.ack_sum, self.ack_count = 0.0, 0
         self.ws: Counter[tuple[Direction, int]] = Counter()  # (direction, opcode) -> frames
         self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
-        self.h2_answers = 0  # HTTP/2 responses on connections that carry no gRPC
-        self._h2_responses: dict[int, int] = {}
         self.longpoll = False
 
     def handlers(self) -> dict[type, Callable[[Event], None]]:
         """What each event type is counted by (the judge calls only these)."""
-        return {WsFrame: self._ws, Http1Response: self._response, H2Headers: self._h2_headers}
+        return {WsFrame: self._ws, Http1Response: self._response}
 
     def _ws(self, e: WsFrame) -> None:
         self.ws[e.direction, e.opcode] += 1
@@ -45,15 +43,8 @@ class Measures:
         if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
             self.plain_answers += 1
 
-    def _h2_headers(self, e: H2Headers) -> None:
-        if e.direction is S2C and e.status and e.stream % 2 == 1:
-            self._h2_responses[e.conn] = self._h2_responses.get(e.conn, 0) + 1
 
     def ended(self, conn: Connection, label: str) -> None:
-        answers = self._h2_responses.pop(conn.id, 0)
-        if conn.id not in self.t[Streams].grpc_conns:
-            self.h2_answers += answers
-        self.t[Streams].grpc_conns.discard(conn.id)
         self.longpoll = self.longpoll or label == "longpoll"
         if conn.app == "unknown":
             return
@@ -106,7 +97,7 @@ class Measures:
         if grpc.up or grpc.down:
             out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
         ws_data_down = sum(n for (d, opcode), n in self.ws.items() if d is S2C and opcode < 3)
-        server_messages = self.plain_answers + ws_data_down + sse.events + self.h2_answers + h2.pushed + grpc.down
+        server_messages = self.plain_answers + ws_data_down + sse.events + h2.answers + h2.pushed + grpc.down
         out["server_messages"] = server_messages
         out["unprompted_server_messages"] = ws_free + sse.events + h2.pushed + grpc.unprompted.count
         if server_messages:

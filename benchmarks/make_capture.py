@@ -65,77 +65,79 @@ class Writer:
 
 
 def write(packets: int, path: str, mix: str = "mix") -> int:
-    if mix == "websocket":
-        return _websocket(packets, path)
-    if mix == "http1":
-        return _http1(packets, path)
+    """Write ``packets`` packets of ``mix`` to ``path``; returns how many were written."""
+    flows, opening, step = _MIXES[mix]()
     with open(path, "wb") as fh:
         w = Writer(fh)
-        http = [_Flow(n) for n in range(_HTTP_CONNS)]
-        ws = [_Flow(1000 + n) for n in range(_WS_CONNS)]
-        for f in http:
-            w.handshake(f)
-        for f in ws:
-            w.handshake(f)
-            w.pkt(f, "c", 0x18, _UPGRADE)
-            w.pkt(f, "s", 0x18, _SWITCH)
-        i = 0
-        while w.count < packets:
-            f = http[i % _HTTP_CONNS]
-            w.pkt(f, "c", 0x18, _REQ % i)
-            w.pkt(f, "s", 0x18, _RESP)
-            g = ws[i % _WS_CONNS]
-            w.pkt(g, "s", 0x18, _WS_SERVER)
-            w.pkt(g, "s", 0x18, _WS_SERVER)
-            if i % 4 == 0:
-                w.pkt(g, "c", 0x18, _WS_CLIENT)
-            w.pkt(f, "c", 0x10)
-            i += 1
-        return w.count
-
-
-def _websocket(packets: int, path: str) -> int:
-    with open(path, "wb") as fh:
-        w = Writer(fh)
-        ws = [_Flow(n) for n in range(64)]
-        for f in ws:
-            w.handshake(f)
-            w.pkt(f, "c", 0x18, _UPGRADE)
-            w.pkt(f, "s", 0x18, _SWITCH)
-        i = 0
-        while w.count < packets:
-            g = ws[i % len(ws)]
-            w.pkt(g, "s", 0x18, _WS_SERVER + (_WS_SERVER if i % 3 == 0 else b""))
-            w.pkt(g, "c", 0x10)
-            if i % 4 == 0:
-                w.pkt(g, "c", 0x18, _WS_CLIENT)
-                w.pkt(g, "s", 0x10)
-            i += 1
-        return w.count
-
-
-def _http1(packets: int, path: str) -> int:
-    with open(path, "wb") as fh:
-        w = Writer(fh)
-        flows = [_Flow(n) for n in range(64)]
         for f in flows:
-            w.handshake(f)
-        i, fresh = 0, 64
+            opening(w, f)
+        i = 0
         while w.count < packets:
-            k = i % len(flows)
-            f = flows[k]
-            w.pkt(f, "c", 0x18, _REQ % i)
-            w.pkt(f, "s", 0x18, _RESP)
-            w.pkt(f, "c", 0x10)
+            step(w, flows, i)
             i += 1
-            if i % 500 == 0:  # a connection closes; another opens (state must be released)
-                w.pkt(f, "c", 0x11)
-                w.pkt(f, "s", 0x11)
-                w.pkt(f, "c", 0x10)
-                flows[k] = _Flow(fresh % 30000)
-                fresh += 1
-                w.handshake(flows[k])
         return w.count
+
+
+def _upgraded(w: Writer, f: _Flow) -> None:
+    w.handshake(f)
+    w.pkt(f, "c", 0x18, _UPGRADE)
+    w.pkt(f, "s", 0x18, _SWITCH)
+
+
+def _mix():
+    http = [_Flow(n) for n in range(_HTTP_CONNS)]
+    ws = [_Flow(1000 + n) for n in range(_WS_CONNS)]
+
+    def opening(w: Writer, f: _Flow) -> None:
+        (_upgraded if f in ws else Writer.handshake)(w, f)
+
+    def step(w: Writer, _flows: list, i: int) -> None:
+        f = http[i % _HTTP_CONNS]
+        w.pkt(f, "c", 0x18, _REQ % i)
+        w.pkt(f, "s", 0x18, _RESP)
+        g = ws[i % _WS_CONNS]
+        w.pkt(g, "s", 0x18, _WS_SERVER)
+        w.pkt(g, "s", 0x18, _WS_SERVER)
+        if i % 4 == 0:
+            w.pkt(g, "c", 0x18, _WS_CLIENT)
+        w.pkt(f, "c", 0x10)
+
+    return http + ws, opening, step
+
+
+def _websocket():
+    def step(w: Writer, flows: list, i: int) -> None:
+        g = flows[i % len(flows)]
+        w.pkt(g, "s", 0x18, _WS_SERVER + (_WS_SERVER if i % 3 == 0 else b""))
+        w.pkt(g, "c", 0x10)
+        if i % 4 == 0:
+            w.pkt(g, "c", 0x18, _WS_CLIENT)
+            w.pkt(g, "s", 0x10)
+
+    return [_Flow(n) for n in range(64)], _upgraded, step
+
+
+def _http1():
+    fresh = [64]
+
+    def step(w: Writer, flows: list, i: int) -> None:
+        k = i % len(flows)
+        f = flows[k]
+        w.pkt(f, "c", 0x18, _REQ % i)
+        w.pkt(f, "s", 0x18, _RESP)
+        w.pkt(f, "c", 0x10)
+        if (i + 1) % 500 == 0:  # a connection closes; another opens (state must be released)
+            w.pkt(f, "c", 0x11)
+            w.pkt(f, "s", 0x11)
+            w.pkt(f, "c", 0x10)
+            flows[k] = _Flow(fresh[0] % 30000)
+            fresh[0] += 1
+            w.handshake(flows[k])
+
+    return [_Flow(n) for n in range(64)], Writer.handshake, step
+
+
+_MIXES = {"mix": _mix, "websocket": _websocket, "http1": _http1}
 
 
 if __name__ == "__main__":

@@ -239,9 +239,12 @@ class FrameSyntax(SyntaxCheck):
 
 
 class _ConnStreams:
-    __slots__ = ("data_prev", "data_seen", "disabled", "promises", "pushed_data", "pushed_heads", "streams")
+    __slots__ = ("data_prev", "data_seen", "disabled", "grpc", "promises", "pushed_data", "pushed_heads", "responses",
+                 "streams")
 
     def __init__(self) -> None:
+        self.grpc = False  # a gRPC content type was seen: its responses are counted as gRPC messages instead
+        self.responses = 0
         self.streams: set[int] = set()
         self.data_seen: dict[int, int] = {}  # stream -> frame of its latest DATA
         self.data_prev: H2Frame | None = None
@@ -265,7 +268,7 @@ class Streams(Tracker):
         self.interleaved: tuple[int, int, int, int, int] | None = None  # (stream, a, prev stream, prev, b)
         self.push_shown: tuple[int, int, int, int, int] | None = None  # (stream, promised, pp, headers, data)
         self.push_quiet: int | None = None
-        self.grpc_conns: set[int] = set()
+        self.answers = 0  # responses on connections that carry no gRPC (server messages, for the measures)
         self._half_closed: dict[tuple[int, int], bool] = {}
 
     def feed(self, e: Event) -> None:
@@ -307,12 +310,13 @@ class Streams(Tracker):
 
     def _headers(self, c: _ConnStreams, e: H2Headers) -> None:
         if e.content_type.startswith("application/grpc"):
-            self.grpc_conns.add(e.conn)
+            c.grpc = True
         if e.direction is C2S and e.method and not e.promised:
             self.requests += 1
         elif e.direction is S2C and e.status:
             if e.stream % 2 == 1:
                 self.responses += 1
+                c.responses += 1
             elif e.stream not in c.pushed_heads:
                 self.pushed += 1
                 c.pushed_heads[e.stream] = e.frame
@@ -324,6 +328,8 @@ class Streams(Tracker):
 
     def ended(self, conn: int) -> None:
         c = self.conns.pop(conn, None)
+        if c is not None and not c.grpc:
+            self.answers += c.responses
         if c is not None and c.disabled is not None and not c.promises and self.push_quiet is None:
             self.push_quiet = c.disabled
         for key in [k for k in self._half_closed if k[0] == conn]:
