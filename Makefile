@@ -1,5 +1,6 @@
 # duplexlab — the only commands a new user needs. `make help` lists them.
-PROTOCOLS ?= http1 websocket sse http2 h2push grpc longpoll websocket-tls http2-tls
+PROTOCOLS ?=
+VIA ?=
 PROFILE ?=
 SERVER_IMAGE ?=
 SERVER_PORT ?=
@@ -14,8 +15,8 @@ COMPOSE := COMPOSE_BAKE=false docker compose
 help: ## Show the targets and what each does
 	@awk 'BEGIN{FS=":.*## "} /^[a-z]+:.*## /{printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS=, PROFILE=misbehave, SERVER_IMAGE=)
-	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(QUIET),--quiet) $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS)) $(if $(SERVER_IMAGE),--server-image '$(SERVER_IMAGE)' --server-port '$(SERVER_PORT)' --server-path '$(SERVER_PATH)')
+lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS=, VIA=, PROFILE=, SERVER_IMAGE=)
+	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(QUIET),--quiet) $(if $(VIA),--via '$(VIA)') $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS)) $(if $(SERVER_IMAGE),--server-image '$(SERVER_IMAGE)' --server-port '$(SERVER_PORT)' --server-path '$(SERVER_PATH)')
 
 test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab
 	@lab/bootstrap.sh test && { $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure here" >&2; exit $$rc; }

@@ -85,6 +85,20 @@ class Http1End(Event):
 
 
 @dataclass(slots=True)
+class Http1Body(Event):
+    """Body bytes of the ``index``-th HTTP/1.x message of ``direction`` that arrived in one segment, when the
+    message goes on after them (the piece that ends it is its ``Http1End``): how a streamed body moved.
+
+    ``offset`` counts the body's payload bytes (de-chunked) up to this piece's last byte, which
+    crossed the wire at ``end_ts``/``end_frame``."""
+
+    index: int = 0
+    offset: int = 0
+    end_ts: float = 0.0
+    end_frame: int = 0
+
+
+@dataclass(slots=True)
 class WsFrame(Event):
     """One WebSocket frame (RFC 6455 §5.2); ts/frame are those of its first header byte."""
 
@@ -94,6 +108,7 @@ class WsFrame(Event):
     rsv1: bool = False
     length: int = 0
     end_frame: int = 0
+    end_ts: float = 0.0
 
     @property
     def is_data(self) -> bool:
@@ -220,6 +235,7 @@ class H2Frame(Event):
     end_frame: int = 0
     promised: int = 0  # PUSH_PROMISE: the promised stream id
     enable_push: int | None = None  # SETTINGS: SETTINGS_ENABLE_PUSH when present
+    end_ts: float = 0.0
 
     @property
     def type_name(self) -> str:

@@ -30,6 +30,8 @@ from .events import (
 )
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
 from .invariants import CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
+from .invariants.path import WANTS as PATH_WANTS
+from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import Traits, label_of, not_judged_reason
@@ -108,6 +110,10 @@ class Judge:
                 self._shared[t].append(tracker.feed)
         for t, fn in self.measures.handlers().items():
             self._shared[t].append(fn)
+        self.path = PathRecorder()
+        for t in PATH_WANTS:
+            self._shared[t].append(self.path.feed)
+        self._path: tuple[list[Finding], dict | None] | None = None
         self.open: dict[int, _Open] = {}
         self.rollup = Rollup()
         self.connections: list[ConnectionResult] = []
@@ -117,6 +123,7 @@ class Judge:
 
     def opened(self, conn: Connection) -> None:
         self.open[conn.id] = _Open(conn, self._shared)
+        self.path.opened(conn)
 
     def event(self, e: Event) -> None:
         o = self.open[e.conn]
@@ -147,6 +154,7 @@ class Judge:
         for tracker in self.trackers.values():
             tracker.ended(conn.id)
         self.measures.ended(conn, label)
+        self.path.ended(conn)
         return result
 
     def _conclude(self, o: _Open, label: str) -> list[Finding]:
@@ -169,9 +177,16 @@ class Judge:
             return self.protocol
         return "+".join(sorted(self.labels, key=self.labels.__getitem__)) or "unknown"
 
+    def path_result(self) -> tuple[list[Finding], dict | None]:
+        """The path findings and figures (invariants.path), when the capture holds both legs of a proxy."""
+        if self._path is None:
+            self._path = self.path.conclude()
+        return self._path
+
     def findings(self) -> list[Finding]:
-        """One finding per protocol invariant over the connections, then the scenario expectations asked for."""
-        out = self.rollup.findings()
+        """One finding per protocol invariant over the connections, the path findings when the capture holds both
+        legs of a proxy, then the scenario expectations asked for."""
+        out = self.rollup.findings() + self.path_result()[0]
         if self.scenario:
             names = [self.protocol] if self.protocol else list(self.labels)
             seen: set[str] = set()

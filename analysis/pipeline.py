@@ -70,6 +70,8 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
                            unlisted=judge.unlisted)
     result.findings = judge.findings()
     result.measures = judge.measures.result(counters.frames)
+    if (path_figures := judge.path_result()[1]) is not None:
+        result.measures["path"] = path_figures
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
                                   "received": facts.received, "truncated": facts.truncated,
                                   "open_connections_peak": counters.open_peak}

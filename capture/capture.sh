@@ -8,7 +8,10 @@ out=/captures/$name.pcapng
 rm -f "$out"
 umask 022
 comment=$(cat "/captures/.$name.comment" 2>/dev/null || echo "duplexlab capture of $name")
-dumpcap -i eth0 -f tcp -q --capture-comment "$comment" -w "$out.part" &
+# Only frames to or from this namespace: a bridge floods frames for a MAC it has not learned yet, and
+# those belong to other containers' conversations.
+mac=$(cat /sys/class/net/eth0/address)
+dumpcap -i eth0 -f "tcp and ether host $mac" -q --capture-comment "$comment" -w "$out.part" &
 pid=$!
 trap 'kill -INT "$pid" 2>/dev/null' INT TERM
 # Ready (for the healthcheck) once dumpcap has written the file header.

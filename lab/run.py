@@ -1,6 +1,7 @@
 """``make lab``: build, start, run every scenario, finalize the captures, take down, check.
 
 Usage: python -m lab.run [PROTOCOL...]   (default: every protocol the lab has)
+       python -m lab.run --via nginx|nginx-streaming|haproxy [PROTOCOL...]   (through a reverse proxy)
        python -m lab.run --profile misbehave [SCENARIO...]
        python -m lab.run PROTOCOL --server-image IMAGE [--server-port PORT] [--server-path PATH]
 
@@ -29,6 +30,7 @@ from analysis.pipeline import analyse_and_draw
 from analysis.render import document
 from analysis.render import table as report
 
+from . import via as proxies
 from .byo import SERVICE, YourServer, check, write_override
 from .scenarios import JUDGED_AS, LAB_PROTOCOLS, MISBEHAVIOURS, NOTES, TLS_SCENARIOS
 from .secrets import inject_secrets
@@ -91,9 +93,11 @@ def _give_to_user(path: Path) -> None:
         os.chown(path, _uid(), _gid())
 
 
-def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: YourServer | None = None) -> int:
+def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: YourServer | None = None,
+        via: str = "") -> int:
     """Run ``scenarios`` (protocol names, or misbehaviour names under the misbehave profile); with ``yours``,
-    the one protocol's scenario runs against your server image instead of the lab's."""
+    the one protocol's scenario runs against your server image instead of the lab's; with ``via``, every
+    scenario runs through that reverse proxy and the capture holds both legs."""
     st = Stages(quiet)
     CAPTURES.mkdir(exist_ok=True)
     _give_to_user(CAPTURES)
@@ -114,6 +118,11 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
         flags = ("-f", str(ROOT / "docker-compose.yml"), "-f", str(over))
         servers = [SERVICE, f"capture-{name}"]
         st.say(f"judging your server: {yours.describe()}")
+    if via:
+        over = proxies.write_override(via, scenarios, CAPTURES)
+        flags = ("-f", str(ROOT / "docker-compose.yml"), "-f", str(over))
+        servers = [s for n in scenarios for s in (f"{n}-server", proxies.service(n), f"capture-{n}")]
+        st.say(f"through {via}: each client talks to {via}, which talks to the server; the capture sees both legs")
     st.say(f"building images (cached after the first run) for {' '.join(scenarios)}")
     compose(*flags, "build", "--quiet")
     compose(*flags, "down", "--remove-orphans", "--timeout", "20")
@@ -146,12 +155,16 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
         path = CAPTURES / f"{cap}.pcapng"
         protocol = MISBEHAVIOURS[name][0] if profile else JUDGED_AS.get(name, name)
         try:
-            result, lads = analyse_and_draw(str(path.relative_to(ROOT)), protocol, scenario=not profile)
+            # Through a proxy the path findings replace the scenario's expectations, which were written for a
+            # direct connection: what the proxy did to them is the question, not a fault of the peers.
+            result, lads = analyse_and_draw(str(path.relative_to(ROOT)), protocol, scenario=not profile and not via)
         except InputError as exc:
             failures[f"capture-{name}"] = str(exc)
             continue
         if yours is not None:
             result.server = yours.describe()
+        if via:
+            result.server = f"via {via}"
         results[name] = result
         drawn.append((result, lads))
     page = CAPTURES / ("misbehave-report.html" if profile else "report.html")
@@ -233,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown profile '{profile}'; the lab has one: misbehave.", file=sys.stderr)
             return 2
     yours, args = _your_server(args)
+    via, args = _option(args, "--via")
     known = tuple(MISBEHAVIOURS) if profile else LAB_PROTOCOLS
-    names = [a for a in args if not a.startswith("--")] or list(known)
+    asked = [a for a in args if not a.startswith("--")]
+    names = asked or list(known)
     unknown = [n for n in names if n not in known]
     if unknown:
         print(f"error: the lab has no {'misbehaviour' if profile else 'protocol'} {' '.join(unknown)}; "
@@ -243,11 +258,27 @@ def main(argv: list[str] | None = None) -> int:
     if yours is not None and (why := check(yours, names, profile)):
         print(f"error: {why}", file=sys.stderr)
         return 2
+    if via:
+        why = proxies.check(via, names, explicit=bool(asked))
+        if why or profile or yours is not None:
+            print(f"error: {why or 'VIA cannot be combined with PROFILE or SERVER_IMAGE.'}", file=sys.stderr)
+            return 2
+        names, skipped = proxies.carried(via, names)
+        for p in skipped:
+            print(f"{via} does not carry {p}: {proxies.WHY_NOT.get(p, 'it is not set up for it')}.")
     try:
-        return run(list(dict.fromkeys(names)), profile, quiet, yours)
+        return run(list(dict.fromkeys(names)), profile, quiet, yours, via)
     except (RuntimeError, docker.errors.DockerException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _option(args: list[str], name: str) -> tuple[str, list[str]]:
+    """Take ``name VALUE`` out of ``args``."""
+    if name not in args:
+        return "", args
+    i = args.index(name)
+    return (args[i + 1] if i + 1 < len(args) else ""), args[:i] + args[i + 2:]
 
 
 def _your_server(args: list[str]) -> tuple[YourServer | None, list[str]]:

@@ -7,7 +7,8 @@ to look for.
 
 from __future__ import annotations
 
-LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "websocket-tls", "http2-tls")
+LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "http1-duplex", "websocket-tls",
+                 "http2-tls")
 
 # Scenarios judged as another protocol: the TLS variants carry the same protocol, encrypted.
 JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2"}
@@ -37,6 +38,9 @@ NOTES = {
             "half-closes. Look for: grpc.",
     "longpoll": "duplexlab longpoll: four GET /poll held open ~0.55 s each until an event, then a ~50 ms blind "
                 "window. Look for: http.time.",
+    "http1-duplex": "duplexlab http1-duplex: one POST whose chunked body goes out a piece every 0.3 s while the "
+                    "server answers each piece as it arrives; the response starts before the request ends (legal "
+                    "HTTP/1.1). Look for: http.request vs http.response times, -o http.desegment_body:FALSE.",
     "websocket-tls": "duplexlab websocket-tls: the websocket scenario over TLS (wss on 443); the session keys are "
                      "embedded in this file, so Wireshark decrypts it with no settings. Look for: websocket.",
     "http2-tls": "duplexlab http2-tls: the http2 scenario over TLS, h2 chosen by ALPN; the session keys are "

@@ -162,6 +162,7 @@ WEBSOCKET = (*HTTP1, "websocket.upgrade", "websocket.client-frames-masked", "web
 PROTOCOLS: dict[str, tuple[str, ...]] = {
     "http1": HTTP1,
     "longpoll": HTTP1,
+    "http1-duplex": HTTP1,
     "websocket": WEBSOCKET,
     "websocket-tls": WEBSOCKET,
     "sse": (*HTTP1, "sse.one-response-many-events", "sse.client-silent"),
@@ -175,6 +176,7 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "http1": ("http1.keep-alive", "http1.pipelined"),
     "longpoll": ("longpoll.held-open",),
+    "http1-duplex": ("http1-duplex.overlap",),
     "websocket": ("websocket.server-originates",),
     "websocket-tls": ("websocket.server-originates",),
     "sse": ("sse.server-pushes-events",),

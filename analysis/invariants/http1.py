@@ -169,6 +169,7 @@ class Exchanges(Tracker):
         self.depth, self.depth_frames = 0, []
         self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
         self.post_frame: int | None = None
+        self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
         self.polls: list[tuple[int, int, float, float | None]] = []  # (request frame, response frame, hold, blind)
 
     def feed(self, e: Event) -> None:
@@ -189,6 +190,8 @@ class Exchanges(Tracker):
                 ex = c.outstanding.popleft()
                 if ex.has_body and c.req_end_index < ex.index:
                     self.overlap += 1  # the answer began while the request body was still coming (legal)
+                    if len(self.overlap_frames) < MAX_FRAMES:
+                        self.overlap_frames += (ex.frame, e.frame)
                 if len(self.polls) < self.POLLS_KEPT:
                     c.last_poll = len(self.polls)
                     self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None))
@@ -254,3 +257,20 @@ class Pipelined(Expectation):
             return self.make(True, x.depth_frames, f"{x.depth} requests were outstanding at once.")
         return self.make(False, x.depth_frames, f"no connection had {self.at_least} requests outstanding at once "
                          f"(at most {x.depth}).")
+
+
+@register
+class Duplex(Expectation):
+    """The lab's http1-duplex scenario: the response starts while the request body is still being sent."""
+
+    id = "http1-duplex.overlap"
+    source = "RFC 9112 §9.3 (a server may respond before the request is complete)"
+    limits: ClassVar[dict] = {"at_least": 1}  # responses that overlapped their request's body
+
+    def conclude(self, trackers) -> Finding:
+        x: Exchanges = trackers[Exchanges]
+        if x.overlap >= self.at_least:
+            return self.make(True, x.overlap_frames, f"{plural(x.overlap, 'response')} began while the request body "
+                             "was still coming: full duplex on HTTP/1.1, and the request still came first.")
+        return self.make(False, (), f"expected ≥ {self.at_least} response to begin before its request body ended; "
+                         f"{'none did' if not x.overlap else f'{x.overlap} did'}.")

@@ -38,7 +38,7 @@ _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say no
 _SAMPLE = 16
 
 # --protocol NAME: what a connection the capture joined mid-way is read as, when its bytes say nothing.
-CARRIER = {"http1": "http1", "websocket": "http1", "sse": "http1", "longpoll": "http1",
+CARRIER = {"http1": "http1", "websocket": "http1", "sse": "http1", "longpoll": "http1", "http1-duplex": "http1",
            "http2": "http2", "h2push": "http2", "grpc": "http2"}
 
 

@@ -17,7 +17,18 @@ from collections.abc import Callable
 from functools import partial
 from sys import intern
 
-from ..events import C2S, S2C, AppData, Connection, Direction, Http1End, Http1Request, Http1Response, Undecodable
+from ..events import (
+    C2S,
+    S2C,
+    AppData,
+    Connection,
+    Direction,
+    Http1Body,
+    Http1End,
+    Http1Request,
+    Http1Response,
+    Undecodable,
+)
 from ..wire.stream import Stream
 from .http2 import Http2Connection
 from .sse import SseParser
@@ -291,7 +302,7 @@ class Http1Connection:
         s = side.stream
         if side.framing in ("length", "close"):
             take = len(s.buf) if side.framing == "close" else min(side.remaining, len(s.buf))
-            self._emit_body(side, 0, take)
+            self._emit_body(side, 0, take, side.framing == "close" or take < side.remaining)
             last = s.where(take - 1)
             s.consume(take)
             if side.framing == "length":
@@ -317,7 +328,7 @@ class Http1Connection:
             return True
         if side.chunk_state == "data":
             take = min(side.remaining, len(s.buf))
-            self._emit_body(side, 0, take)
+            self._emit_body(side, 0, take, True)
             s.consume(take)
             side.remaining -= take
             if side.remaining:
@@ -342,10 +353,16 @@ class Http1Connection:
             self._end_message(side, last)
         return True
 
-    def _emit_body(self, side: _Side, pos: int, n: int) -> None:
+    def _emit_body(self, side: _Side, pos: int, n: int, goes_on: bool) -> None:
+        """``n`` body bytes at ``pos``; ``goes_on``: the message does not end with them, so they are a piece of
+        a streamed body (Http1Body); a body's last piece is told by its Http1End."""
         side.body += n
         if n:
             side.last = side.stream.where(pos + n - 1)
+            if goes_on and side.draft is not None:
+                ts, frame = side.stream.where(pos)
+                self.out.append(Http1Body(ts, frame, self.conn.id, side.direction, index=side.draft[0],
+                                          offset=side.body, end_ts=side.last[0], end_frame=side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
 

@@ -124,7 +124,7 @@ class Http2Connection:
         ftype, flags = s.buf[3], s.buf[4]
         stream_id = int.from_bytes(s.buf[5:9], "big") & 0x7FFFFFFF
         ts, frame = s.where(0)
-        end = s.where(8 + length)[1]
+        end_ts, end = s.where(8 + length)
         raw = bytes(s.buf[:9 + length])
         s.consume(9 + length)
         parsed = None
@@ -141,7 +141,7 @@ class Http2Connection:
         if ftype == _SETTINGS and parsed is not None:
             enable_push = parsed.settings.get(0x2)
         ev = H2Frame(ts, frame, self.conn.id, side.direction, ftype=ftype, flags=flags, stream=stream_id,
-                     length=length, end_frame=end, promised=promised, enable_push=enable_push)
+                     length=length, end_frame=end, promised=promised, enable_push=enable_push, end_ts=end_ts)
         self.out.append(ev)
         if parsed is None:
             return

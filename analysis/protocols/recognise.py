@@ -14,7 +14,7 @@ _PUSH_PROMISE = 5
 
 # --protocol NAME relabels a recognised connection when NAME is the same protocol seen from the lab's side
 # (long polling is HTTP/1.1; the -tls scenarios are their protocol decrypted; a push-less h2push connection).
-_REFINES = {"http1": ("longpoll",), "websocket": ("websocket-tls",), "http2": ("http2-tls", "h2push"),
+_REFINES = {"http1": ("longpoll", "http1-duplex"), "websocket": ("websocket-tls",), "http2": ("http2-tls", "h2push"),
             "h2push": ("http2-tls",)}
 
 

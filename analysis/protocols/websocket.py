@@ -31,7 +31,7 @@ class WsParser:
         if self._remaining:
             take = self._remaining if self._remaining < len(data) else len(data)
             self._remaining -= take
-            self._pending[9] = frame
+            self._pending[9], self._pending[10] = frame, ts
             if self._remaining:
                 return
             self.out.append(WsFrame(*self._pending))
@@ -59,7 +59,7 @@ class WsParser:
                 return
             end = i + size + length
             args = [ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
-                    length, frame]
+                    length, frame, ts]
             if end > n:
                 self._pending, self._remaining = args, end - n
                 return
@@ -82,7 +82,7 @@ class WsParser:
             s.consume(size)
             take = min(length, len(s.buf))
             if take:
-                args[9] = s.where(take - 1)[1]
+                args[10], args[9] = s.where(take - 1)
                 s.consume(take)
             if take < length:
                 self._pending, self._remaining = args, length - take

@@ -8,7 +8,18 @@ import sys
 
 import httpx
 
-from services.common import BYO, CERT_DIR, PORT, TIMEOUT, TLS, client_tls, log, payload, scheme, server_host
+from services.common import (
+    CERT_DIR,
+    PORT,
+    TIMEOUT,
+    TLS,
+    WIRE_JUDGES,
+    client_tls,
+    log,
+    payload,
+    scheme,
+    server_host,
+)
 
 out = log("http2-client")
 BASE = f"{scheme('http')}://{server_host('http2')}:{PORT}"
@@ -36,7 +47,7 @@ async def scenario() -> int:
     proc = subprocess.run(["curl", "-sS", *mode, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
                            f"{BASE}/item/9"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
     out.info("curl GET /item/9 -> %s", proc.stdout or proc.stderr.strip())
-    return 0 if BYO or (ok and proc.stdout == "2 200") else 1
+    return 0 if WIRE_JUDGES or (ok and proc.stdout == "2 200") else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 import httpx
 from httpx_sse import connect_sse
 
-from services.common import BYO, BYO_LISTEN, PORT, TIMEOUT, log, server_host, server_path
+from services.common import BYO, BYO_LISTEN, PORT, TIMEOUT, WIRE_JUDGES, log, server_host, server_path
 
 out = log("sse-client")
 WANT = 6
@@ -25,7 +25,7 @@ def main() -> int:
             if seen >= WANT or (BYO and time.monotonic() > until):
                 break
     out.info("read %d events, closed", seen)
-    return 0 if BYO or seen >= WANT else 1
+    return 0 if WIRE_JUDGES or seen >= WANT else 1
 
 
 if __name__ == "__main__":

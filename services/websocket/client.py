@@ -7,7 +7,19 @@ import sys
 
 from websockets.asyncio.client import connect
 
-from services.common import BYO, BYO_LISTEN, PORT, TIMEOUT, client_tls, log, payload, scheme, server_host, server_path
+from services.common import (
+    BYO,
+    BYO_LISTEN,
+    PORT,
+    TIMEOUT,
+    WIRE_JUDGES,
+    client_tls,
+    log,
+    payload,
+    scheme,
+    server_host,
+    server_path,
+)
 
 out = log("websocket-client")
 TICKS_EXPECTED, SAYS = 6, 3
@@ -37,7 +49,7 @@ async def scenario() -> int:
         else:
             await asyncio.wait_for(listener, TIMEOUT)
     out.info("ticks %d, echoes %d, closed cleanly", ticks, echoes)
-    return 0 if BYO or (ticks >= TICKS_EXPECTED and echoes >= SAYS) else 1
+    return 0 if WIRE_JUDGES or (ticks >= TICKS_EXPECTED and echoes >= SAYS) else 1
 
 
 if __name__ == "__main__":
