@@ -2,7 +2,8 @@
 
 Whether the server can still originate traffic is a property of the path, and only both legs
 show it. A proxy is an address that is the server of some connections (the front leg) and the
-client of others (the back leg). Each leg's connections are read into exchanges — a request and
+client of others (the back leg); a connection whose two ends share one address (loopback) is
+no leg, since its ends cannot be told apart by address. Each leg's connections are read into exchanges — a request and
 what answered it — whose payload moves as pieces (HTTP/1.x body segments, HTTP/2 DATA frames,
 WebSocket data frames), each with the wire time of its last byte and the payload offset it
 reached. A back exchange is paired with the earliest unpaired front exchange with the same
@@ -26,6 +27,7 @@ functions from exchanges to findings and figures.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from statistics import median
 
 from ..events import (
@@ -155,10 +157,7 @@ def compile_connection(conn: Connection, events: list[Event]) -> tuple[list[Exch
             ex = (h1[e.index] if e.index < len(h1) else None) if e.direction is C2S else h1_resp.get(e.index)
             if ex is None:
                 continue
-            if kind is Http1Body:
-                piece = Piece(e.end_ts, e.end_frame, e.offset)
-            else:
-                piece = Piece(e.ts, e.frame, e.body_bytes)
+            piece = Piece(e.end_ts, e.end_frame, e.offset) if kind is Http1Body else Piece(e.ts, e.frame, e.body_bytes)
             pieces = ex.req_pieces if e.direction is C2S else ex.resp_pieces
             if piece.end > (pieces[-1].end if pieces else 0):
                 pieces.append(piece)
@@ -225,6 +224,8 @@ class PathRecorder:
         self.ends: dict[int, Connection] = {}
 
     def opened(self, conn: Connection) -> None:
+        if conn.client[0] == conn.server[0]:
+            return  # both ends on one address (loopback): its legs cannot be told apart by address
         self.servers.add(conn.server[0])
         self.clients.add(conn.client[0])
         self.conns[conn.id] = conn
@@ -382,7 +383,7 @@ def bunched(rows: list[tuple[Piece, Piece, float]]) -> list[tuple[Piece, Piece]]
     """Consecutive pieces that left the server DISTINCT_GAP apart or more and reached the client within
     BUNCH_WINDOW of each other: (the later back piece, the front piece that brought it)."""
     out = []
-    for (b0, f0, _), (b1, f1, _) in zip(rows, rows[1:]):
+    for (b0, f0, _), (b1, f1, _) in pairwise(rows):
         if b1.ts - b0.ts >= DISTINCT_GAP and f1.ts - f0.ts < BUNCH_WINDOW:
             out.append((b1, f1))
     return out
@@ -416,7 +417,8 @@ def held_back(pairs: list[Pair]) -> Finding:
         return _finding(fid, Status.VIOLATED, frames, f"the proxy held the server's voice back: {'; '.join(parts)}; "
                         f"{figures}.")
     frames = [f.frame for _, rows in rows_by_pair for _, f, _ in rows]
-    return _finding(fid, Status.OK, frames, f"{plural(len(all_delays), 'piece')} forwarded promptly, each at its own moment; {figures}.")
+    return _finding(fid, Status.OK, frames,
+                    f"{plural(len(all_delays), 'piece')} forwarded promptly, each at its own moment; {figures}.")
 
 
 def overlapped(x: Exchange) -> bool:

@@ -78,7 +78,7 @@ class WsParser:
             if not self._valid(b0, length, ts, frame):
                 return
             args = [ts, frame, self.conn, self.direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80),
-                    bool(b0 & 0x40), length, s.where(size - 1)[1]]
+                    bool(b0 & 0x40), length, *reversed(s.where(size - 1))]
             s.consume(size)
             take = min(length, len(s.buf))
             if take:
