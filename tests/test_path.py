@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from analysis.pipeline import analyse
-from tests.crafted import C, S, SSE_HEAD, WS_101, WS_UPGRADE, Conv, sse_chunk, ws_frame
+from tests.crafted import SSE_HEAD, WS_101, WS_UPGRADE, C, Conv, S, sse_chunk, ws_frame
 
 CLIENT, PROXY, SERVER = ("10.0.0.1", 40000), ("10.0.0.5", 8080), ("10.0.0.9", 8080)
 BACK_CLIENT = ("10.0.0.5", 50000)

@@ -485,9 +485,11 @@ def path_figures(pairs: list[Pair], lone_front: list[Exchange], lone_back: list[
 
     fronts = {p.front.conn for p in pairs} | {x.conn for x in lone_front}
     backs = {p.back.conn for p in pairs} | {x.conn for x in lone_back}
+    front, back = leg(fronts), leg(backs)
     return {
         "proxies": sorted(proxies),
-        "front": leg(fronts), "back": leg(backs),
+        "front": front, "back": back,
+        "facts": leg_facts(front, back, facts, fronts, backs),
         "connection_pairs": [list(cp) for cp in conn_pairs[:LISTED_PAIRS]],
         "exchanges_paired": len(pairs),
         "front_only": len(lone_front), "back_only": len(lone_back),
@@ -498,6 +500,22 @@ def path_figures(pairs: list[Pair], lone_front: list[Exchange], lone_back: list[
         "too_long_to_pair": len(too_long),
         "messages": [_row(p, b, f, d) for p in pairs[:LISTED_PAIRS] for b, f, d in delays(p)][:LISTED_PIECES],
     }
+
+
+def leg_facts(front: dict, back: dict, facts: dict[int, LegFacts], fronts: set[int], backs: set[int]) -> list[str]:
+    """The protocol on each leg, upgrades and push, as sentences."""
+    out = [f"front leg {'/'.join(front['carriers']) or '?'}, back leg {'/'.join(back['carriers']) or '?'}"]
+    if front["upgrades"] or back["upgrades"]:
+        out.append(f"WebSocket upgrades: {front['upgrades']} on the front leg, {back['upgrades']} on the back leg")
+
+    def push_allowed(conns: set[int]) -> int:
+        return sum("h2" in facts[c].carriers and facts[c].enable_push != 0 for c in conns)
+
+    if "h2" in front["carriers"] or "h2" in back["carriers"]:
+        out.append(f"push allowed by the client on {push_allowed(fronts)} of {len(fronts)} front connections and by "
+                   f"the proxy on {push_allowed(backs)} of {len(backs)} back connections; promised: "
+                   f"{back['push_promises']} by the server, {front['push_promises']} to the client")
+    return out
 
 
 LISTED_PAIRS = 200

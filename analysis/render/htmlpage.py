@@ -56,7 +56,7 @@ def _capture(r: CaptureResult, lads: list[Ladder]) -> str:
         f"<td>{escape(f.detail)}<br><small>{escape(f.source)}</small></td></tr>" for f in r.findings)
     warnings = "".join(f"<p class=inconclusive>warning: {escape(w)}</p>" for w in r.warnings)
     warnings += _connections(r)
-    diagrams = "".join(_svg(lad) for lad in lads) or "<p>No application traffic to draw.</p>"
+    diagrams = _path_svg(r) + ("".join(_svg(lad) for lad in lads) or "<p>No application traffic to draw.</p>")
     whose = f" <small>server: {escape(r.server)}</small>" if r.server else ""
     return (f"<h2 id='{_anchor(r)}'>{escape(r.file)} <span class='badge {cls}'>{escape(r.protocol)}: "
             f"{r.verdict.upper()}</span>{whose}</h2><div class=cap><div class=verdicts><table><tr><th>invariant</th>"
@@ -120,6 +120,53 @@ def _arrow_svg(a: Arrow, y: int, t0: float) -> str:
             f"fill='{color}'>{escape(a.label)}</text></g>")
 
 
+_PATH_ROWS = 40  # server pieces drawn per path ladder
+_LANES = (_LEFT, (_LEFT + _RIGHT) // 2, _RIGHT)
+
+
+def _path_svg(r: CaptureResult) -> str:
+    """Client | proxy | server, time to scale downward: each server piece as an arrow server→proxy on the back leg
+    and proxy→client on the front leg, so a piece the proxy held shows as a long slope, and pieces released
+    together as arrows that meet at the client."""
+    p = r.measures.get("path")
+    rows = [m for m in (p or {}).get("messages", [])][:_PATH_ROWS]
+    if not rows:
+        return ""
+    t0 = min(m["back_ts"] for m in rows)
+    span = max(max(m["front_ts"] for m in rows) - t0, 1e-3)
+    height = max(260, 26 * len(rows))
+    top = 48
+
+    def y(ts: float) -> float:
+        return round(top + (ts - t0) / span * height, 1)
+
+    cl, px, sv = _LANES
+    out = [f"<figure><svg xmlns='http://www.w3.org/2000/svg' width='{_W}' height='{top + height + 24}' role='img' "
+           f"aria-label='path ladder: server pieces through the proxy' class='ladder path'>",
+           "<defs><marker id='h-path' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
+           f"orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' fill='{_COLORS['originated']}'/></marker></defs>"]
+    for x, name in ((cl, "client"), (px, "proxy " + ", ".join(p["proxies"])), (sv, "server")):
+        out.append(f"<text x='{x}' y='18' text-anchor='middle' font-weight='700'>{escape(name)}</text>"
+                   f"<line x1='{x}' y1='28' x2='{x}' y2='{top + height + 16}' stroke='#9aa3b5'/>")
+    for m in rows:
+        yb, yf = y(m["back_ts"]), y(m["front_ts"])
+        label = "head" if m["offset"] == 0 else f"to byte {m['offset']}"
+        out.append(f"<g class='arrow path' data-frame='{m['front_frame']}'>"
+                   f"<line x1='{sv}' y1='{yb}' x2='{px}' y2='{yb}' stroke='{_COLORS['originated']}' "
+                   f"stroke-width='1.4' marker-end='url(#h-path)'/><text x='{sv + 6}' y='{yb + 4}' "
+                   f"fill='#5b6475'>#{m['back_frame']}</text>"
+                   f"<line x1='{px}' y1='{yb}' x2='{cl}' y2='{yf}' stroke='{_COLORS['originated']}' stroke-width='1.4' "
+                   f"stroke-dasharray='6 3' marker-end='url(#h-path)'/><text x='{cl - 6}' y='{yf + 4}' "
+                   f"text-anchor='end' fill='#5b6475'>#{m['front_frame']}</text><text x='{(cl + px) // 2}' "
+                   f"y='{(yb + yf) / 2 - 4}' text-anchor='middle' fill='#8a93a5'>{escape(label)} "
+                   f"+{m['added_ms']:.1f} ms</text></g>")
+    out.append("</svg>")
+    facts = "; ".join(p.get("facts", []))
+    out.append(f"<figcaption>Path ladder, time to scale: each server piece as it reached the proxy on the back "
+               f"leg, and when the proxy delivered it to the client. {escape(facts)}</figcaption></figure>")
+    return "".join(out)
+
+
 def _anchor(r: CaptureResult) -> str:
     return escape(r.file.rsplit("/", 1)[-1].split(".")[0])
 
@@ -136,6 +183,10 @@ def comparison_table(results: list[CaptureResult]) -> str:
             ("server_packets_per_message", "packets per server message"),
             ("server_ack_delay_ms", "server data → TCP ACK (mean ms)"),
             ("blind_window_ms", "long-poll blind window (median ms)")]
+    if any("path" in r.measures for r in results):
+        cols += [("proxy_delay", "delay the proxy added per server piece (median / worst ms)"),
+                 ("proxy_bunched", "server pieces that reached the client bunched"),
+                 ("proxy_duplex", "full duplex through the proxy")]
     head = "<tr><th>capture</th>" + "".join(f"<th>{escape(label)}</th>" for _, label in cols) + "</tr>"
     body = []
     for r in results:
@@ -145,6 +196,12 @@ def comparison_table(results: list[CaptureResult]) -> str:
             m["blind_window_ms"] = round(sorted(blind)[len(blind) // 2] * 1000, 1)
         elif isinstance(blind, dict):
             m["blind_window_ms"] = round(blind["median"] * 1000, 1)
+        if (path := m.get("path")) is not None:
+            delay = path.get("added_delay_ms") or {}
+            m["proxy_delay"] = f"{delay.get('median', '–')} / {delay.get('worst', '–')}"
+            m["proxy_bunched"] = path.get("bunched", 0)
+            kept = {f.invariant: f.status.value for f in r.findings}.get("path.duplex-kept", "–")
+            m["proxy_duplex"] = {"ok": "kept", "violated": "lost", "not-applicable": "n/a"}.get(kept, kept)
         cells = "".join(f"<td class=num>{escape(str(m.get(k, '–')))}</td>" for k, _ in cols)
         name = _anchor(r)
         body.append(f"<tr><td><a href='#{name}'>{name}</a> <small>({escape(r.protocol)})</small></td>{cells}</tr>")

@@ -1,0 +1,69 @@
+"""End to end through real reverse proxies: `make lab VIA=...` for nginx, nginx-streaming, haproxy and
+haproxy-streaming, every protocol each carries. The capture holds both legs; the path findings in
+report.json must say exactly what the README's table says for that proxy and protocol."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from analysis.pipeline import analyse
+from lab.via import CARRIES
+from tests.e2e.test_lab import CAPTURES, make
+from tests.e2e.via_table import cell, readme_table
+
+pytestmark = pytest.mark.e2e
+TABLE = readme_table()
+
+
+@pytest.fixture(scope="module", params=sorted(CARRIES))
+def via(request):
+    proxy = request.param
+    proc = make("lab", f"VIA={proxy}", "QUIET=1")
+    doc = json.loads((CAPTURES / "report.json").read_text())
+    return proxy, proc, {c["file"].rsplit("/", 1)[-1].removesuffix(".pcapng"): c for c in doc["captures"]}
+
+
+def test_every_protocol_the_proxy_carries_ran_and_both_legs_were_paired(via):
+    proxy, proc, captures = via
+    assert set(captures) == set(CARRIES[proxy]), proc.stdout + proc.stderr
+    assert "failed:" not in proc.stderr, proc.stderr
+    for name, c in captures.items():
+        path = c["measures"].get("path")
+        assert path is not None, f"{name}: no two legs in the capture"
+        assert path["exchanges_paired"] >= 1 and path["front_only"] == 0, (name, path)
+        assert c["server"] == f"via {proxy}"
+        # The protocol invariants hold on both legs: only path findings may fail.
+        assert all(f["status"] in ("ok", "not-applicable") for f in c["findings"] if f["kind"] != "path"), name
+
+
+def test_the_readme_table_is_what_the_wire_showed(via):
+    proxy, _, captures = via
+    assert proxy in TABLE, f"the README's table has no column for {proxy}"
+    got = {name: cell(c["findings"]) for name, c in captures.items()}
+    assert got == TABLE[proxy]
+
+
+def test_the_lab_exit_code_says_whether_every_path_kept_the_servers_voice(via):
+    _, proc, captures = via
+    kept = all(c["verdict"] == "pass" for c in captures.values())
+    assert proc.returncode == (0 if kept else 1), proc.stdout[-2000:] + proc.stderr
+
+
+def test_the_two_leg_capture_opens_in_wireshark_and_its_delays_agree_with_tshark(via):
+    """Differential on the real WebSocket capture: the k-th server frame on the back leg and on the front leg,
+    from tshark alone, give the added delays the analysis reports."""
+    _, _, captures = via
+    cap = CAPTURES / "websocket.pcapng"
+    proxy_ip = captures["websocket"]["measures"]["path"]["proxies"][0]
+    rows = subprocess.run(["tshark", "-r", str(cap), "-Y", "websocket && websocket.opcode == 1 && !websocket.mask",
+                           "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.dst"],
+                          capture_output=True, text=True, check=True).stdout.split("\n")
+    back = [float(t) for t, dst in (r.split("\t") for r in rows if r) if dst == proxy_ip]
+    front = [float(t) for t, dst in (r.split("\t") for r in rows if r) if dst != proxy_ip]
+    theirs = [round((f - b) * 1000, 3) for b, f in zip(back, front, strict=False)]
+    result = analyse(str(cap))
+    ours = [r["added_ms"] for r in result.measures["path"]["messages"] if r["offset"] > 0]
+    assert len(theirs) >= 5 and ours[:len(theirs)] == pytest.approx(theirs, abs=0.01)
