@@ -63,14 +63,20 @@ def path(result) -> dict[str, object]:
     return {f.invariant: f for f in result.findings if f.kind == "path"}
 
 
-def sse_through(tmp_path, hold: bool, events: int = 4) -> tuple[dict, dict]:
-    """An SSE stream through a proxy that forwards each event 1 ms after it arrives, or holds them all."""
+def sse_opened() -> tuple[Conv, Conv]:
+    """Both legs of an event stream opened: the GET forwarded, the response head passed back."""
     front, back = legs()
     get = b"GET /events HTTP/1.1\r\nHost: lab\r\n\r\n"
     at(front, 0.01).send(C, get, dt=0)
     at(back, 0.012).send(C, get, dt=0)
     at(back, 0.02).send(S, SSE_HEAD, dt=0)
     at(front, 0.021).send(S, SSE_HEAD, dt=0)
+    return front, back
+
+
+def sse_through(tmp_path, hold: bool, events: int = 4) -> tuple[dict, dict]:
+    """An SSE stream through a proxy that forwards each event 1 ms after it arrives, or holds them all."""
+    front, back = sse_opened()
     frames = {"back": [], "front": []}
     for n in range(1, events + 1):
         frames["back"].append(at(back, 0.02 + n * EVERY).send(S, sse_chunk(n), dt=0))
@@ -109,12 +115,7 @@ def test_a_proxy_that_holds_events_and_releases_them_together_is_caught(tmp_path
 
 
 def test_a_proxy_that_drops_the_last_event_breaks_delivery(tmp_path):
-    front, back = legs()
-    get = b"GET /events HTTP/1.1\r\nHost: lab\r\n\r\n"
-    at(front, 0.01).send(C, get, dt=0)
-    at(back, 0.012).send(C, get, dt=0)
-    at(back, 0.02).send(S, SSE_HEAD, dt=0)
-    at(front, 0.021).send(S, SSE_HEAD, dt=0)
+    front, back = sse_opened()
     at(back, 0.3).send(S, sse_chunk(1), dt=0)
     at(front, 0.301).send(S, sse_chunk(1), dt=0)
     dropped = at(back, 0.6).send(S, sse_chunk(2), dt=0)
@@ -127,12 +128,7 @@ def test_a_proxy_that_drops_the_last_event_breaks_delivery(tmp_path):
 
 
 def test_pieces_sent_after_the_client_left_are_not_judged(tmp_path):
-    front, back = legs()
-    get = b"GET /events HTTP/1.1\r\nHost: lab\r\n\r\n"
-    at(front, 0.01).send(C, get, dt=0)
-    at(back, 0.012).send(C, get, dt=0)
-    at(back, 0.02).send(S, SSE_HEAD, dt=0)
-    at(front, 0.021).send(S, SSE_HEAD, dt=0)
+    front, back = sse_opened()
     at(back, 0.3).send(S, sse_chunk(1), dt=0)
     at(front, 0.301).send(S, sse_chunk(1), dt=0)
     at(front, 0.4).close(C, dt=0)  # the client had enough
