@@ -174,7 +174,8 @@ class Undecodable(Event):
 
 @dataclass(slots=True)
 class Connection:
-    """A TCP connection as reassembled: endpoints, roles and how the roles were decided."""
+    """A TCP connection as reassembled, or a QUIC connection as read: endpoints, roles and how the roles were
+    decided (for QUIC, the sender of the first Initial is the client)."""
 
     id: int
     client: tuple[str, int]
@@ -197,10 +198,13 @@ class Connection:
     last_frame: int = 0
     last_ts: float = 0.0
     sample: bytes = b""  # the first application bytes (a few), to say what an unrecognised connection carries
+    transport: str = "tcp"  # or "quic"
+    unread: str = ""  # QUIC: why its packets could not be opened (no keys, wrong keys...)
+    alpn: str = ""  # QUIC: the application protocols the ClientHello offered, comma-separated
 
     def describe(self) -> str:
         c, s = self.client, self.server
-        return f"tcp#{self.id} {fmt_addr(c)} -> {fmt_addr(s)}"
+        return f"{self.transport}#{self.id} {fmt_addr(c)} -> {fmt_addr(s)}"
 
 
 def fmt_addr(ep: tuple[str, int]) -> str:
@@ -269,3 +273,80 @@ class GrpcMessage(Event):
     length: int = 0
     compressed: bool = False
     end_frame: int = 0
+
+
+H3_TYPES = {0x0: "DATA", 0x1: "HEADERS", 0x3: "CANCEL_PUSH", 0x4: "SETTINGS", 0x5: "PUSH_PROMISE", 0x7: "GOAWAY",
+            0xD: "MAX_PUSH_ID"}
+H3_SETTINGS = {0x1: "QPACK_MAX_TABLE_CAPACITY", 0x6: "MAX_FIELD_SECTION_SIZE", 0x7: "QPACK_BLOCKED_STREAMS",
+               0x8: "ENABLE_CONNECT_PROTOCOL", 0x33: "H3_DATAGRAM", 0x2B603742: "ENABLE_WEBTRANSPORT",
+               0xC671706A: "WT_MAX_SESSIONS", 0x14E9CD29: "WT_MAX_SESSIONS (draft)"}
+
+
+@dataclass(slots=True)
+class QuicStream(Event):
+    """A QUIC stream, at its first byte from the side that opened it (RFC 9000 §2.1: the id's low bits say who
+    opened it and whether it is bidirectional), with what it is for (RFC 9114 §6): ``kind`` is "request",
+    "control", "push", "qpack-encoder", "qpack-decoder", "webtransport" or "unknown"."""
+
+    stream_id: int = 0
+    kind: str = ""
+    push_id: int = -1  # push streams: the push ID the stream fulfils
+    session: int = -1  # WebTransport streams: the session (its CONNECT stream's id)
+
+    @property
+    def bidi(self) -> bool:
+        return not self.stream_id & 0x2
+
+    @property
+    def by_server(self) -> bool:
+        return bool(self.stream_id & 0x1)
+
+
+@dataclass(slots=True)
+class H3Frame(Event):
+    """One HTTP/3 frame (RFC 9114 §7) on a QUIC stream; ts/frame are those of its first byte.
+
+    HEADERS and PUSH_PROMISE carry their decoded field section (QPACK, RFC 9204) in ``fields``."""
+
+    stream_id: int = 0
+    ftype: int = 0
+    length: int = 0
+    end_ts: float = 0.0
+    end_frame: int = 0
+    value: int = -1  # PUSH_PROMISE, CANCEL_PUSH, MAX_PUSH_ID: the push ID; GOAWAY: the id it names
+    settings: tuple = ()  # SETTINGS: ((identifier, value), ...)
+    fields: tuple = ()  # HEADERS / PUSH_PROMISE: ((name, value), ...), as str
+
+    @property
+    def type_name(self) -> str:
+        return H3_TYPES.get(self.ftype, f"0x{self.ftype:x}")
+
+    def field(self, name: str) -> str:
+        for k, v in self.fields:
+            if k == name:
+                return v
+        return ""
+
+    @property
+    def status(self) -> int:
+        s = self.field(":status")
+        return int(s) if s.isdigit() else 0
+
+
+@dataclass(slots=True)
+class WtData(Event):
+    """Application bytes on a WebTransport stream (draft-ietf-webtrans-http3): one message as the lab sends
+    them, or a piece of one."""
+
+    stream_id: int = 0
+    size: int = 0
+    fin: bool = False
+
+
+@dataclass(slots=True)
+class QuicClose(Event):
+    """A CONNECTION_CLOSE: the transport's (``app`` False) or the application's, with its error code."""
+
+    error: int = 0
+    reason: str = ""
+    app: bool = False

@@ -74,6 +74,7 @@ class ConnectionResult:
     findings: list[Finding] = field(default_factory=list)
     reason: str = ""
     tls: str = ""
+    transport: str = "tcp"
 
     @property
     def verdict(self) -> str:
@@ -81,10 +82,11 @@ class ConnectionResult:
 
     @property
     def label(self) -> str:
-        return f"tcp#{self.id} {fmt_addr(self.client)} -> {fmt_addr(self.server)}"
+        return f"{self.transport}#{self.id} {fmt_addr(self.client)} -> {fmt_addr(self.server)}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "client": fmt_addr(self.client), "server": fmt_addr(self.server),
+        return {"id": self.id, "transport": self.transport, "client": fmt_addr(self.client),
+                "server": fmt_addr(self.server),
                 "protocol": self.protocol, "verdict": self.verdict, "frames": [self.first_frame, self.last_frame],
                 "roles": self.role_source, "tls": self.tls or None, "reason": self.reason or None,
                 "findings": [f.as_dict() for f in self.findings]}
@@ -92,7 +94,7 @@ class ConnectionResult:
     @classmethod
     def of(cls, conn: Connection, protocol: str, findings: list[Finding], reason: str = "") -> ConnectionResult:
         return cls(conn.id, conn.client, conn.server, protocol, conn.first_frame, conn.last_frame or conn.first_frame,
-                   conn.role_source, findings, reason, conn.tls)
+                   conn.role_source, findings, reason, conn.tls, conn.transport)
 
 
 class Rollup:

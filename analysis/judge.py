@@ -21,12 +21,16 @@ from .events import (
     H2Frame,
     H2Headers,
     H2Preface,
+    H3Frame,
     Http1End,
     Http1Request,
     Http1Response,
+    QuicClose,
+    QuicStream,
     SseEvent,
     Undecodable,
     WsFrame,
+    WtData,
 )
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
 from .invariants import CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
@@ -42,8 +46,10 @@ for _cls in CHECKS.values():
 _NEEDS = {"websocket": ("http1",), "sse": ("http1",)}  # families that ride on HTTP/1.x bring its checks
 # Which family an event shows, by its type alone, or by what it says.
 _BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", H2Preface: "http2",
-            H2Frame: "http2", H2Headers: "http2", GrpcMessage: "grpc"}
-_BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpack": "http2", "grpc": "grpc"}
+            H2Frame: "http2", H2Headers: "http2", GrpcMessage: "grpc", QuicStream: "http3", H3Frame: "http3",
+            WtData: "http3", QuicClose: "http3"}
+_BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpack": "http2", "grpc": "grpc",
+              "http3": "http3", "qpack": "http3"}
 
 
 def _request_family(e: Http1Request) -> str:
@@ -163,6 +169,9 @@ class Judge:
                             "the connection is TLS-encrypted and the capture carries no keys for it, so what it says "
                             "cannot be checked (embed them: editcap --inject-secrets tls,KEYLOG, or pass --keylog).",
                             "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")]
+        if label == "quic":
+            return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
+                            f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
         ids = PROTOCOLS.get(label)
         if ids is None:
             return []

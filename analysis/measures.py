@@ -13,6 +13,7 @@ from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, Http1Res
 from .invariants.grpc import Messages
 from .invariants.http1 import Exchanges
 from .invariants.http2 import Streams
+from .invariants.http3 import QuicStreams
 from .invariants.sse import Events
 from .invariants.websocket import ServerFrames
 
@@ -94,12 +95,19 @@ class Measures:
         if any(h2.frames.values()):
             out.update({"h2_frames": h2.frames, "h2_streams": h2.streams, "push_promises": h2.promises,
                         "pushed_streams": h2.pushed, "full_duplex_streams": h2.full_duplex})
+        h3: QuicStreams = self.t[QuicStreams]
+        if h3.frames["client->server"] or h3.frames["server->client"] or h3.opened["client"]:
+            out["http3"] = h3.figures()
+            out["requests"] += h3.requests
+            out["responses"] += h3.responses
         if grpc.up or grpc.down:
             out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
         ws_data_down = sum(n for (d, opcode), n in self.ws.items() if d is S2C and opcode < 3)
-        server_messages = self.plain_answers + ws_data_down + sse.events + h2.answers + h2.pushed + grpc.down
+        server_messages = (self.plain_answers + ws_data_down + sse.events + h2.answers + h2.pushed + grpc.down
+                           + h3.responses + h3.opened["server"]["push"] + h3.wt_server_messages)
         out["server_messages"] = server_messages
-        out["unprompted_server_messages"] = ws_free + sse.events + h2.pushed + grpc.unprompted.count
+        out["unprompted_server_messages"] = (ws_free + sse.events + h2.pushed + grpc.unprompted.count
+                                             + h3.opened["server"]["push"] + h3.wt_server_messages)
         if server_messages:
             out["server_bytes_per_message"] = round(self.wire[S2C] / server_messages, 1)
             out["server_packets_per_message"] = round(self.packets[S2C] / server_messages, 2)

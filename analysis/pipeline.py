@@ -7,11 +7,12 @@ asked of tshark, once, the first time a connection that needs it ends.
 
 from __future__ import annotations
 
+from .errors import InputError
 from .events import Connection, Event
 from .findings import CaptureResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
-from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
+from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Keylog, Opened, stream
 from .render.ladder import Ladder, ladders
 from .wire.pcapread import FileFacts, read_frames
 from .wire.tlsread import decrypted_rows, events_from_rows
@@ -48,7 +49,9 @@ def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
     judge = Judge(protocol, scenario)
     counters = Counters()
     drawing = _Drawing() if draw else None
-    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters)
+    extra = _read_keylog(keylog)
+    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters,
+                   Keylog(facts.keylog, extra))
     for item in items:
         if isinstance(item, Opened):
             judge.opened(item.conn)
@@ -101,6 +104,16 @@ def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
     else:
         detail = f"the capture holds no TCP connections ({counters.frames} frames)."
     return Finding("capture.recognised", Status.INCONCLUSIVE, (), detail, "", "protocol")
+
+
+def _read_keylog(keylog: str | None) -> bytes:
+    if not keylog:
+        return b""
+    try:
+        with open(keylog, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"the key log {keylog} cannot be read: {exc.strerror}.") from exc
 
 
 class _Decrypter:

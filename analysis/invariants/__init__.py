@@ -150,11 +150,13 @@ class Expectation:
                        cls.source, cls.kind)
 
 
-from . import grpc, http1, http2, longpoll, sse, websocket  # noqa: E402  (registration fills the tables)
+from . import grpc, http1, http2, http3, longpoll, sse, websocket  # noqa: E402  (registration fills the tables)
 
 HTTP1 = ("http1.client-speaks-first", "http1.response-follows-request", "http1.message-syntax")
 HTTP2 = ("http2.client-preface", "http2.streams-client-initiated", "http2.response-follows-request",
          "http2.push-promised", "http2.push-disabled-respected", "http2.frame-syntax")
+HTTP3 = ("http3.requests-client-initiated", "http3.no-server-bidi-streams", "http3.control-streams",
+         "http3.push-promised", "http3.frame-syntax")
 WEBSOCKET = (*HTTP1, "websocket.upgrade", "websocket.client-frames-masked", "websocket.server-frames-unmasked",
              "websocket.frame-syntax")
 
@@ -170,6 +172,8 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "http2-tls": HTTP2,
     "h2push": HTTP2,
     "grpc": (*HTTP2, "grpc.messages-framed"),
+    "http3": HTTP3,
+    "webtransport": (*HTTP3, "webtransport.streams-in-session"),
 }
 
 # What --scenario adds for the lab's protocol names.
@@ -184,9 +188,12 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "http2-tls": ("http2.multiplexed",),
     "h2push": ("h2push.push-observed",),
     "grpc": ("grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
+    "http3": ("http3.multiplexed", "http3.streamed-response", "http3.push-observed"),
+    "webtransport": ("webtransport.server-originates",),
 }
 
 KNOWN_PROTOCOLS = tuple(PROTOCOLS)
 
-__all__ = ["CHECKS", "EXPECTATIONS", "HTTP1", "KNOWN_PROTOCOLS", "PROTOCOLS", "SCENARIOS", "TRACKERS", "Check",
-           "Expectation", "Tracker", "grpc", "http1", "http2", "longpoll", "plural", "register", "sse", "websocket"]
+__all__ = ["CHECKS", "EXPECTATIONS", "HTTP1", "HTTP3", "KNOWN_PROTOCOLS", "PROTOCOLS", "SCENARIOS", "TRACKERS", "Check",
+           "Expectation", "Tracker", "grpc", "http1", "http2", "http3", "longpoll", "plural", "register", "sse",
+           "websocket"]

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
-from ..wire.decode import decode
+from ..wire.decode import decode, decode_udp
 from ..wire.pcapread import RawFrame
+from ..wire.quic import QuicReader
+from ..wire.quiccrypto import parse_keylog
 from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
 from .http1 import Http1Connection
 from .http2 import Http2Connection
+from .http3 import Http3Connection
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
@@ -39,7 +42,7 @@ _SAMPLE = 16
 
 # --protocol NAME: what a connection the capture joined mid-way is read as, when its bytes say nothing.
 CARRIER = {"http1": "http1", "websocket": "http1", "sse": "http1", "longpoll": "http1", "http1-duplex": "http1",
-           "http2": "http2", "h2push": "http2", "grpc": "http2"}
+           "http2": "http2", "h2push": "http2", "grpc": "http2", "websocket-h2": "http2"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,9 @@ class Counters:
     late_segments: int = 0
     late_payload: int = 0
     open_peak: int = 0
+    quic_unopened: int = 0  # QUIC packets that did not open with the keys at hand
+    udp_other: int = 0  # UDP datagrams of flows that are not QUIC (or began before the capture)
+    udp_other_flows: int = 0
 
 
 @dataclass(slots=True)
@@ -81,7 +87,7 @@ class _Router:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.parser: Http1Connection | Http2Connection | None = None
+        self.parser: Http1Connection | Http2Connection | Http3Connection | None = None
         self.held: list[Data] = []
         self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
         self.out: list[Event] = []  # what the parser reported since the last release
@@ -100,15 +106,32 @@ def classify(first: bytes) -> str | None:
 Decrypter = Callable[[Connection], list[Event]]
 
 
+class Keylog:
+    """TLS secrets by client random, from the capture's Decryption Secrets Blocks and ``--keylog``: QUIC is
+    read with them. ``text`` grows as the reader meets DSBs; it is parsed again only when it has grown."""
+
+    def __init__(self, text: bytearray | bytes = b"", extra: bytes = b"") -> None:
+        self.text, self.extra = text, extra
+        self._seen, self._parsed = -1, {}
+
+    def __call__(self, random: bytes) -> dict[str, bytes]:
+        if len(self.text) != self._seen:
+            self._seen = len(self.text)
+            self._parsed = parse_keylog(bytes(self.text) + b"\n" + self.extra)
+        return self._parsed.get(random, {})
+
+
 def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Decrypter | None = None,
-           counters: Counters | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
+           counters: Counters | None = None,
+           keylog: Keylog | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
     """Yield Opened / events / ConnectionEnded as described above.
 
     ``fallback``: the carrier ("http1" or "http2") for connections that began before the capture
     and whose first captured bytes say nothing. ``decrypt``: wire events of an encrypted connection
-    (from its keys), asked once the connection has ended."""
+    (from its keys), asked once the connection has ended. ``keylog``: the secrets QUIC is read with."""
     n = counters if counters is not None else Counters()
     tcp = Reassembler()
+    quic = QuicReader(keylog or Keylog(), tcp.new_id)
     routers: dict[int, _Router] = {}
     for number, ts, linktype, data, wirelen in frames:
         n.frames += 1
@@ -117,6 +140,9 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
         n.last_ts = ts
         seg = decode(linktype, data, wirelen)
         if seg is None:
+            dgram = decode_udp(linktype, data)
+            if dgram is not None:
+                yield from _route_quic(quic.feed(number, ts, dgram), routers)
             continue
         n.tcp_frames += 1
         items = tcp.feed(number, ts, seg)
@@ -125,7 +151,9 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
             if len(routers) > n.open_peak:
                 n.open_peak = len(routers)
     yield from _route_all(tcp.finish(), routers, fallback, decrypt)
+    yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
+    n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
 
 
 def dissect(frames: Iterable[RawFrame], fallback: str | None = None) -> Dissection:
@@ -162,6 +190,30 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None,
             parser.feed(item.direction, item.data, item.ts, item.frame)
         else:
             _route(item, router, fallback)
+        if router.out or router.pending:
+            yield from _release(router)
+
+
+def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
+    for item in items:
+        kind = item.__class__
+        if kind is Opened:
+            router = routers[item.conn.id] = _Router(item.conn)
+            router.parser = Http3Connection(item.conn, router.out)
+            yield item
+            continue
+        if kind is Ended:
+            router = routers.pop(item.conn)
+            router.parser.finish()
+            if router.conn.unread:
+                router.conn.app = "quic"
+            elif router.parser.halves:
+                router.conn.app = "http3"
+            yield from _release(router, final=True)
+            yield ConnectionEnded(router.conn)
+            continue
+        router = routers[item.conn]
+        router.parser.item(item)
         if router.out or router.pending:
             yield from _release(router)
 

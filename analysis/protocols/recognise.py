@@ -8,7 +8,18 @@ never consulted.
 
 from __future__ import annotations
 
-from ..events import C2S, Connection, Event, H2Frame, Http1End, Http1Request, Http1Response, StreamGap
+from ..events import (
+    C2S,
+    Connection,
+    Event,
+    H2Frame,
+    H3Frame,
+    Http1End,
+    Http1Request,
+    Http1Response,
+    QuicStream,
+    StreamGap,
+)
 
 _PUSH_PROMISE = 5
 
@@ -25,10 +36,11 @@ class Traits:
     Fed the events of ``TYPES``."""
 
     __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
-                 "req_end", "requests", "ws_asked")
+                 "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
+        self.webtransport = False
         self.requests = self.finals = 0
         self.req_end = -1  # index of the last client message that ended
         self.last_request: Http1Request | None = None
@@ -57,9 +69,13 @@ class Traits:
                 self.req_end = e.index
         elif kind is StreamGap:
             self.mid = self.mid or e.missing == 0
+        elif kind is QuicStream:
+            self.webtransport = self.webtransport or e.kind == "webtransport"
+        elif kind is H3Frame:
+            self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
 
 
-TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap)
+TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame)
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
@@ -67,6 +83,12 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
     app = conn.app
     if app == "tls":
         return "tls"
+    if app == "quic":
+        return "quic" if conn.unread else "empty"
+    if app == "http3":
+        if conn.alpn and "h3" not in conn.alpn.split(","):
+            return "other"
+        return "webtransport" if traits.webtransport else "http3"
     if app == "opaque":
         return "other"
     if app == "unknown":
@@ -90,6 +112,10 @@ def not_judged_reason(conn: Connection) -> str:
     """One sentence on why a connection carries nothing the invariants speak about."""
     if conn.app == "unknown":
         return "no application bytes: the TCP handshake, ACKs or a close only."
+    if conn.transport == "quic":
+        if conn.app == "quic":
+            return "no stream carried any bytes: the QUIC handshake only."
+        return f"its ClientHello offered ALPN {conn.alpn}, not HTTP/3 (h3)."
     mid = (" It began before the capture; `--protocol NAME` reads such a connection as NAME."
            if not conn.handshake_seen else "")
     return (f"carries no HTTP: its first bytes ({conn.sample!r}) are not a request line, a status line, the HTTP/2 "

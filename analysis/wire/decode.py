@@ -156,3 +156,43 @@ def _tcp(data: bytes, off: int, end: int, src: bytes, dst: bytes, wirelen: int) 
     true_len = end - start if end > start else 0
     payload = bytes(data[start:end]) if true_len and start < len(data) else b""
     return Segment(src, sport, dst, dport, seq, ack, flags, window, payload, true_len, wirelen)
+
+
+class Datagram(NamedTuple):
+    """A UDP datagram (addresses as 4 or 16 raw bytes): what QUIC rides on."""
+
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    payload: bytes
+
+
+def decode_udp(linktype: int, data: bytes) -> Datagram | None:
+    """The UDP datagram in ``data``, or None. Asked only of frames ``decode`` found no TCP in, so TCP's
+    fast path pays nothing for it."""
+    l3 = _network_start(linktype, data)
+    if l3 is None:
+        return None
+    ethertype, off = l3
+    if ethertype == _ETHERTYPE_IPV4:
+        if len(data) < off + 20:
+            return None
+        vihl, total, frag, proto, src, dst = _IPV4(data, off)
+        if vihl >> 4 != 4 or proto != 17 or frag & 0x3FFF:
+            return None
+        start, end = off + (vihl & 0x0F) * 4, off + (total or len(data) - off)
+    elif ethertype == _ETHERTYPE_IPV6:
+        if len(data) < off + 40:
+            return None
+        length, nxt, src, dst = _IPV6(data, off)
+        if nxt != 17:  # extension headers before UDP are rare enough to leave out
+            return None
+        start, end = off + 40, off + 40 + length
+    else:
+        return None
+    if len(data) < start + 8:
+        return None
+    sport, dport, ulen = struct.unpack_from("!HHH", data, start)
+    end = min(end, start + ulen, len(data)) if ulen >= 8 else min(end, len(data))
+    return Datagram(src, sport, dst, dport, bytes(data[start + 8:end]))

@@ -30,6 +30,7 @@ _PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6
                b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
 _SHB = 0x0A0D0D0A
 _IDB, _OPB, _SPB, _ISB, _EPB, _DSB = 1, 2, 3, 5, 6, 10
+_TLS_KEY_LOG = 0x544C534B  # a DSB's secrets type: NSS key log text
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class FileFacts:
     received: int | None = None
     truncated: bool = False
     tls_secrets: bool = False  # the file carries a Decryption Secrets Block
+    keylog: bytearray = field(default_factory=bytearray)  # the key log text of its TLS DSBs (QUIC is read with it)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -201,6 +203,9 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             _statistics(buf[body:pos + length - 4], endian, drops, facts)
         elif btype == _DSB:
             facts.tls_secrets = True
+            stype, slen = struct.unpack_from(endian + "II", buf, body)
+            if stype == _TLS_KEY_LOG and slen <= length - 20:
+                facts.keylog += buf[body + 8:body + 8 + slen] + b"\n"
 
 
 def _options(raw: bytes, endian: str) -> dict[int, bytes]:

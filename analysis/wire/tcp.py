@@ -142,6 +142,11 @@ class Reassembler:
         self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
         self.late_payload = 0  # of which carried bytes
 
+    def new_id(self) -> int:
+        """The next connection id (QUIC connections draw from the same count, so ids stay unique)."""
+        self._count += 1
+        return self._count - 1
+
     def feed(self, frame: int, ts: float, seg: Segment) -> list:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         conn = self._conns.get(key)
@@ -169,8 +174,7 @@ class Reassembler:
             conn = None
         if conn is None:
             back = (seg.dst, seg.dport, seg.src, seg.sport)
-            conn = _Conn(self._count, (key, back))
-            self._count += 1
+            conn = _Conn(self.new_id(), (key, back))
             self._conns[key] = self._conns[back] = conn
         if conn.info is None:
             roles = self._decide_roles(seg, (seg.src, seg.sport), (seg.dst, seg.dport))

@@ -1,0 +1,289 @@
+"""HTTP/3 (RFC 9114), QPACK (RFC 9204) and WebTransport streams, read from a QUIC connection's streams.
+
+Fed ``StreamData`` in order per stream (``wire.quic``), it reports ``QuicStream`` when a stream's opener
+says what it is for, ``H3Frame`` for every frame (HEADERS and PUSH_PROMISE with their fields decoded by
+pylsqpack, the QPACK library aioquic uses), ``WtData`` for the bytes of WebTransport streams and
+``QuicClose``. Each event carries the wire time and frame of its first byte. A header block that waits
+for the encoder stream (QPACK's "blocked streams") is reported once it decodes, stamped with its own first
+byte; ``pending_frame`` keeps the reorder buffer from releasing anything after it meanwhile.
+"""
+
+from __future__ import annotations
+
+import pylsqpack
+
+from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose, QuicStream, Undecodable, WtData
+from ..wire.quic import Malformed, QuicClosed, StreamData, StreamReset, varint
+from ..wire.stream import Stream
+
+UNI_TYPES = {0x00: "control", 0x01: "push", 0x02: "qpack-encoder", 0x03: "qpack-decoder", 0x54: "webtransport"}
+_HEADERS, _SETTINGS, _PUSH_PROMISE, _GOAWAY, _CANCEL_PUSH, _MAX_PUSH_ID = 0x1, 0x4, 0x5, 0x7, 0x3, 0xD
+_WT_BIDI = 0x41  # WEBTRANSPORT_STREAM: the signal that opens a WebTransport bidirectional stream
+_HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINUATION"}  # RFC 9114 §7.2.8
+_QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
+_MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
+
+
+def _other(d: Direction) -> Direction:
+    return S2C if d is C2S else C2S
+
+
+class _Half:
+    """One direction of one stream: its bytes, and how far its header (type, ids) has been read."""
+
+    __slots__ = ("buf", "kind", "skip", "started")
+
+    def __init__(self) -> None:
+        self.buf = Stream()
+        self.kind = ""  # "" until known; "frames", "raw" (WebTransport data), "encoder", "ignore"
+        self.started = False
+        self.skip = 0  # bytes of a long DATA frame still to pass
+
+
+class Http3Connection:
+    """The HTTP/3 reader of one QUIC connection (see the module docstring)."""
+
+    app = "http3"
+
+    def __init__(self, conn: Connection, out: list[Event]) -> None:
+        self.conn, self.out = conn, out
+        self.halves: dict[tuple[Direction, int], _Half] = {}
+        self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
+        self.settings: dict[Direction, dict[int, int]] = {}
+        self.decoders: dict[Direction, pylsqpack.Decoder] = {}  # by the side whose headers it decodes
+        self.encoder_backlog: dict[Direction, bytearray] = {C2S: bytearray(), S2C: bytearray()}
+        self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
+        self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def item(self, x: StreamData | StreamReset | QuicClosed) -> None:
+        if isinstance(x, StreamData):
+            self.data(x)
+        elif isinstance(x, QuicClosed):
+            self.out.append(QuicClose(x.ts, x.frame, self.conn.id, x.direction, error=x.error, reason=x.reason,
+                                      app=x.app))
+
+    def data(self, x: StreamData) -> None:
+        key = (x.direction, x.stream_id)
+        half = self.halves.get(key)
+        if half is None:
+            half = self.halves[key] = _Half()
+        if half.kind == "ignore":
+            return
+        if x.data:
+            half.buf.feed(x.data, x.ts, x.frame)
+        try:
+            self._parse(x.direction, x.stream_id, half, x.fin)
+        except Malformed as exc:
+            self._malformed(x.direction, x.stream_id, half, str(exc))
+        if x.fin and half.buf.buf and half.kind not in ("ignore", "raw"):
+            self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
+
+    def pending_frame(self) -> int | None:
+        marks = [h.buf.where(0)[1] for h in self.halves.values() if h.buf.buf]
+        marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
+        marks += [f.frame for f, _, _ in self.waiting]
+        return min(marks) if marks else None
+
+    def finish(self) -> None:
+        for frame, direction, _ in self.waiting:
+            self.out.append(Undecodable(frame.ts, frame.frame, self.conn.id, direction, protocol="qpack",
+                                        reason="a header block arrived, but not the receiver's SETTINGS that say "
+                                               "how to decode it", cause="lost"))
+        for direction, blocked in self.blocked.items():
+            for frame in blocked.values():
+                self.out.append(Undecodable(frame.ts, frame.frame, self.conn.id, direction, protocol="qpack",
+                                            reason="a header block waits for encoder stream instructions that "
+                                                   "never came", cause="lost"))
+        self.waiting.clear()
+        self.blocked = {C2S: {}, S2C: {}}
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    def _parse(self, direction: Direction, sid: int, half: _Half, fin: bool) -> None:
+        buf = half.buf
+        if not half.started:
+            if not buf.buf:
+                return
+            if not self._open(direction, sid, half):
+                return
+        if half.kind == "frames":
+            self._frames(direction, sid, half)
+        elif half.kind == "raw":
+            if buf.buf or fin:
+                ts, frame = buf.where(0) if buf.buf else (0.0, 0)
+                if buf.buf:
+                    self.out.append(WtData(ts, frame, self.conn.id, direction, stream_id=sid, size=len(buf.buf),
+                                           fin=fin))
+                buf.clear()
+        elif half.kind == "encoder":
+            data = bytes(buf.buf)
+            buf.clear()
+            self._encoder(direction, data)
+        else:
+            buf.clear()
+
+    def _open(self, direction: Direction, sid: int, half: _Half) -> bool:
+        """Read what the stream's first bytes say it is; False while they are not all here."""
+        b = half.buf.buf
+        ts, frame = half.buf.where(0)
+        cid = self.conn.id
+        opener = S2C if sid & 1 else C2S
+        try:
+            if sid & 0x2:  # unidirectional: a stream type first (RFC 9114 §6.2)
+                stype, pos = varint(b, 0)
+                kind = UNI_TYPES.get(stype, "unknown")
+                extra = -1
+                if kind in ("push", "webtransport"):
+                    extra, pos = varint(b, pos)
+                half.buf.consume(pos)
+                half.kind = {"control": "frames", "push": "frames", "qpack-encoder": "encoder",
+                             "webtransport": "raw"}.get(kind, "ignore")
+                self.out.append(QuicStream(ts, frame, cid, direction, stream_id=sid, kind=kind,
+                                           push_id=extra if kind == "push" else -1,
+                                           session=extra if kind == "webtransport" else -1))
+            elif sid in self.wt_streams:
+                half.kind = "raw"
+            elif direction is opener:
+                first, pos = varint(b, 0)
+                if first == _WT_BIDI:
+                    session, pos = varint(b, pos)
+                    half.buf.consume(pos)
+                    half.kind = "raw"
+                    self.wt_streams.add(sid)
+                    self.out.append(QuicStream(ts, frame, cid, direction, stream_id=sid, kind="webtransport",
+                                               session=session))
+                else:
+                    half.kind = "frames"
+                    self.out.append(QuicStream(ts, frame, cid, direction, stream_id=sid, kind="request"))
+            else:
+                half.kind = "frames"  # the answering side of a request stream
+        except Malformed:
+            return False  # the type's integer is not all here yet
+        half.started = True
+        return True
+
+    def _frames(self, direction: Direction, sid: int, half: _Half) -> None:
+        buf = half.buf
+        while buf.buf:
+            if half.skip:
+                n = min(half.skip, len(buf.buf))
+                buf.consume(n)
+                half.skip -= n
+                continue
+            b = buf.buf
+            try:
+                ftype, pos = varint(b, 0)
+                length, pos = varint(b, pos)
+            except Malformed:
+                return  # the frame header is not all here yet
+            ts, frame = buf.where(0)
+            if ftype == 0 and length > _MAX_FRAME:
+                end_ts, end_frame = buf.where(len(b) - 1)
+                self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=0, length=length,
+                                        end_ts=end_ts, end_frame=end_frame))
+                buf.consume(pos)
+                half.skip = length
+                continue
+            if len(b) < pos + length:
+                return
+            end_ts, end_frame = buf.where(pos + length - 1) if length else (ts, frame)
+            payload = bytes(b[pos:pos + length])
+            buf.consume(pos + length)
+            self._frame(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=ftype, length=length,
+                                end_ts=end_ts, end_frame=end_frame), payload)
+
+    def _frame(self, f: H3Frame, payload: bytes) -> None:
+        if f.ftype in _HTTP2_ONLY:
+            raise Malformed(f"{_HTTP2_ONLY[f.ftype]} (0x{f.ftype:x}) is an HTTP/2 frame type, reserved in HTTP/3")
+        if f.ftype == _SETTINGS:
+            pairs, pos = [], 0
+            while pos < len(payload):
+                ident, pos = varint(payload, pos)
+                value, pos = varint(payload, pos)
+                pairs.append((ident, value))
+            f.settings = tuple(pairs)
+            if f.direction not in self.settings:
+                self.settings[f.direction] = dict(pairs)
+                self._decoder_for(_other(f.direction))
+        elif f.ftype in (_CANCEL_PUSH, _MAX_PUSH_ID, _GOAWAY):
+            f.value = varint(payload, 0)[0]
+        elif f.ftype == _PUSH_PROMISE:
+            f.value, pos = varint(payload, 0)
+            self._headers(f, payload[pos:])
+            return
+        elif f.ftype == _HEADERS:
+            self._headers(f, payload)
+            return
+        self.out.append(f)
+
+    # -- QPACK -------------------------------------------------------------------------------------
+
+    def _decoder_for(self, sender: Direction) -> None:
+        """The decoder of ``sender``'s header blocks, once the receiver's SETTINGS say its table's size."""
+        receiver = self.settings.get(_other(sender))
+        if receiver is None or sender in self.decoders:
+            return
+        self.decoders[sender] = pylsqpack.Decoder(receiver.get(_QPACK_CAPACITY, 0), receiver.get(_QPACK_BLOCKED, 0))
+        backlog = bytes(self.encoder_backlog[sender])
+        self.encoder_backlog[sender].clear()
+        waiting = [w for w in self.waiting if w[1] is sender]
+        self.waiting = [w for w in self.waiting if w[1] is not sender]
+        if backlog:
+            self._encoder(sender, backlog)
+        for f, _, block in waiting:
+            self._headers(f, block)
+
+    def _encoder(self, sender: Direction, data: bytes) -> None:
+        decoder = self.decoders.get(sender)
+        if decoder is None:
+            self.encoder_backlog[sender] += data
+            return
+        try:
+            unblocked = decoder.feed_encoder(data)
+        except pylsqpack.EncoderStreamError as exc:
+            self.out.append(Undecodable(0.0, 0, self.conn.id, sender, protocol="qpack",
+                                        reason=f"its QPACK encoder stream is malformed ({exc})"))
+            return
+        for sid in unblocked:
+            f = self.blocked[sender].pop(sid, None)
+            if f is not None:
+                try:
+                    _, fields = decoder.resume_header(sid)
+                except pylsqpack.DecompressionFailed as exc:
+                    self._bad_block(f, exc)
+                    continue
+                self._decoded(f, fields)
+
+    def _headers(self, f: H3Frame, block: bytes) -> None:
+        decoder = self.decoders.get(f.direction)
+        if decoder is None:
+            self.waiting.append((f, f.direction, block))
+            return
+        try:
+            _, fields = decoder.feed_header(f.stream_id, block)
+        except pylsqpack.StreamBlocked:
+            self.blocked[f.direction][f.stream_id] = f
+            return
+        except (pylsqpack.DecompressionFailed, ValueError) as exc:
+            self._bad_block(f, exc)
+            return
+        self._decoded(f, fields)
+
+    def _decoded(self, f: H3Frame, fields: list) -> None:
+        f.fields = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in fields)
+        self.out.append(f)
+
+    def _bad_block(self, f: H3Frame, exc: Exception) -> None:
+        self.out.append(f)
+        self.out.append(Undecodable(f.ts, f.frame, self.conn.id, f.direction, protocol="qpack",
+                                    reason=f"the header block of {f.type_name} on stream {f.stream_id} does not "
+                                           f"decode ({exc or type(exc).__name__})"))
+
+    def _malformed(self, direction: Direction, sid: int, half: _Half, reason: str) -> None:
+        ts, frame = half.buf.where(0) if half.buf.buf else (self.conn.last_ts, self.conn.last_frame)
+        self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                    reason=f"stream {sid}: {reason}"))
+        half.buf.clear()
+        half.kind = "ignore"

@@ -1,0 +1,440 @@
+"""QUIC connections from UDP datagrams: packets opened, frames read, streams reassembled (RFC 9000, RFC 9001).
+
+``QuicReader.feed(frame, ts, datagram)`` returns what happened, like ``tcp.Reassembler``: ``Opened(conn)``
+when a connection's first Initial is seen (its sender is the client), then ``StreamData`` in offset order
+per stream (retransmitted and reordered STREAM frames folded, coalesced packets split), ``StreamReset``,
+``QuicClosed``, and ``Ended`` once both sides have closed (or at ``finish``). A connection whose packets
+cannot be opened — no keys for it, keys that do not fit, or an Initial the capture missed — says so once
+(``conn.unread``) and yields nothing else. Pure: secrets come in as key log text, never from a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..events import C2S, S2C, Connection, Direction
+from .decode import Datagram
+from .quiccrypto import (
+    KEYLOG_LABELS,
+    SUITES,
+    VERSION_1,
+    Keys,
+    Unopenable,
+    decode_packet_number,
+    initial_keys,
+    unprotect,
+)
+from .tcp import Ended, Opened, _name
+
+_SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types of version 1 (3 is Retry)
+_RETRY = 3
+_HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
+
+
+@dataclass(slots=True)
+class StreamData:
+    """Bytes of one stream, in order: ``data`` starts where the previous piece of that stream ended."""
+
+    conn: int
+    direction: Direction  # who sent it
+    stream_id: int
+    data: bytes
+    fin: bool
+    ts: float
+    frame: int
+
+
+@dataclass(slots=True)
+class StreamReset:
+    conn: int
+    direction: Direction
+    stream_id: int
+    error: int
+    ts: float
+    frame: int
+
+
+@dataclass(slots=True)
+class QuicClosed:
+    """A CONNECTION_CLOSE: ``app`` when it is the application's (0x1d), else the transport's (0x1c)."""
+
+    conn: int
+    direction: Direction
+    error: int
+    reason: str
+    app: bool
+    ts: float
+    frame: int
+
+
+class Malformed(Exception):
+    pass
+
+
+def varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it)."""
+    if pos >= len(buf):
+        raise Malformed("a variable-length integer runs past the end")
+    first = buf[pos]
+    size = 1 << (first >> 6)
+    if pos + size > len(buf):
+        raise Malformed("a variable-length integer runs past the end")
+    value = first & 0x3F
+    for b in buf[pos + 1:pos + size]:
+        value = (value << 8) | b
+    return value, pos + size
+
+
+class _Recv:
+    """One direction of one stream (or CRYPTO space): bytes released in offset order, each piece once."""
+
+    __slots__ = ("final", "next", "pending")
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.final: int | None = None
+        self.pending: dict[int, bytes] = {}
+
+    def add(self, offset: int, data: bytes, fin: bool) -> list[bytes]:
+        if fin:
+            self.final = offset + len(data)
+        end = offset + len(data)
+        if end <= self.next and data:
+            return []  # a retransmission of what was released
+        if offset < self.next:
+            data, offset = data[self.next - offset:], self.next
+        if data and self.pending.get(offset, b"") < data:
+            self.pending[offset] = data
+        out = []
+        while self.next in self.pending:
+            piece = self.pending.pop(self.next)
+            out.append(piece)
+            self.next += len(piece)
+            for off in [o for o in self.pending if o < self.next]:  # overlapping later pieces: keep their tails
+                rest = self.pending.pop(off)
+                if off + len(rest) > self.next:
+                    self.pending.setdefault(self.next, rest[self.next - off:])
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None and self.next >= self.final
+
+
+@dataclass(slots=True)
+class _QConn:
+    info: Connection
+    client: tuple[bytes, int]
+    odcid: bytes
+    cid_len: dict[Direction, int] = field(default_factory=dict)  # DCID length of short packets each side sends
+    keys: dict[tuple[str, Direction], Keys] = field(default_factory=dict)
+    phase: dict[Direction, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    largest: dict[tuple[str, Direction], int] = field(default_factory=dict)
+    crypto: dict[Direction, _Recv] = field(default_factory=lambda: {C2S: _Recv(), S2C: _Recv()})
+    hello: dict[Direction, bytes] = field(default_factory=lambda: {C2S: b"", S2C: b""})
+    random: bytes | None = None
+    suite: int | None = None
+    streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)
+    closed: set = field(default_factory=set)
+    opened_1rtt: int = 0
+    failed_1rtt: int = 0
+
+
+class QuicReader:
+    """Feed it UDP datagrams in capture order; ``secrets(random)`` answers {label: secret} for a client random."""
+
+    def __init__(self, secrets: Callable[[bytes], dict[str, bytes]], first_id: Callable[[], int]) -> None:
+        self.secrets = secrets
+        self.next_id = first_id
+        self.conns: dict[tuple, _QConn] = {}
+        self.other_datagrams = 0  # UDP that is not QUIC (or a flow whose start the capture missed)
+        self.other_flows: set[tuple] = set()
+        self.unopened = 0  # QUIC packets that did not open
+
+    def feed(self, frame: int, ts: float, dg: Datagram) -> list:
+        a, b = (dg.src, dg.sport), (dg.dst, dg.dport)
+        key = (a, b) if a <= b else (b, a)
+        qc = self.conns.get(key)
+        out: list = []
+        if qc is None:
+            qc = self._open(key, a, frame, ts, dg.payload, out)
+            if qc is None:
+                return out
+        direction = C2S if a == qc.client else S2C
+        info = qc.info
+        info.packets[direction] += 1
+        info.wire_bytes[direction] += len(dg.payload)
+        info.last_frame, info.last_ts = frame, ts
+        if not info.unread:
+            try:
+                self._datagram(qc, direction, dg.payload, frame, ts, out)
+            except Malformed as exc:
+                self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
+        if len(qc.closed) == 2:
+            del self.conns[key]
+            out.append(Ended(info.id))
+        return out
+
+    def finish(self) -> list:
+        out = [Ended(qc.info.id) for qc in self.conns.values()]
+        self.conns.clear()
+        return out
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _open(self, key: tuple, sender: tuple, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
+        if not _is_initial(payload):
+            if key not in self.other_flows:
+                self.other_flows.add(key)
+            self.other_datagrams += 1
+            return None
+        self.other_flows.discard(key)
+        dcid = payload[6:6 + payload[5]]
+        server = key[1] if key[0] == sender else key[0]
+        info = Connection(self.next_id(), (_name(sender[0]), sender[1]), (_name(server[0]), server[1]), "initial",
+                          frame, ts, handshake_seen=True, app="quic", transport="quic")
+        qc = _QConn(info, sender, dcid)
+        qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(dcid)
+        self.conns[key] = qc
+        out.append(Opened(info))
+        return qc
+
+    def _fail(self, qc: _QConn, reason: str) -> None:
+        if not qc.info.unread:
+            qc.info.unread = reason
+
+    # -- packets -----------------------------------------------------------------------------------
+
+    def _datagram(self, qc: _QConn, direction: Direction, d: bytes, frame: int, ts: float, out: list) -> None:
+        pos = 0
+        while pos < len(d):
+            first = d[pos]
+            if first & 0x80:
+                if len(d) < pos + 7:
+                    raise Malformed("a long header is cut short")
+                version = int.from_bytes(d[pos + 1:pos + 5], "big")
+                if version != VERSION_1:
+                    if version:  # 0 is Version Negotiation: nothing to read in it
+                        self._fail(qc, f"it speaks QUIC version 0x{version:08x}, which duplexlab does not read "
+                                       "(only version 1, RFC 9000)")
+                    return
+                p = pos + 5
+                dcid_len = d[p]
+                scid_len = d[p + 1 + dcid_len]
+                scid = d[p + 2 + dcid_len:p + 2 + dcid_len + scid_len]
+                p += 2 + dcid_len + scid_len
+                ptype = (first >> 4) & 0x03
+                if ptype == _RETRY:
+                    qc.odcid = scid  # the client's next Initial goes to this connection id, keyed by it
+                    return
+                qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
+                if ptype == 0:
+                    token_len, p = varint(d, p)
+                    p += token_len
+                    if direction is C2S and d[pos + 6:pos + 6 + dcid_len] != qc.odcid and not qc.crypto[C2S].next:
+                        qc.odcid = d[pos + 6:pos + 6 + dcid_len]  # after a Retry
+                        qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(qc.odcid)
+                length, p = varint(d, p)
+                end = p + length
+                if end > len(d):
+                    raise Malformed("a packet is longer than its datagram")
+                self._packet(qc, direction, _SPACES[ptype], d[pos:end], p - pos, True, frame, ts, out)
+                pos = end
+            else:
+                dcid_len = qc.cid_len.get(direction)
+                if dcid_len is None:
+                    return  # a short packet before any long one from this side: nothing says where its header ends
+                self._packet(qc, direction, "1rtt", d[pos:], 1 + dcid_len, False, frame, ts, out)
+                return
+
+    def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
+                frame: int, ts: float, out: list) -> None:
+        keys = qc.keys.get((space, direction))
+        if keys is None:
+            if space == "1rtt" or (space == "handshake" and qc.random is not None):
+                self._no_keys(qc)
+            return
+        try:
+            header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
+            pn = decode_packet_number(truncated, pn_len, qc.largest.get((space, direction), -1))
+            if not long and (first >> 2) & 1 != qc.phase[direction]:
+                keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
+                plain = keys.open(pn, header, packet[pn_offset + pn_len:])
+                qc.keys[(space, direction)], qc.phase[direction] = keys, (first >> 2) & 1
+            else:
+                plain = keys.open(pn, header, packet[pn_offset + pn_len:])
+        except Unopenable:
+            self.unopened += 1
+            if space == "1rtt":
+                qc.failed_1rtt += 1
+                if not qc.opened_1rtt and qc.failed_1rtt >= 3:
+                    self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
+            return
+        if space == "1rtt":
+            qc.opened_1rtt += 1
+        if pn > qc.largest.get((space, direction), -1):
+            qc.largest[(space, direction)] = pn
+        self._frames(qc, direction, space, plain, frame, ts, out)
+
+    def _no_keys(self, qc: _QConn) -> None:
+        if qc.random is None:
+            self._fail(qc, "its ClientHello was not captured, so which keys fit it cannot be told")
+        elif not self.secrets(qc.random):
+            self._fail(qc, "it is encrypted and the capture carries no keys for it (embed them: editcap "
+                           "--inject-secrets tls,KEYLOG, or pass --keylog)")
+        else:
+            self._fail(qc, "the key log has no 1-RTT secrets for it")
+
+    # -- frames ------------------------------------------------------------------------------------
+
+    def _frames(self, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
+                out: list) -> None:
+        conn = qc.info.id
+        pos, n = 0, len(p)
+        while pos < n:
+            ftype, pos = varint(p, pos)
+            if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
+                continue
+            if 0x08 <= ftype <= 0x0F:
+                sid, pos = varint(p, pos)
+                off = 0
+                if ftype & 0x04:
+                    off, pos = varint(p, pos)
+                if ftype & 0x02:
+                    length, pos = varint(p, pos)
+                else:
+                    length = n - pos
+                if pos + length > n:
+                    raise Malformed("a STREAM frame runs past its packet")
+                data, pos = p[pos:pos + length], pos + length
+                self._stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
+            elif ftype in (0x02, 0x03):  # ACK
+                _, pos = varint(p, pos)
+                _, pos = varint(p, pos)
+                count, pos = varint(p, pos)
+                _, pos = varint(p, pos)
+                for _ in range(2 * count + (3 if ftype == 0x03 else 0)):
+                    _, pos = varint(p, pos)
+            elif ftype == 0x06:  # CRYPTO
+                off, pos = varint(p, pos)
+                length, pos = varint(p, pos)
+                if pos + length > n:
+                    raise Malformed("a CRYPTO frame runs past its packet")
+                if space == "initial":
+                    self._hello(qc, direction, off, p[pos:pos + length])
+                pos += length
+            elif ftype == 0x04:  # RESET_STREAM
+                sid, pos = varint(p, pos)
+                err, pos = varint(p, pos)
+                _, pos = varint(p, pos)
+                out.append(StreamReset(conn, direction, sid, err, ts, frame))
+            elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE
+                err, pos = varint(p, pos)
+                if ftype == 0x1C:
+                    _, pos = varint(p, pos)
+                rlen, pos = varint(p, pos)
+                reason = p[pos:pos + rlen].decode("utf-8", "replace")
+                pos += rlen
+                if direction not in qc.closed:
+                    qc.closed.add(direction)
+                    out.append(QuicClosed(conn, direction, err, reason, ftype == 0x1D, ts, frame))
+            elif ftype == 0x07:  # NEW_TOKEN
+                length, pos = varint(p, pos)
+                pos += length
+            elif ftype == 0x18:  # NEW_CONNECTION_ID
+                _, pos = varint(p, pos)
+                _, pos = varint(p, pos)
+                if pos >= n:
+                    raise Malformed("a NEW_CONNECTION_ID frame is cut short")
+                pos += 1 + p[pos] + 16
+            elif ftype in (0x1A, 0x1B):  # PATH_CHALLENGE, PATH_RESPONSE
+                pos += 8
+            elif ftype in (0x05, 0x11, 0x15):  # STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED: two integers
+                _, pos = varint(p, pos)
+                _, pos = varint(p, pos)
+            elif ftype in (0x10, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19):  # one integer each
+                _, pos = varint(p, pos)
+            elif ftype == 0x30:  # DATAGRAM to the end of the packet
+                pos = n
+            elif ftype == 0x31:
+                length, pos = varint(p, pos)
+                pos += length
+            else:
+                raise Malformed(f"unknown frame type 0x{ftype:x}")
+            if pos > n:
+                raise Malformed("a frame runs past its packet")
+
+    def _stream(self, qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int,
+                ts: float, out: list) -> None:
+        key = (direction, sid)
+        recv = qc.streams.get(key)
+        if recv is None:
+            recv = qc.streams[key] = _Recv()
+        elif recv.done:
+            return
+        before = recv.next
+        pieces = recv.add(off, data, fin)
+        if not pieces and off + len(data) <= before and data:
+            qc.info.retransmissions += 1
+        qc.info.payload_bytes[direction] += sum(map(len, pieces))
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            out.append(StreamData(qc.info.id, direction, sid, piece, last and recv.done, ts, frame))
+        if not pieces and recv.done and fin and not data:
+            out.append(StreamData(qc.info.id, direction, sid, b"", True, ts, frame))
+
+    def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
+        """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
+        for piece in qc.crypto[direction].add(off, data, False):
+            if len(qc.hello[direction]) < _HELLO_KEPT:
+                qc.hello[direction] += piece
+        hello = qc.hello[direction]
+        if direction is C2S and qc.random is None and len(hello) >= 38 and hello[0] == 1:
+            qc.random = bytes(hello[6:38])
+        if direction is C2S and not qc.info.alpn and len(hello) >= 4 + int.from_bytes(hello[1:4], "big"):
+            qc.info.alpn = ",".join(_alpn(hello)) or "none"
+        elif direction is S2C and qc.suite is None and len(hello) >= 39 and hello[0] == 2:
+            at = 39 + hello[38]
+            if len(hello) >= at + 2:
+                qc.suite = int.from_bytes(hello[at:at + 2], "big")
+        if qc.random is not None and qc.suite is not None and ("1rtt", C2S) not in qc.keys:
+            self._install(qc)
+
+    def _install(self, qc: _QConn) -> None:
+        if qc.suite not in SUITES:
+            self._fail(qc, f"its cipher suite 0x{qc.suite:04x} is not one QUIC uses")
+            return
+        secrets = self.secrets(qc.random)
+        for (epoch, client), label in KEYLOG_LABELS.items():
+            if epoch != "0rtt" and label in secrets:
+                qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
+
+
+def _alpn(hello: bytes) -> list[str]:
+    """The protocols a complete ClientHello offers in its ALPN extension (RFC 7301), or [] if it has none."""
+    try:
+        pos = 38
+        pos += 1 + hello[pos]  # legacy session id
+        pos += 2 + int.from_bytes(hello[pos:pos + 2], "big")  # cipher suites
+        pos += 1 + hello[pos]  # compression methods
+        end = pos + 2 + int.from_bytes(hello[pos:pos + 2], "big")
+        pos += 2
+        while pos + 4 <= end:
+            etype, elen = int.from_bytes(hello[pos:pos + 2], "big"), int.from_bytes(hello[pos + 2:pos + 4], "big")
+            if etype == 0x10:
+                names, at, stop = [], pos + 6, pos + 4 + elen
+                while at < stop:
+                    names.append(hello[at + 1:at + 1 + hello[at]].decode("ascii", "replace"))
+                    at += 1 + hello[at]
+                return names
+            pos += 4 + elen
+    except IndexError:
+        pass
+    return []
+
+
+def _is_initial(payload: bytes) -> bool:
+    """A long header Initial of QUIC version 1: how a connection's first datagram looks."""
+    return (len(payload) >= 7 and payload[0] & 0xC0 == 0xC0 and (payload[0] >> 4) & 0x03 == 0
+            and payload[1:5] == b"\x00\x00\x00\x01")

@@ -1,0 +1,142 @@
+"""QUIC packet protection (RFC 9001 §5), undone: keys from secrets, header protection off, payload opened.
+
+Pure functions over bytes and secrets. Initial keys come from the client's first Destination
+Connection ID (§5.2); Handshake and 1-RTT keys from the TLS secrets an NSS key log names
+(``CLIENT_HANDSHAKE_TRAFFIC_SECRET`` …, keyed by the ClientHello's random), the same text a
+pcapng Decryption Secrets Block carries. Key updates (§6) derive the next generation with
+"quic ku". QUIC version 1 only: a version 2 (RFC 9369) connection is reported, not guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+VERSION_1 = 0x00000001
+_INITIAL_SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
+
+# TLS 1.3 cipher suites QUIC uses: (AEAD, key length, hash)
+SUITES = {0x1301: ("aes", 16, "sha256"), 0x1302: ("aes", 32, "sha384"), 0x1303: ("chacha", 32, "sha256")}
+INITIAL_SUITE = 0x1301
+
+KEYLOG_LABELS = {  # (epoch, sender is client) -> the key log label of its secret
+    ("handshake", True): "CLIENT_HANDSHAKE_TRAFFIC_SECRET", ("handshake", False): "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    ("1rtt", True): "CLIENT_TRAFFIC_SECRET_0", ("1rtt", False): "SERVER_TRAFFIC_SECRET_0",
+    ("0rtt", True): "CLIENT_EARLY_TRAFFIC_SECRET",
+}
+
+
+class Unopenable(Exception):
+    """The packet does not open with these keys (wrong keys, or damaged bytes)."""
+
+
+def _hkdf_extract(salt: bytes, ikm: bytes, hash_name: str) -> bytes:
+    return hmac.new(salt, ikm, hash_name).digest()
+
+
+def hkdf_expand_label(secret: bytes, label: str, length: int, hash_name: str = "sha256") -> bytes:
+    """TLS 1.3's HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, as QUIC uses it."""
+    full = b"tls13 " + label.encode()
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(secret, block + info + bytes([i]), hash_name).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+@dataclass(slots=True)
+class Keys:
+    """One direction's packet protection at one epoch (and key phase)."""
+
+    suite: int
+    secret: bytes
+    key: bytes
+    iv: bytes
+    hp: bytes
+
+    @classmethod
+    def from_secret(cls, secret: bytes, suite: int, hp: bytes | None = None) -> Keys:
+        _, key_len, hash_name = SUITES[suite]
+        key = hkdf_expand_label(secret, "quic key", key_len, hash_name)
+        iv = hkdf_expand_label(secret, "quic iv", 12, hash_name)
+        if hp is None:
+            hp = hkdf_expand_label(secret, "quic hp", key_len, hash_name)
+        return cls(suite, secret, key, iv, hp)
+
+    def next_phase(self) -> Keys:
+        """The keys after a key update: a new secret, the same header protection key (RFC 9001 §6)."""
+        hash_name = SUITES[self.suite][2]
+        secret = hkdf_expand_label(self.secret, "quic ku", hashlib.new(hash_name).digest_size, hash_name)
+        return Keys.from_secret(secret, self.suite, self.hp)
+
+    def mask(self, sample: bytes) -> bytes:
+        if SUITES[self.suite][0] == "aes":
+            enc = Cipher(algorithms.AES(self.hp), modes.ECB()).encryptor()
+            return enc.update(sample)[:5]
+        enc = Cipher(algorithms.ChaCha20(self.hp, sample), mode=None).encryptor()
+        return enc.update(b"\x00" * 5)
+
+    def open(self, pn: int, aad: bytes, ciphertext: bytes) -> bytes:
+        nonce = (int.from_bytes(self.iv, "big") ^ pn).to_bytes(12, "big")
+        aead = AESGCM(self.key) if SUITES[self.suite][0] == "aes" else ChaCha20Poly1305(self.key)
+        try:
+            return aead.decrypt(nonce, ciphertext, aad)
+        except InvalidTag as exc:
+            raise Unopenable from exc
+
+
+def initial_keys(dcid: bytes) -> tuple[Keys, Keys]:
+    """(client's, server's) Initial keys from the Destination Connection ID of the client's first Initial."""
+    initial = _hkdf_extract(_INITIAL_SALT_V1, dcid, "sha256")
+    client = hkdf_expand_label(initial, "client in", 32)
+    server = hkdf_expand_label(initial, "server in", 32)
+    return Keys.from_secret(client, INITIAL_SUITE), Keys.from_secret(server, INITIAL_SUITE)
+
+
+def unprotect(keys: Keys, packet: bytes, pn_offset: int, long_header: bool) -> tuple[bytes, int, int, int]:
+    """Header protection off (RFC 9001 §5.4): (unprotected header, truncated packet number, its length in
+    bytes, first byte). Raises Unopenable when the packet is too short to sample."""
+    sample_at = pn_offset + 4
+    if len(packet) < sample_at + 16:
+        raise Unopenable
+    mask = keys.mask(bytes(packet[sample_at:sample_at + 16]))
+    first = packet[0] ^ (mask[0] & (0x0F if long_header else 0x1F))
+    pn_len = (first & 0x03) + 1
+    pn_bytes = bytes(b ^ m for b, m in zip(packet[pn_offset:pn_offset + pn_len], mask[1:1 + pn_len], strict=False))
+    header = bytes([first]) + bytes(packet[1:pn_offset]) + pn_bytes
+    return header, int.from_bytes(pn_bytes, "big"), pn_len, first
+
+
+def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
+    """The full packet number from its truncated form and the largest one seen in its space (RFC 9000 §A.3)."""
+    expected = largest + 1
+    win = 1 << (pn_len * 8)
+    hwin, mask = win // 2, win - 1
+    candidate = (expected & ~mask) | truncated
+    if candidate <= expected - hwin and candidate < (1 << 62) - win:
+        return candidate + win
+    if candidate > expected + hwin and candidate >= win:
+        return candidate - win
+    return candidate
+
+
+def parse_keylog(text: bytes) -> dict[bytes, dict[str, bytes]]:
+    """{client random: {label: secret}} from NSS key log text (lines ``LABEL <random hex> <secret hex>``)."""
+    out: dict[bytes, dict[str, bytes]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[0].startswith(b"#"):
+            continue
+        try:
+            random, secret = bytes.fromhex(parts[1].decode()), bytes.fromhex(parts[2].decode())
+        except ValueError:
+            continue
+        out.setdefault(random, {})[parts[0].decode("ascii", "replace")] = secret
+    return out
