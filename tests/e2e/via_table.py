@@ -24,12 +24,15 @@ def cell(findings: list[dict]) -> str:
     return ", ".join(words) or "no path findings"
 
 
-def readme_table() -> dict[str, dict[str, str]]:
-    """{proxy: {protocol: cell}} from the README's verdict table (between its two markers)."""
+def readme_table() -> dict[str, dict[str, set[str]]]:
+    """{proxy: {protocol: the cells it may show}} from the README's verdict table (between its two markers).
+
+    A cell the wire showed both ways across runs lists both, as ``A *or* B``: the README says which, and how often."""
     text = README.read_text()
     block = text.split("<!-- via-table -->")[1].split("<!-- /via-table -->")[0]
     rows = [[c.strip().strip("`") for c in line.strip().strip("|").split("|")]
             for line in block.strip().splitlines() if line.startswith("|") and not re.match(r"\|\s*-", line)]
     head, *body = rows
     proxies = head[1:]
-    return {proxy: {row[0]: row[i + 1] for row in body if row[i + 1] != "—"} for i, proxy in enumerate(proxies)}
+    return {proxy: {row[0]: set(row[i + 1].split(" *or* ")) for row in body if row[i + 1] != "—"}
+            for i, proxy in enumerate(proxies)}
