@@ -240,6 +240,7 @@ class H2Frame(Event):
     promised: int = 0  # PUSH_PROMISE: the promised stream id
     enable_push: int | None = None  # SETTINGS: SETTINGS_ENABLE_PUSH when present
     end_ts: float = 0.0
+    connect_protocol: int | None = None  # SETTINGS: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441) when present
 
     @property
     def type_name(self) -> str:
@@ -263,6 +264,7 @@ class H2Headers(Event):
     status: int = 0
     content_type: str = ""
     end_stream: bool = False
+    protocol: str = ""  # the :protocol pseudo-header of an extended CONNECT (RFC 8441), e.g. "websocket"
 
 
 @dataclass(slots=True)

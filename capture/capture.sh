@@ -9,9 +9,9 @@ rm -f "$out"
 umask 022
 comment=$(cat "/captures/.$name.comment" 2>/dev/null || echo "duplexlab capture of $name")
 # Only frames to or from this namespace: a bridge floods frames for a MAC it has not learned yet, and
-# those belong to other containers' conversations.
+# those belong to other containers' conversations. UDP: QUIC (HTTP/3, WebTransport).
 mac=$(cat /sys/class/net/eth0/address)
-dumpcap -i eth0 -f "tcp and ether host $mac" -q --capture-comment "$comment" -w "$out.part" &
+dumpcap -i eth0 -f "(tcp or udp) and ether host $mac" -q --capture-comment "$comment" -w "$out.part" &
 pid=$!
 trap 'kill -INT "$pid" 2>/dev/null' INT TERM
 # Ready (for the healthcheck) once dumpcap has written the file header.

@@ -8,11 +8,12 @@ to look for.
 from __future__ import annotations
 
 LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "http1-duplex", "websocket-tls",
-                 "http2-tls")
+                 "http2-tls", "http3", "webtransport")
 
 # Scenarios judged as another protocol: the TLS variants carry the same protocol, encrypted.
 JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2"}
-TLS_SCENARIOS = tuple(JUDGED_AS)
+# Scenarios whose client writes its TLS secrets, which the lab embeds in the capture (QUIC is always encrypted).
+TLS_SCENARIOS = (*JUDGED_AS, "http3", "webtransport")
 
 # The misbehave profile: each deliberately wrong peer pair, the protocol it is judged as,
 # and the invariants it must trip (services/misbehave/ holds the peers).
@@ -45,6 +46,14 @@ NOTES = {
                      "embedded in this file, so Wireshark decrypts it with no settings. Look for: websocket.",
     "http2-tls": "duplexlab http2-tls: the http2 scenario over TLS, h2 chosen by ALPN; the session keys are "
                  "embedded in this file. Look for: tls.handshake.extensions_alpn_str, http2.",
+    "http3": "duplexlab http3: HTTP/3 over QUIC (UDP 443), keys embedded. One connection: GET /stream answered "
+             "by 8 DATA frames 0.2 s apart with three GETs multiplexed beside it, and GET /page answered with a push "
+             "of /style.css (PUSH_PROMISE on the request stream, then a push stream); a second connection whose "
+             "client sent no MAX_PUSH_ID gets /page with no push. Look for: http3.frame_type, quic.stream.stream_id.",
+    "webtransport": "duplexlab webtransport: an extended CONNECT (:protocol webtransport) opens a session; the "
+                    "server then opens a unidirectional and a bidirectional stream (id 1) and talks on them "
+                    "unasked; the client answers on the bidirectional one. tshark shows nothing inside "
+                    "server-initiated bidirectional streams; duplexlab reads them itself. Look for: quic.stream.",
     "early-answer": "duplexlab misbehave: the server answers before it is asked (violates "
                     "http1.client-speaks-first).",
     "double-answer": "duplexlab misbehave: two responses to one request (violates http1.response-follows-request).",

@@ -30,6 +30,9 @@ WHY_NOT = {
                      "certificate and would hide the keys of one leg",
     "http2-tls": "the TLS scenarios end TLS at their own server; a proxy in between would need the lab's "
                  "certificate and would hide the keys of one leg",
+    "http3": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC (and a QUIC proxy ends TLS, hiding one leg's "
+             "keys)",
+    "webtransport": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC or WebTransport",
 }
 
 

@@ -172,6 +172,8 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "http2-tls": HTTP2,
     "h2push": HTTP2,
     "grpc": (*HTTP2, "grpc.messages-framed"),
+    "websocket-h2": (*HTTP2, "websocket-h2.extended-connect", "websocket.client-frames-masked",
+                     "websocket.server-frames-unmasked", "websocket.frame-syntax"),
     "http3": HTTP3,
     "webtransport": (*HTTP3, "webtransport.streams-in-session"),
 }
@@ -188,6 +190,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "http2-tls": ("http2.multiplexed",),
     "h2push": ("h2push.push-observed",),
     "grpc": ("grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
+    "websocket-h2": ("websocket.server-originates",),
     "http3": ("http3.multiplexed", "http3.streamed-response", "http3.push-observed"),
     "webtransport": ("webtransport.server-originates",),
 }

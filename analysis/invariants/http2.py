@@ -370,3 +370,33 @@ class PushObserved(Expectation):
         return self.make(True, (pp, heads, data, s.push_quiet), f"a PUSH_PROMISE (frame {pp}) promised stream "
                          f"{stream}, whose HEADERS (frame {heads}) and DATA (frame {data}) followed; the client that "
                          f"disabled push (frame {s.push_quiet}) got none.")
+
+
+@register
+class ExtendedConnect(Check):
+    """A CONNECT with :protocol comes only after the server's SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441)."""
+
+    id = "websocket-h2.extended-connect"
+    source = "RFC 8441 §3-§4 (SETTINGS_ENABLE_CONNECT_PROTOCOL, the extended CONNECT)"
+    wants = (H2Frame, H2Headers)
+    subject = "extended CONNECTs"
+    family = "http2"
+    __slots__ = ("enabled",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.enabled: int | None = None  # the frame of the server's SETTINGS that enabled it
+
+    def feed(self, e: Event) -> None:
+        if isinstance(e, H2Frame):
+            if e.ftype == SETTINGS and e.direction is S2C and e.connect_protocol is not None:
+                self.enabled = e.frame if e.connect_protocol == 1 else None
+            return
+        if e.direction is C2S and e.protocol:
+            self.saw(e.frame)
+            if e.method != "CONNECT":
+                self.violate(e.frame, f":protocol {e.protocol} on a {e.method or 'response'} (frame {e.frame}); "
+                                      "only an extended CONNECT carries it")
+            elif self.enabled is None:
+                self.violate(e.frame, f"the client sent CONNECT :protocol {e.protocol} (frame {e.frame}) before the "
+                                      "server's SETTINGS_ENABLE_CONNECT_PROTOCOL=1")

@@ -7,7 +7,8 @@ its first byte. Header blocks (HEADERS or PUSH_PROMISE plus CONTINUATION) are
 decoded with ``hpack`` in wire order, one decoder per direction, because HPACK's
 dynamic table makes every block depend on the ones before it. On gRPC streams
 (content-type application/grpc) DATA payloads are split into length-prefixed
-messages without keeping their bodies.
+messages without keeping their bodies; on a stream opened by an extended CONNECT
+with ``:protocol websocket`` (RFC 8441) they are read as WebSocket frames.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from hyperframe.frame import Frame
 
 from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
 from ..wire.stream import Stream
+from .websocket import WsParser
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 4, 5, 9
 _END_STREAM, _END_HEADERS = 0x1, 0x4
+_ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
 _MAX_FRAME = 1 << 24
 
 
@@ -60,6 +63,8 @@ class Http2Connection:
         # preface=False: read frames from the first byte (a connection the capture joined mid-way, --protocol)
         self.sides = {C2S: _Side(C2S, preface), S2C: _Side(S2C, False)}
         self.grpc_streams: set[int] = set()
+        self.ws: dict[tuple[Direction, int], WsParser] = {}  # WebSocket over an HTTP/2 stream (RFC 8441)
+        self.ws_streams: set[int] = set()
         self.app = "http2"
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
@@ -79,7 +84,8 @@ class Http2Connection:
             side.stream.clear()
 
     def finish(self) -> None:
-        return None
+        for parser in self.ws.values():
+            parser.finish()
 
     def pending_frame(self) -> int | None:
         """First frame of anything begun but not yet reported: a frame, a header block, a gRPC message."""
@@ -92,6 +98,7 @@ class Http2Connection:
             if side.block is not None:
                 marks.append(side.block[0].frame)
             marks.extend(g.start[1] for g in side.grpc.values() if g.prefix or g.remaining)
+        marks.extend(m for p in self.ws.values() if (m := p.pending_frame()) is not None)
         return min(marks) if marks else None
 
     def _run(self, side: _Side) -> None:
@@ -137,11 +144,12 @@ class Http2Connection:
                                             f"a malformed {ftype} frame: {exc}"))
                 parsed = None
         promised = getattr(parsed, "promised_stream_id", 0) if ftype == _PUSH_PROMISE else 0
-        enable_push = None
+        enable_push = connect = None
         if ftype == _SETTINGS and parsed is not None:
-            enable_push = parsed.settings.get(0x2)
+            enable_push, connect = parsed.settings.get(0x2), parsed.settings.get(_ENABLE_CONNECT_PROTOCOL)
         ev = H2Frame(ts, frame, self.conn.id, side.direction, ftype=ftype, flags=flags, stream=stream_id,
-                     length=length, end_frame=end, promised=promised, enable_push=enable_push, end_ts=end_ts)
+                     length=length, end_frame=end, promised=promised, enable_push=enable_push, end_ts=end_ts,
+                     connect_protocol=connect)
         self.out.append(ev)
         if parsed is None:
             return
@@ -155,6 +163,11 @@ class Http2Connection:
                 self._header_block(side)
         elif ftype == _DATA and stream_id in self.grpc_streams:
             self._grpc_data(side, stream_id, parsed.data, ts, frame, end)
+        elif ftype == _DATA and stream_id in self.ws_streams and parsed.data:
+            ws = self.ws.get((side.direction, stream_id))
+            if ws is None:
+                ws = self.ws[(side.direction, stream_id)] = WsParser(self.conn.id, side.direction, self.out)
+            ws.feed(bytes(parsed.data), ts, frame)
         if flags & _END_STREAM and ftype in (_DATA, _HEADERS) and self.grpc_partial(side.direction, stream_id):
             self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
                                         f"stream {stream_id} ended in the middle of a gRPC message"))
@@ -173,10 +186,14 @@ class Http2Connection:
         if content_type.startswith("application/grpc") and first.ftype == _HEADERS:
             self.grpc_streams.add(first.stream)
             self.app = "grpc"
+        protocol = h.get(":protocol", "")
+        if protocol == "websocket" and h.get(":method") == "CONNECT" and first.ftype == _HEADERS:
+            self.ws_streams.add(first.stream)  # its DATA carries WebSocket frames (RFC 8441 §5)
+            self.app = "websocket-h2"
         self.out.append(H2Headers(first.ts, first.frame, self.conn.id, side.direction, stream=first.stream,
                                   promised=first.promised, method=h.get(":method", ""), path=h.get(":path", ""),
                                   status=int(status) if status.isdigit() else 0, content_type=content_type,
-                                  end_stream=first.end_stream))
+                                  end_stream=first.end_stream, protocol=protocol))
 
     def _grpc_data(self, side: _Side, stream_id: int, data: bytes, ts: float, frame: int, end: int) -> None:
         g = side.grpc.setdefault(stream_id, _Grpc())

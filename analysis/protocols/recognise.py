@@ -93,8 +93,8 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
         return "other"
     if app == "unknown":
         return "empty"
-    if app == "grpc":
-        label = "grpc"
+    if app in ("grpc", "websocket-h2"):
+        label = app
     elif app == "http2":
         label = "h2push" if traits.push else "http2"
     elif app == "websocket" or traits.ws_asked:

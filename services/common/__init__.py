@@ -24,7 +24,7 @@ BYO_LISTEN = 3.0
 # a stream held back): the capture and its path findings say so, so the client does not fail the lab for it.
 VIA = os.environ.get("VIA", "")
 WIRE_JUDGES = BYO or bool(VIA)
-CERT_DIR = "/opt/lab-tls"
+CERT_DIR = os.environ.get("LAB_TLS_DIR", "/opt/lab-tls")  # the image makes it; a local run may point elsewhere
 PAYLOAD_BYTES = 64  # every protocol's server message carries this many bytes, so figures compare
 TIMEOUT = 30.0  # no scenario may hang the lab
 

@@ -1,0 +1,102 @@
+"""What the QUIC peers share (aioquic): configurations with the lab's certificate and key log, and a client
+protocol that turns H3 events into awaitable responses.
+
+QUIC runs over UDP 443 (Wireshark decodes QUIC there by default); the client writes its TLS secrets to
+SSLKEYLOGFILE, which the lab embeds in the capture, so the pcapng opens decrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections import defaultdict
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection, H3Stream
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, PushPromiseReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import QuicEvent
+
+from services.common import CERT_DIR
+
+QUIC_PORT = int(os.environ.get("SERVER_PORT") or 443)
+
+
+def server_configuration() -> QuicConfiguration:
+    conf = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
+    conf.load_cert_chain(f"{CERT_DIR}/cert.pem", f"{CERT_DIR}/key.pem")
+    return conf
+
+
+def client_configuration(server_name: str) -> QuicConfiguration:
+    conf = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536,
+                             server_name=server_name)
+    conf.load_verify_locations(f"{CERT_DIR}/cert.pem")
+    conf.verify_mode = ssl.CERT_REQUIRED
+    keys = os.environ.get("SSLKEYLOGFILE")
+    if keys:
+        conf.secrets_log_file = open(keys, "a")  # noqa: SIM115  (aioquic writes to it for the connection's life)
+    return conf
+
+
+def open_wt_stream(h3: H3Connection, session: int, uni: bool = False) -> int:
+    """A WebTransport stream of this side's own in ``session``. aioquic 1.7 reads what the peer sends back on
+    a bidirectional one as HTTP/3 frames (and closes with H3_FRAME_ERROR) unless the opener marks the stream
+    as WebTransport's itself (TOOLING.md)."""
+    sid = h3.create_webtransport_stream(session, is_unidirectional=uni)
+    if not uni:
+        stream = h3._stream.setdefault(sid, H3Stream(sid))
+        stream.frame_type, stream.session_id = FrameType.WEBTRANSPORT_STREAM, session
+    return sid
+
+
+class NoPushH3(H3Connection):
+    """A client H3 layer that never sends MAX_PUSH_ID: no push is allowed on its connection (RFC 9114 §4.6)."""
+
+    def _init_connection(self) -> None:
+        self._max_push_id = None
+        super()._init_connection()
+
+
+class H3Client(QuicConnectionProtocol):
+    """An HTTP/3 client: ``await get(path)`` gives (headers, body chunks); pushes are collected in ``pushed``."""
+
+    h3_class: type[H3Connection] = H3Connection
+    webtransport = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.h3 = self.h3_class(self._quic, enable_webtransport=self.webtransport)
+        self.waiters: dict[int, asyncio.Future] = {}
+        self.headers: dict[int, list] = {}
+        self.chunks: dict[int, list[bytes]] = defaultdict(list)
+        self.pushed: dict[int, list] = defaultdict(list)  # push id -> events
+        self.events: asyncio.Queue[H3Event] = asyncio.Queue()
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        for e in self.h3.handle_event(event):
+            self.h3_event(e)
+
+    def h3_event(self, e: H3Event) -> None:
+        if isinstance(e, PushPromiseReceived) or getattr(e, "push_id", None) is not None:
+            self.pushed[e.push_id].append(e)
+            return
+        if isinstance(e, HeadersReceived):
+            self.headers[e.stream_id] = e.headers
+            if e.stream_id not in self.waiters:
+                self.events.put_nowait(e)
+        elif isinstance(e, DataReceived):
+            self.chunks[e.stream_id].append(e.data)
+        else:
+            self.events.put_nowait(e)
+        if getattr(e, "stream_ended", False) and e.stream_id in self.waiters:
+            self.waiters.pop(e.stream_id).set_result((self.headers.get(e.stream_id), self.chunks[e.stream_id]))
+
+    async def get(self, authority: str, path: str) -> tuple:
+        sid = self._quic.get_next_available_stream_id()
+        self.h3.send_headers(sid, [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", authority.encode()),
+                                   (b":path", path.encode())], end_stream=True)
+        fut = self.waiters[sid] = asyncio.get_running_loop().create_future()
+        self.transmit()
+        return await fut

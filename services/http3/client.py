@@ -1,0 +1,46 @@
+"""HTTP/3 client scenario (aioquic): on one connection a streamed GET /stream with three GETs multiplexed beside
+it and GET /page, which the server answers with a push; then a second connection whose client sends no
+MAX_PUSH_ID, where the same /page must come without a push."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aioquic.asyncio import connect
+
+from services.common import TIMEOUT, WIRE_JUDGES, log, server_host
+from services.common.quic import QUIC_PORT, H3Client, NoPushH3, client_configuration
+
+out = log("http3-client")
+
+
+class NoPushClient(H3Client):
+    h3_class = NoPushH3
+
+
+async def scenario() -> int:
+    host = server_host("http3")
+    async with connect(host, QUIC_PORT, configuration=client_configuration(host), create_protocol=H3Client,
+                       wait_connected=True) as c:
+        streamed = asyncio.ensure_future(c.get(host, "/stream"))
+        await asyncio.sleep(0.3)
+        items = await asyncio.gather(*(c.get(host, f"/item/{n}") for n in range(1, 4)))
+        _, page = await c.get(host, "/page")
+        _, pieces = await streamed
+        await asyncio.sleep(0.3)  # the pushed response finishes
+        pushes = len(c.pushed)
+        c.close()
+    async with connect(host, QUIC_PORT, configuration=client_configuration(host), create_protocol=NoPushClient,
+                       wait_connected=True) as quiet:
+        await quiet.get(host, "/page")
+        await asyncio.sleep(0.3)
+        unasked = len(quiet.pushed)
+        quiet.close()
+    out.info("%d items, %d streamed pieces, %d pushes with MAX_PUSH_ID, %d without", len(items), len(pieces),
+             pushes, unasked)
+    return 0 if WIRE_JUDGES or (len(pieces) >= 8 and pushes == 1 and unasked == 0 and page) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(asyncio.wait_for(scenario(), TIMEOUT)))
