@@ -8,7 +8,7 @@ to look for.
 from __future__ import annotations
 
 LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "http1-duplex", "websocket-tls",
-                 "http2-tls", "http3", "webtransport")
+                 "http2-tls", "http3", "webtransport", "websocket-h2")
 
 # Scenarios judged as another protocol: the TLS variants carry the same protocol, encrypted.
 JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2"}
@@ -54,6 +54,10 @@ NOTES = {
                     "server then opens a unidirectional and a bidirectional stream (id 1) and talks on them "
                     "unasked; the client answers on the bidirectional one. tshark shows nothing inside "
                     "server-initiated bidirectional streams; duplexlab reads them itself. Look for: quic.stream.",
+    "websocket-h2": "duplexlab websocket-h2: WebSocket over one HTTP/2 stream (RFC 8441), h2c to hypercorn: the "
+                    "server's SETTINGS_ENABLE_CONNECT_PROTOCOL=1, then the client's CONNECT with :protocol websocket; "
+                    "inside the stream's DATA, the websocket scenario (server ticks unasked, masked client frames). "
+                    "Look for: http2.settings.id == 8, http2.header.name == \":protocol\".",
     "early-answer": "duplexlab misbehave: the server answers before it is asked (violates "
                     "http1.client-speaks-first).",
     "double-answer": "duplexlab misbehave: two responses to one request (violates http1.response-follows-request).",

@@ -33,6 +33,8 @@ WHY_NOT = {
     "http3": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC (and a QUIC proxy ends TLS, hiding one leg's "
              "keys)",
     "webtransport": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC or WebTransport",
+    "websocket-h2": "the lab's proxy configs have no route for an extended CONNECT (RFC 8441): nginx 1.22 does not "
+                    "implement it, and HAProxy 2.6's support was not measured here",
 }
 
 

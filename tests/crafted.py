@@ -142,7 +142,7 @@ class H2:
         self.enc = {C: Encoder(), S: Encoder()}
 
     @staticmethod
-    def settings(ack: bool = False, enable_push: int | None = None) -> bytes:
+    def settings(ack: bool = False, enable_push: int | None = None, connect_protocol: int | None = None) -> bytes:
         from hyperframe.frame import SettingsFrame
 
         f = SettingsFrame(0)
@@ -150,6 +150,8 @@ class H2:
             f.flags.add("ACK")
         if enable_push is not None:
             f.settings[SettingsFrame.ENABLE_PUSH] = enable_push
+        if connect_protocol is not None:
+            f.settings[0x8] = connect_protocol  # SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441)
         return f.serialize()
 
     def headers(self, who: str, stream: int, headers: list[tuple[str, str]], end_stream: bool = False,

@@ -27,6 +27,9 @@ WIRE_JUDGES = BYO or bool(VIA)
 CERT_DIR = os.environ.get("LAB_TLS_DIR", "/opt/lab-tls")  # the image makes it; a local run may point elsewhere
 PAYLOAD_BYTES = 64  # every protocol's server message carries this many bytes, so figures compare
 TIMEOUT = 30.0  # no scenario may hang the lab
+# The WebSocket scenario, over HTTP/1.1 (websocket) and over one HTTP/2 stream (websocket-h2): the server ticks
+# WS_TICKS times, WS_TICK_EVERY seconds apart, unprompted; the client says WS_SAYS things and hears an echo of each.
+WS_TICKS, WS_TICK_EVERY, WS_SAYS = 6, 0.25, 3
 
 
 def server_host(protocol: str) -> str:

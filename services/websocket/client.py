@@ -13,6 +13,8 @@ from services.common import (
     PORT,
     TIMEOUT,
     WIRE_JUDGES,
+    WS_SAYS,
+    WS_TICKS,
     client_tls,
     log,
     payload,
@@ -22,7 +24,7 @@ from services.common import (
 )
 
 out = log("websocket-client")
-TICKS_EXPECTED, SAYS = 6, 3
+TICKS_EXPECTED, SAYS = WS_TICKS, WS_SAYS
 
 
 async def scenario() -> int:

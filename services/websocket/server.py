@@ -7,9 +7,9 @@ import asyncio
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from services.common import PORT, log, payload, server_tls
+from services.common import PORT, WS_TICK_EVERY, WS_TICKS, log, payload, server_tls
 
-TICKS, TICK_EVERY = 6, 0.25
+TICKS, TICK_EVERY = WS_TICKS, WS_TICK_EVERY
 out = log("websocket-server")
 
 
