@@ -21,11 +21,15 @@ from ..events import (
     GrpcMessage,
     H2Frame,
     H2Headers,
+    H3Frame,
     Http1Request,
     Http1Response,
+    QuicClose,
+    QuicStream,
     SseEvent,
     TcpClose,
     WsFrame,
+    WtData,
 )
 from ..protocols.dissect import Dissection
 
@@ -34,6 +38,7 @@ KEEP_HEAD, KEEP_TAIL = 3, 2
 CONTROL = "control frames"  # HTTP/2 connection housekeeping, folded in either direction
 _CONTROL_TYPES = (2, 4, 6, 8)  # PRIORITY, SETTINGS, PING, WINDOW_UPDATE
 _CONTROL_FOLD_AFTER = 2
+_H3_CONTROL_TYPES = (0x3, 0x4, 0x7, 0xD)  # CANCEL_PUSH, SETTINGS, GOAWAY, MAX_PUSH_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,31 @@ def _arrow(e: Event, headers: dict, grpc_streams: set) -> Arrow | None:
         return Arrow(e.frame, e.ts, e.direction, label, kind, pushed)
     if isinstance(e, TcpClose):
         return Arrow(e.frame, e.ts, e.direction, f"TCP {e.how.upper()}", "closes")
+    return _quic_arrow(e)
+
+
+def _quic_arrow(e: Event) -> Arrow | None:
+    """QUIC: who opened each stream and for what, the HTTP/3 frames on them, WebTransport data. A push or a
+    WebTransport stream the server opened is the server speaking unasked; its control and QPACK streams are not."""
+    if isinstance(e, QuicStream):
+        what = f"{e.kind} {'bidi' if e.bidi else 'uni'}" + (f" push {e.push_id}" if e.push_id >= 0 else "")
+        unasked = e.by_server and e.kind in ("push", "webtransport")
+        return Arrow(e.frame, e.ts, e.direction, f"opens s{e.stream_id} ({what})", "stream openings", unasked)
+    if isinstance(e, H3Frame):
+        label = f"{e.type_name} s{e.stream_id}"
+        if e.fields:
+            label += (f" {e.field(':method')} {_short(e.field(':path'))}" if e.field(":method")
+                      else f" {e.status}" if e.status else "")
+        if e.ftype == 0x5:
+            label += f" → push {e.value}"
+        kind = CONTROL if e.ftype in _H3_CONTROL_TYPES else f"HTTP/3 {e.type_name} frames"
+        return Arrow(e.frame, e.ts, e.direction, label, kind, e.direction is S2C and e.ftype == 0x5)
+    if isinstance(e, WtData):
+        unasked = e.direction is S2C and bool(e.stream_id & 0x1)
+        return Arrow(e.frame, e.ts, e.direction, f"WebTransport s{e.stream_id} ({e.size} B)",
+                     "WebTransport data", unasked)
+    if isinstance(e, QuicClose):
+        return Arrow(e.frame, e.ts, e.direction, f"CONNECTION_CLOSE 0x{e.error:x}", "closes")
     return None
 
 
