@@ -94,3 +94,45 @@ def our_h2_events(d: Dissection) -> Counter:
         elif isinstance(e, GrpcMessage):
             out[("grpc", e.end_frame, e.length, port)] += 1
     return out
+
+
+def tshark_quic_events(path: str) -> Counter:
+    """From tshark's decrypted view (the keys in the capture's DSB): each HTTP/3 frame, keyed by the frame
+    holding its last byte, and the first packet each QUIC stream id appears in, with the sender's port."""
+    import subprocess
+
+    cmd = ["tshark", "-n", "-r", path, "-Y", "quic", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
+           "-E", "separator=|", "-e", "frame.number", "-e", "udp.srcport", "-e", "udp.dstport",
+           "-e", "quic.stream.stream_id", "-e", "http3.frame_type"]
+    out: Counter = Counter()
+    seen: set[tuple[int, int, int]] = set()
+    for line in subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout.splitlines():
+        number, sport, dport, streams, types = line.split("|")
+        for sid in filter(None, streams.split(";")):
+            if (int(sport), int(dport), int(sid)) not in seen:  # a stream's two directions share its id
+                seen.add((int(sport), int(dport), int(sid)))
+                out[("stream", int(number), int(sid), int(sport))] += 1
+        for t in filter(None, types.split(";")):
+            out[("h3", int(number), int(t), int(sport))] += 1
+    return out
+
+
+def our_quic_events(d: Dissection) -> Counter:
+    """The same from our reading: H3 frames at their last byte's packet, and every stream's first packet from each
+    side (the opener's QuicStream; the answering side's first frame or data). tshark shows the signal that opens
+    a client's WebTransport bidirectional stream (0x41) as a frame; on a server-initiated one it shows nothing."""
+    from analysis.events import H3Frame, QuicStream, WtData
+
+    ports = {c.id: (c.client[1], c.server[1]) for c in d.connections}
+    out: Counter = Counter()
+    seen: set[tuple[int, int, int]] = set()
+    for e in d.events:
+        port = ports[e.conn][0 if e.direction.name == "C2S" else 1]
+        if isinstance(e, QuicStream | H3Frame | WtData) and (e.conn, port, e.stream_id) not in seen:
+            seen.add((e.conn, port, e.stream_id))
+            out[("stream", e.frame, e.stream_id, port)] += 1
+        if isinstance(e, H3Frame):
+            out[("h3", e.end_frame, e.ftype, port)] += 1
+        elif isinstance(e, QuicStream) and e.kind == "webtransport" and e.bidi and not e.by_server:
+            out[("h3", e.frame, 0x41, port)] += 1
+    return out

@@ -171,6 +171,8 @@ class QuicReader:
                 self._datagram(qc, direction, dg.payload, frame, ts, out)
             except Malformed as exc:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
+            except IndexError:
+                self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: a header is cut short")
         if len(qc.closed) == 2:
             del self.conns[key]
             out.append(Ended(info.id))

@@ -21,19 +21,27 @@ import pytest
 
 from analysis.events import H2Frame, H2Preface
 from analysis.pipeline import analyse
-from analysis.protocols.dissect import dissect
+from analysis.protocols.dissect import ConnectionEnded, Dissection, Keylog, Opened, dissect, stream
 from analysis.render.document import schema
 from analysis.wire.pcapread import FileFacts, read_frames
 from lab.scenarios import JUDGED_AS, LAB_PROTOCOLS, TLS_SCENARIOS
 from lab.secrets import strip_secrets
-from tests.oracle import our_events, our_h2_events, tshark_h2_events, wireshark_events
+from tests.oracle import (
+    our_events,
+    our_h2_events,
+    our_quic_events,
+    tshark_h2_events,
+    tshark_quic_events,
+    wireshark_events,
+)
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 PROTOCOLS = LAB_PROTOCOLS
 HTTP1_FAMILY = ("http1", "websocket", "sse", "longpoll")
-H2_FAMILY = ("http2", "h2push", "grpc")
+H2_FAMILY = ("http2", "h2push", "grpc", "websocket-h2")
+QUIC_FAMILY = ("http3", "webtransport")
 
 
 def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -134,7 +142,8 @@ def test_http2_frames_and_grpc_messages_agree_with_tshark(lab, protocol):
 
 @pytest.mark.parametrize("protocol,dfilter,at_least,prefs", [
     ("websocket", "websocket", 10, ()), ("http2", "http2.type == 0", 8, ()), ("grpc", "grpc", 8, ()),
-    ("h2push", "http2.type == 5", 1, ()),
+    ("h2push", "http2.type == 5", 1, ()), ("websocket-h2", "http2.settings.id == 8", 1, ()),
+    ("http3", "http3.frame_type == 5", 1, ()), ("http3", "http3.frame_type == 0", 10, ()),
     # An event stream shows per event only without body reassembly (the README says how).
     ("sse", "http", 7, ("-o", "http.desegment_body:FALSE"))])
 def test_wireshark_decodes_the_captures_without_decode_as(lab, protocol, dfilter, at_least, prefs):
@@ -155,6 +164,34 @@ def test_tls_captures_open_decrypted_and_say_inconclusive_without_keys(lab, scen
     assert result.verdict == "inconclusive"
     assert any("TLS-encrypted" in f.detail for f in result.findings)
     assert scenario in TLS_SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", QUIC_FAMILY)
+def test_quic_captures_agree_with_tshark_and_say_inconclusive_without_keys(lab, scenario, tmp_path):
+    """tshark decrypts with the embedded keys and no options; where it shows streams and HTTP/3 frames, ours
+    agree; with the keys stripped, the verdict is inconclusive with the sentence that says why."""
+    path = CAPTURES / f"{scenario}.pcapng"
+    facts = FileFacts(str(path))
+    d = Dissection()
+    for item in stream(read_frames(str(path), facts), keylog=Keylog(facts.keylog)):
+        if isinstance(item, Opened):
+            d.connections.append(item.conn)
+        elif not isinstance(item, ConnectionEnded):
+            d.events.append(item)
+    ours, theirs = our_quic_events(d), tshark_quic_events(str(path))
+    assert theirs and ours == theirs, {"only ours": ours - theirs, "only tshark": theirs - ours}
+    stripped = tmp_path / "no-keys.pcapng"
+    stripped.write_bytes(strip_secrets(path.read_bytes()))
+    result = analyse(str(stripped))
+    assert result.verdict == "inconclusive"
+    assert any(f.invariant == "quic.decrypted" and "carries no keys" in f.detail for f in result.findings)
+
+
+def test_http3_alone(lab):
+    proc = make("lab", "PROTOCOLS=http3")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads((CAPTURES / "report.json").read_text())
+    assert [c["protocol"] for c in doc["captures"]] == ["http3"]
 
 
 def test_subset_of_two_protocols(lab):

@@ -1,0 +1,150 @@
+"""Reading QUIC ourselves: against tshark's decrypted view, through reordering, retransmission and a key update,
+and fuzzed. Captures come from real aioquic peers in memory (tests/quicpeers.py)."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.events import C2S, S2C, Connection, H3Frame, QuicStream
+from analysis.pipeline import analyse
+from analysis.protocols.dissect import ConnectionEnded, Dissection, Keylog, Opened, stream
+from analysis.protocols.http3 import Http3Connection
+from analysis.wire.pcapread import FileFacts, read_frames
+from analysis.wire.quic import StreamData
+from tests.oracle import our_quic_events, tshark_quic_events
+from tests.quicpeers import Peers, respond
+from tests.test_http3_invariants import pushing, webtransport_server
+
+
+def read(path: str) -> Dissection:
+    facts = FileFacts(path)
+    d = Dissection()
+    for item in stream(read_frames(path, facts), keylog=Keylog(facts.keylog)):
+        if isinstance(item, Opened):
+            d.connections.append(item.conn)
+        elif not isinstance(item, ConnectionEnded):
+            d.events.append(item)
+    return d
+
+
+def pushed_page(tmp_path, name: str = "push.pcapng", shuffle=None) -> str:
+    peers = Peers()
+    peers.on_server = pushing
+    peers.pump()
+    for path in ("/page", "/item/1", "/item/2"):
+        peers.request(path)
+    peers.pump()
+    peers.close()
+    if shuffle is not None:
+        shuffle(peers.records)
+    return peers.write(tmp_path / name)
+
+
+def webtransport(tmp_path) -> str:
+    from aioquic.h3.connection import H3Connection
+
+    wt = lambda quic: H3Connection(quic, enable_webtransport=True)  # noqa: E731
+    peers = Peers(client_h3=wt, server_h3=wt)
+    peers.on_server = webtransport_server()
+    peers.pump()
+    peers.request("/wt", method="CONNECT", end=False, extra=[(b":protocol", b"webtransport")])
+    peers.pump()
+    peers.close()
+    return peers.write(tmp_path / "wt.pcapng")
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is installed by `make test` (lab/bootstrap.sh)")
+@pytest.mark.parametrize("make", [pushed_page, webtransport], ids=["push", "webtransport"])
+def test_stream_ids_directions_and_frame_types_agree_with_tshark(tmp_path, make):
+    path = make(tmp_path)
+    ours, theirs = our_quic_events(read(path)), tshark_quic_events(path)
+    assert theirs, "tshark decrypted nothing: the DSB did not work"
+    assert ours == theirs
+
+
+def test_tshark_is_blind_inside_a_server_initiated_bidirectional_stream_and_we_are_not(tmp_path):
+    path = webtransport(tmp_path)
+    d = read(path)
+    opened = [e for e in d.events if isinstance(e, QuicStream) and e.stream_id == 1]
+    assert opened and opened[0].kind == "webtransport" and opened[0].session == 0
+    theirs = tshark_quic_events(path)
+    assert not any(k[0] == "h3" and k[2] == 0x41 and k[3] == 443 for k in theirs)
+
+
+def _h3_view(d: Dissection) -> list:
+    return sorted((e.direction.value, e.stream_id, e.ftype, e.fields) for e in d.events if isinstance(e, H3Frame))
+
+
+def test_reordered_and_duplicated_datagrams_give_the_same_events(tmp_path):
+    base = read(pushed_page(tmp_path))
+
+    def swap_and_repeat(records: list) -> None:
+        late = [i for i, r in enumerate(records) if len(r[3]) > 60 and r[3][0] & 0x80 == 0]  # 1-RTT datagrams
+        i, j = late[1], late[2]
+        records[i], records[j] = records[j], records[i]
+        records.insert(j + 1, records[j])  # the same datagram again: a retransmission on the wire
+
+    moved = read(pushed_page(tmp_path, "moved.pcapng", swap_and_repeat))
+    assert _h3_view(moved) == _h3_view(base)
+    assert analyse(str(tmp_path / "moved.pcapng")).verdict == "pass"
+
+
+def test_a_key_update_mid_connection_is_followed(tmp_path):
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    peers.request("/before")
+    peers.pump()
+    peers.client.request_key_update()
+    peers.request("/after")
+    peers.pump()
+    peers.close()
+    d = read(peers.write(tmp_path / "ku.pcapng"))
+    paths = [e.field(":path") for e in d.events if isinstance(e, H3Frame) and e.direction is C2S and e.fields]
+    assert paths == ["/before", "/after"]
+    answers = [e for e in d.events if isinstance(e, H3Frame) and e.direction is S2C and e.ftype == 0]
+    assert len(answers) == 2
+
+
+_FUZZ = settings(max_examples=60, deadline=3000, derandomize=True,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_FUZZ
+@given(data=st.data())
+def test_mutated_quic_captures_never_crash(tmp_path_factory, data):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    peers.request("/")
+    peers.pump()
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    for _ in range(data.draw(st.integers(1, 8))):
+        k = rng.randrange(len(peers.records))
+        ts, src, dst, dgram = peers.records[k]
+        b = bytearray(dgram)
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        peers.records[k] = (ts, src, dst, bytes(b[:rng.randint(1, len(b))]))
+    result = analyse(peers.write(tmp / "m.pcapng"))
+    assert result.verdict in ("pass", "fail", "inconclusive")
+
+
+@_FUZZ
+@given(chunks=st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 4, 6, 7, 11]), st.binary(max_size=40),
+                                 st.booleans()), max_size=30))
+def test_the_http3_reader_takes_any_stream_bytes(chunks):
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
+    out: list = []
+    h3 = Http3Connection(conn, out)
+    for i, (sid, data, fin) in enumerate(chunks, 1):
+        h3.data(StreamData(0, C2S if sid % 2 == 0 else S2C, sid, data, fin, float(i), i))
+        h3.pending_frame()
+    h3.finish()
+    assert all(e.conn == 0 for e in out)
