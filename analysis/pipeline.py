@@ -89,6 +89,12 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if counters.late_payload:
         result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
                                "(retransmissions of what was already judged)")
+    if counters.udp_other:
+        result.warnings.append(f"{counters.udp_other} UDP datagrams in {counters.udp_other_flows} flows are not QUIC "
+                               "connections whose start the capture holds (no QUIC v1 Initial): not judged")
+    if counters.quic_unopened:
+        result.warnings.append(f"{counters.quic_unopened} QUIC packets did not open with the keys at hand "
+                               "(damaged, or keys that do not fit): their frames are not read")
     if judge.unlisted:
         result.warnings.append(f"{judge.unlisted} passing or unjudged connections are counted in connection_counts "
                                "but not listed one by one")
