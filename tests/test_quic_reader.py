@@ -65,6 +65,8 @@ def test_stream_ids_directions_and_frame_types_agree_with_tshark(tmp_path, make)
     ours, theirs = our_quic_events(read(path)), tshark_quic_events(path)
     assert theirs, "tshark decrypted nothing: the DSB did not work"
     assert ours == theirs
+    # Every packet opened: the zeros padding a datagram after its last packet are no packet (RFC 9000 §12.2).
+    assert not [w for w in analyse(path).warnings if "did not open" in w]
 
 
 def test_tshark_is_blind_inside_a_server_initiated_bidirectional_stream_and_we_are_not(tmp_path):

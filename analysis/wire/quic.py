@@ -212,6 +212,8 @@ class QuicReader:
         pos = 0
         while pos < len(d):
             first = d[pos]
+            if not first & 0x40:
+                return  # no fixed bit: the zeros a sender pads a datagram with after its last packet
             if first & 0x80:
                 if len(d) < pos + 7:
                     raise Malformed("a long header is cut short")
