@@ -1,6 +1,7 @@
 """HTTP/3 client scenario (aioquic): on one connection a streamed GET /stream with three GETs multiplexed beside
 it and GET /page, which the server answers with a push; then a second connection whose client sends no
-MAX_PUSH_ID, where the same /page must come without a push."""
+MAX_PUSH_ID, where the same /page must come without a push; then three GETs multiplexed to a third-party
+server, Caddy (quic-go), on port 8443 of the same host."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.common import TIMEOUT, WIRE_JUDGES, log, server_host
 from services.common.quic import QUIC_PORT, H3Client, NoPushH3, client_configuration
 
 out = log("http3-client")
+CADDY_PORT = 8443
 
 
 class NoPushClient(H3Client):
@@ -37,9 +39,13 @@ async def scenario() -> int:
         await asyncio.sleep(0.3)
         unasked = len(quiet.pushed)
         quiet.close()
-    out.info("%d items, %d streamed pieces, %d pushes with MAX_PUSH_ID, %d without", len(items), len(pieces),
-             pushes, unasked)
-    return 0 if WIRE_JUDGES or (len(pieces) >= 8 and pushes == 1 and unasked == 0 and page) else 1
+    async with connect(host, CADDY_PORT, configuration=client_configuration(host), create_protocol=H3Client,
+                       wait_connected=True) as caddy:
+        answers = await asyncio.gather(*(caddy.get(host, f"/caddy/{n}") for n in range(1, 4)))
+        caddy.close()
+    out.info("%d items, %d streamed pieces, %d pushes with MAX_PUSH_ID, %d without; caddy answered %d", len(items),
+             len(pieces), pushes, unasked, len(answers))
+    return 0 if WIRE_JUDGES or (len(pieces) >= 8 and pushes == 1 and unasked == 0 and page and answers) else 1
 
 
 if __name__ == "__main__":
