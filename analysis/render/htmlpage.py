@@ -175,6 +175,10 @@ def _addr(ep: tuple[str, int]) -> str:
     return f"[{ep[0]}]:{ep[1]}" if ":" in ep[0] else f"{ep[0]}:{ep[1]}"
 
 
+def _or_dash(value: object) -> object:
+    return "–" if value is None else value
+
+
 def comparison_table(results: list[CaptureResult]) -> str:
     cols = [("connections", "connections used"), ("requests", "requests sent"),
             ("server_messages", "server messages delivered"),
@@ -183,6 +187,8 @@ def comparison_table(results: list[CaptureResult]) -> str:
             ("server_packets_per_message", "packets per server message"),
             ("server_ack_delay_ms", "server data → TCP ACK (mean ms)"),
             ("blind_window_ms", "long-poll blind window (median ms)")]
+    if any("http3" in r.measures for r in results):
+        cols += [("server_streams", "QUIC streams the server opened, by kind")]
     if any("path" in r.measures for r in results):
         cols += [("proxy_delay", "delay the proxy added per server piece (median / worst ms)"),
                  ("proxy_bunched", "server pieces that reached the client bunched"),
@@ -196,13 +202,16 @@ def comparison_table(results: list[CaptureResult]) -> str:
             m["blind_window_ms"] = round(sorted(blind)[len(blind) // 2] * 1000, 1)
         elif isinstance(blind, dict):
             m["blind_window_ms"] = round(blind["median"] * 1000, 1)
+        if (h3 := m.get("http3")) is not None:
+            opened = h3["streams_opened"]["server"]
+            m["server_streams"] = ", ".join(f"{kind} {n}" for kind, n in opened.items()) or "none"
         if (path := m.get("path")) is not None:
             delay = path.get("added_delay_ms") or {}
             m["proxy_delay"] = f"{delay.get('median', '–')} / {delay.get('worst', '–')}"
             m["proxy_bunched"] = path.get("bunched", 0)
             kept = {f.invariant: f.status.value for f in r.findings}.get("path.duplex-kept", "–")
             m["proxy_duplex"] = {"ok": "kept", "violated": "lost", "not-applicable": "n/a"}.get(kept, kept)
-        cells = "".join(f"<td class=num>{escape(str(m.get(k, '–')))}</td>" for k, _ in cols)
+        cells = "".join(f"<td class=num>{escape(str(_or_dash(m.get(k))))}</td>" for k, _ in cols)
         name = _anchor(r)
         body.append(f"<tr><td><a href='#{name}'>{name}</a> <small>({escape(r.protocol)})</small></td>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
