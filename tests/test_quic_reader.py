@@ -171,3 +171,24 @@ def test_the_http3_reader_takes_any_stream_bytes(chunks):
         h3.pending_frame()
     h3.finish()
     assert all(e.conn == 0 for e in out)
+
+
+def test_stream_bytes_the_capture_missed_are_said_not_hidden(tmp_path):
+    """A datagram the peers exchanged but the capture lost: the stream it carried cannot be read past the hole,
+    and the finding says so (as a TCP gap does) instead of judging around it silently."""
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    before = len(peers.records)
+    peers.request("/a")
+    peers.pump()
+    answer = max((i for i in range(before, len(peers.records)) if peers.records[i][1][1] == 443),
+                 key=lambda i: len(peers.records[i][3]))  # the server's answer to /a, not a bare ACK
+    peers.request("/b")
+    peers.pump()
+    peers.close()
+    del peers.records[answer]
+    r = analyse(peers.write(tmp_path / "hole.pcapng"))
+    f = next(f for f in r.findings if f.invariant == "http3.frame-syntax")
+    assert "never arrived in the capture" in f.detail and "1 of the server's packets" in f.detail, f.detail
+    assert not [w for w in r.warnings if "did not open" in w]  # nothing failed to open: it is simply not there

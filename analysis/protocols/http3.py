@@ -13,7 +13,7 @@ from __future__ import annotations
 import pylsqpack
 
 from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose, QuicStream, Undecodable, WtData
-from ..wire.quic import Malformed, QuicClosed, StreamData, StreamReset, varint
+from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, varint
 from ..wire.stream import Stream
 
 UNI_TYPES = {0x00: "control", 0x01: "push", 0x02: "qpack-encoder", 0x03: "qpack-decoder", 0x54: "webtransport"}
@@ -57,9 +57,19 @@ class Http3Connection:
 
     # -- input -------------------------------------------------------------------------------------
 
-    def item(self, x: StreamData | StreamReset | QuicClosed) -> None:
+    def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
         if isinstance(x, StreamData):
             self.data(x)
+        elif isinstance(x, StreamLost):
+            self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3",
+                                        reason=f"stream {x.stream_id}: its bytes from offset {x.offset} never "
+                                               "arrived in the capture (or did not open)", cause="lost"))
+        elif isinstance(x, PacketsMissed):
+            who = "client" if x.direction is C2S else "server"
+            self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3",
+                                        reason=f"{x.count} of the {who}'s packets were acknowledged by its peer but "
+                                               "never arrived in the capture: what they carried cannot be judged",
+                                        cause="lost"))
         elif isinstance(x, QuicClosed):
             self.out.append(QuicClose(x.ts, x.frame, self.conn.id, x.direction, error=x.error, reason=x.reason,
                                       app=x.app))

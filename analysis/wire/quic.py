@@ -56,6 +56,29 @@ class StreamReset:
 
 
 @dataclass(slots=True)
+class StreamLost:
+    """When the connection ended, bytes of this stream from ``offset`` had never arrived (or never opened)."""
+
+    conn: int
+    direction: Direction
+    stream_id: int
+    offset: int
+    ts: float
+    frame: int
+
+
+@dataclass(slots=True)
+class PacketsMissed:
+    """The other side acknowledged ``count`` 1-RTT packets from ``direction`` that the capture does not hold."""
+
+    conn: int
+    direction: Direction
+    count: int
+    ts: float
+    frame: int
+
+
+@dataclass(slots=True)
 class QuicClosed:
     """A CONNECTION_CLOSE: ``app`` when it is the application's (0x1d), else the transport's (0x1c)."""
 
@@ -84,6 +107,41 @@ def varint(buf: bytes, pos: int) -> tuple[int, int]:
     for b in buf[pos + 1:pos + size]:
         value = (value << 8) | b
     return value, pos + size
+
+
+class Ranges:
+    """A set of packet numbers as sorted, merged [start, end) ranges: small when the numbers mostly run on."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self) -> None:
+        self.spans: list[list[int]] = []
+
+    def add(self, start: int, end: int) -> None:
+        spans = self.spans
+        if spans and spans[-1][0] <= start <= spans[-1][1]:  # the common case: extends the last span
+            spans[-1][1] = max(spans[-1][1], end)
+            return
+        spans.append([start, end])
+        spans.sort()
+        merged = [spans[0]]
+        for a, b in spans[1:]:
+            if a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        self.spans = merged
+
+    def missing_from(self, other: Ranges) -> int:
+        """How many numbers of ``other`` are not in this set."""
+        count = 0
+        for a, b in other.spans:
+            count += b - a
+            for x, y in self.spans:
+                lo, hi = max(a, x), min(b, y)
+                if lo < hi:
+                    count -= hi - lo
+        return count
 
 
 class _Recv:
@@ -138,6 +196,10 @@ class _QConn:
     streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)
     closed: set = field(default_factory=set)
     opened_1rtt: int = 0
+    # 1-RTT packet numbers each side sent that the capture holds, and those the other side acknowledged: a
+    # number acknowledged but not held is a packet the capture missed (packet numbers may skip; ACKs do not lie).
+    held: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
+    acked: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
     failed_1rtt: int = 0
 
 
@@ -175,13 +237,28 @@ class QuicReader:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: a header is cut short")
         if len(qc.closed) == 2:
             del self.conns[key]
-            out.append(Ended(info.id))
+            self._end(qc, out)
         return out
 
     def finish(self) -> list:
-        out = [Ended(qc.info.id) for qc in self.conns.values()]
+        out: list = []
+        for qc in self.conns.values():
+            self._end(qc, out)
         self.conns.clear()
         return out
+
+    @staticmethod
+    def _end(qc: _QConn, out: list) -> None:
+        info = qc.info
+        for direction in (C2S, S2C):
+            if qc.opened_1rtt and (missed := qc.held[direction].missing_from(qc.acked[direction])):
+                info.gaps += 1
+                out.append(PacketsMissed(info.id, direction, missed, info.last_ts, info.last_frame))
+        for (direction, sid), recv in qc.streams.items():
+            if recv.pending or (recv.final is not None and recv.next < recv.final):
+                info.gaps += 1
+                out.append(StreamLost(info.id, direction, sid, recv.next, info.last_ts, info.last_frame))
+        out.append(Ended(info.id))
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -279,6 +356,8 @@ class QuicReader:
             qc.opened_1rtt += 1
         if pn > qc.largest.get((space, direction), -1):
             qc.largest[(space, direction)] = pn
+        if space == "1rtt":
+            qc.held[direction].add(pn, pn + 1)
         self._frames(qc, direction, space, plain, frame, ts, out)
 
     def _no_keys(self, qc: _QConn) -> None:
@@ -313,12 +392,23 @@ class QuicReader:
                     raise Malformed("a STREAM frame runs past its packet")
                 data, pos = p[pos:pos + length], pos + length
                 self._stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
-            elif ftype in (0x02, 0x03):  # ACK
-                _, pos = varint(p, pos)
+            elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
+                largest, pos = varint(p, pos)
                 _, pos = varint(p, pos)
                 count, pos = varint(p, pos)
-                _, pos = varint(p, pos)
-                for _ in range(2 * count + (3 if ftype == 0x03 else 0)):
+                first, pos = varint(p, pos)
+                acked = qc.acked[S2C if direction is C2S else C2S] if space == "1rtt" else None
+                if acked is not None and first <= largest:
+                    acked.add(largest - first, largest + 1)
+                smallest = largest - first
+                for _ in range(count):
+                    gap, pos = varint(p, pos)
+                    length, pos = varint(p, pos)
+                    top = smallest - gap - 2
+                    if acked is not None and top - length >= 0:
+                        acked.add(top - length, top + 1)
+                    smallest = top - length
+                for _ in range(3 if ftype == 0x03 else 0):
                     _, pos = varint(p, pos)
             elif ftype == 0x06:  # CRYPTO
                 off, pos = varint(p, pos)
