@@ -12,6 +12,7 @@ import os
 import ssl
 from collections import defaultdict
 
+from aioquic.asyncio import serve
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection, H3Stream
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, PushPromiseReceived
@@ -49,6 +50,35 @@ def open_wt_stream(h3: H3Connection, session: int, uni: bool = False) -> int:
         stream = h3._stream.setdefault(sid, H3Stream(sid))
         stream.frame_type, stream.session_id = FrameType.WEBTRANSPORT_STREAM, session
     return sid
+
+
+class H3Server(QuicConnectionProtocol):
+    """One HTTP/3 server connection: its H3 layer and ``h3_event`` for each H3 event; ``spawn`` keeps the tasks
+    that answer over time, so the loop does not drop one still running."""
+
+    webtransport = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.h3 = H3Connection(self._quic, enable_webtransport=self.webtransport)
+        self.tasks: set[asyncio.Future] = set()
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        for e in self.h3.handle_event(event):
+            self.h3_event(e)
+
+    def h3_event(self, e: H3Event) -> None:
+        raise NotImplementedError
+
+    def spawn(self, coro) -> None:
+        self.tasks.add(asyncio.ensure_future(coro))
+
+
+async def serve_h3(protocol: type[H3Server], out) -> None:
+    """Serve ``protocol`` on UDP QUIC_PORT until stopped."""
+    await serve("0.0.0.0", QUIC_PORT, configuration=server_configuration(), create_protocol=protocol)
+    out.info("listening on udp/%d", QUIC_PORT)
+    await asyncio.Future()
 
 
 class NoPushH3(H3Connection):

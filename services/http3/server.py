@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import asyncio
 
-from aioquic.asyncio import serve
-from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3Connection
 from aioquic.h3.events import HeadersReceived
 from aioquic.h3.exceptions import NoAvailablePushIDError
 
 from services.common import log, payload
-from services.common.quic import QUIC_PORT, server_configuration
+from services.common.quic import H3Server, serve_h3
 
 STREAM_PIECES, STREAM_EVERY = 8, 0.2
 out = log("http3-server")
 
 
-class Server(QuicConnectionProtocol):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.tasks: set[asyncio.Future] = set()  # kept, so the loop does not drop a running answer
-        self.h3 = H3Connection(self._quic)
-
-    def quic_event_received(self, event) -> None:
-        for e in self.h3.handle_event(event):
-            if isinstance(e, HeadersReceived):
-                path = dict(e.headers).get(b":path", b"/").decode()
-                self.tasks.add(asyncio.ensure_future(self.answer(e.stream_id, path)))
+class Server(H3Server):
+    def h3_event(self, e) -> None:
+        if isinstance(e, HeadersReceived):
+            self.spawn(self.answer(e.stream_id, dict(e.headers).get(b":path", b"/").decode()))
 
     def send(self, sid: int, body: bytes, end: bool = True, head: bool = True) -> None:
         if head:
@@ -54,11 +44,5 @@ class Server(QuicConnectionProtocol):
         self.send(sid, payload(path.strip("/").replace("/", " "), 1).encode())
 
 
-async def main() -> None:
-    await serve("0.0.0.0", QUIC_PORT, configuration=server_configuration(), create_protocol=Server)
-    out.info("listening on udp/%d", QUIC_PORT)
-    await asyncio.Future()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(serve_h3(Server, out))
