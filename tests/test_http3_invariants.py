@@ -45,6 +45,24 @@ def pushing(peers: Peers, event) -> None:
         respond(peers, event)
 
 
+def misbehaving(act):
+    """A server that does ``act(peers, request event)`` on each request, then answers it as usual."""
+
+    def server(p: Peers, event) -> None:
+        if isinstance(event, HeadersReceived):
+            act(p, event)
+            respond(p, event)
+
+    return server
+
+
+def violated(result, invariant: str, says: str):
+    """The finding of ``invariant``, asserted violated with ``says`` in its sentence."""
+    f = finding(result, invariant)
+    assert f.status.value == "violated" and says in f.detail, f
+    return f
+
+
 def capture(tmp_path, name: str, peers: Peers, *paths: str, keys: bool = True) -> str:
     peers.pump()
     for path in paths:
@@ -72,53 +90,37 @@ def test_well_behaved_peers_hold_every_http3_invariant(tmp_path):
 def test_a_server_that_opens_a_bidirectional_request_stream_breaks_two_invariants(tmp_path):
     peers = Peers()
 
-    def server(p: Peers, event) -> None:
-        if isinstance(event, HeadersReceived):
-            sid = p.server.get_next_available_stream_id()  # 1: a server-initiated bidirectional stream
-            p.server_h3.send_headers(sid, [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"c"),
-                                           (b":path", b"/unasked")], end_stream=True)
-            respond(p, event)
+    def ask_back(p: Peers, event) -> None:
+        sid = p.server.get_next_available_stream_id()  # 1: a server-initiated bidirectional stream
+        p.server_h3.send_headers(sid, [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"c"),
+                                       (b":path", b"/unasked")], end_stream=True)
 
-    peers.on_server = server
+    peers.on_server = misbehaving(ask_back)
     r = analyse(capture(tmp_path, "bidi", peers, "/"))
-    bidi = finding(r, "http3.no-server-bidi-streams")
-    assert bidi.status.value == "violated" and "bidirectional stream 1" in bidi.detail
-    req = finding(r, "http3.requests-client-initiated")
-    assert req.status.value == "violated" and "stream 1" in req.detail
+    bidi = violated(r, "http3.no-server-bidi-streams", "bidirectional stream 1")
+    violated(r, "http3.requests-client-initiated", "stream 1")
     assert bidi.frames and r.verdict == "fail"
 
 
 def test_a_push_without_max_push_id_breaks_push_promised(tmp_path):
     peers = Peers(client_h3=NoPushClient)
 
-    def server(p: Peers, event) -> None:
-        if isinstance(event, HeadersReceived):
-            h3 = p.server_h3
-            assert h3._max_push_id is None  # aioquic itself refuses; write the push by hand
-            promise = encode_uint_var(0) + h3._encode_headers(event.stream_id, [
-                (b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"c"), (b":path", b"/x")])
-            p.server.send_stream_data(event.stream_id, encode_frame(FrameType.PUSH_PROMISE, promise))
-            raw_uni_stream(h3, StreamType.PUSH, encode_uint_var(0))
-            respond(p, event)
+    def push_anyway(p: Peers, event) -> None:
+        h3 = p.server_h3
+        assert h3._max_push_id is None  # aioquic itself refuses; write the push by hand
+        promise = encode_uint_var(0) + h3._encode_headers(event.stream_id, [
+            (b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"c"), (b":path", b"/x")])
+        p.server.send_stream_data(event.stream_id, encode_frame(FrameType.PUSH_PROMISE, promise))
+        raw_uni_stream(h3, StreamType.PUSH, encode_uint_var(0))
 
-    peers.on_server = server
-    r = analyse(capture(tmp_path, "nomax", peers, "/"))
-    f = finding(r, "http3.push-promised")
-    assert f.status.value == "violated" and "never sent MAX_PUSH_ID" in f.detail
+    peers.on_server = misbehaving(push_anyway)
+    violated(analyse(capture(tmp_path, "nomax", peers, "/")), "http3.push-promised", "never sent MAX_PUSH_ID")
 
 
 def test_a_push_stream_never_promised_breaks_push_promised(tmp_path):
     peers = Peers()
-
-    def server(p: Peers, event) -> None:
-        if isinstance(event, HeadersReceived):
-            raw_uni_stream(p.server_h3, StreamType.PUSH, encode_uint_var(3))
-            respond(p, event)
-
-    peers.on_server = server
-    r = analyse(capture(tmp_path, "unpromised", peers, "/"))
-    f = finding(r, "http3.push-promised")
-    assert f.status.value == "violated" and "never promised" in f.detail
+    peers.on_server = misbehaving(lambda p, event: raw_uni_stream(p.server_h3, StreamType.PUSH, encode_uint_var(3)))
+    violated(analyse(capture(tmp_path, "unpromised", peers, "/")), "http3.push-promised", "never promised")
 
 
 def test_a_client_without_max_push_id_gets_no_push_and_that_holds(tmp_path):
@@ -142,23 +144,14 @@ def test_frames_before_settings_on_the_control_stream_break_control_streams(tmp_
 
     peers = Peers(server_h3=EagerServer)
     peers.on_server = respond
-    r = analyse(capture(tmp_path, "goaway-first", peers, "/"))
-    f = finding(r, "http3.control-streams")
-    assert f.status.value == "violated" and "began with GOAWAY" in f.detail
+    violated(analyse(capture(tmp_path, "goaway-first", peers, "/")), "http3.control-streams", "began with GOAWAY")
 
 
 def test_a_second_control_stream_breaks_control_streams(tmp_path):
     peers = Peers()
-
-    def server(p: Peers, event) -> None:
-        if isinstance(event, HeadersReceived):
-            raw_uni_stream(p.server_h3, StreamType.CONTROL, encode_frame(FrameType.SETTINGS, b""))
-            respond(p, event)
-
-    peers.on_server = server
-    r = analyse(capture(tmp_path, "two-control", peers, "/"))
-    f = finding(r, "http3.control-streams")
-    assert f.status.value == "violated" and "second control stream" in f.detail
+    peers.on_server = misbehaving(
+        lambda p, event: raw_uni_stream(p.server_h3, StreamType.CONTROL, encode_frame(FrameType.SETTINGS, b"")))
+    violated(analyse(capture(tmp_path, "two-control", peers, "/")), "http3.control-streams", "second control stream")
 
 
 def webtransport_server(accept: bool = True, session_offset: int = 0):
@@ -209,8 +202,7 @@ def test_a_webtransport_stream_naming_no_session_breaks_streams_in_session(tmp_p
     peers = Peers(client_h3=wt, server_h3=wt)
     peers.on_server = webtransport_server(session_offset=4)
     r = analyse(wt_capture(tmp_path, "nosession", peers))
-    f = finding(r, "webtransport.streams-in-session")
-    assert f.status.value == "violated" and "never opened" in f.detail
+    violated(r, "webtransport.streams-in-session", "never opened")
 
 
 def test_a_webtransport_stream_before_the_server_accepted_breaks_streams_in_session(tmp_path):
@@ -218,16 +210,14 @@ def test_a_webtransport_stream_before_the_server_accepted_breaks_streams_in_sess
     peers = Peers(client_h3=wt, server_h3=wt)
     peers.on_server = webtransport_server(accept=False)
     r = analyse(wt_capture(tmp_path, "unaccepted", peers))
-    f = finding(r, "webtransport.streams-in-session")
-    assert f.status.value == "violated" and "not yet accepted" in f.detail
+    violated(r, "webtransport.streams-in-session", "not yet accepted")
 
 
 def test_a_webtransport_bidi_stream_the_client_never_enabled_breaks_no_server_bidi_streams(tmp_path):
     peers = Peers(client_h3=H3Connection, server_h3=lambda quic: H3Connection(quic, enable_webtransport=True))
     peers.on_server = webtransport_server()
     r = analyse(wt_capture(tmp_path, "not-enabled", peers))
-    f = finding(r, "http3.no-server-bidi-streams")
-    assert f.status.value == "violated" and "client's SETTINGS had not enabled WebTransport" in f.detail
+    violated(r, "http3.no-server-bidi-streams", "client's SETTINGS had not enabled WebTransport")
 
 
 def test_without_keys_a_quic_connection_is_inconclusive_with_a_sentence(tmp_path):
