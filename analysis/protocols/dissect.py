@@ -156,11 +156,11 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
 
 
-def dissect(frames: Iterable[RawFrame], fallback: str | None = None) -> Dissection:
+def dissect(frames: Iterable[RawFrame], fallback: str | None = None, keylog: Keylog | None = None) -> Dissection:
     """The whole stream collected: connections in order of appearance, events ordered by first byte."""
     result = Dissection()
     counters = Counters()
-    for item in stream(frames, fallback, counters=counters):
+    for item in stream(frames, fallback, counters=counters, keylog=keylog):
         if isinstance(item, Opened):
             result.connections.append(item.conn)
         elif not isinstance(item, ConnectionEnded):
