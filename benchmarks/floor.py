@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from analysis.wire.decode import _ETH_IPV4_TCP
+from analysis.wire.decode import ETH_IPV4_TCP
 from analysis.wire.pcapread import FileFacts, read_frames
 
 
 def floor(path: str) -> int:
     tcp = 0
     for _number, _ts, _linktype, data, _wirelen in read_frames(path, FileFacts(path)):
-        if len(data) >= 54 and _ETH_IPV4_TCP(data)[4] == 6:
+        if len(data) >= 54 and ETH_IPV4_TCP(data)[4] == 6:
             tcp += 1
     return tcp
 

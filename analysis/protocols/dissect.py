@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
-from ..wire.decode import decode, decode_udp
+from ..wire.decode import ETH_IPV4_TCP, LINKTYPE_ETHERNET, decode, decode_udp
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
@@ -133,23 +133,47 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     tcp = Reassembler()
     quic = QuicReader(keylog or Keylog(), tcp.new_id)
     routers: dict[int, _Router] = {}
+    lanes, fast = tcp.lanes, tcp.fast
+    frames_seen = tcp_frames = 0
+    ts = None
     for number, ts, linktype, data, wirelen in frames:
-        n.frames += 1
+        frames_seen += 1
         if n.first_ts is None:
             n.first_ts = ts
-        n.last_ts = ts
+        # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
+        # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
+        if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
+            (ethertype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags,
+             _window) = ETH_IPV4_TCP(data)
+            if (ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and not flags & 0x07
+                    and total and doff >= 0x50 and (lane := lanes.get((src, sport, dst, dport))) is not None):
+                start, end = 34 + (doff >> 4) * 4, 14 + total
+                true_len = end - start if end > start else 0
+                if end <= len(data) and fast(lane, number, ts, seq, ack, flags, true_len, wirelen):
+                    tcp_frames += 1
+                    if true_len:
+                        router = routers[lane.info.id]
+                        parser = router.parser
+                        if parser is not None:
+                            parser.feed(lane.direction, data[start:end], ts, number)
+                        else:
+                            _route(Data(lane.info.id, lane.direction, data[start:end], ts, number), router, fallback)
+                        if router.out or router.pending:
+                            yield from _release(router)
+                    continue
         seg = decode(linktype, data, wirelen)
         if seg is None:
             dgram = decode_udp(linktype, data)
             if dgram is not None:
                 yield from _route_quic(quic.feed(number, ts, dgram), routers)
             continue
-        n.tcp_frames += 1
+        tcp_frames += 1
         items = tcp.feed(number, ts, seg)
         if items:
             yield from _route_all(items, routers, fallback, decrypt)
             if len(routers) > n.open_peak:
                 n.open_peak = len(routers)
+    n.frames, n.tcp_frames, n.last_ts = frames_seen, tcp_frames, ts
     yield from _route_all(tcp.finish(), routers, fallback, decrypt)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload

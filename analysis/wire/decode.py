@@ -48,7 +48,7 @@ class Segment(NamedTuple):
 
 
 # Ethernet + IPv4 without options + TCP, in one unpack: the shape of nearly every frame of a capture.
-_ETH_IPV4_TCP = struct.Struct("!12xHBxHxxHxBxx4s4sHHIIBBH").unpack_from
+ETH_IPV4_TCP = struct.Struct("!12xHBxHxxHxBxx4s4sHHIIBBH").unpack_from
 _IPV4 = struct.Struct("!BxHxxHxBxx4s4s").unpack_from  # version/IHL, total length, flags/offset, protocol, addresses
 _IPV6 = struct.Struct("!4xHBx16s16s").unpack_from  # payload length, next header, addresses
 _TCP = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, data offset, flags, window
@@ -58,7 +58,7 @@ def decode(linktype: int, data: bytes, wirelen: int) -> Segment | None:
     """Return the TCP segment in ``data`` or None for anything else (ARP, UDP, fragments...)."""
     if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
         (ethertype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags,
-         window) = _ETH_IPV4_TCP(data)
+         window) = ETH_IPV4_TCP(data)
         if ethertype == _ETHERTYPE_IPV4 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total:
             start = 34 + (doff >> 4) * 4
             end = 14 + total
