@@ -114,14 +114,46 @@ class Http1Connection:
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
         if direction is C2S and direction not in self.upgraded and self._client_waiting():
             self.out.append(AppData(ts, frame, self.conn.id, C2S, size=len(data)))
+        self._take(direction, data, ts, frame)
+
+    def _take(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        side = self.sides[direction]
+        while direction not in self.upgraded and side.state == "head" and not side.stream.buf:
+            rest = self._whole(side, data, ts, frame)
+            if rest is None:
+                break
+            if not rest:
+                return
+            data = rest  # pipelined, or the first bytes after an upgrade
         if direction in self.upgraded:
             self.upgraded[direction](data, ts, frame)
             return
-        side = self.sides[direction]
         if side.state == "broken":
             return
         side.stream.feed(data, ts, frame)
         self._run(side)
+
+    def _whole(self, side: _Side, data: bytes, ts: float, frame: int) -> bytes | None:
+        """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
+        they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
+        the message is not the common case (the buffered reading takes it, to the same events)."""
+        end = data.find(b"\r\n\r\n")
+        if end <= 0 or data[0] in b"\r\n":
+            return None
+        head = data[:end]
+        if head.count(b"\n") != head.count(b"\r\n"):
+            return None
+        side.start = side.head_end = (ts, frame)
+        if not (self._request if side.direction is C2S else self._response)(side, head.split(b"\r\n"), ts, frame):
+            return b""
+        rest = data[end + 4:]
+        if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
+            take, side.remaining = side.remaining, 0
+            side.body += take
+            side.last = (ts, frame)
+            self._end_message(side, side.last)
+            rest = rest[take:]
+        return rest
 
     def _client_waiting(self) -> bool:
         """A request is unanswered, or an event stream is open: the client has said its piece."""
@@ -230,7 +262,7 @@ class Http1Connection:
     def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
         m = _REQUEST_LINE.match(lines[0])
         if not m:
-            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line")
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line", (ts, frame))
             return False
         h = _headers(lines[1:])
         method = intern(m.group(1).decode())  # a handful of distinct values over millions of messages
@@ -252,7 +284,7 @@ class Http1Connection:
     def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
         m = _STATUS_LINE.match(lines[0])
         if not m:
-            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line")
+            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line", (ts, frame))
             return False
         h = _headers(lines[1:])
         status = int(m.group(2))
@@ -419,9 +451,9 @@ class Http1Connection:
             client.state = "head"
             self._run(client)
 
-    def _broken(self, side: _Side, reason: str) -> None:
+    def _broken(self, side: _Side, reason: str, at: tuple[float, int] | None = None) -> None:
         self._abandon(side)
-        ts, frame = side.stream.where(0)
+        ts, frame = at or side.stream.where(0)
         self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
         side.state = "broken"
         side.stream.clear()

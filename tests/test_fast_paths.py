@@ -1,0 +1,97 @@
+"""The fast paths give the events the general reading gives, to the field.
+
+Two shortcuts carry most of a big capture (benchmarks/): the TCP fast lane (a pure ACK or the next in-order bytes
+of a connection with known roles, taken without building a Segment) and HTTP/1.x messages read whole from one
+segment. Each is checked against the general path on the same input: each switched off.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.events import C2S, S2C, Connection, Http1Request
+from analysis.protocols.dissect import dissect
+from analysis.protocols.http1 import Http1Connection
+from analysis.wire.pcapread import FileFacts, read_frames
+from analysis.wire.tcp import Reassembler
+from tests.crafted import SSE_HEAD, WS_101, WS_UPGRADE, C, Conv, S, get, ok, post, sse_chunk, ws_frame
+
+
+def _events(path: str) -> tuple[list, list]:
+    d = dissect(read_frames(path, FileFacts(path)))
+    return [repr(c) for c in d.connections], [repr(e) for e in d.events]
+
+
+def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from make_capture import write
+
+    paths = sorted(str(p) for p in corpus.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    for mix in ("websocket", "http1", "mix"):
+        write(3000, str(tmp_path / f"{mix}.pcap"), mix)
+        paths.append(str(tmp_path / f"{mix}.pcap"))
+    fast = {p: _events(p) for p in paths}
+    taken = []
+    monkeypatch.setattr(Reassembler, "fast", lambda self, *a: taken.append(a) and False)
+    slow = {p: _events(p) for p in paths}
+    assert len(taken) > 9000, "the lane was seldom offered a segment: the comparison proves little"
+    assert slow == fast
+
+
+_MESSAGES = {
+    C: [get("/a"), post("/up", b"x" * 40), get("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\n"),
+        b"\r\n" + get("/after-crlf"), b"GET /bare HTTP/1.1\nHost: lab\n\n", b"NOT HTTP AT ALL\r\n\r\n",
+        b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+    S: [ok(b"one"), ok(b"", status=204), ok(b"x" * 50), SSE_HEAD + sse_chunk(1), WS_101 + ws_frame(b"tick"),
+        b"HTTP/1.1 200 OK\r\n\r\nread until close", b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"after"),
+        b"garbage before any status\r\n\r\n"],
+}
+
+
+def _feed(segments: list[tuple[object, bytes]], whole: bool = True) -> list[str]:
+    conn = Connection(id=0, client=("10.0.0.1", 1), server=("10.0.0.2", 80), role_source="handshake",
+                      first_frame=1, first_ts=0.0, handshake_seen=True)
+    out: list = []
+    parser = Http1Connection(conn, out)
+    if not whole:
+        parser._whole = lambda *args: None  # every message through the buffered reading
+    for frame, (who, data) in enumerate(segments, start=1):
+        parser.feed(C2S if who == C else S2C, data, float(frame), frame)
+    parser.finish()
+    return [repr(e) for e in out]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from([C, S]), st.lists(st.integers(0, 7), min_size=1, max_size=4),
+                          st.integers(0, 3)), min_size=1, max_size=8))
+def test_messages_read_whole_from_a_segment_are_the_messages_the_buffered_reading_gives(script):
+    """Segments of whole messages, pipelined, cut short or run on (the cut moves a message's tail to the next
+    segment of that side), in any order of the two sides."""
+    segments = []
+    for who, picks, cut in script:
+        data = b"".join(_MESSAGES[who][i % len(_MESSAGES[who])] for i in picks)
+        segments.append((who, data[:len(data) - cut * 7] if cut else data))
+        if cut:
+            segments.append((who, data[len(data) - cut * 7:]))
+    taken = _feed(segments)
+    assert taken == _feed(segments, whole=False)
+    assert taken
+
+
+def test_thousands_of_pipelined_requests_in_one_segment_are_read_without_recursion():
+    events = _feed([(C, get("/p") * 5000)])
+    assert sum(e.startswith(Http1Request.__name__) for e in events) == 5000
+
+
+def test_a_websocket_upgrade_answered_with_frames_in_the_same_segment(tmp_path):
+    c = Conv().handshake()
+    c.send(C, WS_UPGRADE)
+    c.send(S, WS_101 + ws_frame(b"one") + ws_frame(b"two"))
+    c.send(C, ws_frame(b"hi", masked=True))
+    path = c.write(tmp_path / "ws.pcap")
+    fast = _events(path)
+    assert sum("WsFrame" in e for e in fast[1]) == 3
