@@ -200,11 +200,10 @@ class Http1Connection:
         """The first frame of anything read but not yet reported: no event from before it is still to come."""
         if self.h2 is not None:
             return self.h2.pending_frame()
+        if self.ws:  # after the switch both sides' bytes are the WebSocket parsers' (they share the streams)
+            a, b = self.ws[C2S].pending_frame(), self.ws[S2C].pending_frame()
+            return a if b is None else b if a is None or b < a else a
         mark = None
-        for parser in self.ws.values():
-            p = parser.pending_frame()
-            if p is not None and (mark is None or p < mark):
-                mark = p
         for side in self.sides.values():
             if side.stream.buf and side.direction not in self.upgraded:
                 p = side.stream.where(0)[1]

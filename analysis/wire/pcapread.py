@@ -79,7 +79,6 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
     """Yield every frame of the capture in file order; fill ``facts`` as a side channel."""
     fh, magic = _open(path)
     reader = _Reader(fh, magic)
-    number = 0
     try:
         if magic in _PCAP_MAGIC:
             facts.format = "pcap"
@@ -88,29 +87,29 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
             facts.format = "pcapng"
             records = _pcapng(reader, facts)
         try:
-            for number, ts, linktype, data, wirelen in records:
-                yield number, ts, linktype, data, wirelen
+            yield from records  # (not re-yielded frame by frame: a generator layer per frame is measurable)
         except _Damaged:
             facts.truncated = True
-            facts.warnings.append(f"a damaged record after frame {number} ended the reading")
+            facts.warnings.append(f"a damaged record after frame {reader.frames} ended the reading")
             return
-        facts.frames = number
+        number = facts.frames = reader.frames
         if reader.short:
             facts.truncated = True
             facts.warnings.append(f"the file is truncated: it ends in the middle of a record after frame {number}; "
                                   "results cover the frames that could be read")
     finally:
-        facts.frames = facts.frames or number
+        facts.frames = facts.frames or reader.frames
         fh.close()
 
 
 class _Reader:
     """A chunked view of the file: ``take(n)`` returns (buffer, offset) with n bytes available there."""
 
-    __slots__ = ("buf", "fh", "pos", "short")
+    __slots__ = ("buf", "fh", "frames", "pos", "short")
 
     def __init__(self, fh: BinaryIO, already: bytes) -> None:
         self.fh, self.buf, self.pos, self.short = fh, already, 0, False
+        self.frames = 0  # records yielded so far
 
     def fill(self, n: int) -> bool:
         """Make ``n`` bytes available from ``pos``; False at the end of the file (``short`` if some were left)."""
@@ -148,7 +147,7 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
             buf, pos = r.buf, r.pos
             end = pos + 16 + caplen
         number += 1
-        r.pos = end
+        r.pos, r.frames = end, number
         yield number, sec + frac * scale, linktype, buf[pos + 16:end], wirelen
 
 
@@ -187,6 +186,7 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
                 raise _Damaged
             linktype, unit = interfaces[iface]
             number += 1
+            r.frames = number
             yield number, ((hi << 32) | lo) * unit, linktype, buf[body + 20:body + 20 + caplen], wirelen
         elif btype == _SPB:
             if not interfaces:
@@ -194,6 +194,7 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             wirelen = struct.unpack_from(endian + "I", buf, body)[0]
             caplen = min(wirelen, length - 16)
             number += 1
+            r.frames = number
             yield number, 0.0, interfaces[0][0], buf[body + 4:body + 4 + caplen], wirelen
         elif btype == _IDB:
             linktype = struct.unpack_from(endian + "H", buf, body)[0]
