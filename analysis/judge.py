@@ -91,7 +91,7 @@ class _Open:
         handlers: dict[type, list] = defaultdict(list)
         for check in self.checks.values():
             for kind in check.wants:
-                handlers[kind].append(check.feed)
+                handlers[kind].append(check.handler(kind))
         for kind in TRAIT_TYPES:
             handlers[kind].append(self.traits.see)
         for kind, fns in self.shared.items():
@@ -134,13 +134,16 @@ class Judge:
     def event(self, e: Event) -> None:
         o = self.open[e.conn]
         kind = e.__class__
-        family = _BY_TYPE.get(kind)
-        if family is None and kind in _BY_CONTENT:
+        if kind in _BY_TYPE:
+            if _BY_TYPE[kind] not in o.active:
+                o.join(_BY_TYPE[kind])
+        elif kind in _BY_CONTENT:
             family = _BY_CONTENT[kind](e)
-        if family is not None and family not in o.active:
-            o.join(family)
-        for handle in o.handlers.get(kind, ()):
-            handle(e)
+            if family is not None and family not in o.active:
+                o.join(family)
+        if kind in o.handlers:
+            for handle in o.handlers[kind]:
+                handle(e)
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)

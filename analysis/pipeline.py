@@ -52,15 +52,17 @@ def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
     extra = _read_keylog(keylog)
     items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters,
                    Keylog(facts.keylog, extra))
+    event = judge.event
     for item in items:
-        if isinstance(item, Opened):
+        kind = item.__class__
+        if kind is Opened:
             judge.opened(item.conn)
-        elif isinstance(item, ConnectionEnded):
+        elif kind is ConnectionEnded:
             judge.ended(item.conn)
             if drawing is not None:
                 drawing.ended(item.conn)
         else:
-            judge.event(item)
+            event(item)
             if drawing is not None:
                 drawing.event(item)
     return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else []), judge

@@ -16,6 +16,15 @@ class SyntaxCheck(Check):
     parsers: ClassVar[tuple[str, ...]] = ()
     not_what: ClassVar[str] = ""  # "not HTTP/1.x where a message was due"
 
+    def handler(self, kind: type[Event]):
+        return self.feed if kind is Undecodable else self._read
+
+    def _read(self, e: Event) -> None:
+        """A message read whole: judged, and its frame is evidence (``saw``, inline)."""
+        self.judged += 1
+        if len(self.evidence) < MAX_FRAMES:
+            self.evidence.append(e.frame)
+
     def feed(self, e: Event) -> None:
         if not isinstance(e, Undecodable):
             self.saw(e.frame)

@@ -51,12 +51,18 @@ _START_PEEK = 21
 
 
 _WANTED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type"))
+# The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would remove):
+# every other line is passed over unread.
+_WANTED_FIRST = frozenset(b"cCtTuU \t\r\n\x0b\x0c")
 
 
 def _headers(lines: list[bytes]) -> dict[str, str]:
-    """The header fields the framing and the invariants read (the rest are skipped unread)."""
+    """The header fields the framing and the invariants read (the rest are skipped unread); ``lines[0]`` is the
+    start line."""
     out: dict[str, str] = {}
-    for line in lines:
+    for line in lines[1:]:
+        if not line or line[0] not in _WANTED_FIRST:
+            continue
         name, sep, value = line.partition(b":")
         if sep:
             key = name.strip().lower()
@@ -65,6 +71,19 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
                 val = value.strip().decode("latin-1")
                 out[k] = f"{out[k]}, {val}" if k in out else val
     return out
+
+
+def _token(raw: bytes) -> str:
+    """A method or version: a handful of distinct values over millions of messages, so one string each."""
+    text = _TOKENS.get(raw)
+    if text is None:
+        text = raw.decode("latin-1")
+        if len(_TOKENS) < 256:
+            _TOKENS[raw] = text = intern(text)
+    return text
+
+
+_TOKENS: dict[bytes, str] = {}
 
 
 class _Side:
@@ -112,21 +131,20 @@ class Http1Connection:
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
-        if direction is C2S and direction not in self.upgraded and self._client_waiting():
-            self.out.append(AppData(ts, frame, self.conn.id, C2S, size=len(data)))
-        self._take(direction, data, ts, frame)
-
-    def _take(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
-        side = self.sides[direction]
-        while direction not in self.upgraded and side.state == "head" and not side.stream.buf:
+        side, upgraded = self.sides[direction], self.upgraded  # (both sides are upgraded at once)
+        if (direction is C2S and not upgraded and side.state in ("head", "paused") and not side.stream.buf
+                and (self.unanswered or self.sides[S2C].sink is not None)):
+            # A request is unanswered, or an event stream is open: the client had said its piece.
+            self.out.append(AppData(ts, frame, self.conn.id, C2S, len(data)))
+        while not upgraded and side.state == "head" and not side.stream.buf:
             rest = self._whole(side, data, ts, frame)
             if rest is None:
                 break
             if not rest:
                 return
             data = rest  # pipelined, or the first bytes after an upgrade
-        if direction in self.upgraded:
-            self.upgraded[direction](data, ts, frame)
+        if upgraded:
+            upgraded[direction](data, ts, frame)
             return
         if side.state == "broken":
             return
@@ -154,12 +172,6 @@ class Http1Connection:
             self._end_message(side, side.last)
             rest = rest[take:]
         return rest
-
-    def _client_waiting(self) -> bool:
-        """A request is unanswered, or an event stream is open: the client has said its piece."""
-        client = self.sides[C2S]
-        idle = client.state in ("head", "paused") and not client.stream.buf
-        return idle and (bool(self.unanswered) or self.sides[S2C].sink is not None)
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
         """Bytes of ``direction`` are missing: resynchronise on the next message start."""
@@ -263,14 +275,14 @@ class Http1Connection:
         if not m:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line", (ts, frame))
             return False
-        h = _headers(lines[1:])
-        method = intern(m.group(1).decode())  # a handful of distinct values over millions of messages
-        chunked = "chunked" in h.get("transfer-encoding", "").lower()
+        method_b, target, version = m.groups()
+        h = _headers(lines)
+        method = _token(method_b)
+        chunked = "transfer-encoding" in h and "chunked" in h["transfer-encoding"].lower()
         length = _content_length(h)
         upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
-        req = Http1Request(ts, frame, self.conn.id, C2S, index=side.count, method=method,
-                           target=m.group(2).decode("latin-1"), version=intern(m.group(3).decode()),
-                           upgrade=upgrade, has_body=chunked or bool(length))
+        req = Http1Request(ts, frame, self.conn.id, C2S, side.count, method, target.decode("latin-1"),
+                           _token(version), upgrade, chunked or bool(length))
         side.count += 1
         side.draft = (req.index, frame)
         self.out.append(req)
@@ -285,14 +297,14 @@ class Http1Connection:
         if not m:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line", (ts, frame))
             return False
-        h = _headers(lines[1:])
+        h = _headers(lines)
         status = int(m.group(2))
         te = h.get("transfer-encoding", "").lower()
-        resp = Http1Response(ts, frame, self.conn.id, S2C, index=side.count, status=status,
-                             version=intern(m.group(1).decode()),
-                             content_type=intern(h.get("content-type", "").lower()),
-                             upgrade=intern(h.get("upgrade", "").lower()), chunked="chunked" in te,
-                             closes="close" in h.get("connection", "").lower())
+        ctype = h.get("content-type")
+        resp = Http1Response(ts, frame, self.conn.id, S2C, side.count, status, _token(m.group(1)),
+                             intern(ctype.lower()) if ctype else "",
+                             intern(h["upgrade"].lower()) if "upgrade" in h else "", "chunked" in te,
+                             "close" in h.get("connection", "").lower())
         side.count += 1
         side.draft = (resp.index, frame)
         self.out.append(resp)
@@ -392,16 +404,15 @@ class Http1Connection:
             side.last = side.stream.where(pos + n - 1)
             if goes_on and side.draft is not None:
                 ts, frame = side.stream.where(pos)
-                self.out.append(Http1Body(ts, frame, self.conn.id, side.direction, index=side.draft[0],
-                                          offset=side.body, end_ts=side.last[0], end_frame=side.last[1]))
+                self.out.append(Http1Body(ts, frame, self.conn.id, side.direction, side.draft[0], side.body,
+                                          side.last[0], side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
 
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
             index, start = side.draft
-            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index=index, start_frame=start,
-                                     body_bytes=side.body))
+            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index, start, side.body))
             side.draft = None
         side.state, side.sink = "head", None
 
@@ -463,9 +474,9 @@ def _ignore(data: bytes, ts: float, frame: int) -> None:
 
 
 def _content_length(h: dict[str, str]) -> int | None:
-    raw = h.get("content-length")
-    if raw is None:
+    if "content-length" not in h:
         return None
+    raw = h["content-length"]
     try:
         return int(raw.split(",")[0].strip())
     except ValueError:
