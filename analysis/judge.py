@@ -93,7 +93,7 @@ class _Open:
             for kind in check.wants:
                 handlers[kind].append(check.handler(kind))
         for kind in TRAIT_TYPES:
-            handlers[kind].append(self.traits.see)
+            handlers[kind].append(self.traits.handler(kind))
         for kind, fns in self.shared.items():
             handlers[kind].extend(fns)
         return dict(handlers)
@@ -113,7 +113,7 @@ class Judge:
         self._shared: dict[type, list] = defaultdict(list)  # capture-wide handlers, by event type
         for tracker in self.trackers.values():
             for t in tracker.wants:
-                self._shared[t].append(tracker.feed)
+                self._shared[t].append(tracker.handler(t))
         for t, fn in self.measures.handlers().items():
             self._shared[t].append(fn)
         self.path = PathRecorder()

@@ -123,6 +123,10 @@ class Tracker:
     def feed(self, e: Event) -> None:
         raise NotImplementedError
 
+    def handler(self, kind: type[Event]):
+        """What the judge calls with each event of ``kind`` (as ``Check.handler``)."""
+        return self.feed
+
     def ended(self, conn: int) -> None:
         """Release what was kept for ``conn``."""
 

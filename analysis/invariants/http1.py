@@ -172,30 +172,43 @@ class Exchanges(Tracker):
         self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
         self.polls: list[tuple[int, int, float, float | None]] = []  # (request frame, response frame, hold, blind)
 
+    def handler(self, kind: type[Event]):
+        return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
+
     def feed(self, e: Event) -> None:
-        c = self.conns.get(e.conn)
+        self.handler(e.__class__)(e)
+
+    def _conn(self, conn: int) -> _ConnExchanges:
+        c = self.conns.get(conn)
         if c is None:
-            c = self.conns[e.conn] = _ConnExchanges()
-        if isinstance(e, Http1Request):
-            self._request(c, e)
-        elif isinstance(e, Http1Response):
-            key = str(e.status)
-            self.status_codes[key] = self.status_codes.get(key, 0) + 1
-            if e.interim:
-                self.interim += 1
-                return
-            self.finals += 1
-            self.upgrades += e.status == 101
-            if c.outstanding:
-                ex = c.outstanding.popleft()
-                if ex.has_body and c.req_end_index < ex.index:
-                    self.overlap += 1  # the answer began while the request body was still coming (legal)
-                    if len(self.overlap_frames) < MAX_FRAMES:
-                        self.overlap_frames += (ex.frame, e.frame)
-                if len(self.polls) < self.POLLS_KEPT:
-                    c.last_poll = len(self.polls)
-                    self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None))
-        elif e.direction is C2S:
+            c = self.conns[conn] = _ConnExchanges()
+        return c
+
+    def _on_request(self, e: Http1Request) -> None:
+        self._request(self._conn(e.conn), e)
+
+    def _on_response(self, e: Http1Response) -> None:
+        c = self._conn(e.conn)
+        key = str(e.status)
+        self.status_codes[key] = self.status_codes.get(key, 0) + 1
+        if e.interim:
+            self.interim += 1
+            return
+        self.finals += 1
+        self.upgrades += e.status == 101
+        if c.outstanding:
+            ex = c.outstanding.popleft()
+            if ex.has_body and c.req_end_index < ex.index:
+                self.overlap += 1  # the answer began while the request body was still coming (legal)
+                if len(self.overlap_frames) < MAX_FRAMES:
+                    self.overlap_frames += (ex.frame, e.frame)
+            if len(self.polls) < self.POLLS_KEPT:
+                c.last_poll = len(self.polls)
+                self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None))
+
+    def _on_end(self, e: Http1End) -> None:
+        c = self._conn(e.conn)
+        if e.direction is C2S:
             c.req_end_index = e.index
             for ex in c.outstanding:
                 if ex.index == e.index:

@@ -33,7 +33,7 @@ class Traits:
     """What a connection has shown of itself so far, kept once: recognition reads it, and a check that joins
     the connection later (when its protocol shows) starts from it instead of every check counting everything.
 
-    Fed the events of ``TYPES``."""
+    Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
     __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
                  "req_end", "requests", "webtransport", "ws_asked")
@@ -46,33 +46,42 @@ class Traits:
         self.last_request: Http1Request | None = None
         self.h2c_request: Http1Request | None = None
 
-    def see(self, e: Event) -> None:
-        kind = e.__class__
-        if kind is H2Frame:
-            self.push = self.push or e.ftype == _PUSH_PROMISE
-        elif kind is Http1Request:
-            self.http1 = True
-            self.requests += 1
-            self.last_request = e
-            self.ws_asked = self.ws_asked or "websocket" in e.upgrade
-            if "h2c" in e.upgrade:
-                self.h2c_request = e
-        elif kind is Http1Response:
-            self.http1 = True
-            if not e.interim:
-                self.finals += 1
-            self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
-            self.h2c_switched = self.h2c_switched or (e.status == 101 and "h2c" in e.upgrade
-                                                      and self.h2c_request is not None)
-        elif kind is Http1End:
-            if e.direction is C2S:
-                self.req_end = e.index
-        elif kind is StreamGap:
-            self.mid = self.mid or e.missing == 0
-        elif kind is QuicStream:
-            self.webtransport = self.webtransport or e.kind == "webtransport"
-        elif kind is H3Frame:
-            self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
+    def handler(self, kind: type[Event]):
+        """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
+        return {H2Frame: self._h2_frame, Http1Request: self._request, Http1Response: self._response,
+                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame}[kind]
+
+    def _h2_frame(self, e: H2Frame) -> None:
+        self.push = self.push or e.ftype == _PUSH_PROMISE
+
+    def _request(self, e: Http1Request) -> None:
+        self.http1 = True
+        self.requests += 1
+        self.last_request = e
+        self.ws_asked = self.ws_asked or "websocket" in e.upgrade
+        if "h2c" in e.upgrade:
+            self.h2c_request = e
+
+    def _response(self, e: Http1Response) -> None:
+        self.http1 = True
+        if not e.interim:
+            self.finals += 1
+        self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
+        self.h2c_switched = self.h2c_switched or (e.status == 101 and "h2c" in e.upgrade
+                                                  and self.h2c_request is not None)
+
+    def _end(self, e: Http1End) -> None:
+        if e.direction is C2S:
+            self.req_end = e.index
+
+    def _gap(self, e: StreamGap) -> None:
+        self.mid = self.mid or e.missing == 0
+
+    def _quic_stream(self, e: QuicStream) -> None:
+        self.webtransport = self.webtransport or e.kind == "webtransport"
+
+    def _h3_frame(self, e: H3Frame) -> None:
+        self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
 
 
 TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame)
