@@ -27,8 +27,8 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against tshark and the reading floor on two mixes (SIZES=), -j scaling, memory at 10^7 (MEMORY=)
-	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY))
+bench: ## Time our check against tshark and the reading floor on two mixes (SIZES=, REPEAT=), -j scaling, memory at 10^7 (MEMORY=)
+	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REPEAT),--repeat $(REPEAT))
 
 lint: ## Check the code style with ruff
 	@lab/bootstrap.sh venv && $(PY) -m ruff check analysis lab services tests

@@ -15,6 +15,11 @@ event can still come: every parser says the first frame it has begun and not yet
 reported (``pending_frame``). So memory follows what is in flight on the connections
 open at once, not what has already passed.
 
+Most packets of a big capture take a fast lane: an Ethernet/IPv4/TCP frame without SYN, FIN or RST on a
+connection whose roles are known, carrying a pure ACK or the next in-order bytes, is unpacked with one struct,
+found with one lookup (``Reassembler.lanes``) and handed to its parser without a Segment or a Data being built.
+Anything else takes the general path; both give the same events (tests/test_fast_paths.py).
+
 A connection's application protocol is recognised from its first bytes, not its port:
 an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record.
 ``dissect(frames)`` collects the whole stream into lists: for tests and small captures.
