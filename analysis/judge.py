@@ -69,7 +69,7 @@ _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
 class _Open:
     """One open connection: its joined checks, what it showed of itself, and who gets each type of its events."""
 
-    __slots__ = ("active", "checks", "conn", "handlers", "shared", "traits")
+    __slots__ = ("active", "checks", "conn", "handlers", "ready", "shared", "traits")
 
     def __init__(self, conn: Connection, shared: dict[type, list]) -> None:
         self.conn, self.shared = conn, shared
@@ -77,6 +77,8 @@ class _Open:
         self.active: set[str] = set()
         self.traits = Traits()
         self.handlers = self._table()
+        # The handlers of each event type that joins no family, or only one already joined: no question to ask.
+        self.ready: dict[type, list] = {}
 
     def join(self, family: str) -> None:
         for name in (*_NEEDS.get(family, ()), family):
@@ -85,6 +87,7 @@ class _Open:
                 for cls in _FAMILIES[name]:
                     self.checks[cls.id] = cls.joining(self.conn, self.traits)
         self.handlers = self._table()
+        self.ready = {}
 
     def _table(self) -> dict[type, list]:
         """One list of callables per event type: an event costs one lookup and its handlers."""
@@ -134,16 +137,25 @@ class Judge:
     def event(self, e: Event) -> None:
         o = self.open[e.conn]
         kind = e.__class__
-        if kind in _BY_TYPE:
-            if _BY_TYPE[kind] not in o.active:
-                o.join(_BY_TYPE[kind])
-        elif kind in _BY_CONTENT:
-            family = _BY_CONTENT[kind](e)
-            if family is not None and family not in o.active:
-                o.join(family)
-        if kind in o.handlers:
-            for handle in o.handlers[kind]:
-                handle(e)
+        handlers = o.ready.get(kind)
+        if handlers is None:
+            if kind in _BY_CONTENT:  # what it says decides its family: asked every time
+                family = _BY_CONTENT[kind](e)
+                if family is not None and family not in o.active:
+                    o.join(family)
+                handlers = o.handlers.get(kind, ())
+            else:
+                handlers = self._ready(o, kind)
+        for handle in handlers:
+            handle(e)
+
+    @staticmethod
+    def _ready(o: _Open, kind: type) -> list:
+        """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
+        if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
+            o.join(_BY_TYPE[kind])
+        handlers = o.ready[kind] = o.handlers.get(kind, [])
+        return handlers
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)

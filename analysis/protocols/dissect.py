@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
-from ..wire.decode import ETH_IPV4_TCP, LINKTYPE_ETHERNET, decode, decode_udp
+from ..wire.decode import LANE, LINKTYPE_ETHERNET, decode, decode_udp
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
@@ -143,15 +143,14 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     ts = None
     for number, ts, linktype, data, wirelen in frames:
         frames_seen += 1
-        if n.first_ts is None:
+        if frames_seen == 1:
             n.first_ts = ts
         # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
         # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
         if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
-            (ethertype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags,
-             _window) = ETH_IPV4_TCP(data)
+            ethertype, vihl, total, frag, proto, seq, ack, doff, flags = LANE(data)
             if (ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and not flags & 0x07
-                    and total and doff >= 0x50 and (lane := lanes.get((src, sport, dst, dport))) is not None):
+                    and total and doff >= 0x50 and (lane := lanes.get(data[26:38])) is not None):
                 start, end = 34 + (doff >> 4) * 4, 14 + total
                 true_len = end - start if end > start else 0
                 if end <= len(data) and fast(lane, number, ts, seq, ack, flags, true_len, wirelen):

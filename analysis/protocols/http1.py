@@ -151,6 +151,9 @@ class Http1Connection:
         side.stream.feed(data, ts, frame)
         self._run(side)
 
+    def _feed_upgraded(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
+        self.upgraded[direction](data, ts, frame)
+
     def _whole(self, side: _Side, data: bytes, ts: float, frame: int) -> bytes | None:
         """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
         they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
@@ -427,6 +430,7 @@ class Http1Connection:
         self._end_message(server, server.head_end)  # a 101 has no body: the head is the message
         client = self.sides[C2S]
         self.upgrade_pending = None
+        self.feed = self._feed_upgraded  # from now on every byte is the other protocol's: no question to ask
         if resp.status == 101 and "h2c" in resp.upgrade:
             self.h2 = Http2Connection(self.conn, self.out, upgraded=True)
             for side in (client, server):

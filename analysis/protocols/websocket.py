@@ -13,6 +13,9 @@ from ..events import Direction, Undecodable, WsFrame
 from ..wire.stream import Stream
 
 _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
+# A first header byte that can begin a frame: a known opcode, and FIN set on a control frame (a control frame,
+# opcode bit 0x08, must also be short: its length is checked apart).
+_GOOD_FIRST = tuple((b & 0x0F) in _VALID_OPCODES and (not b & 0x08 or bool(b & 0x80)) for b in range(256))
 
 
 class WsParser:
@@ -55,7 +58,8 @@ class WsParser:
                 self.stream.feed(data[i:], ts, frame)  # a header split across segments
                 return
             b0, b1, size, length = hdr
-            if not self._valid(b0, length, ts, frame):
+            if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125):
+                self._invalid(b0, ts, frame)
                 return
             end = i + size + length
             args = [ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
@@ -90,14 +94,16 @@ class WsParser:
             self.out.append(WsFrame(*args))
 
     def _valid(self, b0: int, length: int, ts: float, frame: int) -> bool:
-        opcode = b0 & 0x0F
-        if opcode not in _VALID_OPCODES or (opcode >= 8 and (length > 125 or not b0 & 0x80)):
-            self.broken = True
-            self.stream.clear()
-            self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
-                                        f"byte 0x{b0:02x} does not start a valid WebSocket frame"))
+        if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125):
+            self._invalid(b0, ts, frame)
             return False
         return True
+
+    def _invalid(self, b0: int, ts: float, frame: int) -> None:
+        self.broken = True
+        self.stream.clear()
+        self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
+                                    f"byte 0x{b0:02x} does not start a valid WebSocket frame"))
 
     def gap(self, ts: float, frame: int) -> None:
         """Bytes are missing: frame boundaries are lost for the rest of this direction."""

@@ -49,6 +49,9 @@ class Segment(NamedTuple):
 
 # Ethernet + IPv4 without options + TCP, in one unpack: the shape of nearly every frame of a capture.
 ETH_IPV4_TCP = struct.Struct("!12xHBxHxxHxBxx4s4sHHIIBBH").unpack_from
+# The same frame as the fast lane reads it (protocols/dissect.py): the addresses and ports are left in the frame,
+# where they are the lane's key (tcp.wire_key), and the window is not needed.
+LANE = struct.Struct("!12xHBxHxxHxBxx12xIIBB").unpack_from  # ethertype, vihl, total, frag, proto, seq, ack, doff, flags
 _IPV4 = struct.Struct("!BxHxxHxBxx4s4s").unpack_from  # version/IHL, total length, flags/offset, protocol, addresses
 _IPV6 = struct.Struct("!4xHBx16s16s").unpack_from  # payload length, next header, addresses
 _TCP = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, data offset, flags, window

@@ -116,14 +116,21 @@ class _Half:
 
 
 class Lane:
-    """One direction of a connection whose roles are known, as the fast path sees it: ``Reassembler.lanes`` maps
-    the direction's 4-tuple to it, so a segment finds its connection, direction and halves in one lookup."""
+    """One direction of an IPv4 connection whose roles are known, as the fast path sees it. ``Reassembler.lanes``
+    maps the direction's ``wire_key`` to it, so a segment finds its connection, direction and halves in one lookup
+    of bytes it already holds."""
 
     __slots__ = ("conn", "direction", "half", "info", "other")
 
     def __init__(self, conn: _Conn, direction: Direction) -> None:
         self.conn, self.info, self.direction = conn, conn.info, direction
         self.half, self.other = conn.halves[direction], conn.halves[S2C if direction is C2S else C2S]
+
+
+def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
+    """A direction of an IPv4 connection as its frames spell it: the addresses then the ports, the 12 bytes an
+    Ethernet/IPv4 frame without IP options carries at offsets 26-37 (``frame[26:38]``)."""
+    return src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
 
 
 class _Conn:
@@ -148,7 +155,7 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._conns: dict[tuple, _Conn] = {}
-        self.lanes: dict[tuple, Lane] = {}  # 4-tuple -> Lane, for connections whose roles are known
+        self.lanes: dict[bytes, Lane] = {}  # wire_key -> Lane, for IPv4 connections whose roles are known
         self._ended: OrderedDict[tuple, None] = OrderedDict()
         self._count = 0
         self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
@@ -246,9 +253,9 @@ class Reassembler:
         for key in conn.keys:
             if self._conns.get(key) is conn:
                 del self._conns[key]
-            lane = self.lanes.get(key)
+            lane = self.lanes.get(wire_key(*key))
             if lane is not None and lane.conn is conn:
-                del self.lanes[key]
+                del self.lanes[wire_key(*key)]
         if conn.info is None:
             return
         for direction, half in conn.halves.items():
@@ -279,8 +286,9 @@ class Reassembler:
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
-        for key in conn.keys:
-            self.lanes[key] = Lane(conn, C2S if key[:2] == client else S2C)
+        if len(client[0]) == 4:
+            for key in conn.keys:
+                self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
         out.append(Opened(info))
 
     def _segment(self, conn: _Conn, frame: int, ts: float, seg: Segment, out: list) -> None:
