@@ -12,7 +12,7 @@ import os
 import ssl
 from collections import defaultdict
 
-from aioquic.asyncio import serve
+from aioquic.asyncio import connect, serve
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection, H3Stream
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, PushPromiseReceived
@@ -39,6 +39,13 @@ def client_configuration(server_name: str) -> QuicConfiguration:
     if keys:
         conf.secrets_log_file = open(keys, "a")  # noqa: SIM115  (aioquic writes to it for the connection's life)
     return conf
+
+
+def h3_connect(host: str, protocol: type, port: int | None = None):
+    """A client connection to ``host`` (the lab's QUIC port unless ``port``), verified against the lab's CA, its
+    keys logged; used as ``async with h3_connect(...) as client``."""
+    return connect(host, QUIC_PORT if port is None else port, configuration=client_configuration(host),
+                   create_protocol=protocol, wait_connected=True)
 
 
 def open_wt_stream(h3: H3Connection, session: int, uni: bool = False) -> int:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aioquic.asyncio import connect
-
 from services.common import TIMEOUT, WIRE_JUDGES, log, server_host
-from services.common.quic import QUIC_PORT, H3Client, NoPushH3, client_configuration
+from services.common.quic import H3Client, NoPushH3, h3_connect
 
 out = log("http3-client")
 CADDY_PORT = 8443
@@ -23,8 +21,7 @@ class NoPushClient(H3Client):
 
 async def scenario() -> int:
     host = server_host("http3")
-    async with connect(host, QUIC_PORT, configuration=client_configuration(host), create_protocol=H3Client,
-                       wait_connected=True) as c:
+    async with h3_connect(host, H3Client) as c:
         streamed = asyncio.ensure_future(c.get(host, "/stream"))
         await asyncio.sleep(0.3)
         items = await asyncio.gather(*(c.get(host, f"/item/{n}") for n in range(1, 4)))
@@ -33,14 +30,12 @@ async def scenario() -> int:
         await asyncio.sleep(0.3)  # the pushed response finishes
         pushes = len(c.pushed)
         c.close()
-    async with connect(host, QUIC_PORT, configuration=client_configuration(host), create_protocol=NoPushClient,
-                       wait_connected=True) as quiet:
+    async with h3_connect(host, NoPushClient) as quiet:
         await quiet.get(host, "/page")
         await asyncio.sleep(0.3)
         unasked = len(quiet.pushed)
         quiet.close()
-    async with connect(host, CADDY_PORT, configuration=client_configuration(host), create_protocol=H3Client,
-                       wait_connected=True) as caddy:
+    async with h3_connect(host, H3Client, CADDY_PORT) as caddy:
         answers = await asyncio.gather(*(caddy.get(host, f"/caddy/{n}") for n in range(1, 4)))
         caddy.close()
     out.info("%d items, %d streamed pieces, %d pushes with MAX_PUSH_ID, %d without; caddy answered %d", len(items),

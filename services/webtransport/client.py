@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aioquic.asyncio import connect
 from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived
 
 from services.common import TIMEOUT, WIRE_JUDGES, log, payload, server_host
-from services.common.quic import QUIC_PORT, H3Client, client_configuration, open_wt_stream
+from services.common.quic import H3Client, h3_connect, open_wt_stream
 
 out = log("webtransport-client")
 
@@ -21,8 +20,7 @@ class Client(H3Client):
 
 async def scenario() -> int:
     host = server_host("webtransport")
-    async with connect(host, QUIC_PORT, configuration=client_configuration(host), create_protocol=Client,
-                       wait_connected=True) as c:
+    async with h3_connect(host, Client) as c:
         c.transmit()
         while c.h3.received_settings is None:  # aioquic: the server's SETTINGS first, then the extended CONNECT
             await asyncio.sleep(0.02)
