@@ -7,6 +7,7 @@ holds every time)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import warnings
 
@@ -22,11 +23,16 @@ TABLE = readme_table()
 
 
 @pytest.fixture(scope="module", params=sorted(CARRIES))
-def via(request):
+def via(request, tmp_path_factory):
     proxy = request.param
     proc = make("lab", f"VIA={proxy}", "QUIET=1")
-    doc = json.loads((CAPTURES / "report.json").read_text())
-    return proxy, proc, {c["file"].rsplit("/", 1)[-1].removesuffix(".pcapng"): c for c in doc["captures"]}
+    # The run's own copy: a cell run again alone rewrites captures/, with the proxy at another address.
+    kept = shutil.copytree(CAPTURES, tmp_path_factory.mktemp(proxy) / "captures")
+    doc = json.loads((kept / "report.json").read_text())
+    captures = {c["file"].rsplit("/", 1)[-1].removesuffix(".pcapng"): c for c in doc["captures"]}
+    for name, c in captures.items():
+        c["pcapng"] = kept / f"{name}.pcapng"
+    return proxy, proc, captures
 
 
 def test_every_protocol_the_proxy_carries_ran_and_both_legs_were_paired(via):
@@ -85,7 +91,7 @@ def test_the_two_leg_capture_opens_in_wireshark_and_its_delays_agree_with_tshark
     """Differential on the real WebSocket capture: the k-th server frame on the back leg and on the front leg,
     from tshark alone, give the added delays the analysis reports."""
     _, _, captures = via
-    cap = CAPTURES / "websocket.pcapng"
+    cap = captures["websocket"]["pcapng"]
     proxy_ip = captures["websocket"]["measures"]["path"]["proxies"][0]
     rows = subprocess.run(["tshark", "-r", str(cap), "-Y", "websocket", "-T", "fields", "-e", "frame.time_epoch",
                            "-e", "ip.dst", "-e", "websocket.opcode", "-e", "websocket.mask"],
