@@ -12,7 +12,10 @@ same run:
           websocket: -e frame.number -e tcp.stream -e websocket.opcode -e websocket.mask
           http1:     -e frame.number -e tcp.stream -e http.request.method -e http.response.code
   floor   `python benchmarks/floor.py FILE`: records read and TCP headers parsed, nothing else
-and prints wall seconds (the best of --repeat runs, the three commands taking turns), peak RSS
+  events  `python benchmarks/events.py FILE`: our check without its judgement (records read, segments
+          reassembled, wire events made and dropped): with the floor it splits our time into
+          reading, parsing and judging
+and prints wall seconds (the best of --repeat runs, the four commands taking turns), peak RSS
 and the ratios ours/tshark and ours/floor (targets at 10^6: ≤ 0.3 and ≤ 4). Then `check -j 1`
 against `check -j 2` on a set of files (the scaling from one core to two), and our peak RSS on
 a --memory packet capture (its 72 connections stay open to the end, so nothing is released
@@ -43,6 +46,7 @@ TSHARK_FIELDS = {
 }
 OURS = [sys.executable, "-m", "analysis", "check", "--quiet"]
 FLOOR = [sys.executable, str(HERE / "floor.py")]
+EVENTS = [sys.executable, str(HERE / "events.py")]
 
 
 def measure(cmd: list[str]) -> tuple[float, float]:
@@ -67,19 +71,19 @@ def capture(n: int, mix: str) -> Path:
 
 def compare(sizes: list[int], repeat: int) -> None:
     print(f"{'packets':>9} {'mix':>9} {'ours s':>7} {'ours MB':>7} {'tshark s':>8} {'tshark MB':>9} {'floor s':>7} "
-          f"{'ours/tshark':>11} {'ours/floor':>10}")
+          f"{'events s':>8} {'ours/tshark':>11} {'ours/floor':>10}")
     for n in sizes:
         for mix, fields in TSHARK_FIELDS.items():
             path = str(capture(n, mix))
             commands = [[*OURS, path], ["tshark", "-n", "-T", "fields", *(x for f in fields for x in ("-e", f)),
-                                        "-r", path], [*FLOOR, path]]
-            # The three in turn, ``repeat`` times, each figure the best of its runs: a shared machine's slow
-            # moments then fall on all three alike instead of on whichever ran during them.
+                                        "-r", path], [*FLOOR, path], [*EVENTS, path]]
+            # The four in turn, ``repeat`` times, each figure the best of its runs: a shared machine's slow
+            # moments then fall on all of them alike instead of on whichever ran during them.
             runs = [[measure(cmd) for cmd in commands] for _ in range(repeat)]
-            (ours_s, ours_mb), (tshark_s, tshark_mb), (floor_s, _) = (
-                (min(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in range(3))
+            (ours_s, ours_mb), (tshark_s, tshark_mb), (floor_s, _), (events_s, _) = (
+                (min(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in range(len(commands)))
             print(f"{n:>9} {mix:>9} {ours_s:>7.2f} {ours_mb:>7.0f} {tshark_s:>8.2f} {tshark_mb:>9.0f} {floor_s:>7.2f} "
-                  f"{ours_s / tshark_s:>11.2f} {ours_s / floor_s:>10.2f}", flush=True)
+                  f"{events_s:>8.2f} {ours_s / tshark_s:>11.2f} {ours_s / floor_s:>10.2f}", flush=True)
 
 
 def scaling(n: int, repeat: int) -> None:
