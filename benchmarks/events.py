@@ -1,8 +1,9 @@
 """The check without its judgement, for `make bench`: records read, segments reassembled, wire events made.
 
 Usage: python benchmarks/events.py FILE
-Runs the dissection the check runs (every connection recognised, its bytes parsed into wire events) and drops the
-events unjudged. Between the floor and the whole check it splits our time in two: reading and parsing, judgement.
+Runs the dissection the check runs (every connection recognised, its bytes parsed into wire events; no TLS keys
+are asked for, as the bench mixes hold no TLS) and drops the events unjudged. Between the floor and the whole
+check it splits our time in two: reading and parsing, judgement.
 """
 
 from __future__ import annotations
