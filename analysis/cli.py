@@ -55,6 +55,8 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
     p.add_argument("--junit", metavar="OUT.xml", help="also write JUnit XML: a test case per invariant per capture")
     p.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list every connection in the table, with its Community ID and every judged finding")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +125,7 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
         if args.json:
             print(document.document(results))
         else:
-            print(table.table(results, color=table.use_color()))
+            print(table.table(results, color=table.use_color(), verbose=args.verbose))
     if bad or truncated:
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
@@ -200,6 +202,7 @@ def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> No
     """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
     Path(output).write_text(htmlpage.render(drawn), encoding="utf-8")
     if mermaid_dir:
+        Path(mermaid_dir).mkdir(parents=True, exist_ok=True)
         for result, lads in drawn:
             name = Path(result.file).name.split(".")[0]
             text = mermaid.sequence_diagram(f"{name} ({result.protocol}): {result.verdict}", lads)

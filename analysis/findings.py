@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .events import Connection, fmt_addr
+from .flowid import community_id
 
 
 class Status(str, Enum):
@@ -84,9 +85,14 @@ class ConnectionResult:
     def label(self) -> str:
         return f"{self.transport}#{self.id} {fmt_addr(self.client)} -> {fmt_addr(self.server)}"
 
+    @property
+    def community_id(self) -> str | None:
+        """The flow's Community ID (flowid.py), to join this connection with Zeek, Suricata or Arkime logs."""
+        return community_id(self.transport, self.client, self.server)
+
     def as_dict(self) -> dict:
         return {"id": self.id, "transport": self.transport, "client": fmt_addr(self.client),
-                "server": fmt_addr(self.server),
+                "server": fmt_addr(self.server), "community_id": self.community_id,
                 "protocol": self.protocol, "verdict": self.verdict, "frames": [self.first_frame, self.last_frame],
                 "roles": self.role_source, "tls": self.tls or None, "reason": self.reason or None,
                 "findings": [f.as_dict() for f in self.findings]}

@@ -27,7 +27,8 @@ def venv(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
     env = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=120)
-    proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(src), "pytest"], capture_output=True,
+    # The README's install line for the plugin: the [pytest] extra brings pytest itself.
+    proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", f"{src}[pytest]"], capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return env
@@ -45,7 +46,7 @@ def test_the_installed_package_is_duplexlab_and_claims_no_generic_names(venv, co
     probe = ("import importlib.util as u, duplexlab.render.document as d; "
              "print(u.find_spec('analysis'), u.find_spec('lab'), d.schema()['properties']['schema']['const'])")
     proc = _run(venv, "python", "-c", probe, cwd=tmp_path)
-    assert proc.stdout.split() == ["None", "None", "2"], proc.stderr
+    assert proc.stdout.split() == ["None", "None", "3"], proc.stderr
     proc = _run(venv, "python", "-m", "pytest", "--help", cwd=tmp_path)
     assert "--duplexlab-keep" in proc.stdout and "--duplexlab-missing" in proc.stdout
 

@@ -34,7 +34,8 @@ def page(tmp_path_factory):
     w.send(C, ws_frame(b"bye", masked=True))
     cap = c.write(tmp / "mixed.pcapng", ng=True)
     out = tmp / "report.html"
-    assert main(["report", cap, "-o", str(out), "--mermaid-dir", str(tmp)]) == 0
+    # The Mermaid folder does not exist yet: report creates it.
+    assert main(["report", cap, "-o", str(out), "--mermaid-dir", str(tmp / "mermaid" / "new")]) == 0
     return out, tmp
 
 
@@ -87,7 +88,7 @@ def test_screenshot_is_kept_as_an_artifact(page):
 
 def test_mermaid_text_matches_the_ladder(page):
     _, tmp = page
-    text = (tmp / "mixed.mmd").read_text()
+    text = (tmp / "mermaid" / "new" / "mixed.mmd").read_text()
     assert text.startswith("sequenceDiagram")
     assert "C0->>S0: [4] GET /" in text
     assert "S1-)C1:" in text  # the server's unasked frames use the open arrow

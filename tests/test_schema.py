@@ -1,4 +1,4 @@
-"""The JSON document (schema 2) against the JSON Schema shipped with the package, on every corpus file."""
+"""The JSON document (schema 3) against the JSON Schema shipped with the package, on every corpus file."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def validator():
 def test_every_corpus_result_validates(corpus, validator):
     doc = as_dict([analyse(str(corpus / name)) for name in sorted(VERDICTS)])
     validator.validate(doc)
-    assert doc["schema"] == 2 and len(doc["captures"]) == len(VERDICTS)
+    assert doc["schema"] == 3 and len(doc["captures"]) == len(VERDICTS)
 
 
 def test_a_mixed_failing_capture_validates_and_lists_its_connections(corpus, tmp_path, validator):

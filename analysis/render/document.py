@@ -1,7 +1,8 @@
-"""The JSON document ``check --json`` prints (schema 2), and the JSON Schema that describes it.
+"""The JSON document ``check --json`` prints (schema 3), and the JSON Schema that describes it.
 
-Schema 2: per capture, its verdict, one finding per invariant over its connections (the
-rollup), each connection with its protocol, verdict and findings, measures and warnings.
+Schema 3: per capture, its verdict, one finding per invariant over its connections (the
+rollup), each connection with its protocol, Community ID, verdict and findings, measures and
+warnings. (Schema 2 had no ``community_id``.)
 ``schema.json`` beside this module is the contract; the tests validate every result against it.
 """
 
@@ -13,7 +14,7 @@ from importlib import resources
 
 from ..findings import CaptureResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def as_dict(results: Sequence[CaptureResult]) -> dict:

@@ -25,7 +25,8 @@ def _body(r: CaptureResult, f: Finding) -> str:
     for c in r.connections:
         for cf in c.findings:
             if cf.invariant == f.invariant and cf.status in (Status.VIOLATED, Status.INCONCLUSIVE):
-                lines.append(f"{c.label} [{c.protocol}] {cf.status.value}: {_message(cf)}")
+                lines.append(f"{c.label} [{c.protocol}] community_id {c.community_id} {cf.status.value}: "
+                             f"{_message(cf)}")
     lines.append(f"capture: {r.file} (open it in Wireshark; filter frame.number == N)")
     return "\n".join(lines)
 

@@ -28,30 +28,34 @@ def _finding_line(f: Finding, width: int, color: bool, indent: str = "  ") -> st
     return f"{indent}{f.invariant:<{width}}  {status}  frames {frames or '-':<28} {f.detail}"
 
 
-def _connection_lines(c: ConnectionResult, color: bool) -> list[str]:
-    head = f"    {c.label}  [{c.protocol}{', ' + c.tls if c.tls else ''}]  {_paint(c.verdict, c.verdict, color)}"
+def _connection_lines(c: ConnectionResult, color: bool, verbose: bool = False) -> list[str]:
+    flow = f"  {c.community_id}" if verbose else ""
+    head = f"    {c.label}{flow}  [{c.protocol}{', ' + c.tls if c.tls else ''}]  {_paint(c.verdict, c.verdict, color)}"
     if not c.findings:
         return [f"{head}: {c.reason}"]
     lines = [head]
-    shown = [f for f in c.findings if f.status.value in ("violated", "inconclusive")]
+    wanted = ("violated", "inconclusive", "ok") if verbose else ("violated", "inconclusive")
+    shown = [f for f in c.findings if f.status.value in wanted]
     width = max((len(f.invariant) for f in shown), default=10)
     lines.extend(_finding_line(f, width, color, indent="      ") for f in shown)
     return lines
 
 
-def table(results: Sequence[CaptureResult], color: bool = False) -> str:
+def table(results: Sequence[CaptureResult], color: bool = False, verbose: bool = False) -> str:
+    """The verdict table; ``verbose`` lists every connection (with its Community ID) and its judged findings."""
     lines = []
     for r in results:
         whose = f"  server: {r.server}" if r.server else ""
         lines.append(f"{r.file}  [{r.protocol}]{whose}  verdict: {_paint(r.verdict.upper(), r.verdict, color)}")
         width = max((len(f.invariant) for f in r.findings), default=10)
         lines.extend(_finding_line(f, width, color) for f in r.findings)
-        if len(r.connections) > 1 or any(not c.findings for c in r.connections):
+        if verbose or len(r.connections) > 1 or any(not c.findings for c in r.connections):
             counts = ", ".join(f"{sum(v.values())} {k}" for k, v in r.connection_counts.items())
             lines.append(f"  connections ({counts}):")
-            for c in r.connections[:CONNECTIONS_SHOWN]:
-                lines.extend(_connection_lines(c, color))
-            hidden = len(r.connections) - CONNECTIONS_SHOWN + r.unlisted
+            shown = len(r.connections) if verbose else CONNECTIONS_SHOWN
+            for c in r.connections[:shown]:
+                lines.extend(_connection_lines(c, color, verbose))
+            hidden = len(r.connections) - shown + r.unlisted
             if hidden > 0:
                 lines.append(f"    … {hidden} more (the JSON lists them: --json)")
         for w in r.warnings:
