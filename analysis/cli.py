@@ -1,6 +1,6 @@
 """Command line: ``duplexlab`` (or ``python -m analysis`` from a clone) with three subcommands.
 
-  check FILE... [--protocol NAME] [--scenario] [--json] [--junit OUT.xml]
+  check FILE... [--protocol NAME] [--scenario] [--json] [--junit OUT.xml] [--annotate OUT.pcapng] [-v]
   report FILE... -o OUT.html [--mermaid-dir DIR]
   capture --port PORT [--interface IFACE] [-o FILE.pcapng] [check flags] -- COMMAND [ARG...]
 
@@ -23,6 +23,7 @@ from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
 from .render import document, htmlpage, mermaid, table
+from .render.annotate import AnnotateError, comments, write_annotated
 from .render.junit import write_junit
 
 _PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
                    help="check up to N files at once in separate processes (default: the cores); the output order "
                         "and exit code do not change")
+    c.add_argument("--annotate", metavar="OUT.pcapng",
+                   help="also write a copy of the capture (one FILE) whose frames carry the findings that name them "
+                        "as packet comments (Wireshark: frame.comment)")
     _judging_flags(c)
     _output_flags(c)
     r = sub.add_parser("report", help="write a self-contained HTML page with ladder diagrams and verdicts")
@@ -105,8 +109,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.annotate and len(args.files) != 1:
+        raise InputError(f"--annotate writes one annotated copy, so it takes one capture file, not {len(args.files)}.")
     results, bad = _each(args, analyse)
+    if args.annotate and results:
+        _annotate(args.files[0], args.annotate, results[0])
     return _print(args, results, bad)
+
+
+def _annotate(src: str, dst: str, result) -> None:
+    """The edge of the annotate stage: the copy of ``src`` with the findings as packet comments."""
+    try:
+        marked = write_annotated(src, dst, comments(result))
+    except AnnotateError as exc:
+        raise InputError(f"cannot annotate {src}: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot write the annotated copy {exc.filename}: {exc.strerror}.") from None
+    print(f"annotated: {dst} ({marked} frames carry findings as comments)", file=sys.stderr)
 
 
 def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:

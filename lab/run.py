@@ -29,6 +29,7 @@ from analysis.errors import InputError
 from analysis.pipeline import analyse_and_draw
 from analysis.render import document
 from analysis.render import table as report
+from analysis.render.annotate import comments, write_annotated
 
 from . import via as proxies
 from .byo import SERVICE, YourServer, check, write_override
@@ -167,6 +168,7 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
             result.server = f"via {via}"
         results[name] = result
         drawn.append((result, lads))
+        _annotate_in_place(path, result)
     page = CAPTURES / ("misbehave-report.html" if profile else "report.html")
     write_report(drawn, str(page), str(CAPTURES))
     for written in [page, *(CAPTURES / f"{cap}.mmd" for cap in captures.values())]:
@@ -183,6 +185,14 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
     verdict = ("every misbehaviour was caught" if profile else "all invariants hold") if ok else "lab FAILED"
     st.say(f"{verdict}; captures and {report_name} are in captures/")
     return 0 if ok else 1
+
+
+def _annotate_in_place(cap: Path, result) -> None:
+    """The findings as packet comments in the capture itself (check --annotate), so Wireshark shows them."""
+    tmp = cap.with_suffix(".annotated")
+    write_annotated(str(cap), str(tmp), comments(result))
+    os.replace(tmp, cap)
+    _give_to_user(cap)
 
 
 def _embed_secrets(name: str) -> dict[str, str]:

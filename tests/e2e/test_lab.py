@@ -110,6 +110,17 @@ def test_each_capture_says_which_scenario_made_it(lab):
         assert f"duplexlab {p}:" in out.stdout, out.stdout
 
 
+def test_captures_carry_their_findings_as_comments(lab):
+    """make lab annotates its captures as check --annotate does: tshark shows each finding on the frames it names."""
+    doc = json.loads((CAPTURES / "report.json").read_text())
+    for cap in doc["captures"]:
+        named = {n for f in cap["findings"] for n in f["frames"]}
+        named |= {n for c in cap["connections"] for f in c["findings"] for n in f["frames"]}
+        out = subprocess.run(["tshark", "-n", "-r", str(ROOT / cap["file"]), "-Y", "frame.comment", "-T", "fields",
+                              "-e", "frame.number"], capture_output=True, text=True, timeout=120)
+        assert {int(n) for n in out.stdout.split()} == named, cap["file"]
+
+
 def test_lab_is_taken_down(lab):
     containers, networks = _lab_leftovers()
     assert containers == [] and networks == []
