@@ -2,7 +2,7 @@
 
   check FILE... [--protocol NAME] [--scenario] [--json] [--junit OUT.xml] [--annotate OUT.pcapng] [-v]
   report FILE... -o OUT.html [--mermaid-dir DIR]
-  capture --port PORT [--interface IFACE] [-o FILE.pcapng] [check flags] -- COMMAND [ARG...]
+  capture [--port PORT] [--host ADDR]... [--filter BPF] [--interface IFACE] [-o FILE.pcapng] [check flags] -- CMD
 
 Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive; 2 unusable
 input or capture impossible (one sentence on stderr, never a traceback); for ``capture``,
@@ -25,6 +25,7 @@ from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
 from .render import document, htmlpage, mermaid, table
 from .render.annotate import AnnotateError, comments, write_annotated
 from .render.junit import write_junit
+from .wire.pcapread import FileFacts, read_frames
 
 _PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
                   "the protocol whose expectations --scenario adds; recognised connections keep their own protocol")
@@ -78,10 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", required=True, metavar="OUT.html", help="where to write the page")
     r.add_argument("--mermaid-dir", metavar="DIR", help="also write DIR/<capture>.mmd sequence diagrams")
     _judging_flags(r)
-    k = sub.add_parser("capture", help="record one port's traffic around COMMAND, then check it",
-                       usage="%(prog)s --port PORT [--interface IFACE] [-o FILE.pcapng] [check flags] -- COMMAND "
-                             "[ARG...]")
-    k.add_argument("--port", type=int, required=True, help="the TCP/UDP port to record (both directions)")
+    k = sub.add_parser("capture", help="record a port's (or hosts') traffic around COMMAND, then check it",
+                       usage="%(prog)s [--port PORT] [--host ADDR]... [--filter BPF] [--interface IFACE] "
+                             "[-o FILE.pcapng] [check flags] -- COMMAND [ARG...]")
+    k.add_argument("--port", type=int, help="the TCP/UDP port to record (both directions)")
+    k.add_argument("--host", action="append", default=[], metavar="ADDR",
+                   help="record only traffic to or from ADDR (repeatable: any of them)")
+    k.add_argument("--filter", default="", metavar="BPF",
+                   help="a capture filter in BPF syntax, and-ed with --port and --host")
     k.add_argument("--interface", default=DEFAULT_INTERFACE, metavar="IFACE",
                    help=f"where to capture (default: {DEFAULT_INTERFACE}, the loopback)")
     k.add_argument("-o", "--output", metavar="FILE.pcapng", help="where to keep the capture (default: "
@@ -109,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    if args.annotate and len(args.files) != 1:
+    annotate = getattr(args, "annotate", None)  # capture reuses _check without the flag
+    if annotate and len(args.files) != 1:
         raise InputError(f"--annotate writes one annotated copy, so it takes one capture file, not {len(args.files)}.")
     results, bad = _each(args, analyse)
-    if args.annotate and results:
-        _annotate(args.files[0], args.annotate, results[0])
+    if annotate and results:
+        _annotate(args.files[0], annotate, results[0])
     return _print(args, results, bad)
 
 
@@ -183,14 +189,19 @@ def _capture(args: argparse.Namespace) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise InputError("capture needs the command to run after `--` (duplexlab capture --port 8080 -- ./client).")
-    out = Path(args.output or f"duplexlab-{args.port}-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
-    recorder = Recorder(args.port, out, args.interface, comment=f"duplexlab capture: {' '.join(cmd)}"[:500])
+    stem = args.port if args.port is not None else "capture"
+    out = Path(args.output or f"duplexlab-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+    recorder = Recorder(args.port, out, args.interface, comment=f"duplexlab capture: {' '.join(cmd)}"[:500],
+                        hosts=args.host, bpf=args.filter)
     with recorder:
         try:
             code = subprocess.call(cmd)
         except OSError as exc:
             raise InputError(f"cannot run {cmd[0]}: {exc.strerror}.") from None
     _give_back(out)
+    facts = FileFacts(str(out))
+    if not any(True for _ in read_frames(str(out), facts)):
+        print(f"capture: {recorder.nothing_captured()}", file=sys.stderr)
     if not args.quiet:
         print(f"capture: {out} ({cmd[0]} exited with {code})", file=sys.stderr)
     args.files = [str(out)]

@@ -141,3 +141,53 @@ def test_check_junit_has_inconclusive_as_its_own_failure_type_and_not_applicable
     (tls,) = [case for case in suites[1]]
     assert tls.name == "tls.decrypted" and tls.result[0].type == "inconclusive"
     assert suites[1].failures == 1 and suites[0].failures == 0 and suites[0].skipped == 1
+
+
+@needs_capture
+def test_host_and_filter_narrow_the_capture_without_a_port(tmp_path, server):
+    port = server("ws")
+    proc = subprocess.run([DUPLEXLAB, "capture", "--host", "127.0.0.1", "--host", "::1", "--filter",
+                           f"tcp port {port}", "-o", str(tmp_path / "cap.pcapng"), "--", sys.executable, "-m",
+                           "tests.peers", "ws-client", str(port)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[websocket]  verdict: PASS" in proc.stdout
+
+
+@needs_capture
+def test_a_host_that_never_talks_leaves_an_empty_capture_that_says_so(tmp_path, server):
+    port = server("ws")
+    proc = capture(tmp_path, port, sys.executable, "-m", "tests.peers", "ws-client", str(port),
+                   extra=("--host", "127.0.0.9"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"nothing matching '(tcp port {port} or udp port {port}) and (host 127.0.0.9)' crossed lo" in proc.stderr
+
+
+@needs_capture
+def test_the_wrong_interface_names_the_interfaces_that_had_traffic(tmp_path, server):
+    """Traffic on the loopback, capture on an idle veth: the sentence points at lo."""
+    subprocess.run(["ip", "link", "add", "dlxtest0", "type", "veth", "peer", "name", "dlxtest1"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", "dlxtest0", "up"], check=True)
+        port = server("ws")
+        proc = capture(tmp_path, port, sys.executable, "-m", "tests.peers", "ws-client", str(port),
+                       extra=("--interface", "dlxtest0"))
+    finally:
+        subprocess.run(["ip", "link", "del", "dlxtest0"], check=False)
+    line = next(x for x in proc.stderr.splitlines() if "nothing matching" in x)
+    assert "crossed dlxtest0" in line and "carried packets meanwhile: " in line
+    assert "lo" in line.split("meanwhile: ")[1].split(" (")[0].split(", ")
+
+
+@needs_capture
+def test_an_invalid_filter_is_one_sentence_and_exit_two(tmp_path):
+    proc = subprocess.run([DUPLEXLAB, "capture", "--filter", "tcp portx 80", "-o", str(tmp_path / "x.pcapng"), "--",
+                           "true"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "the capture filter 'tcp portx 80' is not valid BPF" in proc.stderr
+
+
+def test_capture_without_port_host_or_filter_says_what_to_record(tmp_path):
+    proc = subprocess.run([DUPLEXLAB, "capture", "--", "true"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "say what to record" in proc.stderr
