@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
                    help="check up to N files at once in separate processes (default: the cores); the output order "
                         "and exit code do not change")
+    c.add_argument("--cluster", metavar="ADDRESS",
+                   help="check the files on a Dask cluster: a scheduler (tcp://host:8786) or local[:N] for N local "
+                        "workers; output and exit code as with -j 1 (needs pip install 'duplexlab[cluster]')")
     c.add_argument("--annotate", metavar="OUT.pcapng",
                    help="also write a copy of the capture (one FILE) whose frames carry the findings that name them "
                         "as packet comments (Wireshark: frame.comment)")
@@ -161,7 +165,9 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     stderr, in file order, and the rest go on."""
     jobs = min(getattr(args, "jobs", 1), len(args.files))
     calls = [(fn, path, args.protocol, args.scenario, args.keylog) for path in args.files]
-    if jobs > 1:
+    if getattr(args, "cluster", None):
+        outcomes = cluster.run(args.cluster, _attempt, calls)
+    elif jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             outcomes = list(pool.map(_attempt, calls))
     else:
