@@ -17,6 +17,7 @@ from .events import (
     AppData,
     Connection,
     Event,
+    EventStreamOpened,
     GrpcMessage,
     H2Frame,
     H2Headers,
@@ -33,7 +34,7 @@ from .events import (
     WtData,
 )
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
-from .invariants import CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
+from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
@@ -45,7 +46,8 @@ for _cls in CHECKS.values():
     _FAMILIES[_cls.family].append(_cls)
 _NEEDS = {"websocket": ("http1",), "sse": ("http1",)}  # families that ride on HTTP/1.x bring its checks
 # Which family an event shows, by its type alone, or by what it says.
-_BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", H2Preface: "http2",
+_BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", EventStreamOpened: "sse",
+            H2Preface: "http2",
             H2Frame: "http2", H2Headers: "http2", GrpcMessage: "grpc", QuicStream: "http3", H3Frame: "http3",
             WtData: "http3", QuicClose: "http3"}
 _BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpack": "http2", "grpc": "grpc",
@@ -192,6 +194,8 @@ class Judge:
             return []
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
+        if o.traits.carried:  # an event stream or a WebSocket rode on one of its HTTP/2 or HTTP/3 streams
+            ids = (*ids, *(cid for family in sorted(o.traits.carried) for cid in CARRIED[family] if cid not in ids))
         return [o.finding(cid) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------

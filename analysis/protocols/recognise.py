@@ -12,6 +12,7 @@ from ..events import (
     C2S,
     Connection,
     Event,
+    EventStreamOpened,
     H2Frame,
     H3Frame,
     Http1End,
@@ -35,8 +36,8 @@ class Traits:
 
     Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
-    __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
-                 "req_end", "requests", "webtransport", "ws_asked")
+    __slots__ = ("carried", "event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid",
+                 "push", "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
@@ -45,11 +46,13 @@ class Traits:
         self.req_end = -1  # index of the last client message that ended
         self.last_request: Http1Request | None = None
         self.h2c_request: Http1Request | None = None
+        self.carried: set[str] = set()  # what rode on an HTTP/2 or HTTP/3 stream: "sse", "websocket"
 
     def handler(self, kind: type[Event]):
         """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
         return {H2Frame: self._h2_frame, Http1Request: self._request, Http1Response: self._response,
-                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame}[kind]
+                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame,
+                EventStreamOpened: self._event_stream}[kind]
 
     def _h2_frame(self, e: H2Frame) -> None:
         self.push = self.push or e.ftype == _PUSH_PROMISE
@@ -74,6 +77,9 @@ class Traits:
         if e.direction is C2S:
             self.req_end = e.index
 
+    def _event_stream(self, e: EventStreamOpened) -> None:
+        self.carried.add("sse")
+
     def _gap(self, e: StreamGap) -> None:
         self.mid = self.mid or e.missing == 0
 
@@ -81,10 +87,13 @@ class Traits:
         self.webtransport = self.webtransport or e.kind == "webtransport"
 
     def _h3_frame(self, e: H3Frame) -> None:
-        self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
+        protocol = e.field(":protocol") if e.ftype == 0x1 else ""
+        self.webtransport = self.webtransport or protocol == "webtransport"
+        if protocol == "websocket":
+            self.carried.add("websocket")  # RFC 9220: the WebSocket checks judge what rides on the stream
 
 
-TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame)
+TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame, EventStreamOpened)
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
@@ -102,7 +111,7 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
         return "other"
     if app == "unknown":
         return "empty"
-    if app in ("grpc", "websocket-h2"):
+    if app in ("grpc", "websocket-h2", "sse-h2"):
         label = app
     elif app == "http2":
         label = "h2push" if traits.push else "http2"
