@@ -34,7 +34,7 @@ from .events import (
     WtData,
 )
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
-from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
+from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check, Tracker
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
@@ -121,6 +121,7 @@ class Judge:
                 self._shared[t].append(tracker.handler(t))
         for t, fn in self.measures.handlers().items():
             self._shared[t].append(fn)
+        self._opening = [t for t in self.trackers.values() if type(t).opened is not Tracker.opened]
         self.path = PathRecorder()
         for t in PATH_WANTS:
             self._shared[t].append(self.path.feed)
@@ -134,6 +135,8 @@ class Judge:
 
     def opened(self, conn: Connection) -> None:
         self.open[conn.id] = _Open(conn, self._shared)
+        for tracker in self._opening:
+            tracker.opened(conn)
         self.path.opened(conn)
 
     def event(self, e: Event) -> None:

@@ -127,6 +127,9 @@ class Tracker:
         """What the judge calls with each event of ``kind`` (as ``Check.handler``)."""
         return self.feed
 
+    def opened(self, conn: Connection) -> None:
+        """A connection begins (asked only of trackers that override this: who its client is, say)."""
+
     def ended(self, conn: int) -> None:
         """Release what was kept for ``conn``."""
 
