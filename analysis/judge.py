@@ -39,7 +39,7 @@ from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
-from .protocols.recognise import Traits, label_of, not_judged_reason
+from .protocols.recognise import Traits, client_silent, label_of, not_judged_reason, silent_reason
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
@@ -165,8 +165,12 @@ class Judge:
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
         label = label_of(conn, o.traits, self.protocol)
-        findings = self._conclude(o, label)
-        result = ConnectionResult.of(conn, label, findings, "" if findings else not_judged_reason(conn))
+        if label not in ("tls", "quic", "empty") and client_silent(conn, o.traits):
+            findings, reason = [], silent_reason(conn)
+        else:
+            findings = self._conclude(o, label)
+            reason = "" if findings else not_judged_reason(conn)
+        result = ConnectionResult.of(conn, label, findings, reason)
         for f in findings:
             self.rollup.add(result, f)
         if findings:
