@@ -276,3 +276,4 @@ def test_a_server_that_talks_first_fails_only_where_the_client_then_speaks(tmp_p
     speaks.send(C, get())
     f = finding(speaks.write(tmp_path / "speaks.pcap"), "http1.client-speaks-first", scenario=False)
     assert f.status is VIOLATED
+

@@ -144,8 +144,8 @@ def client_silent(conn: Connection, traits: Traits) -> bool:
     """The client sent no application bytes on this TCP connection (a spare browser connection, a TLS handshake
     only, a preface never sent) although it was captured (its handshake or ACKs are there): what a client says
     first cannot be judged on it."""
-    if conn.transport != "tcp" or not conn.packets[C2S]:
-        return False
+    if conn.transport != "tcp" or not conn.packets[C2S] or not conn.handshake_seen or conn.gaps:
+        return False  # its bytes may be before the capture began, or lost from it: not evidence of silence
     if conn.tls == "decrypted":
         return not traits.client_spoke
     return not conn.payload_bytes[C2S]
