@@ -136,6 +136,18 @@ class SseEvent(Event):
     comment: bool = False
     end_ts: float = 0.0
     end_frame: int = 0
+    stream: int = -1  # the HTTP/2 stream or HTTP/3 request stream that carried it (-1: an HTTP/1.1 body)
+
+
+@dataclass(slots=True)
+class EventStreamOpened(Event):
+    """A ``text/event-stream`` response began on ``stream`` of a multiplexed carrier (an HTTP/2 stream, an HTTP/3
+    request stream): ts/frame are those of its header block. ``answers``: the client's request on that stream was
+    seen (its HEADERS, or the HTTP/1.1 request of an h2c Upgrade). On HTTP/1.1 the ``Http1Response`` says it."""
+
+    stream: int = 0
+    status: int = 0
+    answers: bool = True
 
 
 @dataclass(slots=True)
@@ -143,9 +155,12 @@ class AppData(Event):
     """Client bytes (one TCP segment, ``size`` bytes) that arrived while the client was waiting:
     a request unanswered or an event stream open. Pipelined requests and a client talking
     into an event stream both show up here; ordinary request/response traffic emits none,
-    which keeps the event list small on big captures."""
+    which keeps the event list small on big captures.
+
+    On HTTP/2 and HTTP/3 (``stream`` ≥ 0): DATA the client sent on an event stream after its request ended."""
 
     size: int = 0
+    stream: int = -1
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from .events import (
     AppData,
     Connection,
     Event,
+    EventStreamOpened,
     GrpcMessage,
     H2Frame,
     H2Headers,
@@ -33,19 +34,20 @@ from .events import (
     WtData,
 )
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
-from .invariants import CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check
+from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check, Tracker
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
-from .protocols.recognise import Traits, label_of, not_judged_reason
+from .protocols.recognise import Traits, client_silent, label_of, not_judged_reason, silent_reason
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
     _FAMILIES[_cls.family].append(_cls)
 _NEEDS = {"websocket": ("http1",), "sse": ("http1",)}  # families that ride on HTTP/1.x bring its checks
 # Which family an event shows, by its type alone, or by what it says.
-_BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", H2Preface: "http2",
+_BY_TYPE = {Http1End: "http1", AppData: "http1", WsFrame: "websocket", SseEvent: "sse", EventStreamOpened: "sse",
+            H2Preface: "http2",
             H2Frame: "http2", H2Headers: "http2", GrpcMessage: "grpc", QuicStream: "http3", H3Frame: "http3",
             WtData: "http3", QuicClose: "http3"}
 _BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpack": "http2", "grpc": "grpc",
@@ -119,6 +121,7 @@ class Judge:
                 self._shared[t].append(tracker.handler(t))
         for t, fn in self.measures.handlers().items():
             self._shared[t].append(fn)
+        self._opening = [t for t in self.trackers.values() if type(t).opened is not Tracker.opened]
         self.path = PathRecorder()
         for t in PATH_WANTS:
             self._shared[t].append(self.path.feed)
@@ -132,6 +135,8 @@ class Judge:
 
     def opened(self, conn: Connection) -> None:
         self.open[conn.id] = _Open(conn, self._shared)
+        for tracker in self._opening:
+            tracker.opened(conn)
         self.path.opened(conn)
 
     def event(self, e: Event) -> None:
@@ -160,8 +165,12 @@ class Judge:
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
         label = label_of(conn, o.traits, self.protocol)
-        findings = self._conclude(o, label)
-        result = ConnectionResult.of(conn, label, findings, "" if findings else not_judged_reason(conn))
+        if label not in ("tls", "quic", "empty") and client_silent(conn, o.traits):
+            findings, reason = [], silent_reason(conn)
+        else:
+            findings = self._conclude(o, label)
+            reason = "" if findings else not_judged_reason(conn)
+        result = ConnectionResult.of(conn, label, findings, reason)
         for f in findings:
             self.rollup.add(result, f)
         if findings:
@@ -192,6 +201,8 @@ class Judge:
             return []
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
+        if o.traits.carried:  # an event stream or a WebSocket rode on one of its HTTP/2 or HTTP/3 streams
+            ids = (*ids, *(cid for family in sorted(o.traits.carried) for cid in CARRIED[family] if cid not in ids))
         return [o.finding(cid) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------

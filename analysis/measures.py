@@ -14,6 +14,7 @@ from .invariants.grpc import Messages
 from .invariants.http1 import Exchanges
 from .invariants.http2 import Streams
 from .invariants.http3 import QuicStreams
+from .invariants.longpoll import SCENARIO_MIN_HOLD
 from .invariants.sse import Events
 from .invariants.websocket import ServerFrames
 
@@ -82,7 +83,8 @@ class Measures:
                         "max_outstanding_requests": x.depth, "overlap": x.overlap})
         if self.longpoll:
             out["hold_times_s"] = _series([p[2] for p in x.polls])
-            out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None])
+            # after each held poll's answer, until its client (by address, on any connection) had a request waiting
+            out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None and p[2] >= SCENARIO_MIN_HOLD])
         if self.ws:
             frames: dict[str, dict[str, int]] = {"client->server": {}, "server->client": {}}
             for (direction, opcode), count in sorted(self.ws.items(), key=lambda x: (x[0][0].value, x[0][1])):

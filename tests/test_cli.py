@@ -54,7 +54,8 @@ def test_json_document_shape(tmp_path):
 
 def test_violation_exits_one(tmp_path):
     c = Conv().handshake()
-    c.send(S, ok())
+    c.send(S, ok())  # the server talks first, and the client speaks after it
+    c.send(C, get())
     proc = run("check", c.write(tmp_path / "bad.pcap"))
     assert proc.returncode == 1
     assert "violated" in proc.stdout

@@ -127,6 +127,9 @@ class Tracker:
         """What the judge calls with each event of ``kind`` (as ``Check.handler``)."""
         return self.feed
 
+    def opened(self, conn: Connection) -> None:
+        """A connection begins (asked only of trackers that override this: who its client is, say)."""
+
     def ended(self, conn: int) -> None:
         """Release what was kept for ``conn``."""
 
@@ -166,8 +169,11 @@ HTTP2 = ("http2.client-preface", "http2.streams-client-initiated", "http2.respon
          "http2.push-promised", "http2.push-disabled-respected", "http2.frame-syntax")
 HTTP3 = ("http3.requests-client-initiated", "http3.no-server-bidi-streams", "http3.control-streams",
          "http3.push-promised", "http3.frame-syntax")
-WEBSOCKET = (*HTTP1, "websocket.upgrade", "websocket.client-frames-masked", "websocket.server-frames-unmasked",
-             "websocket.frame-syntax")
+WS_FRAMES = ("websocket.client-frames-masked", "websocket.server-frames-unmasked", "websocket.frame-syntax")
+WEBSOCKET = (*HTTP1, "websocket.upgrade", *WS_FRAMES)
+SSE = ("sse.one-response-many-events", "sse.client-silent")
+# What rides on an HTTP/2 stream or an HTTP/3 request stream is judged by its own checks, whatever the carrier.
+CARRIED: dict[str, tuple[str, ...]] = {"sse": SSE, "websocket": WS_FRAMES}
 
 # The protocol checks that judge a connection recognised as each protocol.
 PROTOCOLS: dict[str, tuple[str, ...]] = {
@@ -176,13 +182,13 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "http1-duplex": HTTP1,
     "websocket": WEBSOCKET,
     "websocket-tls": WEBSOCKET,
-    "sse": (*HTTP1, "sse.one-response-many-events", "sse.client-silent"),
+    "sse": (*HTTP1, *SSE),
+    "sse-h2": (*HTTP2, *SSE),
     "http2": HTTP2,
     "http2-tls": HTTP2,
     "h2push": HTTP2,
     "grpc": (*HTTP2, "grpc.messages-framed"),
-    "websocket-h2": (*HTTP2, "websocket-h2.extended-connect", "websocket.client-frames-masked",
-                     "websocket.server-frames-unmasked", "websocket.frame-syntax"),
+    "websocket-h2": (*HTTP2, "websocket-h2.extended-connect", *WS_FRAMES),
     "http3": HTTP3,
     "webtransport": (*HTTP3, "webtransport.streams-in-session"),
 }
@@ -195,6 +201,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "websocket": ("websocket.server-originates",),
     "websocket-tls": ("websocket.server-originates",),
     "sse": ("sse.server-pushes-events",),
+    "sse-h2": ("sse.server-pushes-events",),
     "http2": ("http2.multiplexed",),
     "http2-tls": ("http2.multiplexed",),
     "h2push": ("h2push.push-observed",),
@@ -206,6 +213,6 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 
 KNOWN_PROTOCOLS = tuple(PROTOCOLS)
 
-__all__ = ["CHECKS", "EXPECTATIONS", "HTTP1", "HTTP3", "KNOWN_PROTOCOLS", "PROTOCOLS", "SCENARIOS", "TRACKERS", "Check",
-           "Expectation", "Tracker", "grpc", "http1", "http2", "http3", "longpoll", "plural", "register", "sse",
-           "websocket"]
+__all__ = ["CARRIED", "CHECKS", "EXPECTATIONS", "HTTP1", "HTTP3", "KNOWN_PROTOCOLS", "PROTOCOLS", "SCENARIOS",
+           "TRACKERS", "Check", "Expectation", "Tracker", "grpc", "http1", "http2", "http3", "longpoll", "plural",
+           "register", "sse", "websocket"]

@@ -10,7 +10,18 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..events import C2S, S2C, Event, Http1End, Http1Request, Http1Response, StreamGap, TcpClose, Undecodable
+from ..events import (
+    C2S,
+    S2C,
+    Connection,
+    Event,
+    Http1End,
+    Http1Request,
+    Http1Response,
+    StreamGap,
+    TcpClose,
+    Undecodable,
+)
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck
@@ -145,14 +156,26 @@ class _Exchange:
 
 
 class _ConnExchanges:
-    __slots__ = ("last_end", "last_poll", "outstanding", "req_end_index", "requests")
+    __slots__ = ("answering", "client", "outstanding", "req_end_index", "requests")
 
-    def __init__(self) -> None:
+    def __init__(self, client: _Client) -> None:
         self.outstanding: deque[_Exchange] = deque()
         self.requests = 0
         self.req_end_index = -1
-        self.last_end: float | None = None  # end of the last final response (for the blind window)
-        self.last_poll: int | None = None  # its index in Exchanges.polls
+        self.answering: int | None = None  # the index in Exchanges.polls of the final response being sent
+        self.client = client
+
+
+class _Client:
+    """One client (its IP address) across all its connections: how many of its requests wait for an answer, and
+    the answers after which it had none waiting (their blind window ends at its next request)."""
+
+    __slots__ = ("conns", "outstanding", "unreachable")
+
+    def __init__(self) -> None:
+        self.conns = 0
+        self.outstanding = 0
+        self.unreachable: list[tuple[int, float]] = []  # (index in Exchanges.polls, end of that answer)
 
 
 @register
@@ -161,16 +184,20 @@ class Exchanges(Tracker):
 
     wants = (Http1Request, Http1Response, Http1End)
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
+    CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
     def __init__(self) -> None:
         self.conns: dict[int, _ConnExchanges] = {}
+        self.clients: dict[str, _Client] = {}
+        self.client_of: dict[int, str] = {}  # open connection -> its client's address
         self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
         self.status_codes: dict[str, int] = {}
         self.depth, self.depth_frames = 0, []
         self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
         self.post_frame: int | None = None
         self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
-        self.polls: list[tuple[int, int, float, float | None]] = []  # (request frame, response frame, hold, blind)
+        # (request frame, response frame, hold, blind, method, client address) of each answered request
+        self.polls: list[tuple[int, int, float, float | None, str, str]] = []
 
     def handler(self, kind: type[Event]):
         return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
@@ -178,11 +205,28 @@ class Exchanges(Tracker):
     def feed(self, e: Event) -> None:
         self.handler(e.__class__)(e)
 
+    def opened(self, conn: Connection) -> None:
+        self.client_of[conn.id] = conn.client[0]
+
     def _conn(self, conn: int) -> _ConnExchanges:
         c = self.conns.get(conn)
         if c is None:
-            c = self.conns[conn] = _ConnExchanges()
+            address = self.client_of.get(conn, f"conn{conn}")
+            client = self.clients.get(address)
+            if client is None:
+                client = self.clients[address] = _Client()
+            client.conns += 1
+            if len(self.clients) > self.CLIENTS_KEPT:
+                self._forget()
+            c = self.conns[conn] = _ConnExchanges(client)
         return c
+
+    def _forget(self) -> None:
+        """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
+        for address, client in self.clients.items():
+            if not client.conns:
+                del self.clients[address]
+                return
 
     def _on_request(self, e: Http1Request) -> None:
         self._request(self._conn(e.conn), e)
@@ -198,13 +242,15 @@ class Exchanges(Tracker):
         self.upgrades += e.status == 101
         if c.outstanding:
             ex = c.outstanding.popleft()
+            c.client.outstanding -= 1
             if ex.has_body and c.req_end_index < ex.index:
                 self.overlap += 1  # the answer began while the request body was still coming (legal)
                 if len(self.overlap_frames) < MAX_FRAMES:
                     self.overlap_frames += (ex.frame, e.frame)
             if len(self.polls) < self.POLLS_KEPT:
-                c.last_poll = len(self.polls)
-                self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None))
+                c.answering = len(self.polls)
+                self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None, ex.method,
+                                   self.client_of.get(e.conn, "")))
 
     def _on_end(self, e: Http1End) -> None:
         c = self._conn(e.conn)
@@ -213,16 +259,28 @@ class Exchanges(Tracker):
             for ex in c.outstanding:
                 if ex.index == e.index:
                     ex.end_ts = e.ts
-        else:
-            c.last_end = e.ts
+        elif c.answering is not None:
+            # The answer is over: the server can reach the client again only through a request it has waiting,
+            # on this connection or another (Socket.IO polls on one connection while it posts on another).
+            if c.client.outstanding > 0:
+                self._blind(c.answering, 0.0)
+            else:
+                c.client.unreachable.append((c.answering, e.ts))
+            c.answering = None
+
+    def _blind(self, poll: int, window: float) -> None:
+        rf, sf, hold, _, method, client = self.polls[poll]
+        self.polls[poll] = (rf, sf, hold, round(window, 4), method, client)
 
     def _request(self, c: _ConnExchanges, e: Http1Request) -> None:
         self.requests += 1
         c.requests += 1
-        if c.last_end is not None and c.last_poll is not None:
-            rf, sf, hold, _ = self.polls[c.last_poll]
-            self.polls[c.last_poll] = (rf, sf, hold, round(e.ts - c.last_end, 4))
-        c.last_end = c.last_poll = None
+        client = c.client
+        client.outstanding += 1
+        if client.unreachable:
+            for poll, since in client.unreachable:
+                self._blind(poll, e.ts - since)
+            client.unreachable.clear()
         c.outstanding.append(_Exchange(e.frame, e.ts, e.index, e.has_body, e.method))
         if len(c.outstanding) > self.depth:
             self.depth, self.depth_frames = len(c.outstanding), [x.frame for x in c.outstanding][:MAX_FRAMES]
@@ -234,7 +292,14 @@ class Exchanges(Tracker):
             self.post_frame = e.frame
 
     def ended(self, conn: int) -> None:
-        self.conns.pop(conn, None)
+        address = self.client_of.pop(conn, None)
+        c = self.conns.pop(conn, None)
+        if c is not None:
+            client = c.client
+            client.conns -= 1
+            client.outstanding -= len(c.outstanding)  # requests the connection took away unanswered
+            if not client.conns and not client.unreachable and address is not None:
+                self.clients.pop(address, None)
 
 
 @register

@@ -142,21 +142,29 @@ class ResponseFollowsRequest(_Upgradable):
 
 
 @register
-class PushPromised(Check):
-    """Every even stream was announced by a server PUSH_PROMISE on an open client stream before its first frame."""
+class PushPromised(_Upgradable):
+    """Every even stream was announced by a server PUSH_PROMISE on an open client stream before its first frame.
+
+    After an h2c Upgrade, stream 1 is the upgraded request's (RFC 9113 §3.2), half-closed (remote) for the server,
+    and a promise may ride it (§8.4); on a connection with no upgrade (prior knowledge), stream 1 is open only once
+    the client's HEADERS opened it."""
 
     id = "http2.push-promised"
-    source = "RFC 9113 §5.1.1, §8.4 (server push)"
+    source = "RFC 9113 §3.2, §5.1.1, §8.4 (server push)"
     wants = (H2Frame,)
     subject = "HTTP/2 connections"
-    family = "http2"
-    __slots__ = ("opened", "promised", "pushed")
+    __slots__ = ("opened", "promised", "pushed", "upgraded")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
         self.opened: set[int] = set()
         self.promised: set[int] = set()
         self.pushed = 0
+        self.upgraded = 0  # the frame of the h2c Upgrade request that opened stream 1
+
+    def upgrade(self, request: Http1Request) -> None:
+        self.opened.add(1)
+        self.upgraded = request.frame
 
     def feed(self, e: H2Frame) -> None:
         if not self.judged:
@@ -184,6 +192,9 @@ class PushPromised(Check):
     def finish(self) -> Finding:
         if self.pushed:
             self.notes.append(f"{plural(self.pushed, 'pushed stream')} seen.")
+        if self.upgraded and not self.violations:
+            self.notes.append(f"Stream 1 is the h2c Upgrade request's (frame {self.upgraded}): promises on it are "
+                              "legal (RFC 9113 §3.2).")
         elif not self.violations:
             self.notes.append("No server-initiated stream.")
         return self.conclude()

@@ -1,10 +1,15 @@
-"""Server-Sent Events invariants (WHATWG HTML §9.2): one request, one long response, many events."""
+"""Server-Sent Events invariants (WHATWG HTML §9.2): one request, one long response, many events.
+
+The same checks on every carrier: an HTTP/1.1 event stream shows as its ``Http1Response``; one on an HTTP/2
+stream or an HTTP/3 request stream as ``EventStreamOpened`` (its carrier reports, as ``AppData`` with the
+stream, any DATA the client sends on it after its request ended). Other streams of a multiplexed connection
+are other requests."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from ..events import C2S, AppData, Event, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
+from ..events import C2S, AppData, Event, EventStreamOpened, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
 
@@ -15,7 +20,7 @@ SCENARIO_MIN_SPREAD = 0.2  # seconds between the first and the last event, per e
 class _Streams(Check):
     """Follows the event streams of one connection: which response is one, and when it ends."""
 
-    wants = (Http1Request, Http1Response, Http1End, TcpClose)
+    wants = (Http1Request, Http1Response, Http1End, TcpClose, EventStreamOpened)
     subject = "event streams"
     family = "sse"
     __slots__ = ("finals", "req_end", "requests", "stream")
@@ -51,8 +56,10 @@ class _Streams(Check):
                 self.stream = None
         elif isinstance(e, TcpClose):
             self.stream = None
+        elif isinstance(e, EventStreamOpened):
+            self.opened(e, answers=e.answers)
 
-    def opened(self, resp: Http1Response, answers: bool) -> None:
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
         pass
 
     def asked_again(self, e: Http1Request) -> None:
@@ -74,12 +81,14 @@ class OneResponseManyEvents(_Streams):
             return
         super().feed(e)
 
-    def opened(self, resp: Http1Response, answers: bool) -> None:
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
         self.saw(resp.frame)
+        where = f" on stream {resp.stream}" if isinstance(resp, EventStreamOpened) else ""
         if resp.status != 200:
-            self.violate(resp.frame, f"the event stream at frame {resp.frame} has status {resp.status}, not 200")
+            self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} has status {resp.status}, not "
+                         "200")
         if not answers:
-            self.violate(resp.frame, f"the event stream at frame {resp.frame} answers no request")
+            self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} answers no request")
 
     def asked_again(self, e: Http1Request) -> None:
         self.violate(e.frame, f"the client sent another request (frame {e.frame}) while the event stream of frame "
@@ -102,14 +111,20 @@ class ClientSilent(_Streams):
     def feed(self, e: Event) -> None:
         if isinstance(e, AppData):
             s = self.stream
-            if s is not None and e.direction is C2S and self.req_end >= self.asked_index:
+            if e.stream >= 0:  # its carrier saw DATA on an event stream after the request ended
+                self.violate(e.frame, f"the client sent {e.size} bytes of DATA at frame {e.frame} into its open "
+                             f"event stream on stream {e.stream}, after its request had ended")
+            elif s is not None and e.direction is C2S and self.req_end >= self.asked_index:
                 self.violate(e.frame, f"the client sent {e.size} bytes at frame {e.frame} into the open event "
                              f"stream of frame {s.frame}")
             return
         super().feed(e)
 
-    def opened(self, resp: Http1Response, answers: bool) -> None:
-        if answers:
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
+        if isinstance(resp, EventStreamOpened):
+            if answers:
+                self.saw(resp.frame)
+        elif answers:
             self.asked_index = self.finals - 1
             self.saw(resp.frame)
         else:
@@ -129,7 +144,7 @@ class Events(Tracker):
         self.first = self.last = None
         self.frames: list[int] = []
         self.gap_min = self.gap_max = None
-        self.prev: dict[int, float] = {}
+        self.prev: dict[int, dict[int, float]] = {}  # conn -> stream -> last event time
 
     def feed(self, e: SseEvent) -> None:
         if e.comment:
@@ -142,12 +157,15 @@ class Events(Tracker):
             self.times.add(e.end_ts)
         self.first = e.end_ts if self.first is None else min(self.first, e.end_ts)
         self.last = e.end_ts if self.last is None else max(self.last, e.end_ts)
-        before = self.prev.get(e.conn)
+        streams = self.prev.get(e.conn)  # the gaps within one event stream (one per HTTP/2 or HTTP/3 stream)
+        if streams is None:
+            streams = self.prev[e.conn] = {}
+        before = streams.get(e.stream)
         if before is not None:
             gap = e.end_ts - before
             self.gap_min = gap if self.gap_min is None else min(self.gap_min, gap)
             self.gap_max = gap if self.gap_max is None else max(self.gap_max, gap)
-        self.prev[e.conn] = e.end_ts
+        streams[e.stream] = e.end_ts
 
     def ended(self, conn: int) -> None:
         self.prev.pop(conn, None)

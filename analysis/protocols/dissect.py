@@ -47,7 +47,7 @@ _SAMPLE = 16
 
 # --protocol NAME: what a connection the capture joined mid-way is read as, when its bytes say nothing.
 CARRIER = {"http1": "http1", "websocket": "http1", "sse": "http1", "longpoll": "http1", "http1-duplex": "http1",
-           "http2": "http2", "h2push": "http2", "grpc": "http2", "websocket-h2": "http2"}
+           "http2": "http2", "h2push": "http2", "grpc": "http2", "websocket-h2": "http2", "sse-h2": "http2"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ its first byte. Header blocks (HEADERS or PUSH_PROMISE plus CONTINUATION) are
 decoded with ``hpack`` in wire order, one decoder per direction, because HPACK's
 dynamic table makes every block depend on the ones before it. On gRPC streams
 (content-type application/grpc) DATA payloads are split into length-prefixed
-messages without keeping their bodies; on a stream opened by an extended CONNECT
-with ``:protocol websocket`` (RFC 8441) they are read as WebSocket frames.
+messages without keeping their bodies. What else rides on a stream (WebSocket after an
+extended CONNECT, RFC 8441; an event stream after a ``text/event-stream`` response) is
+``carrier.Carried``'s, shared with HTTP/3.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from hyperframe.frame import Frame
 
 from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
 from ..wire.stream import Stream
-from .websocket import WsParser
+from .carrier import Carried, pieces_of
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 4, 5, 9
-_END_STREAM, _END_HEADERS = 0x1, 0x4
+_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 3, 4, 5, 9
+_END_STREAM, _END_HEADERS, _PADDED = 0x1, 0x4, 0x8
 _ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
 _MAX_FRAME = 1 << 24
 
@@ -63,8 +64,7 @@ class Http2Connection:
         # preface=False: read frames from the first byte (a connection the capture joined mid-way, --protocol)
         self.sides = {C2S: _Side(C2S, preface), S2C: _Side(S2C, False)}
         self.grpc_streams: set[int] = set()
-        self.ws: dict[tuple[Direction, int], WsParser] = {}  # WebSocket over an HTTP/2 stream (RFC 8441)
-        self.ws_streams: set[int] = set()
+        self.carried = Carried(conn.id, out)  # WebSocket (RFC 8441) and event streams on its streams
         self.app = "http2"
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
@@ -82,10 +82,10 @@ class Http2Connection:
                                         "lost"))
             side.state = "broken"
             side.stream.clear()
+            self.carried.gap(direction, ts, frame)
 
     def finish(self) -> None:
-        for parser in self.ws.values():
-            parser.finish()
+        self.carried.finish()
 
     def pending_frame(self) -> int | None:
         """First frame of anything begun but not yet reported: a frame, a header block, a gRPC message."""
@@ -98,7 +98,9 @@ class Http2Connection:
             if side.block is not None:
                 marks.append(side.block[0].frame)
             marks.extend(g.start[1] for g in side.grpc.values() if g.prefix or g.remaining)
-        marks.extend(m for p in self.ws.values() if (m := p.pending_frame()) is not None)
+        m = self.carried.pending_frame()
+        if m is not None:
+            marks.append(m)
         return min(marks) if marks else None
 
     def _run(self, side: _Side) -> None:
@@ -133,6 +135,8 @@ class Http2Connection:
         ts, frame = s.where(0)
         end_ts, end = s.where(8 + length)
         raw = bytes(s.buf[:9 + length])
+        carried = ftype == _DATA and length and self.carried.rides(stream_id)
+        pieces = pieces_of(s, 9, 9 + length) if carried and not flags & _PADDED else None
         s.consume(9 + length)
         parsed = None
         if ftype in (_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION):
@@ -163,11 +167,12 @@ class Http2Connection:
                 self._header_block(side)
         elif ftype == _DATA and stream_id in self.grpc_streams:
             self._grpc_data(side, stream_id, parsed.data, ts, frame, end)
-        elif ftype == _DATA and stream_id in self.ws_streams and parsed.data:
-            ws = self.ws.get((side.direction, stream_id))
-            if ws is None:
-                ws = self.ws[(side.direction, stream_id)] = WsParser(self.conn.id, side.direction, self.out)
-            ws.feed(bytes(parsed.data), ts, frame)
+        elif carried and parsed.data:
+            self.carried.data(side.direction, stream_id, pieces or [(bytes(parsed.data), ts, frame)])
+        if ftype == _RST_STREAM:
+            self.carried.reset(stream_id)
+        elif flags & _END_STREAM and ftype == _DATA:
+            self.carried.ended(side.direction, stream_id)
         if flags & _END_STREAM and ftype in (_DATA, _HEADERS) and self.grpc_partial(side.direction, stream_id):
             self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
                                         f"stream {stream_id} ended in the middle of a gRPC message"))
@@ -179,6 +184,8 @@ class Http2Connection:
             headers = side.decoder.decode(bytes(block), raw=True)
         except (HPACKError, ValueError, IndexError) as exc:
             self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack", str(exc)))
+            if first.end_stream:
+                self.carried.ended(side.direction, first.stream)
             return
         h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         content_type = h.get("content-type", "").lower()
@@ -187,13 +194,19 @@ class Http2Connection:
             self.grpc_streams.add(first.stream)
             self.app = "grpc"
         protocol = h.get(":protocol", "")
-        if protocol == "websocket" and h.get(":method") == "CONNECT" and first.ftype == _HEADERS:
-            self.ws_streams.add(first.stream)  # its DATA carries WebSocket frames (RFC 8441 §5)
-            self.app = "websocket-h2"
         self.out.append(H2Headers(first.ts, first.frame, self.conn.id, side.direction, stream=first.stream,
                                   promised=first.promised, method=h.get(":method", ""), path=h.get(":path", ""),
                                   status=int(status) if status.isdigit() else 0, content_type=content_type,
                                   end_stream=first.end_stream, protocol=protocol))
+        if first.ftype == _HEADERS:
+            carries = self.carried.headers(side.direction, first.stream, h, first.ts, first.frame,
+                                           answers=self.upgraded and first.stream == 1)
+            if carries == "websocket" and self.app in ("http2", "sse-h2"):
+                self.app = "websocket-h2"  # its DATA carries WebSocket frames (RFC 8441 §5)
+            elif carries == "sse" and self.app == "http2":
+                self.app = "sse-h2"
+        if first.end_stream:
+            self.carried.ended(side.direction, first.stream)
 
     def _grpc_data(self, side: _Side, stream_id: int, data: bytes, ts: float, frame: int, end: int) -> None:
         g = side.grpc.setdefault(stream_id, _Grpc())

@@ -5,7 +5,9 @@ says what it is for, ``H3Frame`` for every frame (HEADERS and PUSH_PROMISE with 
 pylsqpack, the QPACK library aioquic uses), ``WtData`` for the bytes of WebTransport streams and
 ``QuicClose``. Each event carries the wire time and frame of its first byte. A header block that waits
 for the encoder stream (QPACK's "blocked streams") is reported once it decodes, stamped with its own first
-byte; ``pending_frame`` keeps the reorder buffer from releasing anything after it meanwhile.
+byte; ``pending_frame`` keeps the reorder buffer from releasing anything after it meanwhile. What rides on a
+request stream (WebSocket after an extended CONNECT, RFC 9220; an event stream) is ``carrier.Carried``'s, shared
+with HTTP/2.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pylsqpack
 from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose, QuicStream, Undecodable, WtData
 from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, varint
 from ..wire.stream import Stream
+from .carrier import Carried, pieces_of
 
 UNI_TYPES = {0x00: "control", 0x01: "push", 0x02: "qpack-encoder", 0x03: "qpack-decoder", 0x54: "webtransport"}
 _HEADERS, _SETTINGS, _PUSH_PROMISE, _GOAWAY, _CANCEL_PUSH, _MAX_PUSH_ID = 0x1, 0x4, 0x5, 0x7, 0x3, 0xD
@@ -54,13 +57,17 @@ class Http3Connection:
         self.encoder_backlog: dict[Direction, bytearray] = {C2S: bytearray(), S2C: bytearray()}
         self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
+        self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
 
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
         if isinstance(x, StreamData):
             self.data(x)
+        elif isinstance(x, StreamReset):
+            self.carried.reset(x.stream_id)
         elif isinstance(x, StreamLost):
+            self.carried.lost(x.direction, x.stream_id, x.ts, x.frame)
             self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3",
                                         reason=f"stream {x.stream_id}: its bytes from offset {x.offset} never "
                                                "arrived in the capture (or did not open)", cause="lost"))
@@ -89,14 +96,20 @@ class Http3Connection:
             self._malformed(x.direction, x.stream_id, half, str(exc))
         if x.fin and half.buf.buf and half.kind not in ("ignore", "raw"):
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
+        if x.fin and not x.stream_id & 0x3:
+            self.carried.ended(x.direction, x.stream_id)
 
     def pending_frame(self) -> int | None:
         marks = [h.buf.where(0)[1] for h in self.halves.values() if h.buf.buf]
         marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
         marks += [f.frame for f, _, _ in self.waiting]
+        m = self.carried.pending_frame()
+        if m is not None:
+            marks.append(m)
         return min(marks) if marks else None
 
     def finish(self) -> None:
+        self.carried.finish()
         for frame, direction, _ in self.waiting:
             self.out.append(Undecodable(frame.ts, frame.frame, self.conn.id, direction, protocol="qpack",
                                         reason="a header block arrived, but not the receiver's SETTINGS that say "
@@ -199,6 +212,8 @@ class Http3Connection:
             if len(b) < pos + length:
                 return
             end_ts, end_frame = buf.where(pos + length - 1) if length else (ts, frame)
+            if ftype == 0 and length and not sid & 0x3 and self.carried.rides(sid):
+                self.carried.data(direction, sid, pieces_of(buf, pos, pos + length))
             payload = bytes(b[pos:pos + length])
             buf.consume(pos + length)
             self._frame(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=ftype, length=length,
@@ -284,6 +299,8 @@ class Http3Connection:
     def _decoded(self, f: H3Frame, fields: list) -> None:
         f.fields = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in fields)
         self.out.append(f)
+        if f.ftype == _HEADERS and not f.stream_id & 0x3:  # a request stream's request or response
+            self.carried.headers(f.direction, f.stream_id, {k.lower(): v for k, v in f.fields}, f.ts, f.frame)
 
     def _bad_block(self, f: H3Frame, exc: Exception) -> None:
         self.out.append(f)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from ..events import (
     C2S,
+    S2C,
     Connection,
     Event,
+    EventStreamOpened,
     H2Frame,
+    H2Preface,
     H3Frame,
     Http1End,
     Http1Request,
     Http1Response,
     QuicStream,
     StreamGap,
+    Undecodable,
 )
 
 _PUSH_PROMISE = 5
@@ -35,8 +39,8 @@ class Traits:
 
     Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
-    __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
-                 "req_end", "requests", "webtransport", "ws_asked")
+    __slots__ = ("carried", "client_spoke", "event_stream", "finals", "h2c_request", "h2c_switched", "http1",
+                 "last_request", "mid", "push", "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
@@ -45,17 +49,29 @@ class Traits:
         self.req_end = -1  # index of the last client message that ended
         self.last_request: Http1Request | None = None
         self.h2c_request: Http1Request | None = None
+        self.carried: set[str] = set()  # what rode on an HTTP/2 or HTTP/3 stream: "sse", "websocket"
+        self.client_spoke = False  # the client sent application bytes (read from a decrypted connection's events)
 
     def handler(self, kind: type[Event]):
         """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
         return {H2Frame: self._h2_frame, Http1Request: self._request, Http1Response: self._response,
-                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame}[kind]
+                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame,
+                EventStreamOpened: self._event_stream, H2Preface: self._spoke, Undecodable: self._undecodable}[kind]
 
     def _h2_frame(self, e: H2Frame) -> None:
         self.push = self.push or e.ftype == _PUSH_PROMISE
+        if e.direction is C2S:
+            self.client_spoke = True
+
+    def _spoke(self, e: Event) -> None:
+        self.client_spoke = True
+
+    def _undecodable(self, e: Undecodable) -> None:
+        if e.direction is C2S:
+            self.client_spoke = True  # bytes that are no protocol message are still the client speaking
 
     def _request(self, e: Http1Request) -> None:
-        self.http1 = True
+        self.http1 = self.client_spoke = True
         self.requests += 1
         self.last_request = e
         self.ws_asked = self.ws_asked or "websocket" in e.upgrade
@@ -74,6 +90,9 @@ class Traits:
         if e.direction is C2S:
             self.req_end = e.index
 
+    def _event_stream(self, e: EventStreamOpened) -> None:
+        self.carried.add("sse")
+
     def _gap(self, e: StreamGap) -> None:
         self.mid = self.mid or e.missing == 0
 
@@ -81,10 +100,14 @@ class Traits:
         self.webtransport = self.webtransport or e.kind == "webtransport"
 
     def _h3_frame(self, e: H3Frame) -> None:
-        self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
+        protocol = e.field(":protocol") if e.ftype == 0x1 else ""
+        self.webtransport = self.webtransport or protocol == "webtransport"
+        if protocol == "websocket":
+            self.carried.add("websocket")  # RFC 9220: the WebSocket checks judge what rides on the stream
 
 
-TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame)
+TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame, EventStreamOpened,
+         H2Preface, Undecodable)
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
@@ -102,7 +125,7 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
         return "other"
     if app == "unknown":
         return "empty"
-    if app in ("grpc", "websocket-h2"):
+    if app in ("grpc", "websocket-h2", "sse-h2"):
         label = app
     elif app == "http2":
         label = "h2push" if traits.push else "http2"
@@ -115,6 +138,25 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
     if protocol in _REFINES.get(label, ()):
         return protocol
     return label
+
+
+def client_silent(conn: Connection, traits: Traits) -> bool:
+    """The client sent no application bytes on this TCP connection (a spare browser connection, a TLS handshake
+    only, a preface never sent) although it was captured (its handshake or ACKs are there): what a client says
+    first cannot be judged on it."""
+    if conn.transport != "tcp" or not conn.packets[C2S] or not conn.handshake_seen or conn.gaps:
+        return False  # its bytes may be before the capture began, or lost from it: not evidence of silence
+    if conn.tls == "decrypted":
+        return not traits.client_spoke
+    return not conn.payload_bytes[C2S]
+
+
+def silent_reason(conn: Connection) -> str:
+    said = conn.payload_bytes[S2C]
+    server = f"; the server sent {said} bytes unasked" if said else ""
+    tls = "the TLS handshake, " if conn.tls else ""
+    return (f"the client sent no application data ({tls}TCP handshake, ACKs or a close only{server}): rules about "
+            "what a client sends first judge only connections where the client spoke.")
 
 
 def not_judged_reason(conn: Connection) -> str:

@@ -1,6 +1,7 @@
 """Server-Sent Events: an incremental parser of a ``text/event-stream`` body.
 
-Fed de-chunked body bytes with the stream they came from, it emits one
+Fed de-chunked body bytes (an HTTP/1.1 body, or the DATA of an HTTP/2 or HTTP/3 stream: see
+``carrier.py``) with the byte stream they came from, it emits one
 ``SseEvent`` per blank-line-terminated block (WHATWG HTML §9.2.6 "Interpreting
 an event stream"), stamped with the wire time of the block's first byte, so
 per-event timing survives even when the response never ends (tshark shows such
@@ -26,10 +27,12 @@ class SseParser:
         "conn",
         "out",
         "response_frame",
+        "stream_id",
     )
 
-    def __init__(self, conn: int, response_frame: int, out: list) -> None:
+    def __init__(self, conn: int, response_frame: int, out: list, stream_id: int = -1) -> None:
         self.conn, self.response_frame, self.out = conn, response_frame, out
+        self.stream_id = stream_id  # the HTTP/2 or HTTP/3 stream that carries it; -1 on HTTP/1.1
         self._line = bytearray()
         self._start: tuple[float, int] | None = None
         self._reset()
@@ -82,7 +85,7 @@ class SseParser:
                 self.out.append(SseEvent(
                     ts=ts, frame=frame, conn=self.conn, direction=S2C, response_frame=self.response_frame,
                     event_type=self._etype, event_id=self._eid, data_bytes=self._data,
-                    comment=not self._fields, end_ts=at[0], end_frame=at[1]))
+                    comment=not self._fields, end_ts=at[0], end_frame=at[1], stream=self.stream_id))
             self._reset()
             return
         if line.startswith(b":"):

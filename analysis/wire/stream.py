@@ -38,6 +38,23 @@ class Stream:
         i = bisect_right(self._offs, self.base + pos) - 1
         return marks[i if i > 0 else 0]
 
+    def spans(self, start: int, end: int) -> list[tuple[int, int, float, int]]:
+        """``buf[start:end]`` cut where the pieces that were fed meet: (from, to, ts, frame) of each part."""
+        if start >= end:
+            return []
+        offs, marks, base = self._offs, self._marks, self.base
+        if len(marks) == 1:
+            return [(start, end, *marks[0])]
+        i = max(bisect_right(offs, base + start) - 1, 0)
+        out = []
+        a = start
+        while a < end:
+            b = offs[i + 1] - base if i + 1 < len(offs) else end
+            b = min(b, end)
+            out.append((a, b, *marks[i]))
+            a, i = b, i + 1
+        return out
+
     def consume(self, n: int) -> None:
         del self.buf[:n]
         self.base += n

@@ -1,0 +1,162 @@
+"""What rides on the streams of a multiplexed carrier (an HTTP/2 connection, an HTTP/3 connection), written once.
+
+The carrier's parser (``http2.py``, ``http3.py``) reads its own framing and tells ``Carried`` what its
+messages say: a request's or a response's header fields (``headers``), a stream's DATA payload in pieces
+stamped with the frame of their first byte (``data``), a side's end of a stream (``ended``), a reset.
+From the messages alone (as Zeek's ``AddChildAnalyzer``), children are attached per (direction, stream):
+
+- an extended CONNECT with ``:protocol websocket`` (RFC 8441 on HTTP/2, RFC 9220 on HTTP/3) makes the
+  stream's DATA WebSocket frames (``WsParser``), both ways;
+- a response with ``Content-Type: text/event-stream`` makes its DATA an event stream (``SseParser``): an
+  ``EventStreamOpened`` says so, its events follow, and any DATA the client sends on that stream after its
+  request ended is reported as ``AppData`` (the client talking into its event stream).
+
+gRPC still sits in ``http2.py``. A child is dropped when its stream ends or resets; after a gap in a
+direction, that direction's children stop (frame boundaries are lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..events import C2S, S2C, AppData, Direction, EventStreamOpened
+from ..wire.stream import Stream
+from .sse import SseParser
+from .websocket import WsParser
+
+Piece = tuple[bytes, float, int]  # bytes, and the (ts, frame) of the first of them
+
+
+class _SseChild:
+    """An event stream's body: ``SseParser`` fed piece by piece, each piece with its own wire mark."""
+
+    __slots__ = ("parser", "stream")
+
+    def __init__(self, conn: int, response_frame: int, out: list, stream_id: int) -> None:
+        self.parser = SseParser(conn, response_frame, out, stream_id)
+        self.stream = Stream()
+
+    def feed(self, data: bytes, ts: float, frame: int) -> None:
+        s = self.stream
+        s.feed(data, ts, frame)
+        self.parser.feed(data, s, 0)
+        s.clear()
+
+    def finish(self) -> None:
+        pass
+
+    def pending_frame(self) -> int | None:
+        return self.parser.pending_frame()
+
+
+class Carried:
+    """The children of one multiplexed connection's streams (see the module docstring)."""
+
+    __slots__ = ("broken", "children", "conn", "event_streams", "out", "requested", "requests_ended", "ws_streams")
+
+    def __init__(self, conn: int, out: list) -> None:
+        self.conn, self.out = conn, out
+        self.children: dict[tuple[Direction, int], WsParser | _SseChild] = {}
+        self.ws_streams: set[int] = set()  # streams opened by an extended CONNECT :protocol websocket
+        self.event_streams: set[int] = set()  # streams whose response is text/event-stream, while open
+        self.requested: set[int] = set()  # streams whose request headers were seen
+        self.requests_ended: set[int] = set()  # event streams whose request has ended (client END_STREAM / FIN)
+        self.broken: set[Direction] = set()
+
+    # -- what the carrier's messages say -----------------------------------------------------------
+
+    def headers(self, direction: Direction, stream: int, fields: dict[str, str], ts: float, frame: int,
+                answers: bool = False) -> str:
+        """A header block on ``stream`` (fields lower-cased by name). Returns what the stream now carries:
+        "websocket", "sse" or "". ``answers``: the carrier knows the request by other means (the h2c Upgrade)."""
+        if direction is C2S:
+            self.requested.add(stream)
+            if fields.get(":method") == "CONNECT" and fields.get(":protocol", "").lower() == "websocket":
+                self.ws_streams.add(stream)
+                return "websocket"
+            return ""
+        status = fields.get(":status", "")
+        if stream in self.ws_streams or not status.isdigit() or 100 <= int(status) < 200:
+            return "websocket" if stream in self.ws_streams else ""
+        if fields.get("content-type", "").lower().startswith("text/event-stream") and stream not in self.event_streams:
+            self.event_streams.add(stream)
+            self.out.append(EventStreamOpened(ts, frame, self.conn, S2C, stream=stream, status=int(status),
+                                              answers=answers or stream in self.requested))
+            if S2C not in self.broken:
+                self.children[(S2C, stream)] = _SseChild(self.conn, frame, self.out, stream)
+            return "sse"
+        return ""
+
+    def rides(self, stream: int) -> bool:
+        """Whether anything rides on ``stream``'s DATA (the carrier asks before cutting pieces)."""
+        return stream in self.ws_streams or stream in self.event_streams
+
+    def data(self, direction: Direction, stream: int, pieces: Iterable[Piece]) -> None:
+        """DATA payload of ``stream`` from ``direction``, as pieces stamped with their first byte."""
+        if stream in self.ws_streams:
+            child = self.children.get((direction, stream))
+            if child is None and direction not in self.broken:
+                child = self.children[(direction, stream)] = WsParser(self.conn, direction, self.out)
+        else:
+            child = self.children.get((direction, stream))
+        if direction is C2S and stream in self.requests_ended and stream in self.event_streams:
+            for data, ts, frame in pieces:
+                if data:
+                    self.out.append(AppData(ts, frame, self.conn, C2S, len(data), stream=stream))
+                    break
+            return
+        if child is not None:
+            for data, ts, frame in pieces:
+                if data:
+                    child.feed(data, ts, frame)
+
+    def ended(self, direction: Direction, stream: int) -> None:
+        """``direction`` ended its side of ``stream`` (END_STREAM, a QUIC FIN)."""
+        if direction is C2S:
+            self.requests_ended.add(stream)
+        else:
+            self._drop(stream)
+
+    def reset(self, stream: int) -> None:
+        """The stream was reset: whatever rode on it is over."""
+        self._drop(stream)
+
+    def lost(self, direction: Direction, stream: int, ts: float, frame: int) -> None:
+        """Bytes of one stream are lost (HTTP/3): its child in that direction stops."""
+        child = self.children.pop((direction, stream), None)
+        if isinstance(child, WsParser):
+            child.gap(ts, frame)
+
+    def _drop(self, stream: int) -> None:
+        for d in (C2S, S2C):
+            child = self.children.pop((d, stream), None)
+            if child is not None:
+                child.finish()
+        self.event_streams.discard(stream)
+        self.ws_streams.discard(stream)
+        self.requests_ended.discard(stream)
+        self.requested.discard(stream)
+
+    # -- the carrier's own life --------------------------------------------------------------------
+
+    def gap(self, direction: Direction, ts: float, frame: int) -> None:
+        """Bytes of ``direction`` are lost: its children can no longer follow their framing."""
+        self.broken.add(direction)
+        for key in [k for k in self.children if k[0] is direction]:
+            child = self.children.pop(key)
+            if isinstance(child, WsParser):
+                child.gap(ts, frame)
+
+    def finish(self) -> None:
+        for child in self.children.values():
+            child.finish()
+
+    def pending_frame(self) -> int | None:
+        marks = [m for c in self.children.values() if (m := c.pending_frame()) is not None]
+        return min(marks) if marks else None
+
+
+def pieces_of(stream: Stream, start: int, end: int) -> list[Piece]:
+    """The bytes ``stream.buf[start:end]`` split where the segments that carried them meet, each piece with the
+    (ts, frame) of its first byte."""
+    return [(bytes(stream.buf[a:b]), ts, frame) for a, b, ts, frame in stream.spans(start, end)]
