@@ -97,12 +97,32 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if counters.quic_unopened:
         result.warnings.append(f"{counters.quic_unopened} QUIC packets did not open with the keys at hand "
                                "(damaged, or keys that do not fit): their frames are not read")
+    result.warnings.extend(_fragment_warnings(counters))
     if judge.unlisted:
         result.warnings.append(f"{judge.unlisted} passing or unjudged connections are counted in connection_counts "
                                "but not listed one by one")
     if not any(f.status in (Status.OK, Status.VIOLATED, Status.INCONCLUSIVE) for f in result.findings):
         result.findings.append(_nothing_judged(judge, counters))
     return result
+
+
+def _fragment_warnings(counters: Counters) -> list[str]:
+    """What IP fragment reassembly did, in words (nothing when the capture holds no fragments)."""
+    st = counters.fragments
+    out = []
+    if st.reassembled:
+        out.append(f"{st.used} IP fragments reassembled into {st.reassembled} datagrams (each read at the frame of "
+                   "the fragment that completed it)")
+    if st.incomplete:
+        out.append(f"{st.incomplete} IP fragments never completed a datagram (timed out, over the reassembly caps, "
+                   "or still missing pieces at the end of the capture): their bytes are not read")
+    if st.invalid:
+        out.append(f"{st.invalid} IP fragments could not belong to any datagram (past 65535 bytes, or a non-final "
+                   "piece whose length is not a multiple of 8): ignored")
+    out.extend(st.conflict_notes)
+    if st.conflicts > len(st.conflict_notes):
+        out.append(f"{st.conflicts - len(st.conflict_notes)} more IP fragment overlaps with different bytes")
+    return out
 
 
 def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
