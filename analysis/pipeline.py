@@ -80,6 +80,11 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
                                   "received": facts.received, "truncated": facts.truncated,
                                   "open_connections_peak": counters.open_peak}
+    if facts.truncated:
+        result.findings.append(Finding(
+            "capture.complete", Status.INCONCLUSIVE, (facts.frames,) if facts.frames else (),
+            f"{facts.damage}: what came after is unknown, so no finding can pass on this file.",
+            "pcap / pcapng file format", "protocol"))
     if facts.dropped and not scenario:
         result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")
     if facts.dropped is not None and scenario:
@@ -153,6 +158,12 @@ class _Decrypter:
 
     def __call__(self, conn: Connection) -> list[Event]:
         if not (self.facts.tls_secrets or self.keylog):
+            return []
+        if self.facts.stream:  # tshark would have to read the capture a second time: a pipe cannot give it
+            if self.rows is None:
+                self.rows = []
+                self.facts.warnings.append("TLS connections were not decrypted: the capture came through a pipe, "
+                                           "which tshark cannot read again; save it to a file to decrypt")
             return []
         if self.rows is None:
             self.rows = decrypted_rows(self.path, self.keylog)

@@ -9,8 +9,8 @@ that is the frame that made its bytes readable, as TCP reassembly stamps a messa
 - Key: (source, destination, protocol, IP id); for IPv6 the Fragment extension header's id and next header.
 - Fragments may come in any order and overlap. Overlapping bytes that agree are fine (a retransmission); bytes
   that differ are a conflict: neither copy is trusted, the datagram is delivered cut where the contradiction
-  starts (with its true length, so TCP reassembly records the rest as a gap and what depended on it becomes
-  inconclusive), and a warning names both frames.
+  starts (with its true length, so TCP reassembly records the rest as a gap, judged like bytes never captured),
+  and a warning names both frames.
 - A fragment cut by the snap length makes the datagram likewise cut at its first missing byte.
 - Timeouts count capture time: a datagram not complete ``timeout`` seconds after its first fragment is dropped
   (Suricata's default, 60 s). Pending state is capped in bytes and in fragments (named constants below); when a cap
@@ -186,7 +186,7 @@ class Defragmenter:
         if len(st.conflict_notes) < MAX_CONFLICTS_NAMED:
             st.conflict_notes.append(
                 f"IP fragments in frames {first} and {second} overlap with different bytes (at byte {at} of their "
-                f"datagram): its bytes from there on are treated as lost, and what needed them is inconclusive")
+                f"datagram): its bytes from there on are treated as lost (a gap), as if never captured")
 
 
 def parse(linktype: int, data: bytes) -> tuple | None:
