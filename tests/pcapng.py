@@ -1,5 +1,5 @@
-"""A small pcapng writer for tests: every block type the reader knows, written byte by byte, so a test can
-damage any one of them (tests/test_hostile_input.py) or mix link types in one file."""
+"""A small pcapng (and classic pcap) writer for tests: every block type the reader knows, written byte by byte,
+so a test can damage any one of them (tests/test_hostile_input.py) or mix link types in one file."""
 
 from __future__ import annotations
 
@@ -69,4 +69,15 @@ def write(path, frames: list[tuple[int, float, bytes]]) -> str:
         blocks.append(epb(data, ts, ifaces[lt]))
     with open(path, "wb") as fh:
         fh.write(b"".join(blocks))
+    return str(path)
+
+
+def write_pcap(path, linktype: int, frames: list[tuple[float, bytes]]) -> str:
+    """A classic little-endian microsecond pcap of ``(ts, bytes)`` frames on one link type."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
+    for ts, data in frames:
+        us = round(ts * 1e6)
+        out.append(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(data), len(data)) + data)
+    with open(path, "wb") as fh:
+        fh.write(b"".join(out))
     return str(path)
