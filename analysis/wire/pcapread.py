@@ -239,7 +239,8 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             epb = struct.Struct(endian + "IIIII").unpack_from
             interfaces = []
         btype, length = block(buf, pos)
-        if length < _MIN_BLOCK.get(btype, 12) or length % 4 or length > _MAX_RECORD:
+        if (length < 32 or length % 4 or length > _MAX_RECORD) and (  # 32: no type needs more (fast path)
+                length < _MIN_BLOCK.get(btype, 12) or length % 4 or length > _MAX_RECORD):
             raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} declares a length of {length} bytes "
                            f"(it needs a multiple of 4 from {_MIN_BLOCK.get(btype, 12)} to {_MAX_RECORD})")
         if len(buf) - pos < length:
