@@ -32,7 +32,7 @@ from analysis.events import Http1Request, Http1Response, StreamGap
 from analysis.pipeline import analyse
 from analysis.protocols.dissect import dissect
 from analysis.wire.decode import LINKTYPE_RAW, decode_udp
-from analysis.wire.fragments import MAX_PENDING_FRAGMENTS, Defragmenter
+from analysis.wire.fragments import MAX_FRAGMENTS_PER_DATAGRAM, MAX_PENDING_FRAGMENTS, Defragmenter
 from analysis.wire.pcapread import FileFacts, read_frames
 from tests import pcapng
 from tests.crafted import C, Conv, S, get, ok
@@ -255,6 +255,19 @@ def test_the_default_caps_are_named_and_hold():
     assert d.count == MAX_PENDING_FRAGMENTS and d.stats.incomplete == 200 and d.bytes == 8 * MAX_PENDING_FRAGMENTS
 
 
+def test_one_datagram_in_too_many_pieces_is_dropped_in_bounded_time():
+    """The last piece first, then overlapping pieces that never close the hole: each arrival may look for
+    completion, so pieces per datagram are capped (MAX_FRAGMENTS_PER_DATAGRAM) and the time stays bounded."""
+    d = Defragmenter()
+    last, piece = _raw_fragment(5, 4000, b"e" * 8, False), _raw_fragment(5, 0, b"s" * 3000, True)
+    t0 = time.monotonic()
+    for i in range(20_000):  # the last piece again after every drop: every datagram looks for completion
+        d.feed(i + 1, 1.0, LINKTYPE_RAW, last if i % (MAX_FRAGMENTS_PER_DATAGRAM + 1) == 0 else piece, 3040)
+    assert time.monotonic() - t0 < 10
+    assert d.stats.incomplete >= MAX_FRAGMENTS_PER_DATAGRAM and d.count <= MAX_FRAGMENTS_PER_DATAGRAM
+    assert d.stats.reassembled == 0
+
+
 def test_a_fragment_flood_in_a_capture_is_read_in_bounded_time(tmp_path):
     c, _ = _conversation(S)
     frames = [(float(p.time), bytes(p[IP])) for p in c.pkts]
@@ -271,6 +284,29 @@ def test_invalid_fragments_are_ignored_and_counted():
     assert d.feed(1, 1.0, LINKTYPE_RAW, _raw_fragment(1, 0, b"odd", True), 40) is None  # not a multiple of 8
     assert d.feed(2, 1.0, LINKTYPE_RAW, _raw_fragment(2, 65528, b"12345678", False), 40) is None  # past 65535
     assert d.stats.invalid == 2 and not d.pending
+
+
+def test_a_piece_past_the_end_is_not_read():
+    d = Defragmenter()
+    assert d.feed(1, 1.0, LINKTYPE_RAW, _raw_fragment(9, 16, b"A" * 8, False), 48) is None  # the end: 24 bytes
+    assert d.feed(2, 1.0, LINKTYPE_RAW, _raw_fragment(9, 8, b"A" * 24, True), 64) is None  # runs past 24
+    whole, _ = d.feed(3, 1.0, LINKTYPE_RAW, _raw_fragment(9, 0, b"Z" * 8, True), 48)
+    assert whole[20:] == b"Z" * 8 + b"A" * 16 and struct.unpack("!H", whole[2:4])[0] == 20 + 24
+
+
+def test_a_fragment_cut_by_the_snap_length_cuts_its_datagram(tmp_path):
+    """The capture holds only the first 200 bytes of the middle piece: the datagram is delivered cut there, with its
+    true length, and TCP reassembly records the rest as missing."""
+    c, n = _conversation(S)
+    frames = _fragmented(c, n)
+    raws = [(float(p.time), bytes(p)) for p in c.pkts]
+    i = c.pkts.index(frames[1])
+    raws[i] = (raws[i][0], raws[i][1][:14 + 20 + 200])
+    path = pcapng.write_pcap(tmp_path / "snap.pcap", 1, raws)
+    r = analyse(path)
+    assert "reassembled" in " ".join(r.warnings)
+    (gap,) = [e for e in _events(path).events if isinstance(e, StreamGap) and e.missing]
+    assert gap.missing == len(ok(b"x" * 3000)) - (1000 + 200 - 20)
 
 
 def test_a_udp_datagram_in_fragments_comes_out_whole():

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .decode import LINKTYPE_RAW, _network_start
 
 FRAGMENT_TIMEOUT = 60.0  # seconds of capture time after a datagram's first fragment (Suricata defrag.timeout)
 MAX_PENDING_BYTES = 32 << 20  # fragment bytes waiting at once (Suricata defrag.memcap: 32 MiB)
 MAX_PENDING_FRAGMENTS = 65535  # fragments waiting at once (Suricata defrag.max-frags)
-MAX_FRAGMENTS_PER_DATAGRAM = 1024  # more pieces than this drop the datagram (64 KiB at MTU 576: 120)
+MAX_FRAGMENTS_PER_DATAGRAM = 256  # more pieces than this drop the datagram (64 KiB at IPv4's least MTU, 576: 120)
 MAX_CONFLICTS_NAMED = 5  # conflicting overlaps described one by one; the rest are counted
 
 _IPV4 = struct.Struct("!BxHHHxB2x4s4s").unpack_from  # version/IHL, total, id, flags/offset, protocol, addresses
@@ -55,6 +56,7 @@ class _Pending:
     pieces: list[_Piece] = field(default_factory=list)
     total: int | None = None  # known once the fragment without "more fragments" arrives
     size: int = 0  # captured bytes held
+    holes: list[tuple[int, int]] = field(default_factory=lambda: [(0, _MAX_DATAGRAM)])  # [start, end) not announced
     wirelen: int = 0
 
 
@@ -109,6 +111,7 @@ class Defragmenter:
             p.total = end
         p.pieces.append(_Piece(offset, length, payload, number))
         p.size += len(payload)
+        p.holes = _fill(p.holes, offset, end, p.total)
         p.wirelen += wirelen
         self.bytes += len(payload)
         self.count += 1
@@ -117,7 +120,7 @@ class Defragmenter:
             return None
         while (self.bytes > self.max_bytes or self.count > self.max_fragments) and self.pending:
             self._drop(next(iter(self.pending)))
-        if p.total is None or key not in self.pending:
+        if p.total is None or p.holes or key not in self.pending:
             return None
         return self._complete(key, p)
 
@@ -140,16 +143,10 @@ class Defragmenter:
         self.count -= len(p.pieces)
         self.stats.incomplete += len(p.pieces)
 
-    def _complete(self, key: tuple, p: _Pending) -> tuple[bytes, int] | None:
+    def _complete(self, key: tuple, p: _Pending) -> tuple[bytes, int]:
+        """Every byte up to the end is announced by some piece: join them."""
         total = p.total
-        pieces = sorted(p.pieces, key=lambda x: (x.offset, x.frame))
-        reach = 0
-        for x in pieces:  # every byte up to the end announced by some fragment?
-            if x.offset > reach:
-                return None
-            reach = max(reach, x.offset + x.length)
-        if reach < total:
-            return None
+        pieces = sorted(p.pieces, key=_ORDER)
         del self.pending[key]
         self.bytes -= p.size
         self.count -= len(p.pieces)
@@ -158,13 +155,16 @@ class Defragmenter:
         cut = total  # the first byte the capture does not hold, or where copies contradict
         owner: list[tuple[int, int, int]] = []  # (start, end, frame) of captured bytes written so far
         for x in pieces:
-            have = x.offset + len(x.data)
-            if len(x.data) < x.length:
+            if x.offset >= total:
+                continue  # a piece past the end the last fragment set (counted, not read)
+            data = x.data[:total - x.offset]
+            have = x.offset + len(data)
+            if len(data) < min(x.length, total - x.offset):
                 cut = min(cut, have)
             if x.offset < known:  # overlaps what is written: compare
                 lo, hi = x.offset, min(known, have)
-                if hi > lo and bytes(body[lo:hi]) != x.data[:hi - lo]:
-                    at = next(i for i in range(lo, hi) if body[i] != x.data[i - lo])
+                if hi > lo and bytes(body[lo:hi]) != data[:hi - lo]:
+                    at = next(i for i in range(lo, hi) if body[i] != data[i - lo])
                     other = next((f for s, e, f in owner if s <= at < e), pieces[0].frame)
                     self._conflict(p, at, other, x.frame)
                     cut = min(cut, at)
@@ -172,7 +172,7 @@ class Defragmenter:
                 cut = min(cut, known)  # a hole in what the capture holds (an earlier piece was cut short)
             if have > known:
                 start = max(known, x.offset)
-                body[start:have] = x.data[start - x.offset:]
+                body[start:have] = data[start - x.offset:]
                 owner.append((start, have, x.frame))
                 known = have
         st = self.stats
@@ -187,6 +187,28 @@ class Defragmenter:
             st.conflict_notes.append(
                 f"IP fragments in frames {first} and {second} overlap with different bytes (at byte {at} of their "
                 f"datagram): its bytes from there on are treated as lost (a gap), as if never captured")
+
+
+_ORDER = attrgetter("offset", "frame")
+
+
+def _fill(holes: list[tuple[int, int]], start: int, end: int, total: int | None) -> list[tuple[int, int]]:
+    """The holes left once [start, end) is announced (RFC 815's hole list), cut at ``total`` once it is known:
+    completion costs the number of holes per piece, not a sort."""
+    out = []
+    for s, e in holes:
+        if total is not None:
+            if s >= total:
+                continue
+            e = min(e, total)
+        if e <= start or s >= end:
+            out.append((s, e))
+            continue
+        if s < start:
+            out.append((s, start))
+        if e > end:
+            out.append((end, e))
+    return out
 
 
 def parse(linktype: int, data: bytes) -> tuple | None:
