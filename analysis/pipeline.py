@@ -83,7 +83,7 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if facts.truncated:
         result.findings.append(Finding(
             "capture.complete", Status.INCONCLUSIVE, (facts.frames,) if facts.frames else (),
-            f"{facts.damage}: what came after is unknown, so no finding can pass on this file.",
+            f"{facts.damage}: what came after is unknown, so the capture is at best inconclusive.",
             "pcap / pcapng file format", "protocol"))
     if facts.dropped and not scenario:
         result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")

@@ -492,6 +492,25 @@ def test_pipes_read_as_streams(tmp_path, how):
     assert json.loads(proc.stdout)["captures"][0]["verdict"] == "pass"
 
 
+def test_keys_in_a_piped_capture_are_not_asked_of_tshark(tmp_path):
+    """tshark would have to read the capture again, which a pipe cannot give: the TLS connection stays
+    inconclusive, and a warning says why and what to do (tshark is kept off PATH: it is never started)."""
+    from lab.secrets import inject_secrets
+
+    c = Conv().handshake()
+    c.send(C, b"\x16\x03\x01\x00\x05hello")
+    c.send(S, b"\x16\x03\x03\x00\x05world")
+    plain = c.write(tmp_path / "tls.pcapng", ng=True)
+    keyed = inject_secrets(Path(plain).read_bytes(), b"CLIENT_RANDOM 00 11\n")
+    env = dict(os.environ, PATH=str(tmp_path / "empty-bin"))
+    proc = subprocess.run([PY, "-m", "analysis", "check", "--json", "-"], input=keyed, capture_output=True,
+                          cwd=ROOT, timeout=60, env=env)
+    assert proc.returncode == 1, proc.stderr
+    cap = json.loads(proc.stdout)["captures"][0]
+    assert cap["verdict"] == "inconclusive"
+    assert any("not decrypted" in w and "save it to a file" in w for w in cap["warnings"])
+
+
 def test_a_stream_among_files_with_jobs(tmp_path):
     good = _good(tmp_path)
     c = Conv().handshake()
