@@ -152,6 +152,9 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
         except OSError as exc:
             raise InputError(f"{name} cannot be read after frame {reader.frames}: {exc.strerror}.") from None
         number = facts.frames = reader.frames
+        if reader.short and not number:
+            raise InputError(f"{name} is truncated before its first packet: it ends in the middle of a record at "
+                             f"byte {reader.offset()}.")
         if reader.short:
             facts.truncated = True
             facts.damage = (f"the file is truncated: it ends in the middle of a record at byte {reader.offset()}, "
@@ -193,7 +196,7 @@ class _Reader:
 
 def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[RawFrame]:
     if not r.fill(24):
-        raise InputError(f"{facts.path} is not a pcap or pcapng capture file.")
+        raise InputError(f"{display_name(facts.path)} is not a pcap or pcapng capture file.")
     linktype = struct.unpack_from(endian + "I", r.buf, r.pos + 20)[0] & 0xFFFF
     r.pos += 24
     head = struct.Struct(endian + "IIII").unpack_from
