@@ -4,15 +4,19 @@
   report FILE... -o OUT.html [--mermaid-dir DIR]
   capture [--port PORT] [--host ADDR]... [--filter BPF] [--interface IFACE] [-o FILE.pcapng] [check flags] -- CMD
 
-Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive; 2 unusable
-input or capture impossible (one sentence on stderr, never a traceback); for ``capture``,
-COMMAND's own exit code when COMMAND failed.
+FILE may be ``-`` (standard input), a pipe (``<(zcat x.pcap.gz)``, ``/dev/stdin``) or a FIFO: read as a stream.
+
+Exit codes: 0 every invariant holds; 1 at least one violated or inconclusive — which includes a file damaged or
+cut mid-way, judged on what could be read and at best ``inconclusive`` (``capture.complete``); 2 unusable input
+or capture impossible (one sentence on stderr, never a traceback); 141 (128 + SIGPIPE) when whoever reads our
+output closed it early (``| head``), quietly; for ``capture``, COMMAND's own exit code when COMMAND failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -21,12 +25,12 @@ from pathlib import Path
 
 from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
-from .errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError
+from .errors import EXIT_BAD_INPUT, EXIT_CLOSED_OUTPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
 from .render import document, htmlpage, mermaid, table
 from .render.annotate import AnnotateError, comments, write_annotated
 from .render.junit import write_junit
-from .wire.pcapread import FileFacts, read_frames
+from .wire.pcapread import STDIN, FileFacts, read_frames
 
 _PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
                   "the protocol whose expectations --scenario adds; recognised connections keep their own protocol")
@@ -66,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=_prog(), description="Check captures against duplexlab's invariants: who may speak when.")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
-    c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files; - reads standard input (pipes "
+                   "and FIFOs are read as streams)")
     c.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
                    help="check up to N files at once in separate processes (default: the cores); the output order "
                         "and exit code do not change")
@@ -102,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "report":
             return _report(args)
         if args.command == "capture":
@@ -115,12 +120,31 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """Whoever read our output stopped (``| head``): end quietly, as a tool killed by SIGPIPE would. Python's own
+    flush of stdout at exit would fail again, so stdout is pointed at /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+    return EXIT_CLOSED_OUTPUT
 
 
 def _check(args: argparse.Namespace) -> int:
     annotate = getattr(args, "annotate", None)  # capture reuses _check without the flag
     if annotate and len(args.files) != 1:
         raise InputError(f"--annotate writes one annotated copy, so it takes one capture file, not {len(args.files)}.")
+    if annotate and _is_stream(args.files[0]):
+        raise InputError("--annotate copies the capture after judging it, so it needs a file it can read again, "
+                         "not a stream (save the capture to a file first).")
     results, bad = _each(args, analyse)
     if annotate and results:
         _annotate(args.files[0], annotate, results[0])
@@ -139,7 +163,8 @@ def _annotate(src: str, dst: str, result) -> None:
 
 
 def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
-    truncated = any(r.measures.get("capture", {}).get("truncated") for r in results)
+    """Warnings, documents and the exit code. A damaged file is judged on what was read (its verdict at best
+    ``inconclusive``), so the exit code follows its verdict like any other's."""
     for r in results:
         for w in r.warnings:
             print(f"warning: {r.file}: {w}", file=sys.stderr)
@@ -155,7 +180,8 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
             print(document.document(results))
         else:
             print(table.table(results, color=table.use_color(), verbose=args.verbose))
-    if bad or truncated:
+        sys.stdout.flush()  # here, where a closed output is caught, not at the interpreter's exit
+    if bad:
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
 
@@ -163,15 +189,21 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
 def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     """Apply ``fn`` to every file (in parallel processes with -j); unusable ones become one sentence each on
     stderr, in file order, and the rest go on."""
-    jobs = min(getattr(args, "jobs", 1), len(args.files))
     calls = [(fn, path, args.protocol, args.scenario, args.keylog) for path in args.files]
-    if getattr(args, "cluster", None):
-        outcomes = cluster.run(args.cluster, _attempt, calls)
+    # Streams (stdin, pipes, FIFOs) are read here: their file descriptors belong to this process.
+    pooled = [i for i, path in enumerate(args.files) if not _is_stream(path)]
+    jobs = min(getattr(args, "jobs", 1), len(pooled))
+    outcomes: list = [None] * len(calls)
+    if getattr(args, "cluster", None) and pooled:
+        for i, outcome in zip(pooled, cluster.run(args.cluster, _attempt, [calls[i] for i in pooled]), strict=True):
+            outcomes[i] = outcome
     elif jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
-            outcomes = list(pool.map(_attempt, calls))
-    else:
-        outcomes = [_attempt(call) for call in calls]
+            for i, outcome in zip(pooled, pool.map(_attempt, [calls[i] for i in pooled]), strict=True):
+                outcomes[i] = outcome
+    for i, call in enumerate(calls):
+        if outcomes[i] is None:
+            outcomes[i] = _attempt(call)
     done, bad = [], []
     for result, error in outcomes:
         if error is None:
@@ -180,6 +212,16 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
             bad.append(error)
             print(f"error: {error}", file=sys.stderr)
     return done, bad
+
+
+def _is_stream(path: str) -> bool:
+    """Standard input, a pipe, a FIFO or a device: anything but a regular file (or a missing one)."""
+    if path == STDIN:
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _attempt(call: tuple) -> tuple[object, str | None]:

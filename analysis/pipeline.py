@@ -80,6 +80,11 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
                                   "received": facts.received, "truncated": facts.truncated,
                                   "open_connections_peak": counters.open_peak}
+    if facts.truncated:
+        result.findings.append(Finding(
+            "capture.complete", Status.INCONCLUSIVE, (facts.frames,) if facts.frames else (),
+            f"{facts.damage}: what came after is unknown, so the capture is at best inconclusive.",
+            "pcap / pcapng file format", "protocol"))
     if facts.dropped and not scenario:
         result.warnings.append(f"the capture file reports {facts.dropped} packets dropped while capturing")
     if facts.dropped is not None and scenario:
@@ -97,12 +102,32 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if counters.quic_unopened:
         result.warnings.append(f"{counters.quic_unopened} QUIC packets did not open with the keys at hand "
                                "(damaged, or keys that do not fit): their frames are not read")
+    result.warnings.extend(_fragment_warnings(counters))
     if judge.unlisted:
         result.warnings.append(f"{judge.unlisted} passing or unjudged connections are counted in connection_counts "
                                "but not listed one by one")
     if not any(f.status in (Status.OK, Status.VIOLATED, Status.INCONCLUSIVE) for f in result.findings):
         result.findings.append(_nothing_judged(judge, counters))
     return result
+
+
+def _fragment_warnings(counters: Counters) -> list[str]:
+    """What IP fragment reassembly did, in words (nothing when the capture holds no fragments)."""
+    st = counters.fragments
+    out = []
+    if st.reassembled:
+        out.append(f"{st.used} IP fragments reassembled into {st.reassembled} datagrams (each read at the frame of "
+                   "the fragment that completed it)")
+    if st.incomplete:
+        out.append(f"{st.incomplete} IP fragments never completed a datagram (timed out, over the reassembly caps, "
+                   "or still missing pieces at the end of the capture): their bytes are not read")
+    if st.invalid:
+        out.append(f"{st.invalid} IP fragments could not belong to any datagram (past 65535 bytes, or a non-final "
+                   "piece whose length is not a multiple of 8): ignored")
+    out.extend(st.conflict_notes)
+    if st.conflicts > len(st.conflict_notes):
+        out.append(f"{st.conflicts - len(st.conflict_notes)} more IP fragment overlaps with different bytes")
+    return out
 
 
 def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
@@ -133,6 +158,12 @@ class _Decrypter:
 
     def __call__(self, conn: Connection) -> list[Event]:
         if not (self.facts.tls_secrets or self.keylog):
+            return []
+        if self.facts.stream:  # tshark would have to read the capture a second time: a pipe cannot give it
+            if self.rows is None:
+                self.rows = []
+                self.facts.warnings.append("TLS connections were not decrypted: the capture came through a pipe, "
+                                           "which tshark cannot read again; save it to a file to decrypt")
             return []
         if self.rows is None:
             self.rows = decrypted_rows(self.path, self.keylog)

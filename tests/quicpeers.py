@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.secrets import inject_secrets
+from tests.pcapng import epb as _epb_block
+from tests.pcapng import idb as _idb
+from tests.pcapng import shb as _shb
 
 CLIENT, SERVER = ("10.0.0.1", 50000), ("10.0.0.2", 443)
 _CERT: tuple[bytes, bytes] | None = None
@@ -164,20 +167,6 @@ __all__ = ["CLIENT", "SERVER", "FrameType", "Peers", "StreamType", "encode_frame
 
 # -- pcapng ----------------------------------------------------------------------------------------
 
-def _block(btype: int, body: bytes) -> bytes:
-    body += b"\0" * (-len(body) % 4)
-    total = 12 + len(body)
-    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
-
-
-def _shb() -> bytes:
-    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-
-
-def _idb() -> bytes:
-    return _block(1, struct.pack("<HHI", 1, 0, 65535))
-
-
 def _ip(addr: str) -> bytes:
     return bytes(int(x) for x in addr.split("."))
 
@@ -190,5 +179,4 @@ def _epb(ts: float, src: tuple, dst: tuple, data: bytes) -> bytes:
     s = (s & 0xFFFF) + (s >> 16)
     ip[10:12] = struct.pack("!H", ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF)
     frame = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + bytes(ip) + udp
-    us = round(ts * 1e6)
-    return _block(6, struct.pack("<IIIII", 0, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    return _epb_block(frame, ts)

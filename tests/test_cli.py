@@ -80,10 +80,10 @@ def test_truncated_capture_gives_results_and_a_warning(tmp_path):
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[:-20])  # the last packet ends mid-record
     proc = run("check", "--json", str(cut))
-    assert proc.returncode == 2
+    assert proc.returncode == 1  # judged on what was read, at best inconclusive (tests/test_hostile_input.py)
     assert "truncated" in proc.stderr and "Traceback" not in proc.stderr
     cap = json.loads(proc.stdout)["captures"][0]
-    assert cap["measures"]["requests"] == 1 and cap["warnings"]
+    assert cap["measures"]["requests"] == 1 and cap["warnings"] and cap["verdict"] == "inconclusive"
 
 
 def test_pcapng_with_an_unknown_block_is_read(tmp_path):

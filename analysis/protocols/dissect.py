@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
-from ..wire.decode import LANE, LINKTYPE_ETHERNET, decode, decode_udp
+from ..wire.decode import LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, decode, decode_udp
+from ..wire.fragments import Defragmenter, FragmentStats
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
@@ -71,6 +72,7 @@ class Counters:
     quic_unopened: int = 0  # QUIC packets that did not open with the keys at hand
     udp_other: int = 0  # UDP datagrams of flows that are not QUIC (or began before the capture)
     udp_other_flows: int = 0
+    fragments: FragmentStats = field(default_factory=FragmentStats)  # IP fragment reassembly (wire/fragments.py)
 
 
 @dataclass(slots=True)
@@ -138,6 +140,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     tcp = Reassembler()
     quic = QuicReader(keylog or Keylog(), tcp.new_id)
     routers: dict[int, _Router] = {}
+    frags = Defragmenter()
     lanes, fast = tcp.lanes, tcp.fast
     frames_seen = tcp_frames = 0
     ts = None
@@ -168,9 +171,14 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
         seg = decode(linktype, data, wirelen)
         if seg is None:
             dgram = decode_udp(linktype, data)
-            if dgram is not None:
-                yield from _route_quic(quic.feed(number, ts, dgram), routers)
-            continue
+            if dgram is None and (whole := frags.feed(number, ts, linktype, data, wirelen)) is not None:
+                # IP fragments joined: the datagram is read like a whole one, stamped with the completing frame
+                seg = decode(LINKTYPE_RAW, *whole)
+                dgram = decode_udp(LINKTYPE_RAW, whole[0]) if seg is None else None
+            if seg is None:
+                if dgram is not None:
+                    yield from _route_quic(quic.feed(number, ts, dgram), routers)
+                continue
         tcp_frames += 1
         items = tcp.feed(number, ts, seg)
         if items:
@@ -182,6 +190,8 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
+    frags.finish()
+    n.fragments = frags.stats
 
 
 def dissect(frames: Iterable[RawFrame], fallback: str | None = None, keylog: Keylog | None = None) -> Dissection:

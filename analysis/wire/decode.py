@@ -58,7 +58,7 @@ _TCP = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, data offset, fl
 
 
 def decode(linktype: int, data: bytes, wirelen: int) -> Segment | None:
-    """Return the TCP segment in ``data`` or None for anything else (ARP, UDP, fragments...)."""
+    """Return the TCP segment in ``data`` or None for anything else (ARP, UDP, IP fragments: see fragments.py)."""
     if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
         (ethertype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags,
          window) = ETH_IPV4_TCP(data)
@@ -125,7 +125,7 @@ def _ipv4(data: bytes, off: int, wirelen: int) -> Segment | None:
     if vihl >> 4 != 4 or proto != 6:
         return None
     if frag & 0x3FFF:
-        return None  # IP fragments: TCP over fragmented IP is not reassembled here
+        return None  # an IP fragment: wire/fragments.py joins the pieces and the whole is decoded again
     if total == 0:  # TSO on the capturing host can write 0 here: trust the frame
         total = len(data) - off
     return _tcp(data, off + (vihl & 0x0F) * 4, off + total, src, dst, wirelen)

@@ -9,12 +9,22 @@ middle of a record.
 
 A frame is a plain tuple ``(number, ts, linktype, data, wirelen)``: Wireshark's frame
 number, the wire time, the link type, the captured bytes and the length on the wire.
+
+Input is read as a stream, front to back, never sought or sized: ``-`` is standard input, and pipes
+(``<(zcat x.pcap.gz)``, ``/dev/stdin``) and FIFOs work like files; only a regular file's size is asked
+(to call an empty one empty). Opening a FIFO waits for its writer, and says so on stderr after
+``FIFO_NOTICE_AFTER`` seconds. Every pcapng block's length (and every option's) is checked against what its
+type needs before its body is read: a damaged block ends the reading with one sentence naming the block and
+its byte offset, never a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import struct
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -31,6 +41,13 @@ _PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6
 _SHB = 0x0A0D0D0A
 _IDB, _OPB, _SPB, _ISB, _EPB, _DSB = 1, 2, 3, 5, 6, 10
 _TLS_KEY_LOG = 0x544C534B  # a DSB's secrets type: NSS key log text
+_BLOCK_NAMES = {_SHB: "Section Header Block", _IDB: "Interface Description Block", _OPB: "Packet Block",
+                _SPB: "Simple Packet Block", _ISB: "Interface Statistics Block", _EPB: "Enhanced Packet Block",
+                _DSB: "Decryption Secrets Block"}
+# The least a block of each type can be: 12 bytes of framing plus its fixed fields (pcapng spec, section 4).
+_MIN_BLOCK = {_SHB: 28, _IDB: 20, _OPB: 32, _SPB: 16, _ISB: 24, _EPB: 32, _DSB: 20}
+STDIN = "-"
+FIFO_NOTICE_AFTER = 1.0  # seconds waiting for a FIFO's writer before saying so on stderr
 
 
 @dataclass(slots=True)
@@ -42,43 +59,79 @@ class FileFacts:
     frames: int = 0
     dropped: int | None = None  # None: the file does not say (classic pcap)
     received: int | None = None
-    truncated: bool = False
+    truncated: bool = False  # the file ended mid-record or is damaged: results cover the frames before that
+    damage: str = ""  # the sentence saying where and how, when ``truncated``
+    stream: bool = False  # read from a pipe, a FIFO or stdin: it cannot be read a second time (by tshark)
     tls_secrets: bool = False  # the file carries a Decryption Secrets Block
     keylog: bytearray = field(default_factory=bytearray)  # the key log text of its TLS DSBs (QUIC is read with it)
     warnings: list[str] = field(default_factory=list)
 
 
 class _Damaged(Exception):
-    pass
+    """The file's structure is broken at this point; ``str(self)`` says where and how."""
 
 
-def _open(path: str) -> tuple[BinaryIO, bytes]:
-    """Open ``path`` and read its first four bytes, or raise InputError with the reason."""
-    if os.path.isdir(path):
-        raise InputError(f"{path} is a directory, not a capture file.")
+def display_name(path: str) -> str:
+    return "standard input" if path == STDIN else path
+
+
+def _open(path: str) -> tuple[BinaryIO, bytes, bool]:
+    """Open ``path`` (``-``: stdin) and read its first four bytes: (file, magic, is a stream), or raise InputError."""
+    name = display_name(path)
     try:
-        size = os.path.getsize(path)
-        fh = open(path, "rb")  # noqa: SIM115  (closed by read_frames' finally)
+        if path == STDIN:
+            if os.isatty(0):
+                raise InputError("standard input is a terminal, not a capture: pipe one in (zcat x.pcap.gz | "
+                                 "duplexlab check -).")
+            fd = os.dup(0)
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            fh = open(fd, "rb")  # noqa: SIM115  (closed by read_frames' finally)
+        else:
+            mode = os.stat(path).st_mode
+            if stat.S_ISDIR(mode):
+                raise InputError(f"{path} is a directory, not a capture file.")
+            regular = stat.S_ISREG(mode)
+            if regular and os.path.getsize(path) == 0:
+                raise InputError(f"{path} is empty, not a capture file.")
+            fh = _open_fifo(path) if stat.S_ISFIFO(mode) else open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist.") from None
+        raise InputError(f"{name} does not exist.") from None
     except PermissionError:
-        raise InputError(f"{path} cannot be read: permission denied.") from None
+        raise InputError(f"{name} cannot be read: permission denied.") from None
     except OSError as exc:
-        raise InputError(f"{path} cannot be read: {exc.strerror}.") from None
-    if size == 0:
+        raise InputError(f"{name} cannot be read: {exc.strerror}.") from None
+    try:
+        magic = fh.read(4)
+    except OSError as exc:
         fh.close()
-        raise InputError(f"{path} is empty, not a capture file.")
-    magic = fh.read(4)
+        raise InputError(f"{name} cannot be read: {exc.strerror}.") from None
+    if not magic:
+        fh.close()
+        raise InputError(f"{name} is empty, not a capture file.")
     if magic not in _PCAP_MAGIC and magic != _SHB.to_bytes(4, "little"):
         fh.close()
-        raise InputError(f"{path} is not a pcap or pcapng capture file.")
-    return fh, magic
+        raise InputError(f"{name} is not a pcap or pcapng capture file.")
+    return fh, magic, not regular
+
+
+def _open_fifo(path: str) -> BinaryIO:
+    """Open a FIFO, which blocks until something opens it for writing: say so once if that takes a while."""
+    notice = threading.Timer(FIFO_NOTICE_AFTER, lambda: print(
+        f"waiting for a writer on the FIFO {path} (nothing has opened it for writing yet; Ctrl-C to stop)",
+        file=sys.stderr, flush=True))
+    notice.daemon = True
+    notice.start()
+    try:
+        return open(path, "rb")
+    finally:
+        notice.cancel()
 
 
 def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
     """Yield every frame of the capture in file order; fill ``facts`` as a side channel."""
-    fh, magic = _open(path)
+    fh, magic, facts.stream = _open(path)
     reader = _Reader(fh, magic)
+    name = display_name(path)
     try:
         if magic in _PCAP_MAGIC:
             facts.format = "pcap"
@@ -88,15 +141,25 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
             records = _pcapng(reader, facts)
         try:
             yield from records  # (not re-yielded frame by frame: a generator layer per frame is measurable)
-        except _Damaged:
+        except _Damaged as exc:
+            if not reader.frames:
+                raise InputError(f"{name} is damaged before its first packet: {exc}.") from None
             facts.truncated = True
-            facts.warnings.append(f"a damaged record after frame {reader.frames} ended the reading")
+            facts.damage = (f"the file is damaged after frame {reader.frames}: {exc}; results cover the "
+                            f"{reader.frames} frames before it")
+            facts.warnings.append(facts.damage)
             return
+        except OSError as exc:
+            raise InputError(f"{name} cannot be read after frame {reader.frames}: {exc.strerror}.") from None
         number = facts.frames = reader.frames
+        if reader.short and not number:
+            raise InputError(f"{name} is truncated before its first packet: it ends in the middle of a record at "
+                             f"byte {reader.offset()}.")
         if reader.short:
             facts.truncated = True
-            facts.warnings.append(f"the file is truncated: it ends in the middle of a record after frame {number}; "
-                                  "results cover the frames that could be read")
+            facts.damage = (f"the file is truncated: it ends in the middle of a record at byte {reader.offset()}, "
+                            f"after frame {number}; results cover the frames that could be read")
+            facts.warnings.append(facts.damage)
     finally:
         facts.frames = facts.frames or reader.frames
         fh.close()
@@ -105,11 +168,16 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
 class _Reader:
     """A chunked view of the file: ``take(n)`` returns (buffer, offset) with n bytes available there."""
 
-    __slots__ = ("buf", "fh", "frames", "pos", "short")
+    __slots__ = ("base", "buf", "fh", "frames", "pos", "short")
 
     def __init__(self, fh: BinaryIO, already: bytes) -> None:
         self.fh, self.buf, self.pos, self.short = fh, already, 0, False
+        self.base = 0  # the file offset of buf[0]
         self.frames = 0  # records yielded so far
+
+    def offset(self, pos: int | None = None) -> int:
+        """The file offset of ``pos`` in the buffer (default: the reading position)."""
+        return self.base + (self.pos if pos is None else pos)
 
     def fill(self, n: int) -> bool:
         """Make ``n`` bytes available from ``pos``; False at the end of the file (``short`` if some were left)."""
@@ -117,6 +185,7 @@ class _Reader:
         if left >= n:
             return True
         more = self.fh.read(max(_CHUNK, n - left))
+        self.base += self.pos
         self.buf = self.buf[self.pos:] + more
         self.pos = 0
         if len(self.buf) >= n:
@@ -127,7 +196,7 @@ class _Reader:
 
 def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[RawFrame]:
     if not r.fill(24):
-        raise InputError(f"{facts.path} is not a pcap or pcapng capture file.")
+        raise InputError(f"{display_name(facts.path)} is not a pcap or pcapng capture file.")
     linktype = struct.unpack_from(endian + "I", r.buf, r.pos + 20)[0] & 0xFFFF
     r.pos += 24
     head = struct.Struct(endian + "IIII").unpack_from
@@ -139,7 +208,8 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
         buf, pos = r.buf, r.pos
         sec, frac, caplen, wirelen = head(buf, pos)
         if caplen > _MAX_RECORD:
-            raise _Damaged
+            raise _Damaged(f"the record header at byte {r.offset(pos)} declares {caplen} captured bytes, more than "
+                           f"any packet ({_MAX_RECORD})")
         end = pos + 16 + caplen
         if end > len(buf):
             if not r.fill(16 + caplen):
@@ -164,17 +234,25 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
         buf, pos = r.buf, r.pos
         btype = int.from_bytes(buf[pos:pos + 4], "little")
         if btype == _SHB:
-            endian = "<" if buf[pos + 8:pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            order = buf[pos + 8:pos + 12]
+            if order not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                raise _Damaged(f"the Section Header Block at byte {r.offset(pos)} has no byte-order magic")
+            endian = "<" if order == b"\x4d\x3c\x2b\x1a" else ">"
             block = struct.Struct(endian + "II").unpack_from
             epb = struct.Struct(endian + "IIIII").unpack_from
             interfaces = []
         btype, length = block(buf, pos)
-        if length < 12 or length % 4 or length > _MAX_RECORD:
-            raise _Damaged
+        if (length < 32 or length % 4 or length > _MAX_RECORD) and (  # 32: no type needs more (fast path)
+                length < _MIN_BLOCK.get(btype, 12) or length % 4 or length > _MAX_RECORD):
+            raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} declares a length of {length} bytes "
+                           f"(it needs a multiple of 4 from {_MIN_BLOCK.get(btype, 12)} to {_MAX_RECORD})")
         if len(buf) - pos < length:
             if not r.fill(length):
                 return
             buf, pos = r.buf, r.pos
+        if buf[pos + 4:pos + 8] != buf[pos + length - 4:pos + length]:
+            raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} declares a length of {length} bytes "
+                           "and its trailing length field disagrees")
         r.pos = pos + length
         body = pos + 8
         if btype in (_EPB, _OPB):
@@ -183,14 +261,18 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             else:  # the obsolete Packet Block: a 16-bit interface id and a drops counter
                 iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
             if iface >= len(interfaces) or caplen > length - 32:
-                raise _Damaged
+                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} "
+                               + (f"names interface {iface}, which no Interface Description Block declared"
+                                  if iface >= len(interfaces) else
+                                  f"declares {caplen} captured bytes in a block of {length}"))
             linktype, unit = interfaces[iface]
             number += 1
             r.frames = number
             yield number, ((hi << 32) | lo) * unit, linktype, buf[body + 20:body + 20 + caplen], wirelen
         elif btype == _SPB:
             if not interfaces:
-                raise _Damaged
+                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} comes before any Interface "
+                               "Description Block")
             wirelen = struct.unpack_from(endian + "I", buf, body)[0]
             caplen = min(wirelen, length - 16)
             number += 1
@@ -198,10 +280,10 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
             yield number, 0.0, interfaces[0][0], buf[body + 4:body + 4 + caplen], wirelen
         elif btype == _IDB:
             linktype = struct.unpack_from(endian + "H", buf, body)[0]
-            opts = _options(buf[body + 8:pos + length - 4], endian)
+            opts = _options(buf[body + 8:pos + length - 4], endian, r.offset(pos), btype)
             interfaces.append((linktype, _resolution(opts.get(9))))
         elif btype == _ISB:
-            _statistics(buf[body:pos + length - 4], endian, drops, facts)
+            _statistics(buf[body:pos + length - 4], endian, drops, facts, r.offset(pos))
         elif btype == _DSB:
             facts.tls_secrets = True
             stype, slen = struct.unpack_from(endian + "II", buf, body)
@@ -209,13 +291,22 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
                 facts.keylog += buf[body + 8:body + 8 + slen] + b"\n"
 
 
-def _options(raw: bytes, endian: str) -> dict[int, bytes]:
+def _block_name(btype: int) -> str:
+    name = _BLOCK_NAMES.get(btype)
+    return f"the {name}" if name else f"a block of type 0x{btype:08X}"
+
+
+def _options(raw: bytes, endian: str, at: int, btype: int) -> dict[int, bytes]:
+    """A block's options by code (the first of each); an option running past its block is damage."""
     out: dict[int, bytes] = {}
     i = 0
     while i + 4 <= len(raw):
         code, size = struct.unpack_from(endian + "HH", raw, i)
         if code == 0:
             break
+        if i + 4 + size > len(raw):
+            raise _Damaged(f"{_block_name(btype)} at byte {at} has an option (code {code}) of {size} bytes that "
+                           "runs past the end of the block")
         out.setdefault(code, raw[i + 4:i + 4 + size])
         i += 4 + ((size + 3) & ~3)
     return out
@@ -229,12 +320,12 @@ def _resolution(raw: bytes | None) -> float:
     return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
 
 
-def _statistics(body: bytes, endian: str, drops: dict, facts: FileFacts) -> None:
+def _statistics(body: bytes, endian: str, drops: dict, facts: FileFacts, at: int) -> None:
     """An Interface Statistics Block: its counters are cumulative, so the last one of an interface holds the totals."""
     if len(body) < 12:
         return
     iface = struct.unpack_from(endian + "I", body)[0]
-    opts = _options(body[12:], endian)
+    opts = _options(body[12:], endian, at, _ISB)
     counters = {code: struct.unpack(endian + "Q", opts[code])[0] for code in (_ISB_IFDROP, _ISB_OSDROP, _ISB_IFRECV)
                 if len(opts.get(code, b"")) == 8}
     if _ISB_IFDROP in counters or _ISB_OSDROP in counters:
