@@ -39,8 +39,8 @@ class Traits:
 
     Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
-    __slots__ = ("carried", "client_spoke", "event_stream", "finals", "h2c_request", "h2c_switched", "http1",
-                 "last_request", "mid", "push", "req_end", "requests", "webtransport", "ws_asked")
+    __slots__ = ("answered", "carried", "client_spoke", "event_stream", "finals", "h2c_request", "h2c_switched",
+                 "http1", "last_request", "mid", "push", "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
@@ -51,6 +51,7 @@ class Traits:
         self.h2c_request: Http1Request | None = None
         self.carried: set[str] = set()  # what rode on an HTTP/2 or HTTP/3 stream: "sse", "websocket"
         self.client_spoke = False  # the client sent application bytes (read from a decrypted connection's events)
+        self.answered = False  # the server sent an HTTP/1.x response or an HTTP/2 frame on a stream: an answer
 
     def handler(self, kind: type[Event]):
         """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
@@ -62,6 +63,8 @@ class Traits:
         self.push = self.push or e.ftype == _PUSH_PROMISE
         if e.direction is C2S:
             self.client_spoke = True
+        elif e.stream:
+            self.answered = True
 
     def _spoke(self, e: Event) -> None:
         self.client_spoke = True
@@ -79,7 +82,7 @@ class Traits:
             self.h2c_request = e
 
     def _response(self, e: Http1Response) -> None:
-        self.http1 = True
+        self.http1 = self.answered = True
         if not e.interim:
             self.finals += 1
         self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
@@ -146,6 +149,8 @@ def client_silent(conn: Connection, traits: Traits) -> bool:
     first cannot be judged on it."""
     if conn.transport != "tcp" or not conn.packets[C2S] or not conn.handshake_seen or conn.gaps:
         return False  # its bytes may be before the capture began, or lost from it: not evidence of silence
+    if traits.answered:
+        return False  # a response (or a stream) nobody asked for is judged: the client's silence is the evidence
     if conn.tls == "decrypted":
         return not traits.client_spoke
     return not conn.payload_bytes[C2S]
