@@ -200,6 +200,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "h2push": ("h2push.push-observed",),
     "grpc": ("grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
     "websocket-h2": ("websocket.server-originates",),
+    "sse-h2": ("sse.server-pushes-events", "http2.multiplexed"),  # events on one stream, another stream beside it
     "http3": ("http3.multiplexed", "http3.streamed-response", "http3.push-observed"),
     "webtransport": ("webtransport.server-originates",),
 }
