@@ -37,8 +37,8 @@ NOTES = {
               "with SETTINGS_ENABLE_PUSH=0 gets none. Look for: http2.type == 5.",
     "grpc": "duplexlab grpc: one bidirectional stream; the server sends 'tick' messages before the client "
             "half-closes. Look for: grpc.",
-    "longpoll": "duplexlab longpoll: four GET /poll held open ~0.55 s each until an event, then a ~50 ms blind "
-                "window. Look for: http.time.",
+    "longpoll": "duplexlab longpoll: four GET /poll held open 0.6 s each until an event (the server makes one 0.6 s "
+                "after a poll starts waiting), then a ~50 ms blind window. Look for: http.time.",
     "http1-duplex": "duplexlab http1-duplex: one POST whose chunked body goes out a piece every 0.3 s while the "
                     "server answers each piece as it arrives; the response starts before the request ends (legal "
                     "HTTP/1.1). Look for: http.request vs http.response times, -o http.desegment_body:FALSE.",
