@@ -45,11 +45,12 @@ def messages(buffer: bytearray) -> list[bytes]:
 
 async def scenario() -> int:
     host = server_host("grpc")
-    reader, writer = await asyncio.open_connection(host, PORT, ssl=client_tls(["h2"]), server_hostname=host)
+    tls = client_tls(["h2"])  # None without TLS=1: the same client over h2c (how its gRPC is checked in the clear)
+    reader, writer = await asyncio.open_connection(host, PORT, ssl=tls, server_hostname=host if tls else None)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
     sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", METHOD),
+    conn.send_headers(sid, [(":method", "POST"), (":scheme", "https" if tls else "http"), (":path", METHOD),
                             (":authority", f"{host}:{PORT}"), ("content-type", "application/grpc"), ("te", "trailers")])
     writer.write(conn.data_to_send())
     got: list[bytes] = []
