@@ -195,12 +195,12 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "websocket": ("websocket.server-originates",),
     "websocket-tls": ("websocket.server-originates",),
     "sse": ("sse.server-pushes-events",),
+    "sse-h2": ("sse.server-pushes-events", "http2.multiplexed"),  # events on one stream, another stream beside it
     "http2": ("http2.multiplexed",),
     "http2-tls": ("http2.multiplexed",),
     "h2push": ("h2push.push-observed",),
     "grpc": ("grpc.bidi-one-stream", "grpc.full-duplex", "grpc.server-originates"),
     "websocket-h2": ("websocket.server-originates",),
-    "sse-h2": ("sse.server-pushes-events", "http2.multiplexed"),  # events on one stream, another stream beside it
     "http3": ("http3.multiplexed", "http3.streamed-response", "http3.push-observed"),
     "webtransport": ("webtransport.server-originates",),
 }
