@@ -11,6 +11,8 @@ from services.common import CERT_DIR, PORT, TLS, log, payload
 from services.grpc import METHOD, identity
 
 TICKS, EVERY = 5, 0.2
+# grpc.server-originates (>= 3) holds by count: each client message can prompt at most the one server message after
+# it, and the call ends only once every tick is out, so at least TICKS server messages are unprompted.
 out = log("grpc-server")
 
 
