@@ -22,6 +22,16 @@ async def _respond(beat: Beat, name: str, pieces: int, wire: list[tuple[str, flo
         wire.append((name, time.monotonic()))
 
 
+def _run(coro):
+    """Run ``coro`` on a loop of its own, leaving the thread's event loop alone (asyncio.run would unset it, and
+    pyshark in later tests asks for it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def _alternates(wire: list[tuple[str, float]]) -> bool:
     """Some piece of one response lies between two pieces of another (what http2/http3.multiplexed look for)."""
     names = [n for n, _ in wire]
@@ -36,7 +46,7 @@ def test_two_responses_on_one_beat_alternate_and_keep_their_pace():
         await asyncio.gather(first, _respond(beat, "b", 3, wire))
         return wire
 
-    wire = asyncio.run(run())
+    wire = _run(run())
     names = [n for n, _ in wire]
     assert sorted(names) == ["a"] * 5 + ["b"] * 3
     start = names.index("b") - 1  # from the beat b joined, each of b's beats gives a piece of a first, then b's
@@ -61,7 +71,7 @@ def test_a_stalled_loop_delays_every_response_together_and_they_still_alternate(
         await asyncio.gather(_respond(beat, "a", 4, wire), _respond(beat, "b", 4, wire), stall(6))
         return wire
 
-    wire = asyncio.run(run())
+    wire = _run(run())
     names = [n for n, _ in wire]
     assert sorted(names) == ["a"] * 4 + ["b"] * 4
     assert all(names[i:i + 2] in (["a", "b"], ["b", "a"]) for i in range(0, 8, 2)), names  # a piece of each per beat
