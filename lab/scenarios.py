@@ -8,10 +8,10 @@ to look for.
 from __future__ import annotations
 
 LAB_PROTOCOLS = ("http1", "websocket", "sse", "http2", "h2push", "grpc", "longpoll", "http1-duplex", "websocket-tls",
-                 "http2-tls", "http3", "webtransport", "websocket-h2")
+                 "http2-tls", "sse-tls", "grpc-tls", "http3", "webtransport", "websocket-h2", "sse-h2")
 
 # Scenarios judged as another protocol: the TLS variants carry the same protocol, encrypted.
-JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2"}
+JUDGED_AS = {"websocket-tls": "websocket", "http2-tls": "http2", "sse-tls": "sse", "grpc-tls": "grpc"}
 # Scenarios whose client writes its TLS secrets, which the lab embeds in the capture (QUIC is always encrypted).
 TLS_SCENARIOS = (*JUDGED_AS, "http3", "webtransport")
 
@@ -37,8 +37,8 @@ NOTES = {
               "with SETTINGS_ENABLE_PUSH=0 gets none. Look for: http2.type == 5.",
     "grpc": "duplexlab grpc: one bidirectional stream; the server sends 'tick' messages before the client "
             "half-closes. Look for: grpc.",
-    "longpoll": "duplexlab longpoll: four GET /poll held open ~0.55 s each until an event, then a ~50 ms blind "
-                "window. Look for: http.time.",
+    "longpoll": "duplexlab longpoll: four GET /poll held open 0.6 s each until an event (the server makes one 0.6 s "
+                "after a poll starts waiting), then a ~50 ms blind window. Look for: http.time.",
     "http1-duplex": "duplexlab http1-duplex: one POST whose chunked body goes out a piece every 0.3 s while the "
                     "server answers each piece as it arrives; the response starts before the request ends (legal "
                     "HTTP/1.1). Look for: http.request vs http.response times, -o http.desegment_body:FALSE.",
@@ -46,8 +46,16 @@ NOTES = {
                      "embedded in this file, so Wireshark decrypts it with no settings. Look for: websocket.",
     "http2-tls": "duplexlab http2-tls: the http2 scenario over TLS, h2 chosen by ALPN; the session keys are "
                  "embedded in this file. Look for: tls.handshake.extensions_alpn_str, http2.",
+    "sse-tls": "duplexlab sse-tls: the sse scenario over TLS (https on 443); the session keys are embedded in this "
+               "file. Look for: per-event frames with -o http.desegment_body:FALSE -Y http.",
+    "grpc-tls": "duplexlab grpc-tls: the grpc scenario over TLS (h2 by ALPN, grpcio server, a client on the h2 "
+                "library that logs its keys); the session keys are embedded in this file. Look for: grpc.",
+    "sse-h2": "duplexlab sse-h2: an event stream on one HTTP/2 stream (h2c prior knowledge, hypercorn), 0.3 s apart, "
+              "and a download on another stream of the same connection, its pieces written in step with the events. "
+              "Look for: -d tcp.port==8080,http2 -Y http2.type == 0 (DATA of two streams alternating).",
     "http3": "duplexlab http3: HTTP/3 over QUIC (UDP 443), keys embedded. One connection: GET /stream answered "
-             "by 8 DATA frames 0.2 s apart with three GETs multiplexed beside it, and GET /page answered with a push "
+             "by 8 DATA frames 0.2 s apart with three GETs beside it, answered in step (3 DATA frames each), and "
+             "GET /page answered with a push "
              "of /style.css (PUSH_PROMISE on the request stream, then a push stream); a second connection whose "
              "client sent no MAX_PUSH_ID gets /page with no push. Look for: http3.frame_type, quic.stream.stream_id.",
     "webtransport": "duplexlab webtransport: an extended CONNECT (:protocol webtransport) opens a session; the "

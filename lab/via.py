@@ -26,15 +26,16 @@ CARRIES: dict[str, dict[str, int]] = {
 WHY_NOT = {
     "h2push": "nginx speaks only HTTP/1.x to an upstream (grpc_pass aside), and the h2push server (nghttpd) "
               "speaks only HTTP/2",
-    "websocket-tls": "the TLS scenarios end TLS at their own server; a proxy in between would need the lab's "
-                     "certificate and would hide the keys of one leg",
-    "http2-tls": "the TLS scenarios end TLS at their own server; a proxy in between would need the lab's "
-                 "certificate and would hide the keys of one leg",
+    **dict.fromkeys(("websocket-tls", "http2-tls", "sse-tls", "grpc-tls"),
+                    "the TLS scenarios end TLS at their own server; a proxy in between would need the lab's "
+                    "certificate and would hide the keys of one leg"),
     "http3": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC (and a QUIC proxy ends TLS, hiding one leg's "
              "keys)",
     "webtransport": "Debian's nginx 1.22 and HAProxy 2.6 do not speak QUIC or WebTransport",
     "websocket-h2": "the lab's proxy configs have no route for an extended CONNECT (RFC 8441): nginx 1.22 does not "
                     "implement it, and HAProxy 2.6's support was not measured here",
+    "sse-h2": "the lab's proxy configs have no route for it yet: it would need an h2c front on its own port and a "
+              "measured answer to whether each proxy keeps the two streams apart",
 }
 
 

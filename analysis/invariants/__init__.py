@@ -201,7 +201,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "websocket": ("websocket.server-originates",),
     "websocket-tls": ("websocket.server-originates",),
     "sse": ("sse.server-pushes-events",),
-    "sse-h2": ("sse.server-pushes-events",),
+    "sse-h2": ("sse.server-pushes-events", "http2.multiplexed"),  # events on one stream, another stream beside it
     "http2": ("http2.multiplexed",),
     "http2-tls": ("http2.multiplexed",),
     "h2push": ("h2push.push-observed",),

@@ -1,4 +1,5 @@
-"""gRPC server: a bidi stream where the server ticks on its own timer while the client is still talking."""
+"""gRPC server: a bidi stream where the server ticks on its own timer while the client is still talking (over TLS on
+443 with TLS=1, h2 by ALPN; the key log comes from the client, services/grpc/h2client.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 
 import grpc
 
-from services.common import PORT, log, payload
+from services.common import CERT_DIR, PORT, TLS, log, payload
 from services.grpc import METHOD, identity
 
 TICKS, EVERY = 5, 0.2
+# grpc.server-originates (>= 3) holds by count: each client message can prompt at most the one server message after
+# it, and the call ends only once every tick is out, so at least TICKS server messages are unprompted.
 out = log("grpc-server")
 
 
@@ -41,7 +44,11 @@ async def main() -> None:
         "Chat": grpc.stream_stream_rpc_method_handler(chat, request_deserializer=identity,
                                                       response_serializer=identity)})
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"0.0.0.0:{PORT}")  # h2c: grpcio has no TLS key log, keep it readable
+    if TLS:  # grpcio logs no TLS keys; the grpc-tls client does (services/grpc/h2client.py)
+        with open(f"{CERT_DIR}/key.pem", "rb") as key, open(f"{CERT_DIR}/cert.pem", "rb") as cert:
+            server.add_secure_port(f"0.0.0.0:{PORT}", grpc.ssl_server_credentials([(key.read(), cert.read())]))
+    else:
+        server.add_insecure_port(f"0.0.0.0:{PORT}")  # h2c, readable as it is
     await server.start()
     out.info("serving %s", METHOD)
     await server.wait_for_termination()

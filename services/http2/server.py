@@ -1,7 +1,8 @@
 """HTTP/2 server: hypercorn speaking h2c (prior knowledge), streaming every response in several DATA frames.
 
-Responses are sent in pieces with pauses so that concurrent streams interleave on the
-wire, and /upload answers while the request body is still arriving (full duplex on one
+Responses are sent in pieces on one server-wide clock (services/common/beat.py): on every beat each open
+response writes its next piece, so concurrent streams interleave on the wire by construction, whatever the
+host's load, and /upload answers while the request body is still arriving (full duplex on one
 stream, which HTTP/2 allows and HTTP/1.1 clients rarely see).
 """
 
@@ -13,8 +14,10 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from services.common import CERT_DIR, PORT, TLS, payload
+from services.common.beat import Beat
 
 PIECES, PAUSE = 4, 0.3  # pauses as long as the other lab peers': distinct moments to any observer (path.DISTINCT_GAP)
+BEAT = Beat(PAUSE)
 
 
 async def app(scope, receive, send):
@@ -44,7 +47,7 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": b""})
         return
     for n in range(PIECES):
-        await asyncio.sleep(PAUSE)
+        await BEAT()
         await send({"type": "http.response.body", "body": payload(scope["path"], n).encode(), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
 

@@ -1,4 +1,5 @@
-"""SSE client scenario: one GET, read events as they come (httpx-sse), close after enough."""
+"""SSE client scenario: one GET, read events as they come (httpx-sse), close after enough (over TLS with TLS=1,
+logging its session keys)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import time
 import httpx
 from httpx_sse import connect_sse
 
-from services.common import BYO, BYO_LISTEN, PORT, TIMEOUT, WIRE_JUDGES, log, server_host, server_path
+from services.common import (
+    BYO,
+    BYO_LISTEN,
+    PORT,
+    TIMEOUT,
+    WIRE_JUDGES,
+    client_tls,
+    log,
+    scheme,
+    server_host,
+    server_path,
+)
 
 out = log("sse-client")
 WANT = 6
@@ -16,9 +28,10 @@ WANT = 6
 
 def main() -> int:
     seen = 0
-    url = f"http://{server_host('sse')}:{PORT}{server_path('/events')}"
+    url = f"{scheme('http')}://{server_host('sse')}:{PORT}{server_path('/events')}"
     until = time.monotonic() + BYO_LISTEN
-    with httpx.Client(timeout=TIMEOUT) as client, connect_sse(client, "GET", url) as source:
+    verify = client_tls() or True
+    with httpx.Client(timeout=TIMEOUT, verify=verify) as client, connect_sse(client, "GET", url) as source:
         for event in source.iter_sse():
             seen += 1
             out.info("event id=%s %r", event.id, event.data[:20])

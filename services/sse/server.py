@@ -1,4 +1,6 @@
-"""SSE server: uvicorn streams a text/event-stream response, one event per chunk, on a timer."""
+"""SSE server: uvicorn streams a text/event-stream response, one event per chunk, on a timer (over TLS on 443 with
+TLS=1). ``app`` is also the event stream of the sse-h2 server (services/sse_h2), on the same clock as its other
+responses."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ import asyncio
 
 import uvicorn
 
-from services.common import PORT, payload
+from services.common import CERT_DIR, PORT, TLS, payload
+from services.common.beat import Beat
 
 EVENTS, EVERY = 20, 0.3
+BEAT = Beat(EVERY)  # every streamed response of this process writes on this clock (services/common/beat.py)
 
 
 async def app(scope, receive, send):
@@ -18,7 +22,7 @@ async def app(scope, receive, send):
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
     gone = asyncio.create_task(_disconnected(receive))
     for n in range(1, EVENTS + 1):
-        await asyncio.sleep(EVERY)
+        await BEAT()
         if gone.done():
             return
         event = f"id: {n}\ndata: {payload('event', n)}\n\n"
@@ -33,7 +37,8 @@ async def _disconnected(receive) -> None:
 
 
 def main() -> None:
-    uvicorn.run(app, host="0.0.0.0", port=PORT, http="h11", log_level="warning")
+    tls = {"ssl_certfile": f"{CERT_DIR}/cert.pem", "ssl_keyfile": f"{CERT_DIR}/key.pem"} if TLS else {}
+    uvicorn.run(app, host="0.0.0.0", port=PORT, http="h11", log_level="warning", **tls)
 
 
 if __name__ == "__main__":

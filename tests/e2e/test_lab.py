@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 PROTOCOLS = LAB_PROTOCOLS
 HTTP1_FAMILY = ("http1", "websocket", "sse", "longpoll")
-H2_FAMILY = ("http2", "h2push", "grpc", "websocket-h2")
+H2_FAMILY = ("http2", "h2push", "grpc", "websocket-h2", "sse-h2")
 QUIC_FAMILY = ("http3", "webtransport")
 
 
@@ -158,6 +158,7 @@ def test_http2_frames_and_grpc_messages_agree_with_tshark(lab, protocol):
     ("websocket", "websocket", 10, ()), ("http2", "http2.type == 0", 8, ()), ("grpc", "grpc", 8, ()),
     ("h2push", "http2.type == 5", 1, ()), ("websocket-h2", "http2.settings.id == 8", 1, ()),
     ("http3", "http3.frame_type == 5", 1, ()), ("http3", "http3.frame_type == 0", 10, ()),
+    ("sse-h2", "http2.type == 0", 10, ()),  # 6 events on stream 1 alternating with a download's 4 pieces on stream 3
     # An event stream shows per event only without body reassembly (the README says how).
     ("sse", "http", 7, ("-o", "http.desegment_body:FALSE"))])
 def test_wireshark_decodes_the_captures_without_decode_as(lab, protocol, dfilter, at_least, prefs):
@@ -166,10 +167,13 @@ def test_wireshark_decodes_the_captures_without_decode_as(lab, protocol, dfilter
     assert out.returncode == 0 and len(out.stdout.splitlines()) >= at_least, out.stderr
 
 
-@pytest.mark.parametrize("scenario,dfilter", [("websocket-tls", "websocket"), ("http2-tls", "http2.type == 0")])
-def test_tls_captures_open_decrypted_and_say_inconclusive_without_keys(lab, scenario, dfilter, tmp_path):
+@pytest.mark.parametrize("scenario,dfilter,prefs", [
+    ("websocket-tls", "websocket", ()), ("http2-tls", "http2.type == 0", ()), ("grpc-tls", "grpc", ()),
+    ("sse-tls", "http", ("-o", "http.desegment_body:FALSE"))])
+def test_tls_captures_open_decrypted_and_say_inconclusive_without_keys(lab, scenario, dfilter, prefs, tmp_path):
     path = CAPTURES / f"{scenario}.pcapng"
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", dfilter], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(["tshark", "-r", str(path), *prefs, "-Y", dfilter], capture_output=True, text=True,
+                         timeout=60)
     assert len(out.stdout.splitlines()) >= 5, "Wireshark must decrypt with the embedded keys, no options"
     assert analyse(str(path), scenario=True).verdict == "pass"
     stripped = tmp_path / "no-keys.pcapng"
