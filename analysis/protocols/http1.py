@@ -458,6 +458,15 @@ class Http1Connection:
             for side in (client, server):
                 side.stream.clear()
 
+    def joined_websocket(self) -> None:
+        """A WebSocket the capture joined mid-session (``midstream``): every byte from here on is frames."""
+        self._app = "websocket"
+        self.feed = self._feed_upgraded
+        for side in self.sides.values():
+            side.state = "upgraded"
+            parser = self.ws[side.direction] = WsParser(self.conn.id, side.direction, self.out, side.stream)
+            self.upgraded[side.direction] = parser.feed
+
     def _resume_client(self) -> None:
         self.upgrade_pending = None
         client = self.sides[C2S]
