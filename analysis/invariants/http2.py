@@ -297,8 +297,27 @@ class FrameSyntax(SyntaxCheck):
     parsers = ("http2", "hpack")
     not_what = "not valid HTTP/2"
 
+    __slots__ = ("headers_lost",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.headers_lost = False
+
     def excused(self, e: Undecodable) -> bool:
         return "preface" in e.reason  # a missing preface is http2.client-preface's to report
+
+    def feed(self, e) -> None:
+        if isinstance(e, Undecodable) and e.protocol == "hpack" and not e.malformed:
+            self.headers_lost = True
+        super().feed(e)
+
+    def finish(self) -> Finding:
+        found = self.conclude()
+        if self.headers_lost and found.status is Status.OK:
+            # A header block that cannot be decoded (its table entries predate the capture) is not shown to decode.
+            return self.make(Status.INCONCLUSIVE, found.frames, f"{plural(self.judged, 'frame')} read, but a header "
+                             f"block could not be decoded: {self.unread}.")
+        return found
 
 
 class _ConnStreams:
