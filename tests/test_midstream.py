@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hpack import Encoder
 
 from analysis.pipeline import analyse
 from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding

@@ -146,7 +146,7 @@ def _mid_h2(tmp_path) -> str:
 
 
 def test_a_mid_connection_h2c_is_read_from_its_frames_and_its_earlier_streams_are_not_judged(tmp_path):
-    path, bad = _mid_h2(tmp_path)
+    path, _ = _mid_h2(tmp_path)
     for result in (analyse(path), analyse(path, "http2")):  # recognised from its frames, --protocol or not
         assert {x.protocol for x in result.connections} == {"http2", "http1"}
         h2 = next(x for x in result.connections if x.protocol == "http2")

@@ -31,6 +31,7 @@ from ..events import (
 )
 from ..wire.stream import Stream
 from .http2 import Http2Connection
+from .limits import unfinished_head
 from .sse import SseParser
 from .websocket import WsParser
 
@@ -205,8 +206,7 @@ class Http1Connection:
             elif side.state == "head" and side.stream.buf.strip():
                 ts, frame = side.stream.where(0)
                 self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
-                                            f"the capture ends inside a message head ({len(side.stream.buf)} bytes)",
-                                            "lost"))
+                                            unfinished_head("a message head", len(side.stream.buf)), "lost"))
             self._abandon(side)
         for parser in self.ws.values():
             parser.finish()

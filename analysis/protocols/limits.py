@@ -12,7 +12,9 @@ One decision for HTTP/1.1, HTTP/2 and HTTP/3:
 - A header block that grows beyond ``MAX_HEADER_BLOCK`` without ending is a peer's fault whatever the capture
   holds (the CONTINUATION flood of CVE-2024-27316 and its kin): ``Undecodable`` cause "malformed", a
   violation of the syntax invariant, and the parser stops buffering it. HTTP/2 counts each frame's 9-byte
-  header in the block's size, so a flood of empty CONTINUATION frames is bounded too.
+  header in the block's size, so a flood of empty CONTINUATION frames is bounded too. An HTTP/1.1 head has
+  long had its own, smaller cap (``http1._MAX_HEAD``, 64 KiB: a head is text, not compressed), with the same
+  status.
 """
 
 from __future__ import annotations
