@@ -207,3 +207,18 @@ def test_recorded_mid_connection_captures(name):
         assert frames is None or got[invariant].frames == frames, got[invariant]
     [conn] = result.connections
     assert conn.server[1] == expected["server_port"] and conn.role_source == expected["roles"]
+
+
+def test_random_bytes_joined_mid_way_are_not_taken_for_http2_or_websocket(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    c = Conv(client=("10.0.0.1", 40000), server=("10.0.0.2", 22))
+    for n in range(40):  # forty joined connections of random bytes (an SSH session, say)
+        conv = c.other(client=("10.0.0.1", 40001 + n))
+        for _ in range(4):
+            conv.send(S, rng.randbytes(rng.randint(20, 600)))
+            conv.send(C, rng.randbytes(rng.randint(20, 600)))
+    result = analyse(c.write(tmp_path / "random.pcap"))
+    assert {x.protocol for x in result.connections} == {"other"}
+    assert all(x.role_source.startswith("port") for x in result.connections)

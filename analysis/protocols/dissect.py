@@ -36,7 +36,7 @@ from ..wire.decode import LANE, LINKTYPE_ETHERNET, decode, decode_udp
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
-from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, _evidence_name, client_evidence
+from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, _evidence_name, client_evidence, turn_round
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
@@ -354,10 +354,10 @@ def _settle(router: _Router, fallback: str | None, final: bool) -> None:
     app = None
     for d in (C2S, S2C):
         app = app or (classify(firsts[d]) if firsts[d] else None)
-    mid = sniff(pieces) if app is None and not conn.handshake_seen else None
+    held_bytes = sum(len(x.data) for x in router.held)
+    mid = sniff(pieces, final or held_bytes >= _DECIDE_WITHIN) if app is None and not conn.handshake_seen else None
     if mid is not None:
         app = mid.app
-    held_bytes = sum(len(x.data) for x in router.held)
     if app is None and not final and held_bytes < _DECIDE_WITHIN:
         return
     if router.unsure:
@@ -409,6 +409,7 @@ def _swap(router: _Router) -> None:
         return replace(x, direction=S2C if x.direction is C2S else C2S)
 
     router.swap(router.conn.id)
+    turn_round(router.conn)
     router.flip = True
     router.held = [turned(x) for x in router.held]
     router.out[:] = [turned(e) for e in router.out]

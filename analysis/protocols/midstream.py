@@ -35,6 +35,7 @@ _FIXED = {2: 5, 3: 4, 6: 8, 8: 4}  # PRIORITY, RST_STREAM, PING, WINDOW_UPDATE: 
 _CONN_LEVEL = (4, 6, 7)  # SETTINGS, PING, GOAWAY: stream 0 only
 _ON_STREAM = (0, 1, 2, 3, 5, 9)  # DATA, HEADERS, PRIORITY, RST_STREAM, PUSH_PROMISE, CONTINUATION: never 0
 _MIN_FRAMES = 3  # frames a run needs (both directions together) before a connection is read as HTTP/2
+_MIN_WS_FRAMES = 4  # and as WebSocket, each direction that sent anything holding one whole frame at least
 _REQUEST_LINE = re.compile(rb"(?<![A-Z])[A-Z]{3,10} [!-~]+ HTTP/1\.[01]\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] \d{3}[^\n]*\n")
 _WS_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
@@ -54,8 +55,11 @@ class Sniffed:
     starts: dict[Direction, int | None] = field(default_factory=dict)
 
 
-def sniff(pieces: dict[Direction, list[bytes]], final: bool = False) -> Sniffed | None:
-    """The protocol a joined connection carries, from each direction's held segments (None: not yet known)."""
+def sniff(pieces: dict[Direction, list[bytes]], websocket: bool = False) -> Sniffed | None:
+    """The protocol a joined connection carries, from each direction's held segments (None: not yet known).
+
+    WebSocket framing is weak evidence (two bytes a frame, any payload): it is tried only when ``websocket``
+    says the caller has held all it will hold, so a run of frames must cover every byte held, not a lucky few."""
     h2 = _h2(pieces)
     if h2 is not None:
         return h2
@@ -65,7 +69,7 @@ def sniff(pieces: dict[Direction, list[bytes]], final: bool = False) -> Sniffed 
             return Sniffed("http1", d, "request-line")
         if _STATUS_LINE.search(data):
             return Sniffed("http1", C2S if d is S2C else S2C, "response-line")
-    return _ws(pieces)
+    return _ws(pieces) if websocket else None
 
 
 # -- HTTP/2 ---------------------------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ def _ws(pieces: dict[Direction, list[bytes]]) -> Sniffed | None:
             off += len(piece)
         if starts[d] is None:
             return None  # bytes that are not WebSocket frames from any segment boundary
-    if total < _MIN_FRAMES:
+    if total < _MIN_WS_FRAMES:
         return None
     out = Sniffed("websocket", starts=starts)
     if len(masked) == 2 and masked[C2S] != masked[S2C]:

@@ -80,6 +80,16 @@ def client_evidence(payload: bytes) -> str | None:
     return None
 
 
+def turn_round(info: Connection) -> None:
+    """Swap a connection's client and server, and what it counted for each."""
+    info.client, info.server = info.server, info.client
+    for counts in (info.packets, info.payload_bytes, info.wire_bytes):
+        counts[C2S], counts[S2C] = counts[S2C], counts[C2S]
+    if info.first_payload is not None:
+        d, f, t = info.first_payload
+        info.first_payload = (S2C if d is C2S else C2S, f, t)
+
+
 def _evidence_name(payload: bytes) -> str:
     if payload.startswith(_HTTP_METHODS):
         return "request-line"
@@ -251,18 +261,11 @@ class Reassembler:
 
     def swap_roles(self, conn_id: int) -> None:
         """The roles guessed for a connection joined mid-way were wrong (its bytes said so): the other end is the
-        client. Its later bytes come with the corrected directions; what was delivered before is the caller's to
-        turn round."""
+        client. Its later segments come with the corrected directions; the ``Connection`` and what was delivered
+        before are the caller's to turn round (``turn_round``). Nothing to do once the connection has ended."""
         conn = self._by_id.get(conn_id)
-        if conn is None or conn.info is None:
+        if conn is None:
             return
-        info = conn.info
-        info.client, info.server = info.server, info.client
-        for counts in (info.packets, info.payload_bytes, info.wire_bytes):
-            counts[C2S], counts[S2C] = counts[S2C], counts[C2S]
-        if info.first_payload is not None:
-            d, f, t = info.first_payload
-            info.first_payload = (S2C if d is C2S else C2S, f, t)
         conn.halves = {C2S: conn.halves[S2C], S2C: conn.halves[C2S]}
         for half in conn.halves.values():
             half.unacked.clear()  # ACK timing was kept for the wrong side
