@@ -151,3 +151,30 @@ def test_per_stream_state_goes_with_its_stream():
     conn.app = p.app
     result = judge.ended(conn)
     assert {f.invariant: f.status for f in result.findings}["grpc.messages-framed"] is OK
+
+
+def _h3(items) -> list:
+    from analysis.protocols.http3 import Http3Connection
+    from analysis.wire.quic import StreamData
+
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "handshake", 1, 0.0, handshake_seen=True,
+                      transport="quic")
+    out: list = []
+    h3 = Http3Connection(conn, out)
+    for frame, (sid, data, fin) in enumerate(items, 1):
+        h3.data(StreamData(0, C2S, sid, data, fin, frame * 0.001, frame))
+    h3.finish()
+    return [e for e in out if type(e).__name__ == "Undecodable"]
+
+
+def test_http3_a_headers_frame_the_capture_ends_inside_is_lost_like_the_others():
+    # Request stream 0: a HEADERS frame (type 1) announcing 100 bytes, 10 of which arrived; no FIN.
+    [bad] = _h3([(0, b"\x01\x40\x64" + b"\x00" * 10, False)])
+    assert not bad.malformed and "the capture ends inside a header block (stream 0" in bad.reason
+
+
+def test_http3_a_headers_frame_beyond_the_cap_is_malformed():
+    length = MAX_HEADER_BLOCK + 1
+    header = b"\x01" + (0x80000000 | length).to_bytes(4, "big")  # HEADERS, a 4-byte varint length
+    [bad] = _h3([(0, header + b"\x00" * 1000, False)])
+    assert bad.malformed and "larger than 256 KiB" in bad.reason

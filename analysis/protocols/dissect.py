@@ -21,7 +21,11 @@ found with one lookup (``Reassembler.lanes``) and handed to its parser without a
 Anything else takes the general path; both give the same events (tests/test_fast_paths.py).
 
 A connection's application protocol is recognised from its first bytes, not its port:
-an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record.
+an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record. A connection the
+capture joined mid-way is recognised from what its bytes carry (``midstream``: a run of HTTP/2
+frames, a request or status line further in, a run of WebSocket frames). While its roles are a
+guess from the ports, its Opened and events are held; its bytes then confirm or correct the roles
+(swapping client and server before anything of it is released), or the guess stands, said as such.
 ``dissect(frames)`` collects the whole stream into lists: for tests and small captures.
 """
 

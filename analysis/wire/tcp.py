@@ -3,7 +3,8 @@
 Pure and incremental: ``Reassembler.feed`` takes one decoded segment and returns
 what became deliverable. It decides client and server roles (the SYN sender is
 the client; without a handshake, the first bytes' HTTP evidence decides, and the
-connection records which), drops retransmitted and overlapping bytes, holds
+connection records which; failing that the ports, a guess the dissector corrects from
+later bytes with ``swap_roles``), drops retransmitted and overlapping bytes, holds
 out-of-order segments until the hole fills, and reports holes that never fill
 (loss, snap-length truncation, a capture that began mid-stream) as gaps instead
 of gluing unrelated bytes together. When both sides have closed (or one reset),
