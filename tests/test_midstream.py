@@ -222,3 +222,20 @@ def test_random_bytes_joined_mid_way_are_not_taken_for_http2_or_websocket(tmp_pa
     result = analyse(c.write(tmp_path / "random.pcap"))
     assert {x.protocol for x in result.connections} == {"other"}
     assert all(x.role_source.startswith("port") for x in result.connections)
+
+
+def test_a_joined_direction_whose_first_frame_is_still_arriving_is_read_not_lost(tmp_path):
+    h = H2()
+    c = Conv(client=("10.0.0.1", 41000), server=("10.0.0.2", 8000))
+    for n in range(3):
+        c.send(S, h.data(1, b"x%d" % n))
+    request = h.request(3, "/split")
+    c.send(C, request[:6])  # the client's first captured segment: part of a frame header
+    c.send(C, request[6:])
+    c.send(S, h.response(3, end_stream=True))
+    path = c.write(tmp_path / "split.pcap")
+    result = analyse(path)
+    assert result.connections[0].role_source == "HTTP/2 HEADERS (:method)"
+    f = finding(path, "http2.streams-client-initiated")
+    assert f.status is OK and "holds on 1 client stream" in f.detail
+    assert finding(path, "http2.frame-syntax").status is OK

@@ -114,6 +114,8 @@ def _h2(pieces: dict[Direction, list[bytes]]) -> Sniffed | None:
                 roles[d] = _h2_role(data, run[2])
                 break
             off += len(piece)
+        if starts[d] is None and (run := h2_frames(data, 0)) is not None and not run[0]:
+            starts[d] = 0  # one frame still arriving, its header plausible: read from there
     if total < _MIN_FRAMES or all(s is None for s in starts.values()):
         return None
     out = Sniffed("http2", starts=starts)
