@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from analysis.events import C2S as TO_SERVER
+from analysis.events import H2Frame
 from analysis.pipeline import analyse
+from analysis.protocols.dissect import dissect
+from analysis.wire.pcapread import FileFacts, read_frames
 from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
 from tests.crafted import H2, H2_PREFACE, C, Conv, S, grpc_message, ws_frame
 
@@ -239,3 +243,25 @@ def test_a_joined_direction_whose_first_frame_is_still_arriving_is_read_not_lost
     f = finding(path, "http2.streams-client-initiated")
     assert f.status is OK and "holds on 1 client stream" in f.detail
     assert finding(path, "http2.frame-syntax").status is OK
+
+
+def test_roles_corrected_inside_a_batch_of_segments_turn_the_rest_of_the_batch_round(tmp_path):
+    h = H2()
+    c = Conv(client=("10.0.0.1", 3000), server=("10.0.0.2", 8000))  # the ports alone would swap them
+    for n in range(3):
+        c.send(S, h.data(1, b"x%d" % n))
+    c.send(C, b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x01\x00\x00")  # WINDOW_UPDATE: says no role
+    first = h.request(3, "/a", end_stream=False)
+    second = h.data(3, b"body", end_stream=True)
+    c.send(C, second, seq_offset=len(first), advance=False)  # arrives first, out of order: held
+    c.send(C, first)  # fills the hole: both are delivered at once, the roles corrected on the first
+    c.seq[C] += len(second)
+    c.send(S, h.response(3, end_stream=True))
+    path = c.write(tmp_path / "batch.pcap")
+    result = analyse(path)
+    [conn] = result.connections
+    assert (conn.client[1], conn.server[1]) == (3000, 8000) and conn.role_source == "HTTP/2 HEADERS (:method)"
+    assert VIOLATED not in {f.status for f in result.findings}
+    events = dissect(read_frames(path, FileFacts(path))).events
+    [body] = [e for e in events if isinstance(e, H2Frame) and e.ftype == 0 and e.stream == 3]
+    assert body.direction is TO_SERVER  # delivered with the first, before the roles were corrected: turned round too

@@ -229,10 +229,8 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, d
                 yield item
             continue
         router = routers[item.conn]
-        if router.flip:  # made before the roles were swapped: turn it round
-            item = replace(item, direction=S2C if item.direction is C2S else C2S) if kind is not Ended else item
-            flipped = flipped or []
-            flipped.append(router)
+        if router.flip and kind is not Ended:  # made before the roles were swapped: turn it round
+            item = replace(item, direction=S2C if item.direction is C2S else C2S)
         if kind is Ended:
             yield from _end(router, fallback, decrypt)
             del routers[item.conn]
@@ -242,9 +240,12 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, d
             parser.feed(item.direction, item.data, item.ts, item.frame)
         else:
             _route(item, router, fallback)
+        if router.flip:
+            flipped = flipped or []
+            flipped.append(router)
         if router.out or router.pending or router.opened is not None:
             yield from _release(router)
-    for router in flipped or ():
+    for router in flipped or ():  # the next batch was made with the corrected roles
         router.flip = False
 
 
