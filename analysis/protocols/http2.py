@@ -272,11 +272,13 @@ class Http2Connection:
                                                 str(exc)))
                     return
                 # An entry made before the capture began: missing evidence. The decoder is out of step from here.
+                who = "client" if side.direction is C2S else "server"
                 side.desync = f"{exc}: the capture began after the entry was made"
                 self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack",
                                             f"the header block at frame {first.frame} refers to an HPACK table entry "
-                                            f"made before the capture began ({exc}); from here on only its "
-                                            "static-table and literal fields are read", "lost"))
+                                            f"made before the capture began ({exc}); the table is out of step, so "
+                                            f"from here on only the static-table and literal fields of the {who}'s "
+                                            "header blocks are read", "lost"))
                 headers = static_fields(block)
         h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         content_type = h.get("content-type", "").lower()
