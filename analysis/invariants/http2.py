@@ -408,8 +408,9 @@ class Streams(Tracker):
                 c.responses += 1
             elif e.stream not in c.pushed_heads:
                 self.pushed += 1
-                c.pushed_heads[e.stream] = e.frame
-                self._shown(c, e.stream)
+                if not e.end_stream:  # else the stream is already closed: nothing more of it to wait for
+                    c.pushed_heads[e.stream] = e.frame
+                    self._shown(c, e.stream)
 
     def _shown(self, c: _ConnStreams, stream: int) -> None:
         if self.push_shown is None and stream in c.promises and stream in c.pushed_heads and stream in c.pushed_data:
