@@ -178,3 +178,23 @@ def test_http3_a_headers_frame_beyond_the_cap_is_malformed():
     header = b"\x01" + (0x80000000 | length).to_bytes(4, "big")  # HEADERS, a 4-byte varint length
     [bad] = _h3([(0, header + b"\x00" * 1000, False)])
     assert bad.malformed and "larger than 256 KiB" in bad.reason
+
+
+def test_websocket_over_h2_parsers_go_when_their_stream_closes():
+    from tests.crafted import ws_frame
+
+    conn = Connection(0, ("10.0.0.1", 40000), ("10.0.0.2", 443), "handshake", 1, 0.0, handshake_seen=True)
+    out: list = []
+    p = Http2Connection(conn, out)
+    h = H2()
+    p.feed(C2S, H2_PREFACE + h.settings(), 0.0, 1)
+    p.feed(S2C, h.settings(connect_protocol=1), 0.0, 2)
+    for n, sid in enumerate(range(1, 201, 2)):
+        frame = 3 + 4 * n
+        p.feed(C2S, h.headers(C, sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                                       (":path", "/ws"), (":authority", "lab")]), 0.0, frame)
+        p.feed(S2C, h.headers(S, sid, [(":status", "200")]), 0.0, frame + 1)
+        p.feed(C2S, h.data(sid, ws_frame(b"hi", masked=True), end_stream=True), 0.0, frame + 2)
+        p.feed(S2C, h.data(sid, ws_frame(b"yo"), end_stream=True), 0.0, frame + 3)
+        assert not p.ws and not p.ws_streams and not p.live  # closed by both END_STREAMs: nothing kept
+    assert sum(type(e).__name__ == "WsFrame" for e in out) == 200
