@@ -216,6 +216,7 @@ class Connection:
     transport: str = "tcp"  # or "quic"
     unread: str = ""  # QUIC: why its packets could not be opened (no keys, wrong keys...)
     alpn: str = ""  # QUIC: the application protocols the ClientHello offered, comma-separated
+    joined: bool = False  # the capture joined its application protocol mid-way: state from before is missing
 
     def describe(self) -> str:
         c, s = self.client, self.server
@@ -256,6 +257,7 @@ class H2Frame(Event):
     enable_push: int | None = None  # SETTINGS: SETTINGS_ENABLE_PUSH when present
     end_ts: float = 0.0
     connect_protocol: int | None = None  # SETTINGS: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441) when present
+    closes: bool = False  # this frame closed its stream (the second END_STREAM, or RST_STREAM): its state can go
 
     @property
     def type_name(self) -> str:

@@ -12,6 +12,7 @@ conclude, and everything kept for it is released. Pure: no I/O.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 from .events import (
     AppData,
@@ -105,7 +106,14 @@ class _Open:
 
     def finding(self, check_id: str) -> Finding:
         check = self.checks.get(check_id) or CHECKS[check_id].joining(self.conn, self.traits)
-        return check.finish()
+        found = check.finish()
+        if check.by_roles and self.conn.role_source.startswith("port") and found.status in (Status.OK,
+                                                                                          Status.VIOLATED):
+            # Which end is the client was guessed from the port numbers: a rule about who may speak cannot stand.
+            return replace(found, status=Status.INCONCLUSIVE, detail="roles guessed from ports (the capture began "
+                           "after the connection did and no bytes said which end is the client), so this rule about "
+                           f"who may speak cannot be judged; read with the guess: {found.detail}")
+        return found
 
 
 class Judge:

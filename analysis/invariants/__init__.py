@@ -52,6 +52,7 @@ class Check:
     subject: ClassVar[str] = "messages"  # what ``judged`` counts, for "holds on 3 responses"
     # The checks of a family join a connection when its traffic first shows that protocol (judge.py).
     family: ClassVar[str] = "http1"
+    by_roles: ClassVar[bool] = False  # it asks which end is the client: roles guessed from ports leave it unjudged
 
     __slots__ = ("conn", "evidence", "judged", "notes", "unread", "violation_count", "violations")
 

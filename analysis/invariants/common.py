@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import ClassVar
 
 from ..events import C2S, Direction, Event, Undecodable
@@ -70,3 +71,46 @@ class Unprompted:
         else:
             for key in [k for k in self.prompted if k[0] == conn]:
                 del self.prompted[key]
+
+
+class StreamIds:
+    """A set of HTTP/2 stream ids of one parity, sized by its holes instead of its members.
+
+    A new stream's id exceeds every id its opener used before (RFC 9113 §5.1.1), so ids arrive nearly in
+    order: the set keeps the highest member and the ranges of ids below it that are not members (skipped, or not
+    yet seen), and a connection with 10^6 streams one after another costs two integers. Beyond ``HOLES`` ranges
+    the oldest is forgotten (its ids then count as members: a check misses a first frame there, never invents one).
+    """
+
+    __slots__ = ("high", "holes", "step")
+    HOLES = 4096
+
+    def __init__(self, odd: bool) -> None:
+        self.high = -1 if odd else 0  # the highest member (or one step below the first id)
+        self.step = 2
+        self.holes: list[list[int]] = []  # sorted [first, last] ranges below ``high`` that are not members
+
+    def __contains__(self, sid: int) -> bool:
+        if sid > self.high or sid <= 0:
+            return False
+        holes = self.holes
+        if not holes:
+            return True
+        i = bisect_right(holes, [sid, 1 << 40]) - 1
+        return i < 0 or holes[i][1] < sid
+
+    def add(self, sid: int) -> None:
+        if sid > self.high:
+            if sid > self.high + self.step:
+                self.holes.append([self.high + self.step, sid - self.step])
+                if len(self.holes) > self.HOLES:
+                    del self.holes[0]
+            self.high = sid
+            return
+        holes = self.holes
+        i = bisect_right(holes, [sid, 1 << 40]) - 1
+        if i < 0 or holes[i][1] < sid:
+            return  # already a member
+        first, last = holes[i]
+        pieces = [r for r in ([first, sid - self.step], [sid + self.step, last]) if r[0] <= r[1]]
+        holes[i:i + 1] = pieces

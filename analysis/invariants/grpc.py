@@ -7,7 +7,7 @@ from typing import ClassVar
 from ..events import C2S, Event, GrpcMessage, H2Frame, Undecodable
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
-from .common import Unprompted
+from .common import StreamIds, Unprompted
 
 SCENARIO_MIN_UNPROMPTED = 3
 GRPC_SPEC = "gRPC over HTTP/2 (PROTOCOL-HTTP2.md, Length-Prefixed-Message)"
@@ -26,7 +26,7 @@ class MessagesFramed(Check):
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.streams: set[int] = set()
+        self.streams = StreamIds(odd=True)  # gRPC calls are client streams
 
     def feed(self, e: Event) -> None:
         if isinstance(e, GrpcMessage):
@@ -69,6 +69,8 @@ class Messages(Tracker):
                 s.half_closed = True
                 if s.early and self.full_duplex is None:
                     self.full_duplex = (e.stream, e.frame, list(s.early))
+            if e.closes:
+                self._release(key)
             return
         s = self.streams.get(key)
         if s is None:
@@ -88,12 +90,17 @@ class Messages(Tracker):
         if self.bidi is None and s.up >= 2 and s.down >= 2:
             self.bidi = (e.conn, e.stream, s.up, s.down, frames)
 
+    def _release(self, key: tuple[int, int]) -> None:
+        """The stream is over (closed, or its connection ended): what was kept for it goes."""
+        s = self.streams.pop(key, None)
+        if s is not None and s.early and self.full_duplex is None:
+            self.full_duplex = (key[1], None, list(s.early))
+        self._frames.pop(key, None)
+        self.unprompted.prompted.pop(key, None)
+
     def ended(self, conn: int) -> None:
         for key in [k for k in self.streams if k[0] == conn]:
-            s = self.streams.pop(key)
-            if s.early and self.full_duplex is None:
-                self.full_duplex = (key[1], None, list(s.early))
-            self._frames.pop(key, None)
+            self._release(key)
         self.unprompted.forget(conn, keyed_by_conn=False)
 
 

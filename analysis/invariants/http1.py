@@ -61,6 +61,7 @@ class ResponseFollowsRequest(Check):
     source = "RFC 9112 §9.3 (responses in request order), RFC 9110 §15 (1xx are interim)"
     wants = (Http1Request, Http1Response, TcpClose, StreamGap, Undecodable)
     subject = "responses"
+    by_roles = True
     __slots__ = ("exempt", "finals", "mid", "pending_408", "requests")
 
     def __init__(self, conn) -> None:

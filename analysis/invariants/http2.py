@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Undecodable
 from ..findings import MAX_FRAMES, Finding, Status
 from . import Check, Expectation, Tracker, plural, register
-from .common import SyntaxCheck
+from .common import StreamIds, SyntaxCheck
 from .http1 import BEFORE_CAPTURE
 
 DATA, HEADERS, PRIORITY, SETTINGS, PUSH_PROMISE = 0, 1, 2, 4, 5
@@ -40,6 +40,7 @@ class ClientPreface(Check):
     wants = (H2Preface, H2Frame, Undecodable)
     subject = "HTTP/2 connections"
     family = "http2"
+    by_roles = True
     __slots__ = ("first_server", "h2", "preface")
 
     def __init__(self, conn) -> None:
@@ -81,18 +82,65 @@ class ClientPreface(Check):
         return self.conclude()
 
 
+class _Joined(_Upgradable):
+    """On a connection the capture joined mid-way, tells the streams opened before the capture from new ones.
+
+    A new stream's id exceeds every id its opener used before (RFC 9113 §5.1.1). Once the capture shows the
+    client open a stream with a request (``low``: the lowest such id), every odd stream at or above it was
+    opened after the capture began and is judged; an odd stream below it (or any, before one is seen) whose
+    first frame we see is not its opening may have begun before the capture: "joined mid-way", not judged. The
+    same for server pushes, from the lowest promised id. On a connection whose start was captured every stream
+    is judged."""
+
+    wants = (H2Frame, H2Headers)
+    __slots__ = ("low", "low_push", "mid")
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.low = self.low_push = 0  # 0: none seen yet
+        self.mid = 0  # streams not judged because they began before the capture
+
+    def handler(self, kind):
+        return self._headers if kind is H2Headers else self.feed
+
+    def _headers(self, e: H2Headers) -> None:
+        if e.direction is C2S and e.method and not e.promised and (not self.low or e.stream < self.low):
+            self.low = e.stream
+
+    def began_before(self, sid: int) -> bool:
+        """True when stream ``sid`` may have been opened before the capture (counted once by the caller)."""
+        if not self.conn.joined:
+            return False
+        low = self.low if sid % 2 else self.low_push
+        if low and sid >= low:
+            return False
+        self.mid += 1
+        return True
+
+    def finish(self) -> Finding:
+        if self.mid:
+            self.notes.append(f"{plural(self.mid, 'stream')} began before the capture (joined mid-way): not judged.")
+            if not self.judged:
+                self.cannot_read(BEFORE_CAPTURE_STREAMS)
+        return self.conclude()
+
+
+BEFORE_CAPTURE_STREAMS = "the streams seen began before the capture, so how they began is not in it"
+
+
 @register
-class StreamsClientInitiated(_Upgradable):
+class StreamsClientInitiated(_Joined):
     """Every odd stream starts with a HEADERS frame from the client."""
 
     id = "http2.streams-client-initiated"
     source = "RFC 9113 §5.1.1 (odd streams are the client's)"
     subject = "client streams"
+    by_roles = True
     __slots__ = ("seen",)
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.seen: set[int] = set()
+        self.seen = StreamIds(odd=True)
 
     def upgrade(self, request: Http1Request) -> None:
         self.saw(request.frame)  # stream 1 was opened by the client's HTTP/1.1 Upgrade request
@@ -100,29 +148,32 @@ class StreamsClientInitiated(_Upgradable):
 
     def feed(self, e: H2Frame) -> None:
         sid = e.stream
-        if sid % 2 == 0 or sid in self.seen or e.ftype == PRIORITY:
+        if sid % 2 == 0 or e.ftype == PRIORITY or sid in self.seen:
             return
         self.seen.add(sid)
-        self.saw(e.frame)
-        if not (e.direction is C2S and e.ftype == HEADERS):
+        if e.direction is C2S and e.ftype == HEADERS:
+            self.saw(e.frame)
+        elif not self.began_before(sid):
+            self.saw(e.frame)
             who = "client" if e.direction is C2S else "server"
             self.violate(e.frame, f"stream {sid} began with a {who} {e.type_name} (frame {e.frame}), not a client "
                          "HEADERS")
 
 
 @register
-class ResponseFollowsRequest(_Upgradable):
+class ResponseFollowsRequest(_Joined):
     """On a client stream, no server frame precedes the client's HEADERS."""
 
     id = "http2.response-follows-request"
     source = "RFC 9113 §8.1 (a response answers a request)"
     subject = "answered client streams"
+    by_roles = True
     __slots__ = ("answered", "asked")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.asked: set[int] = set()
-        self.answered: set[int] = set()
+        self.asked = StreamIds(odd=True)
+        self.answered = StreamIds(odd=True)
 
     def upgrade(self, request: Http1Request) -> None:
         self.asked.add(1)
@@ -135,14 +186,16 @@ class ResponseFollowsRequest(_Upgradable):
                 self.asked.add(e.stream)
         elif e.stream not in self.answered:
             self.answered.add(e.stream)
-            self.saw(e.frame)
-            if e.stream not in self.asked:
+            if e.stream in self.asked:
+                self.saw(e.frame)
+            elif not self.began_before(e.stream):
+                self.saw(e.frame)
                 self.violate(e.frame, f"the server sent {e.type_name} on stream {e.stream} (frame {e.frame}) before "
                              "the client's HEADERS on it")
 
 
 @register
-class PushPromised(_Upgradable):
+class PushPromised(_Joined):
     """Every even stream was announced by a server PUSH_PROMISE on an open client stream before its first frame.
 
     After an h2c Upgrade, stream 1 is the upgraded request's (RFC 9113 §3.2), half-closed (remote) for the server,
@@ -151,14 +204,14 @@ class PushPromised(_Upgradable):
 
     id = "http2.push-promised"
     source = "RFC 9113 §3.2, §5.1.1, §8.4 (server push)"
-    wants = (H2Frame,)
     subject = "HTTP/2 connections"
+    by_roles = True
     __slots__ = ("opened", "promised", "pushed", "upgraded")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.opened: set[int] = set()
-        self.promised: set[int] = set()
+        self.opened = StreamIds(odd=True)
+        self.promised = StreamIds(odd=False)
         self.pushed = 0
         self.upgraded = 0  # the frame of the h2c Upgrade request that opened stream 1
 
@@ -174,17 +227,22 @@ class PushPromised(_Upgradable):
         if e.ftype == PUSH_PROMISE:
             if e.direction is C2S:
                 self.violate(e.frame, f"the client sent PUSH_PROMISE (frame {e.frame}); only servers push")
-            elif e.stream not in self.opened:
+                return
+            if e.stream not in self.opened and not self.began_before(e.stream):
                 self.violate(e.frame, f"PUSH_PROMISE at frame {e.frame} rides stream {e.stream}, which the client "
                              "never opened")
             else:
+                self.opened.add(e.stream)  # a stream joined mid-way: count it once
+                if e.promised not in self.promised and (not self.low_push or e.promised < self.low_push):
+                    self.low_push = e.promised
                 self.promised.add(e.promised)
                 if len(self.evidence) < MAX_FRAMES:
                     self.evidence.append(e.frame)
         elif e.stream and e.stream % 2 == 0 and e.ftype != PRIORITY:
             if e.stream not in self.promised:
-                self.violate(e.frame, f"stream {e.stream} carries {e.type_name} at frame {e.frame} but was never "
-                             "promised")
+                if not self.began_before(e.stream):
+                    self.violate(e.frame, f"stream {e.stream} carries {e.type_name} at frame {e.frame} but was never "
+                                 "promised")
                 self.promised.add(e.stream)  # report each stream once
             elif e.direction is S2C and e.ftype == HEADERS:
                 self.pushed += 1
@@ -192,12 +250,14 @@ class PushPromised(_Upgradable):
     def finish(self) -> Finding:
         if self.pushed:
             self.notes.append(f"{plural(self.pushed, 'pushed stream')} seen.")
+        elif not self.violations and not self.mid:
+            self.notes.append("No server-initiated stream.")
         if self.upgraded and not self.violations:
             self.notes.append(f"Stream 1 is the h2c Upgrade request's (frame {self.upgraded}): promises on it are "
                               "legal (RFC 9113 §3.2).")
-        elif not self.violations:
-            self.notes.append("No server-initiated stream.")
-        return self.conclude()
+        if self.mid and not self.violations:
+            self.judged = 0  # the connection as a whole cannot be said to hold: a push may predate the capture
+        return super().finish()
 
 
 @register
@@ -245,22 +305,42 @@ class FrameSyntax(SyntaxCheck):
     parsers = ("http2", "hpack")
     not_what = "not valid HTTP/2"
 
+    __slots__ = ("headers_lost",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.headers_lost = False
+
     def excused(self, e: Undecodable) -> bool:
         return "preface" in e.reason  # a missing preface is http2.client-preface's to report
 
+    def feed(self, e) -> None:
+        if isinstance(e, Undecodable) and e.protocol == "hpack" and not e.malformed:
+            self.headers_lost = True
+        super().feed(e)
+
+    def finish(self) -> Finding:
+        found = self.conclude()
+        if self.headers_lost and found.status is Status.OK:
+            # A header block that cannot be decoded (its table entries predate the capture) is not shown to decode.
+            return self.make(Status.INCONCLUSIVE, found.frames, f"{plural(self.judged, 'frame')} read, but a header "
+                             f"block could not be decoded: {self.unread}.")
+        return found
+
 
 class _ConnStreams:
-    __slots__ = ("data_prev", "data_seen", "disabled", "grpc", "promises", "pushed_data", "pushed_heads", "responses",
-                 "streams")
+    __slots__ = ("data_prev", "data_seen", "disabled", "grpc", "promises", "pushed_data", "pushed_heads", "pushes",
+                 "responses", "streams")
 
     def __init__(self) -> None:
         self.grpc = False  # a gRPC content type was seen: its responses are counted as gRPC messages instead
         self.responses = 0
-        self.streams: set[int] = set()
+        self.streams = (StreamIds(odd=False), StreamIds(odd=True))  # by parity
         self.data_seen: dict[int, int] = {}  # stream -> frame of its latest DATA
         self.data_prev: H2Frame | None = None
         self.disabled: int | None = None  # frame of the client's SETTINGS_ENABLE_PUSH=0
-        self.promises: dict[int, int] = {}  # promised stream -> PUSH_PROMISE frame
+        self.promises: dict[int, int] = {}  # promised stream -> PUSH_PROMISE frame, while the stream is open
+        self.pushes = 0  # PUSH_PROMISE frames
         self.pushed_heads: dict[int, int] = {}
         self.pushed_data: dict[int, int] = {}
 
@@ -291,11 +371,12 @@ class Streams(Tracker):
             return
         by_type = self.frames[e.direction.value]
         by_type[e.type_name] = by_type.get(e.type_name, 0) + 1
-        if e.stream and e.stream not in c.streams:
-            c.streams.add(e.stream)
+        if e.stream and e.stream not in (ids := c.streams[e.stream & 1]):
+            ids.add(e.stream)
             self.streams += 1
         if e.ftype == PUSH_PROMISE:
             self.promises += 1
+            c.pushes += 1
             c.promises.setdefault(e.promised, e.frame)
         elif e.ftype == SETTINGS and e.direction is C2S and e.enable_push == 0 and c.disabled is None:
             c.disabled = e.frame
@@ -308,6 +389,11 @@ class Streams(Tracker):
             elif e.direction is S2C and e.ftype == HEADERS and key not in self._half_closed:
                 self._half_closed[key] = True
                 self.full_duplex += 1  # the response began before the client's END_STREAM (HTTP/2 allows it)
+        if e.closes:  # the stream is over: what was kept for it goes
+            self._half_closed.pop((e.conn, e.stream), None)
+            c.data_seen.pop(e.stream, None)
+            for kept in (c.promises, c.pushed_heads, c.pushed_data):
+                kept.pop(e.stream, None)
 
     def _data(self, c: _ConnStreams, e: H2Frame) -> None:
         prev = c.data_prev
@@ -330,8 +416,9 @@ class Streams(Tracker):
                 c.responses += 1
             elif e.stream not in c.pushed_heads:
                 self.pushed += 1
-                c.pushed_heads[e.stream] = e.frame
-                self._shown(c, e.stream)
+                if not e.end_stream:  # else the stream is already closed: nothing more of it to wait for
+                    c.pushed_heads[e.stream] = e.frame
+                    self._shown(c, e.stream)
 
     def _shown(self, c: _ConnStreams, stream: int) -> None:
         if self.push_shown is None and stream in c.promises and stream in c.pushed_heads and stream in c.pushed_data:
@@ -341,7 +428,7 @@ class Streams(Tracker):
         c = self.conns.pop(conn, None)
         if c is not None and not c.grpc:
             self.answers += c.responses
-        if c is not None and c.disabled is not None and not c.promises and self.push_quiet is None:
+        if c is not None and c.disabled is not None and not c.pushes and self.push_quiet is None:
             self.push_quiet = c.disabled
         for key in [k for k in self._half_closed if k[0] == conn]:
             del self._half_closed[key]

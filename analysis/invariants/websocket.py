@@ -20,6 +20,7 @@ class Upgrade(Check):
     source = "RFC 6455 §4.1-§4.2 (opening handshake)"
     wants = (Http1Request, Http1Response, WsFrame, Undecodable)
     subject = "WebSocket handshakes"
+    by_roles = True
     family = "websocket"
     __slots__ = ("asked", "last", "switched")
 
@@ -54,7 +55,10 @@ class Upgrade(Check):
                 self.saw(e.frame)  # declined (a 4xx, say): a correct answer, and no frames may follow
                 self.asked = None
         elif isinstance(e, WsFrame):
-            if not self.switched:
+            if not self.switched and self.conn.joined and self.last is None:
+                self.switched = True  # joined mid-session: the handshake was before the capture
+                self.cannot_read("the WebSocket began before the capture, so its handshake is not in it")
+            elif not self.switched:
                 self.violate(e.frame, f"a WebSocket frame (frame {e.frame}) preceded the 101")
         elif e.direction is S2C and e.protocol == "http1" and e.malformed and self.asked is not None \
                 and not self.switched:
@@ -72,6 +76,7 @@ class _Masking(Check):
     want_masked: bool
     wants = (WsFrame, Undecodable)
     family = "websocket"
+    by_roles = True
 
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:

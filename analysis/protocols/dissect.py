@@ -21,14 +21,18 @@ found with one lookup (``Reassembler.lanes``) and handed to its parser without a
 Anything else takes the general path; both give the same events (tests/test_fast_paths.py).
 
 A connection's application protocol is recognised from its first bytes, not its port:
-an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record.
+an HTTP/1.x request or status line, the HTTP/2 preface, or a TLS record. A connection the
+capture joined mid-way is recognised from what its bytes carry (``midstream``: a run of HTTP/2
+frames, a request or status line further in, a run of WebSocket frames). While its roles are a
+guess from the ports, its Opened and events are held; its bytes then confirm or correct the roles
+(swapping client and server before anything of it is released), or the guess stands, said as such.
 ``dissect(frames)`` collects the whole stream into lists: for tests and small captures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
@@ -37,13 +41,17 @@ from ..wire.fragments import Defragmenter, FragmentStats
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
-from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
+from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, _evidence_name, client_evidence, turn_round
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
+from .midstream import Sniffed, sniff
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
+# Bytes held, once a joined connection's protocol is known, waiting for evidence of who its client is (a
+# request's HEADERS, the mask bit) before the roles guessed from its ports are let stand.
+_ROLES_WITHIN = 16384
 _SAMPLE = 16
 
 # --protocol NAME: what a connection the capture joined mid-way is read as, when its bytes say nothing.
@@ -90,10 +98,16 @@ class Dissection:
 class _Router:
     """Per-connection state: the parser once the first bytes have said which, and the reorder buffer."""
 
-    __slots__ = ("conn", "held", "joined_mid", "out", "parser", "pending")
+    __slots__ = ("conn", "flip", "held", "joined_mid", "opened", "out", "parser", "pending", "swap", "unsure")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, swap: Callable[[int], None] | None = None) -> None:
         self.conn = conn
+        # Roles guessed from the ports (a connection joined mid-way): its Opened and events wait until its bytes
+        # confirm or correct them (``_settle``), so a swap never reaches anything already released.
+        self.unsure = conn.role_source == "port" and swap is not None
+        self.opened: Opened | None = None  # the held Opened, while unsure
+        self.swap = swap
+        self.flip = False  # roles were swapped while a batch of the reassembler's output was being routed
         self.parser: Http1Connection | Http2Connection | Http3Connection | None = None
         self.held: list[Data] = []
         self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
@@ -144,6 +158,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     lanes, fast = tcp.lanes, tcp.fast
     frames_seen = tcp_frames = 0
     ts = None
+    swap = tcp.swap_roles
     for number, ts, linktype, data, wirelen in frames:
         frames_seen += 1
         if frames_seen == 1:
@@ -165,7 +180,8 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
                             parser.feed(lane.direction, data[start:end], ts, number)
                         else:
                             _route(Data(lane.info.id, lane.direction, data[start:end], ts, number), router, fallback)
-                        if router.out or router.pending:
+                            router.flip = False  # nothing else of this segment is on its way
+                        if router.out or router.pending or router.opened is not None:
                             yield from _release(router)
                     continue
         seg = decode(linktype, data, wirelen)
@@ -182,11 +198,11 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
         tcp_frames += 1
         items = tcp.feed(number, ts, seg)
         if items:
-            yield from _route_all(items, routers, fallback, decrypt)
+            yield from _route_all(items, routers, fallback, decrypt, swap)
             if len(routers) > n.open_peak:
                 n.open_peak = len(routers)
     n.frames, n.tcp_frames, n.last_ts = frames_seen, tcp_frames, ts
-    yield from _route_all(tcp.finish(), routers, fallback, decrypt)
+    yield from _route_all(tcp.finish(), routers, fallback, decrypt, swap)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
@@ -210,15 +226,21 @@ def dissect(frames: Iterable[RawFrame], fallback: str | None = None, keylog: Key
     return result
 
 
-def _route_all(items: list, routers: dict[int, _Router], fallback: str | None,
-               decrypt: Decrypter | None) -> Iterator[Opened | Event | ConnectionEnded]:
+def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, decrypt: Decrypter | None,
+               swap: Callable[[int], None] | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
+    flipped = None
     for item in items:
         kind = item.__class__
         if kind is Opened:
-            routers[item.conn.id] = _Router(item.conn)
-            yield item
+            router = routers[item.conn.id] = _Router(item.conn, swap)
+            if router.unsure:
+                router.opened = item
+            else:
+                yield item
             continue
         router = routers[item.conn]
+        if router.flip and kind is not Ended:  # made before the roles were swapped: turn it round
+            item = replace(item, direction=S2C if item.direction is C2S else C2S)
         if kind is Ended:
             yield from _end(router, fallback, decrypt)
             del routers[item.conn]
@@ -228,8 +250,13 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None,
             parser.feed(item.direction, item.data, item.ts, item.frame)
         else:
             _route(item, router, fallback)
-        if router.out or router.pending:
+        if router.flip:
+            flipped = flipped or []
+            flipped.append(router)
+        if router.out or router.pending or router.opened is not None:
             yield from _release(router)
+    for router in flipped or ():  # the next batch was made with the corrected roles
+        router.flip = False
 
 
 def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
@@ -288,6 +315,11 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     if router.out:
         pending.extend(router.out)
         router.out.clear()
+    if router.unsure and not final:
+        return []
+    if router.opened is not None:
+        opened, router.opened = router.opened, None
+        return [opened, *_release(router, final)]
     if not pending:
         return pending
     mark = None if final or router.parser is None else router.parser.pending_frame()
@@ -309,6 +341,7 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
 def _end(router: _Router, fallback: str | None, decrypt: Decrypter | None) -> Iterator[Event | ConnectionEnded]:
     conn = router.conn
     _settle(router, fallback, final=True)
+    router.unsure = False
     if router.parser is not None:
         router.parser.finish()
         conn.app = router.parser.app
@@ -324,29 +357,104 @@ def _end(router: _Router, fallback: str | None, decrypt: Decrypter | None) -> It
 
 
 def _settle(router: _Router, fallback: str | None, final: bool) -> None:
-    """Decide the connection's protocol from its first bytes, then replay what was held."""
+    """Decide the connection's protocol from its first bytes (or, joined mid-way, from what they carry: see
+    ``midstream``), confirm or correct roles guessed from the ports, then replay what was held."""
     conn = router.conn
     if not router.held or conn.app != "unknown":
         return
+    pieces: dict[Direction, list[bytes]] = {C2S: [], S2C: []}
+    for x in router.held:
+        pieces[x.direction].append(x.data)
+    firsts = {d: b"".join(p)[:64] for d, p in pieces.items()}
     app = None
     for d in (C2S, S2C):
-        first = b"".join(x.data for x in router.held if x.direction is d)[:64]
-        app = app or (classify(first) if first else None)
+        app = app or (classify(firsts[d]) if firsts[d] else None)
     held_bytes = sum(len(x.data) for x in router.held)
+    mid = sniff(pieces, final or held_bytes >= _DECIDE_WITHIN) if app is None and not conn.handshake_seen else None
+    if mid is not None:
+        app = mid.app
     if app is None and not final and held_bytes < _DECIDE_WITHIN:
         return
+    if router.unsure:
+        who, why = _client_side(firsts, mid)
+        if who is None and mid is not None and mid.app != "http1" and not final and held_bytes < _ROLES_WITHIN:
+            return  # a joined HTTP/2 or WebSocket connection: its next HEADERS may still say who asks
+        router.unsure = False
+        if who is S2C:
+            _swap(router)
+            pieces = {C2S: pieces[S2C], S2C: pieces[C2S]}
+            mid = mid and Sniffed(mid.app, C2S, mid.evidence, {C2S: mid.starts.get(S2C), S2C: mid.starts.get(C2S)})
+        if who is not None:
+            conn.role_source = why
+        else:
+            conn.role_source = "port (no evidence in the bytes said which end is the client)"
     assumed = app is None and fallback is not None and not conn.handshake_seen
     if assumed:
         app = fallback
         conn.role_source += f", read as {fallback} (--protocol)"
     conn.app = app or "opaque"
+    conn.joined = mid is not None or assumed
+    if mid is not None and mid.app != "http1":
+        _joined(router, mid)
+        return
     if app == "http1":
         router.parser = Http1Connection(conn, router.out, resync=router.joined_mid)
     elif app == "http2":
-        router.parser = Http2Connection(conn, router.out, preface=not assumed)
+        router.parser = Http2Connection(conn, router.out, preface=not conn.joined)
     if router.parser is not None:
         for x in router.held:
             router.parser.feed(x.direction, x.data, x.ts, x.frame)
+    router.held.clear()
+
+
+def _client_side(firsts: dict[Direction, bytes], mid: Sniffed | None) -> tuple[Direction | None, str]:
+    """Which direction the client sends, and the evidence that says so (None: nothing in the bytes does)."""
+    for d in (C2S, S2C):
+        who = client_evidence(firsts[d]) if firsts[d] else None
+        if who is not None:
+            return (d if who == "client" else S2C if d is C2S else C2S), _evidence_name(firsts[d])
+    if mid is not None and mid.client is not None:
+        return mid.client, mid.evidence
+    return None, ""
+
+
+def _swap(router: _Router) -> None:
+    """The other end is the client: turn round the reassembler, what is held, and what was reported."""
+    def turned(x):
+        return replace(x, direction=S2C if x.direction is C2S else C2S)
+
+    router.swap(router.conn.id)
+    turn_round(router.conn)
+    router.flip = True
+    router.held = [turned(x) for x in router.held]
+    router.out[:] = [turned(e) for e in router.out]
+    router.pending = [turned(e) for e in router.pending]
+    router.joined_mid = {C2S: router.joined_mid[S2C], S2C: router.joined_mid[C2S]}
+
+
+def _joined(router: _Router, mid: Sniffed) -> None:
+    """A connection joined mid-way, read from the first whole message of each direction (``mid.starts``); a
+    direction whose message boundaries were not found cannot be followed (bytes lost, not malformed)."""
+    conn = router.conn
+    if mid.app == "http2":
+        parser = router.parser = Http2Connection(conn, router.out, preface=False)
+    else:
+        parser = router.parser = Http1Connection(conn, router.out)
+        parser.joined_websocket()
+    for d in (C2S, S2C):
+        held = [x for x in router.held if x.direction is d]
+        start = mid.starts.get(d)
+        if not held:
+            continue
+        if start is None:
+            parser.gap(d, -1, held[0].ts, held[0].frame)  # -1: an unknown number of bytes before a boundary
+            continue
+        for x in held:
+            if start >= len(x.data):
+                start -= len(x.data)
+                continue
+            parser.feed(d, x.data[start:] if start else x.data, x.ts, x.frame)
+            start = 0
     router.held.clear()
 
 

@@ -31,6 +31,7 @@ from ..events import (
 )
 from ..wire.stream import Stream
 from .http2 import Http2Connection
+from .limits import unfinished_head
 from .sse import SseParser
 from .websocket import WsParser
 
@@ -205,8 +206,7 @@ class Http1Connection:
             elif side.state == "head" and side.stream.buf.strip():
                 ts, frame = side.stream.where(0)
                 self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
-                                            f"the capture ends inside a message head ({len(side.stream.buf)} bytes)",
-                                            "lost"))
+                                            unfinished_head("a message head", len(side.stream.buf)), "lost"))
             self._abandon(side)
         for parser in self.ws.values():
             parser.finish()
@@ -457,6 +457,15 @@ class Http1Connection:
         if not self.ws:
             for side in (client, server):
                 side.stream.clear()
+
+    def joined_websocket(self) -> None:
+        """A WebSocket the capture joined mid-session (``midstream``): every byte from here on is frames."""
+        self._app = "websocket"
+        self.feed = self._feed_upgraded
+        for side in self.sides.values():
+            side.state = "upgraded"
+            parser = self.ws[side.direction] = WsParser(self.conn.id, side.direction, self.out, side.stream)
+            self.upgraded[side.direction] = parser.feed
 
     def _resume_client(self) -> None:
         self.upgrade_pending = None

@@ -10,21 +10,35 @@ dynamic table makes every block depend on the ones before it. On gRPC streams
 messages without keeping their bodies. What else rides on a stream (WebSocket after an
 extended CONNECT, RFC 8441; an event stream after a ``text/event-stream`` response) is
 ``carrier.Carried``'s, shared with HTTP/3.
+
+A connection the capture joined mid-way (``preface=False``) has HPACK dynamic-table entries made before the
+capture began: a reference to one the decoder never saw inserted is missing evidence (``Undecodable`` cause
+"lost"), not a malformed block, and from then on that direction's blocks are read for their static-table and
+literal fields only (``midstream.static_fields``: ``:method``, ``:status``, a literal content type), because
+the table is out of step. On a connection whose start was captured an invalid index stays malformed.
+
+Per-stream state (gRPC message framing, what rides on the stream) lives while the stream does: it is dropped
+when both sides have ended the stream (END_STREAM) or one reset it (RST_STREAM), and the ``H2Frame`` that closed
+it says so (``closes``), so the checks and trackers drop theirs too. A header block the capture ends inside, or
+one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` says.
 """
 
 from __future__ import annotations
 
 from hpack import Decoder
-from hpack.exceptions import HPACKError
+from hpack.exceptions import HPACKError, InvalidTableIndex
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import Frame
 
 from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
 from ..wire.stream import Stream
 from .carrier import Carried, pieces_of
+from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
+from .midstream import static_fields
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 3, 4, 5, 9
+_LIVE_LIMIT = 1 << 16  # streams open at once that are tracked for their closing (beyond: the oldest is let go)
 _END_STREAM, _END_HEADERS, _PADDED = 0x1, 0x4, 0x8
 _ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
 _MAX_FRAME = 1 << 24
@@ -42,8 +56,17 @@ class _Grpc:
         self.compressed = False
 
 
+class _Block:
+    """A header block awaiting its END_HEADERS: the frame that opened it, its bytes, and its size on the wire."""
+
+    __slots__ = ("buf", "first", "frames", "wire")
+
+    def __init__(self, first: H2Frame, data: bytes) -> None:
+        self.first, self.buf, self.frames, self.wire = first, bytearray(data), 1, 9 + first.length
+
+
 class _Side:
-    __slots__ = ("block", "decoder", "direction", "grpc", "state", "stream")
+    __slots__ = ("block", "decoder", "desync", "direction", "grpc", "overflow", "state", "stream")
 
     def __init__(self, direction: Direction, expect_preface: bool) -> None:
         self.direction = direction
@@ -51,8 +74,10 @@ class _Side:
         self.state = "preface" if expect_preface else "frames"
         self.decoder = Decoder()
         self.decoder.max_allowed_table_size = 1 << 20  # a passive reader accepts what the peers agreed
-        self.block: tuple | None = None  # (first frame event, bytearray) of a header block awaiting CONTINUATION
+        self.block: _Block | None = None  # a header block awaiting CONTINUATION
         self.grpc: dict[int, _Grpc] = {}
+        self.desync = ""  # why the HPACK table is out of step (a reference to an entry made before the capture)
+        self.overflow = False  # skipping the rest of a header block beyond MAX_HEADER_BLOCK
 
 
 class Http2Connection:
@@ -66,6 +91,8 @@ class Http2Connection:
         self.grpc_streams: set[int] = set()
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 8441) and event streams on its streams
         self.app = "http2"
+        self.joined = not preface  # the capture began after the connection did: its HPACK tables began before
+        self.live: dict[int, int] = {}  # open streams -> which sides ended them (1 client, 2 server)
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
         side = self.sides[direction]
@@ -77,14 +104,30 @@ class Http2Connection:
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
         side = self.sides[direction]
         if side.state != "broken" and missing:
+            why = (f"{missing} bytes are missing from the capture" if missing > 0 else
+                   "the capture joined this direction inside a frame")
             self.out.append(Undecodable(ts, frame, self.conn.id, direction, "http2",
-                                        f"{missing} bytes are missing from the capture; frame boundaries are lost",
-                                        "lost"))
+                                        f"{why}; frame boundaries are lost", "lost"))
             side.state = "broken"
             side.stream.clear()
             self.carried.gap(direction, ts, frame)
 
     def finish(self) -> None:
+        for side in self.sides.values():
+            if side.state == "broken":
+                continue
+            buf = side.stream.buf
+            if side.block is not None:
+                b = side.block
+                more = f", {b.frames - 1} CONTINUATION" if b.frames > 1 else ""
+                self.out.append(Undecodable(b.first.ts, b.first.frame, self.conn.id, side.direction, "http2",
+                                            unfinished_head(f"a header block ({b.first.type_name} on stream "
+                                                            f"{b.first.stream}{more}, no END_HEADERS)", b.wire),
+                                            "lost"))
+            elif len(buf) > 3 and buf[3] in (_HEADERS, _PUSH_PROMISE, _CONTINUATION):
+                ts, frame = side.stream.where(0)
+                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http2",
+                                            unfinished_head("a header block's frame", len(buf)), "lost"))
         self.carried.finish()
 
     def pending_frame(self) -> int | None:
@@ -96,7 +139,7 @@ class Http2Connection:
             if side.stream.buf:
                 marks.append(side.stream.where(0)[1])
             if side.block is not None:
-                marks.append(side.block[0].frame)
+                marks.append(side.block.first.frame)
             marks.extend(g.start[1] for g in side.grpc.values() if g.prefix or g.remaining)
         m = self.carried.pending_frame()
         if m is not None:
@@ -151,20 +194,37 @@ class Http2Connection:
         enable_push = connect = None
         if ftype == _SETTINGS and parsed is not None:
             enable_push, connect = parsed.settings.get(0x2), parsed.settings.get(_ENABLE_CONNECT_PROTOCOL)
+        closes = False
+        if stream_id and (ftype == _RST_STREAM or (flags & _END_STREAM and ftype in (_DATA, _HEADERS))):
+            closes = self._ended(stream_id, 3 if ftype == _RST_STREAM else 1 if side.direction is C2S else 2)
         ev = H2Frame(ts, frame, self.conn.id, side.direction, ftype=ftype, flags=flags, stream=stream_id,
                      length=length, end_frame=end, promised=promised, enable_push=enable_push, end_ts=end_ts,
-                     connect_protocol=connect)
+                     connect_protocol=connect, closes=closes)
         self.out.append(ev)
         if parsed is None:
+            if closes:
+                self._closed(stream_id)
             return
         if ftype in (_HEADERS, _PUSH_PROMISE):
-            side.block = (ev, bytearray(parsed.data))
+            side.block, side.overflow = _Block(ev, parsed.data), False
             if flags & _END_HEADERS:
                 self._header_block(side)
         elif ftype == _CONTINUATION and side.block is not None:
-            side.block[1].extend(parsed.data)
+            b = side.block
+            b.buf.extend(parsed.data)
+            b.frames += 1
+            b.wire += 9 + length
             if flags & _END_HEADERS:
                 self._header_block(side)
+            elif b.wire > MAX_HEADER_BLOCK:
+                self.out.append(Undecodable(b.first.ts, b.first.frame, self.conn.id, side.direction, "http2",
+                                            oversized_head(f"a header block ({b.first.type_name} on stream "
+                                                           f"{b.first.stream} at frame {b.first.frame})", b.wire,
+                                                           f", {b.frames} frames")))
+                side.block, side.overflow = None, True
+                side.desync = side.desync or "a header block too large to read came before"
+        elif ftype == _CONTINUATION and side.overflow:
+            side.overflow = not flags & _END_HEADERS
         elif ftype == _DATA and stream_id in self.grpc_streams:
             self._grpc_data(side, stream_id, parsed.data, ts, frame, end)
         elif carried and parsed.data:
@@ -176,21 +236,56 @@ class Http2Connection:
         if flags & _END_STREAM and ftype in (_DATA, _HEADERS) and self.grpc_partial(side.direction, stream_id):
             self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
                                         f"stream {stream_id} ended in the middle of a gRPC message"))
+        if closes:
+            self._closed(stream_id)
+
+    def _ended(self, sid: int, sides: int) -> bool:
+        """``sides`` ended stream ``sid``: True when it is now closed (both ended, or a reset)."""
+        live = self.live
+        mask = live.pop(sid, 0) | sides | (0 if sid % 2 else 1)  # the client never sends on a pushed stream
+        if mask == 3:
+            return True
+        if len(live) >= _LIVE_LIMIT:
+            del live[next(iter(live))]
+        live[sid] = mask
+        return False
+
+    def _closed(self, sid: int) -> None:
+        """Stream ``sid`` is closed: what was kept for it goes."""
+        for side in self.sides.values():
+            side.grpc.pop(sid, None)
+        self.grpc_streams.discard(sid)
+        self.carried.reset(sid)
 
     def _header_block(self, side: _Side) -> None:
-        first, block = side.block
+        b = side.block
+        first, block = b.first, bytes(b.buf)
         side.block = None
-        try:
-            headers = side.decoder.decode(bytes(block), raw=True)
-        except (HPACKError, ValueError, IndexError) as exc:
-            self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack", str(exc)))
-            if first.end_stream:
-                self.carried.ended(side.direction, first.stream)
-            return
+        if side.desync:
+            headers = static_fields(block)
+        else:
+            try:
+                headers = side.decoder.decode(block, raw=True)
+            except (HPACKError, ValueError, IndexError) as exc:
+                if not (self.joined and isinstance(exc, InvalidTableIndex)):
+                    self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack",
+                                                str(exc)))
+                    if first.end_stream:
+                        self.carried.ended(side.direction, first.stream)
+                    return
+                # An entry made before the capture began: missing evidence. The decoder is out of step from here.
+                who = "client" if side.direction is C2S else "server"
+                side.desync = f"{exc}: the capture began after the entry was made"
+                self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "hpack",
+                                            f"the header block at frame {first.frame} refers to an HPACK table entry "
+                                            f"made before the capture began ({exc}); the table is out of step, so "
+                                            f"from here on only the static-table and literal fields of the {who}'s "
+                                            "header blocks are read", "lost"))
+                headers = static_fields(block)
         h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         content_type = h.get("content-type", "").lower()
         status = h.get(":status", "")
-        if content_type.startswith("application/grpc") and first.ftype == _HEADERS:
+        if content_type.startswith("application/grpc") and first.ftype == _HEADERS and not first.closes:
             self.grpc_streams.add(first.stream)
             self.app = "grpc"
         protocol = h.get(":protocol", "")

@@ -18,6 +18,7 @@ from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose,
 from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, varint
 from ..wire.stream import Stream
 from .carrier import Carried, pieces_of
+from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
 
 UNI_TYPES = {0x00: "control", 0x01: "push", 0x02: "qpack-encoder", 0x03: "qpack-decoder", 0x54: "webtransport"}
 _HEADERS, _SETTINGS, _PUSH_PROMISE, _GOAWAY, _CANCEL_PUSH, _MAX_PUSH_ID = 0x1, 0x4, 0x5, 0x7, 0x3, 0xD
@@ -121,6 +122,18 @@ class Http3Connection:
                                                    "never came", cause="lost"))
         self.waiting.clear()
         self.blocked = {C2S: {}, S2C: {}}
+        for (direction, sid), half in self.halves.items():
+            if half.kind != "frames" or half.skip or not half.buf.buf:
+                continue
+            try:
+                ftype = varint(half.buf.buf, 0)[0]
+            except Malformed:
+                continue
+            if ftype in (_HEADERS, _PUSH_PROMISE):  # limits: a head the capture ends inside is missing evidence
+                ts, frame = half.buf.where(0)
+                self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                            reason=unfinished_head(f"a header block (stream {sid})",
+                                                                   len(half.buf.buf)), cause="lost"))
 
     # -- streams -----------------------------------------------------------------------------------
 
@@ -206,6 +219,13 @@ class Http3Connection:
                 end_ts, end_frame = buf.where(len(b) - 1)
                 self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=0, length=length,
                                         end_ts=end_ts, end_frame=end_frame))
+                buf.consume(pos)
+                half.skip = length
+                continue
+            if ftype in (_HEADERS, _PUSH_PROMISE) and length > MAX_HEADER_BLOCK:
+                name = "HEADERS" if ftype == _HEADERS else "PUSH_PROMISE"
+                self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                            reason=oversized_head(f"a {name} frame on stream {sid}", length)))
                 buf.consume(pos)
                 half.skip = length
                 continue

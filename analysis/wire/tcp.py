@@ -3,7 +3,8 @@
 Pure and incremental: ``Reassembler.feed`` takes one decoded segment and returns
 what became deliverable. It decides client and server roles (the SYN sender is
 the client; without a handshake, the first bytes' HTTP evidence decides, and the
-connection records which), drops retransmitted and overlapping bytes, holds
+connection records which; failing that the ports, a guess the dissector corrects from
+later bytes with ``swap_roles``), drops retransmitted and overlapping bytes, holds
 out-of-order segments until the hole fills, and reports holes that never fill
 (loss, snap-length truncation, a capture that began mid-stream) as gaps instead
 of gluing unrelated bytes together. When both sides have closed (or one reset),
@@ -78,6 +79,16 @@ def client_evidence(payload: bytes) -> str | None:
     if len(payload) > 5 and payload[0] == 0x16 and payload[1] == 3:
         return {1: "client", 2: "server"}.get(payload[5])
     return None
+
+
+def turn_round(info: Connection) -> None:
+    """Swap a connection's client and server, and what it counted for each."""
+    info.client, info.server = info.server, info.client
+    for counts in (info.packets, info.payload_bytes, info.wire_bytes):
+        counts[C2S], counts[S2C] = counts[S2C], counts[C2S]
+    if info.first_payload is not None:
+        d, f, t = info.first_payload
+        info.first_payload = (S2C if d is C2S else C2S, f, t)
 
 
 def _evidence_name(payload: bytes) -> str:
@@ -155,6 +166,7 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._conns: dict[tuple, _Conn] = {}
+        self._by_id: dict[int, _Conn] = {}  # connections whose roles are decided, by id (to correct them)
         self.lanes: dict[bytes, Lane] = {}  # wire_key -> Lane, for IPv4 connections whose roles are known
         self._ended: OrderedDict[tuple, None] = OrderedDict()
         self._count = 0
@@ -248,8 +260,25 @@ class Reassembler:
             self._end(conn, out)
         return out
 
+    def swap_roles(self, conn_id: int) -> None:
+        """The roles guessed for a connection joined mid-way were wrong (its bytes said so): the other end is the
+        client. Its later segments come with the corrected directions; the ``Connection`` and what was delivered
+        before are the caller's to turn round (``turn_round``). Nothing to do once the connection has ended."""
+        conn = self._by_id.get(conn_id)
+        if conn is None:
+            return
+        conn.halves = {C2S: conn.halves[S2C], S2C: conn.halves[C2S]}
+        for half in conn.halves.values():
+            half.unacked.clear()  # ACK timing was kept for the wrong side
+        key = next(k for k in conn.keys if k[:2] != conn.client)
+        conn.client = key[:2]
+        if len(conn.client[0]) == 4:
+            for key in conn.keys:
+                self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == conn.client else S2C)
+
     def _end(self, conn: _Conn, out: list) -> None:
         """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
+        self._by_id.pop(conn.id, None)
         for key in conn.keys:
             if self._conns.get(key) is conn:
                 del self._conns[key]
@@ -286,6 +315,7 @@ class Reassembler:
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
+        self._by_id[conn.id] = conn
         if len(client[0]) == 4:
             for key in conn.keys:
                 self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
