@@ -100,6 +100,13 @@ def _grpc_calls(h: H2, first: int, count: int):
                     + h.headers(S, sid, [("grpc-status", "0")], end_stream=True))
 
 
+def _carried_size(p: Http2Connection) -> int:
+    """What the parser keeps for what rides on its streams (carrier.Carried): children and stream sets."""
+    c = p.carried
+    return (len(c.children) + len(c.ws_streams) + len(c.event_streams) + len(c.requested)
+            + len(c.requests_ended))
+
+
 def _state_size(p: Http2Connection, judge: Judge, conn: int) -> dict[str, int]:
     """Every per-stream structure the parser, the checks and the trackers keep for the connection."""
     o = judge.open[conn]
@@ -107,7 +114,7 @@ def _state_size(p: Http2Connection, judge: Judge, conn: int) -> dict[str, int]:
     c = streams.conns.get(conn)
     sizes = {"live": len(p.live), "grpc_streams": len(p.grpc_streams),
              "grpc": sum(len(s.grpc) for s in p.sides.values()),
-             "ws": len(p.ws), "half_closed": len(streams._half_closed),
+             "carried": _carried_size(p), "half_closed": len(streams._half_closed),
              "data_seen": len(c.data_seen) if c else 0, "promises": len(c.promises) if c else 0,
              "messages": len(messages.streams), "frames": len(messages._frames),
              "prompted": len(messages.unprompted.prompted)}
@@ -196,5 +203,5 @@ def test_websocket_over_h2_parsers_go_when_their_stream_closes():
         p.feed(S2C, h.headers(S, sid, [(":status", "200")]), 0.0, frame + 1)
         p.feed(C2S, h.data(sid, ws_frame(b"hi", masked=True), end_stream=True), 0.0, frame + 2)
         p.feed(S2C, h.data(sid, ws_frame(b"yo"), end_stream=True), 0.0, frame + 3)
-        assert not p.ws and not p.ws_streams and not p.live  # closed by both END_STREAMs: nothing kept
+        assert not _carried_size(p) and not p.live  # closed by both END_STREAMs: nothing kept
     assert sum(type(e).__name__ == "WsFrame" for e in out) == 200
