@@ -39,6 +39,7 @@ from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import Traits, label_of, not_judged_reason
+from .protocols.tls import DECRYPTED, NO_LOG
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
@@ -64,6 +65,16 @@ def _response_family(e: Http1Response) -> str:
 
 _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
                Undecodable: lambda e: _BY_PARSER.get(e.protocol)}
+
+
+def _unread_tls(conn: Connection) -> Finding:
+    """Inconclusive: what a TLS connection says could not be read (all or part of it), and exactly why."""
+    detail = conn.tls if conn.tls and conn.tls != DECRYPTED else NO_LOG
+    frame = conn.first_frame
+    if " at frame " in detail:
+        frame = int(detail.split(" at frame ", 1)[1].split()[0])
+    return Finding("tls.decrypted", Status.INCONCLUSIVE, (frame,), detail + ".",
+                   "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")
 
 
 class _Open:
@@ -179,11 +190,9 @@ class Judge:
         return result
 
     def _conclude(self, o: _Open, label: str) -> list[Finding]:
+        conn = o.conn
         if label == "tls":
-            return [Finding("tls.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
-                            "the connection is TLS-encrypted and the capture carries no keys for it, so what it says "
-                            "cannot be checked (embed them: editcap --inject-secrets tls,KEYLOG, or pass --keylog).",
-                            "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")]
+            return [_unread_tls(conn)]
         if label == "quic":
             return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
                             f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
@@ -192,7 +201,10 @@ class Judge:
             return []
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
-        return [o.finding(cid) for cid in ids]
+        found = [o.finding(cid) for cid in ids]
+        if conn.tls and conn.tls != DECRYPTED:  # decrypted in part: a record did not authenticate, or bytes were lost
+            found.insert(0, _unread_tls(conn))
+        return found
 
     # -- the capture ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from ..events import (
     QuicStream,
     StreamGap,
 )
+from .tls import HANDSHAKE_ONLY, OTHER_ALPN
 
 _PUSH_PROMISE = 5
 
@@ -91,7 +92,9 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
     """The protocol name a connection is judged as: a --protocol name, or tls / other / empty (not judged)."""
     app = conn.app
     if app == "tls":
-        return "tls"
+        if conn.tls == HANDSHAKE_ONLY:
+            return "empty"
+        return "other" if conn.tls.startswith(OTHER_ALPN) else "tls"
     if app == "quic":
         return "quic" if conn.unread else "empty"
     if app == "http3":
@@ -121,6 +124,10 @@ def not_judged_reason(conn: Connection) -> str:
     """One sentence on why a connection carries nothing the invariants speak about."""
     if conn.app == "unknown":
         return "no application bytes: the TCP handshake, ACKs or a close only."
+    if conn.app == "tls":
+        if conn.tls == HANDSHAKE_ONLY:
+            return "TLS handshake only: no application data crossed the decrypted connection."
+        return f"its TLS session negotiated ALPN {conn.alpn}, which duplexlab does not judge."
     if conn.transport == "quic":
         if conn.app == "quic":
             return "no stream carried any bytes: the QUIC handshake only."

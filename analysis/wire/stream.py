@@ -38,6 +38,20 @@ class Stream:
         i = bisect_right(self._offs, self.base + pos) - 1
         return marks[i if i > 0 else 0]
 
+    def pieces(self, start: int, end: int) -> list[tuple[int, float, int]]:
+        """(pos, ts, frame) of each fed piece that holds bytes of ``buf[start:end]``, the first one at ``start``: where
+        the segments that carried a span of bytes begin (a TLS record's ciphertext, say)."""
+        offs, marks, base = self._offs, self._marks, self.base
+        i = bisect_right(offs, base + start) - 1
+        if i < 0:
+            i = 0
+        out = [(start, *marks[i])]
+        i += 1
+        while i < len(offs) and offs[i] < base + end:
+            out.append((offs[i] - base, *marks[i]))
+            i += 1
+        return out
+
     def consume(self, n: int) -> None:
         del self.buf[:n]
         self.base += n
