@@ -11,6 +11,7 @@ conclude, and everything kept for it is released. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 from .events import (
@@ -67,12 +68,14 @@ _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
                Undecodable: lambda e: _BY_PARSER.get(e.protocol)}
 
 
+_AT_FRAME = re.compile(r" at frame (\d+)")
+
+
 def _unread_tls(conn: Connection) -> Finding:
     """Inconclusive: what a TLS connection says could not be read (all or part of it), and exactly why."""
     detail = conn.tls if conn.tls and conn.tls != DECRYPTED else NO_LOG
-    frame = conn.first_frame
-    if " at frame " in detail:
-        frame = int(detail.split(" at frame ", 1)[1].split()[0])
+    at = _AT_FRAME.search(detail)  # the record that did not open, when one did not
+    frame = int(at.group(1)) if at else conn.first_frame
     return Finding("tls.decrypted", Status.INCONCLUSIVE, (frame,), detail + ".",
                    "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")
 

@@ -127,6 +127,8 @@ def test_a_record_cut_by_the_capture_end_leaves_the_events_before_it(tmp_path):
     (conn,) = d.connections
     assert "the capture ends inside a server->client TLS record" in conn.tls_facts
     assert [e.frame for e in d.events if type(e).__name__ == "SseEvent"] == frames
+    result = analyse(path)  # what the cut record held is unknown (a client writing into the stream?): not a pass
+    assert "cannot be authenticated" in _tls_finding(result).detail and result.verdict == "inconclusive"
 
 
 def test_an_alpn_duplexlab_does_not_judge_is_listed_with_it(tmp_path):

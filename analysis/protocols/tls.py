@@ -109,7 +109,7 @@ class TlsConnection:
         while len(s.buf) >= 5:
             head = record_header(s.buf)
             if head is None:
-                self._lose(direction, f"bytes that are not a TLS record (frame {s.where(0)[1]})")
+                self._lose(direction, f"bytes that are not a TLS record at frame {s.where(0)[1]}")
                 return
             end = 5 + head[2]
             if len(s.buf) < end:
@@ -143,7 +143,12 @@ class TlsConnection:
         conn = self.conn
         for d, side in self.sides.items():
             if side.stream.buf and not side.lost:
-                self.facts.append(f"the capture ends inside a {d.value} TLS record (frame {side.stream.where(0)[1]})")
+                # Its bytes cannot be authenticated, so not read: what they held (a client writing into an event
+                # stream, say) is unknown, and the findings stand only on the bytes before them.
+                cut = f"the capture ends inside a {d.value} TLS record at frame {side.stream.where(0)[1]}"
+                self.facts.append(cut)
+                if not self.bad_record and (side.encrypted or side.keys is not None) and self.inner is not None:
+                    self.bad_record = cut + " (or its length was damaged): its bytes cannot be authenticated"
         if self.inner is not None:
             self.inner.finish()
         conn.alpn = self.alpn
@@ -231,6 +236,9 @@ class TlsConnection:
         missing = len(side.stream.buf)
         side.stream.clear()
         self.facts.append(f"the {d.value} stream holds {what}: not read further")
+        if not self.bad_record and (side.encrypted or side.keys is not None):
+            self.bad_record = (f"the {d.value} TLS stream holds {what}: it and what follows in its direction are not "
+                               "read")
         if self.inner is not None:
             self.inner.gap(d, missing, ts, frame)
         elif side.encrypted or side.keys is not None:
