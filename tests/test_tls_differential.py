@@ -59,7 +59,11 @@ def test_there_are_fixtures_of_every_family():
 @pytest.mark.parametrize("path", CAPTURES, ids=[p.stem for p in CAPTURES])
 def test_fixture_agrees_with_tshark_and_passes(path):
     ours, conns = _ours(str(path))
-    assert all(c.tls in ("decrypted", "TLS handshake only") for c in conns)
+    tls = [c.tls for c in conns]
+    if path.stem == "chromium-sse":  # Chromium opens a spare connection it never uses: not judged, with why
+        assert tls == ["decrypted", "the client sent nothing over TLS"]
+    else:
+        assert set(tls) == {"decrypted"}
     openssl = not path.stem.startswith(("curl", "chromium"))
     theirs = tshark_tls_view(str(path), port=conns[0].server[1] if openssl else None)
     assert theirs, "tshark decrypted nothing"

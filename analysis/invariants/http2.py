@@ -40,20 +40,19 @@ class ClientPreface(Check):
     wants = (H2Preface, H2Frame, Undecodable)
     subject = "HTTP/2 connections"
     family = "http2"
-    __slots__ = ("client_spoke", "first_server", "h2", "preface")
+    __slots__ = ("first_server", "h2", "preface")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
         self.preface: H2Preface | None = None
         self.first_server: H2Frame | None = None
-        self.h2 = self.client_spoke = False
+        self.h2 = False
 
     def feed(self, e: Event) -> None:
         if isinstance(e, H2Preface):
             self.preface, self.h2 = e, True
         elif isinstance(e, H2Frame):
             self.h2 = True
-            self.client_spoke = self.client_spoke or e.direction is C2S
             if e.direction is S2C and self.first_server is None:
                 self.first_server = e
         elif e.protocol == "http2" and e.direction is C2S and "preface" in e.reason:
@@ -64,8 +63,6 @@ class ClientPreface(Check):
         if not self.h2 or self.violations:
             return self.conclude()
         if self.preface is None:
-            if not self.client_spoke:  # a TLS connection ALPN made h2 whose client never sent a byte (a browser's
-                return self.conclude()  # spare connection): nothing the client opened with
             if not self.conn.handshake_seen:
                 self.cannot_read(BEFORE_CAPTURE)
             else:

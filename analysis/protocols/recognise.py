@@ -20,7 +20,7 @@ from ..events import (
     QuicStream,
     StreamGap,
 )
-from .tls import HANDSHAKE_ONLY, OTHER_ALPN
+from .tls import HANDSHAKE_ONLY, OTHER_ALPN, SPARE
 
 _PUSH_PROMISE = 5
 
@@ -92,7 +92,7 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
     """The protocol name a connection is judged as: a --protocol name, or tls / other / empty (not judged)."""
     app = conn.app
     if app == "tls":
-        if conn.tls == HANDSHAKE_ONLY:
+        if conn.tls in (HANDSHAKE_ONLY, SPARE):
             return "empty"
         return "other" if conn.tls.startswith(OTHER_ALPN) else "tls"
     if app == "quic":
@@ -127,6 +127,9 @@ def not_judged_reason(conn: Connection) -> str:
     if conn.app == "tls":
         if conn.tls == HANDSHAKE_ONLY:
             return "TLS handshake only: no application data crossed the decrypted connection."
+        if conn.tls == SPARE:
+            return ("the client sent nothing over its TLS session (a browser's spare connection): only the server's "
+                    "HTTP/2 preface crossed it.")
         return f"its TLS session negotiated ALPN {conn.alpn}, which duplexlab does not judge."
     if conn.transport == "quic":
         if conn.app == "quic":

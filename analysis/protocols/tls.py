@@ -52,6 +52,7 @@ from .http2 import Http2Connection
 
 DECRYPTED = "decrypted"
 HANDSHAKE_ONLY = "TLS handshake only"
+SPARE = "the client sent nothing over TLS"  # an h2 connection a browser opened and never used
 OTHER_ALPN = "ALPN "  # conn.tls of a decrypted connection whose ALPN duplexlab does not judge: "ALPN <name>"
 _ENCRYPTED = "the connection is TLS-encrypted and "
 NO_LOG = (_ENCRYPTED + "the capture carries no keys (no key log at all: embed them with editcap --inject-secrets "
@@ -93,10 +94,11 @@ class TlsConnection:
         self.facts: list[str] = []
         self.alpn_read = False  # the server's ALPN choice was read (ServerHello, or EncryptedExtensions)
         self.spoke = False  # the first plaintext byte has been fed
+        self.client_plaintext = 0
 
     @property
     def app(self) -> str:
-        return self.inner.app if self.inner is not None else "tls"
+        return self.inner.app if self.inner is not None and self.conn.tls != SPARE else "tls"
 
     # -- input ------------------------------------------------------------------------------
 
@@ -154,6 +156,8 @@ class TlsConnection:
         conn.alpn = self.alpn
         if self.bad_record:
             conn.tls = self.bad_record
+        elif isinstance(self.inner, Http2Connection) and not self.client_plaintext:
+            conn.tls = SPARE  # only the server's preface: nothing the client could be judged by
         elif self.inner is not None:
             conn.tls = DECRYPTED
         elif self.alpn not in _HTTP1_ALPN and self.alpn != "h2" and self.data_records and not self.failure:
@@ -337,6 +341,8 @@ class TlsConnection:
             return
         inner = self.inner
         n = len(plain)
+        if d is C2S:
+            self.client_plaintext += n
         cuts = [(min(max(pos - start, 0), n), ts, frame) for pos, ts, frame in marks]
         for i, (at, ts, frame) in enumerate(cuts):
             end = cuts[i + 1][0] if i + 1 < len(cuts) else n
