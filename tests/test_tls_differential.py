@@ -87,3 +87,11 @@ def test_corpus_keylog_capture_agrees_with_tshark(corpus, name):
         ours = [r for r in ours if r[2] != "response"]
     # the zeek responses span many segments: tshark stamps their last, we their first
     _compare(ours, theirs, ("request",) if name == "tls12-http1-keylog-zeek" else ("request", "response"))
+
+
+def test_a_key_log_of_another_capture_names_what_is_missing(corpus):
+    result = analyse(str(corpus / "tls12-http1-keylog-zeek.pcap"),
+                     keylog=str(corpus / "tls12-tls13-http1-keylog-scapy.keylog"))
+    (f,) = [f for f in result.findings if f.invariant == "tls.decrypted"]
+    assert f.status.value == "inconclusive" and "no entry for its client random" in f.detail
+    assert result.verdict == "inconclusive"

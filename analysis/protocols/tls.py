@@ -61,6 +61,7 @@ BEFORE_CAPTURE = (_ENCRYPTED + "the TLS handshake is not in the capture (the con
                   "keys can be found for it and what it says cannot be checked")
 _HS_LIMIT = 256 * 1024  # handshake bytes kept per direction (a certificate chain fits many times over)
 _HTTP1_ALPN = ("", "http/1.1", "http/1.0")
+_FACTS = 16  # connection facts kept (alerts and the like): state stays bounded whatever the capture holds
 
 
 class _Side:
@@ -135,7 +136,7 @@ class TlsConnection:
             return
         side.lost = True
         side.stream.clear()
-        self.facts.append(f"{missing} bytes of the {direction.value} TLS stream are missing (frame {frame})")
+        self._fact(f"{missing} bytes of the {direction.value} TLS stream are missing (frame {frame})")
         if self.inner is not None:
             self.inner.gap(direction, missing, ts, frame)
         else:
@@ -148,7 +149,7 @@ class TlsConnection:
                 # Its bytes cannot be authenticated, so not read: what they held (a client writing into an event
                 # stream, say) is unknown, and the findings stand only on the bytes before them.
                 cut = f"the capture ends inside a {d.value} TLS record at frame {side.stream.where(0)[1]}"
-                self.facts.append(cut)
+                self._fact(cut)
                 if not self.bad_record and (side.encrypted or side.keys is not None) and self.inner is not None:
                     self.bad_record = cut + " (or its length was damaged): its bytes cannot be authenticated"
         if self.inner is not None:
@@ -182,6 +183,10 @@ class TlsConnection:
                     mark = p
         return mark
 
+    def _fact(self, fact: str) -> None:
+        if len(self.facts) < _FACTS:
+            self.facts.append(fact)
+
     # -- records ----------------------------------------------------------------------------
 
     def _record(self, d: Direction, side: _Side, record: bytes, marks: list[tuple[int, float, int]]) -> None:
@@ -202,7 +207,7 @@ class TlsConnection:
             if ctype == HANDSHAKE:
                 self._handshake_bytes(d, side, fragment, frame)
             elif ctype == ALERT:
-                self.facts.append(f"{'client' if d is C2S else 'server'} alert {alert_name(fragment)} (frame {frame})")
+                self._fact(f"{'client' if d is C2S else 'server'} alert {alert_name(fragment)} (frame {frame})")
             return
         try:
             inner_type, plain, offset = side.keys.open(header, fragment)
@@ -218,7 +223,7 @@ class TlsConnection:
         elif inner_type == HANDSHAKE:
             self._handshake_bytes(d, side, plain, frame)
         elif inner_type == ALERT:
-            self.facts.append(f"{'client' if d is C2S else 'server'} alert {alert_name(plain)} (frame {frame})")
+            self._fact(f"{'client' if d is C2S else 'server'} alert {alert_name(plain)} (frame {frame})")
 
     def _bad(self, d: Direction, side: _Side, frame: int, record: bytes, marks: list) -> None:
         if not self.bad_record:
@@ -239,7 +244,7 @@ class TlsConnection:
         ts, frame = side.stream.where(0)
         missing = len(side.stream.buf)
         side.stream.clear()
-        self.facts.append(f"the {d.value} stream holds {what}: not read further")
+        self._fact(f"the {d.value} stream holds {what}: not read further")
         if not self.bad_record and (side.encrypted or side.keys is not None):
             self.bad_record = (f"the {d.value} TLS stream holds {what}: it and what follows in its direction are not "
                                "read")
@@ -261,7 +266,7 @@ class TlsConnection:
             try:
                 self._message(d, side, kind, body)
             except Malformed:
-                self.facts.append(f"a malformed TLS handshake message (type {kind}, frame {frame})")
+                self._fact(f"a malformed TLS handshake message (type {kind}, frame {frame})")
                 if not self.failure and self.inner is None:
                     self.failure = _ENCRYPTED + f"its handshake cannot be read (frame {frame})"
 
