@@ -107,8 +107,24 @@ class TlsConnection:
         side = self.sides[direction]
         if side.lost:
             return
-        side.stream.feed(data, ts, frame)
         s = side.stream
+        if not s.buf:  # the common case: the segment begins a record; its whole records are read straight from it
+            at, n = 0, len(data)
+            while n - at >= 5:
+                head = record_header(data[at:at + 5])
+                if head is None:
+                    break
+                end = at + 5 + head[2]
+                if end > n:
+                    break
+                self._record(direction, side, data[at:end], [(0, ts, frame)])
+                if side.lost:
+                    return
+                at = end
+            if at == n:
+                return
+            data = data[at:]
+        s.feed(data, ts, frame)
         while len(s.buf) >= 5:
             head = record_header(s.buf)
             if head is None:
@@ -348,6 +364,13 @@ class TlsConnection:
         n = len(plain)
         if d is C2S:
             self.client_plaintext += n
+        if len(marks) == 1:  # the record came in one segment
+            _, ts, frame = marks[0]
+            if not self.spoke:
+                self.conn.first_payload = (d, frame, ts)
+                self.spoke = True
+            inner.feed(d, plain, ts, frame)
+            return
         cuts = [(min(max(pos - start, 0), n), ts, frame) for pos, ts, frame in marks]
         for i, (at, ts, frame) in enumerate(cuts):
             end = cuts[i + 1][0] if i + 1 < len(cuts) else n
