@@ -16,9 +16,31 @@ from tests.crafted import H2, H2_PREFACE, SSE_HEAD, WS_101, WS_UPGRADE, C, S, ge
 from tests.tlscraft import Tls13Writer, TlsConv
 
 
-def _events(path):
+def _events(path, keylog: bytes = b""):
     facts = FileFacts(path)
-    return dissect(read_frames(path, facts), keylog=Keylog(facts.keylog)).events
+    return dissect(read_frames(path, facts), keylog=Keylog(facts.keylog, keylog)).events
+
+
+def test_the_direct_reading_and_both_tcp_lanes_give_the_buffered_reading_s_events(tmp_path, monkeypatch):
+    """Records read straight from their segment, and the TCP fast lane, change no event (repr to the field)."""
+    import sys
+    from pathlib import Path
+
+    from analysis.protocols.tls import TlsConnection
+    from analysis.wire.tcp import Reassembler
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from make_capture import write
+
+    bench = str(tmp_path / "bench.pcap")
+    write(3000, bench, "websocket-tls")
+    paths = [(str(p), b"") for p in sorted((Path(__file__).parent / "fixtures" / "tls").glob("*.pcapng"))]
+    paths.append((bench, Path(bench + ".keylog").read_bytes()))
+    fast = {p: [repr(e) for e in _events(p, k)] for p, k in paths}
+    assert sum(len(v) for v in fast.values()) > 2000
+    monkeypatch.setattr(TlsConnection, "direct", False)
+    monkeypatch.setattr(Reassembler, "fast", lambda self, *a: False)
+    assert {p: [repr(e) for e in _events(p, k)] for p, k in paths} == fast
 
 
 def test_one_record_over_three_segments_gives_each_sse_event_its_own_frame(tmp_path):

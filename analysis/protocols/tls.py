@@ -81,6 +81,8 @@ class _Side:
 class TlsConnection:
     """Feed it a TLS connection's in-order bytes per direction; the inner parser appends wire events to ``out``."""
 
+    direct = True  # read whole records straight from the segment (False: always through the buffer, for tests)
+
     def __init__(self, conn: Connection, out: list, keylog: Keylog) -> None:
         self.conn, self.out, self.keylog = conn, out, keylog
         self.sides = {C2S: _Side(), S2C: _Side()}
@@ -108,7 +110,7 @@ class TlsConnection:
         if side.lost:
             return
         s = side.stream
-        if not s.buf:  # the common case: the segment begins a record; its whole records are read straight from it
+        if not s.buf and self.direct:  # the common case: the segment begins a record; its whole records read from it
             at, n = 0, len(data)
             while n - at >= 5:
                 head = record_header(data[at:at + 5])
