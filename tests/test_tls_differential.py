@@ -95,3 +95,32 @@ def test_a_key_log_of_another_capture_names_what_is_missing(corpus):
     (f,) = [f for f in result.findings if f.invariant == "tls.decrypted"]
     assert f.status.value == "inconclusive" and "no entry for its client random" in f.detail
     assert result.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("path", [p for p in CAPTURES if p.stem.startswith("tls")], ids=lambda p: p.stem)
+def test_a_flipped_byte_in_a_real_response_record_is_named_and_never_read(path, tmp_path):
+    """Every suite's authentication (AEAD tags, CBC's MAC before or after encryption) catches one flipped bit."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap, wrpcapng
+
+    from lab.secrets import inject_secrets
+
+    _, conns = _ours(str(path))
+    server_port = conns[0].server[1]
+    pkts = rdpcap(str(path))
+    # the server's last application data record before its close_notify: the response
+    at = max(i for i, p in enumerate(pkts) if Raw in p and p[TCP].sport == server_port and bytes(p[Raw])[0] == 23)
+    payload = bytearray(bytes(pkts[at][Raw]))
+    payload[len(payload) // 2] ^= 0x10
+    pkts[at][Raw].load = bytes(payload)
+    del pkts[at][IP].chksum, pkts[at][TCP].chksum
+    out = tmp_path / "flipped.pcapng"
+    wrpcapng(str(out), pkts)
+    for _ in read_frames(str(path), facts := FileFacts(str(path))):  # the original's key log, from its DSB
+        pass
+    out.write_bytes(inject_secrets(out.read_bytes(), bytes(facts.keylog)))
+    result = analyse(str(out))
+    (f,) = [f for f in result.findings if f.invariant == "tls.decrypted"]
+    assert f.frames == (at + 1,) and "does not authenticate" in f.detail
+    assert result.verdict != "pass"
