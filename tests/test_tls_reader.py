@@ -137,3 +137,47 @@ def test_a_response_is_stamped_at_its_first_byte_not_its_last(tmp_path):
     c.raw(S, rec[2800:])
     (resp,) = [e for e in _events(c.write(tmp_path / "resp.pcapng")) if isinstance(e, Http1Response)]
     assert resp.frame == first
+
+
+def _fixture_pieces(name: str) -> tuple[list[tuple[str, bytes]], bytes, int]:
+    """The TCP payloads of a real TLS fixture in order, who sent each, its key log, and the index of the first
+    piece that holds application data records."""
+    from pathlib import Path
+
+    from scapy.layers.inet import TCP
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap
+
+    path = str(Path(__file__).parent / "fixtures" / "tls" / f"{name}.pcapng")
+    pkts = [p for p in rdpcap(path) if Raw in p]
+    client_port = pkts[0][TCP].sport
+    pieces = [(C if p[TCP].sport == client_port else S, bytes(p[Raw])) for p in pkts]
+    for _ in read_frames(path, facts := FileFacts(path)):
+        pass
+    first_app = min(i for i, (_, data) in enumerate(pieces) if data[0] == 23 and i > 3)
+    return pieces, bytes(facts.keylog), first_app
+
+
+_REAL = {name: _fixture_pieces(name) for name in ("tls12-ecdhe-aes128cbc-sha-mte", "tls12-ecdhe-chacha20",
+                                                  "tls12-ecdhe-aes256cbc-sha384-etm")}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted(_REAL)),
+       flips=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10_000), st.integers(1, 255)), max_size=3))
+def test_fuzzed_real_tls12_records_never_crash_and_never_pass_unauthenticated(tmp_path, name, flips):
+    original, keys, first_app = _REAL[name]
+    pieces = [[who, bytearray(data)] for who, data in original]
+    for idx, at, mask in flips:
+        data = pieces[idx % len(pieces)][1]
+        data[at % len(data)] ^= mask
+    damaged_app = any(bytes(p[1]) != original[i][1] for i, p in enumerate(pieces) if i >= first_app)
+    c = TlsConv(keys=keys).handshake(tls=False)
+    for who, data in pieces:
+        c.raw(who, bytes(data))
+    c.close(C)
+    result = analyse(c.write(tmp_path / "fuzz12.pcapng"))
+    if damaged_app:
+        assert result.verdict != "pass", [f.as_dict() for f in result.findings]
+    if not flips:
+        assert result.verdict == "pass", [f.as_dict() for f in result.findings]
