@@ -174,3 +174,16 @@ def test_an_sse_stream_the_client_writes_into_fails_over_tls(tmp_path):
     assert f.status is VIOLATED and f.frames == (talk[0],)
     path, _, _ = _sse(tmp_path, name="quiet.pcapng")
     assert next(x for x in analyse(path).findings if x.invariant == "sse.client-silent").status is OK
+
+
+def test_a_hole_in_the_tls_stream_leaves_what_follows_unread_and_inconclusive(tmp_path):
+    def hole(c):
+        lost = c.tls.seal(S, sse_chunk(5))
+        c.seq[S] += len(lost)  # a segment the capture missed
+        c.send(S, sse_chunk(6))
+
+    path, _, _ = _sse(tmp_path, after=hole)
+    result = analyse(path)
+    f = _tls_finding(result)
+    assert "missing at frame" in f.detail and "cannot be read" in f.detail
+    assert result.verdict == "inconclusive"

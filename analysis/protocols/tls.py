@@ -155,6 +155,9 @@ class TlsConnection:
         side.lost = True
         side.stream.clear()
         self._fact(f"{missing} bytes of the {direction.value} TLS stream are missing (frame {frame})")
+        if not self.bad_record:  # unlike cleartext, nothing after a hole can be read again: record framing is lost
+            self.bad_record = (f"{missing} bytes of the {direction.value} TLS stream are missing at frame {frame} (not "
+                               "captured): the records after them cannot be read")
         if self.inner is not None:
             self.inner.gap(direction, missing, ts, frame)
         else:
