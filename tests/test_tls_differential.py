@@ -47,6 +47,40 @@ def _compare(ours: list[tuple], theirs: list[tuple], same_frames: tuple[str, ...
             assert mine == tshark
 
 
+def _tshark_records(path: str) -> list[tuple[int, int, int]]:
+    """(frame that completed it, source port, length) of every TLS record, as tshark reassembles them."""
+    import subprocess
+
+    out = subprocess.run(["tshark", "-n", "-r", path, "-Y", "tls", "-T", "fields", "-E", "occurrence=a", "-E",
+                          "aggregator=,", "-e", "frame.number", "-e", "tcp.srcport", "-e", "tls.record.length"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        frame, sport, lengths = line.split("\t")
+        rows += [(int(frame), int(sport), int(n)) for n in lengths.split(",") if n]
+    return rows
+
+
+def test_record_boundaries_agree_with_tshark(monkeypatch):
+    """Every record of every fixture, where it ended and how long it was: records reassembled across segments and
+    several to a segment as tshark sees them."""
+    from analysis.protocols.tls import TlsConnection
+
+    seen: list[tuple[int, int, int]] = []
+    real = TlsConnection._record
+
+    def spy(self, d, side, record, marks):
+        port = (self.conn.client if d.name == "C2S" else self.conn.server)[1]
+        seen.append((marks[-1][2], port, len(record) - 5))
+        return real(self, d, side, record, marks)
+
+    monkeypatch.setattr(TlsConnection, "_record", spy)
+    for path in CAPTURES:
+        seen.clear()
+        _ours(str(path))
+        assert sorted(seen) == sorted(_tshark_records(str(path))), path.name
+
+
 def test_there_are_fixtures_of_every_family():
     names = {p.stem for p in CAPTURES}
     for want in ("tls13-aes128gcm", "tls13-aes256gcm", "tls13-chacha20", "tls13-keyupdate", "tls13-hrr",
