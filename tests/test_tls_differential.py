@@ -61,7 +61,7 @@ def _tshark_records(path: str) -> list[tuple[int, int, int]]:
     return rows
 
 
-def test_record_boundaries_agree_with_tshark(monkeypatch):
+def test_record_boundaries_agree_with_tshark(monkeypatch, corpus):
     """Every record of every fixture, where it ended and how long it was: records reassembled across segments and
     several to a segment as tshark sees them."""
     from analysis.protocols.tls import TlsConnection
@@ -75,7 +75,7 @@ def test_record_boundaries_agree_with_tshark(monkeypatch):
         return real(self, d, side, record, marks)
 
     monkeypatch.setattr(TlsConnection, "_record", spy)
-    for path in CAPTURES:
+    for path in [*CAPTURES, *(corpus / f"{name}.pcap" for name in CORPUS)]:
         seen.clear()
         _ours(str(path))
         assert sorted(seen) == sorted(_tshark_records(str(path))), path.name
