@@ -28,6 +28,7 @@ from ..wire.tls import (
     FINISHED,
     HANDSHAKE,
     KEY_UPDATE,
+    MAX_RECORD,
     SERVER_HELLO,
     TLS12,
     TLS12_SUITES,
@@ -113,11 +114,10 @@ class TlsConnection:
         if not s.buf and self.direct:  # the common case: the segment begins a record; its whole records read from it
             at, n = 0, len(data)
             while n - at >= 5:
-                head = record_header(data[at:at + 5])
-                if head is None:
-                    break
-                end = at + 5 + head[2]
-                if end > n:
+                if not 20 <= data[at] <= 23 or data[at + 1] != 3:
+                    break  # not a record header: the buffered reading says so
+                end = at + 5 + ((data[at + 3] << 8) | data[at + 4])
+                if end > n or end - at > MAX_RECORD + 5:
                     break
                 self._record(direction, side, data[at:end], [(0, ts, frame)])
                 if side.lost:

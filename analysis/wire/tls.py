@@ -258,6 +258,8 @@ class Tls13Keys(RecordKeys):
         except InvalidTag as exc:
             raise BadRecord from exc
         self.seq += 1
+        if inner and inner[-1]:  # the usual case: no padding
+            return inner[-1], inner[:-1], 0
         content = inner.rstrip(b"\x00")
         if not content:
             raise BadRecord  # no content type: an inner plaintext of zeros only (RFC 8446 §5.4)
