@@ -187,3 +187,19 @@ def test_a_hole_in_the_tls_stream_leaves_what_follows_unread_and_inconclusive(tm
     f = _tls_finding(result)
     assert "missing at frame" in f.detail and "cannot be read" in f.detail
     assert result.verdict == "inconclusive"
+
+
+def test_without_handshake_secrets_a_direction_whose_records_never_open_is_not_a_pass(tmp_path):
+    """Trying the application keys, a record that does not open passes for a handshake record; if none of a
+    direction's ever opens (its first data record damaged, so every later nonce is off too), its data was not read:
+    a client asking with no answer read is inconclusive, never a pass."""
+    w = Tls13Writer()
+    c = TlsConv(writer=w, keys=w.keylog(("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"))).handshake()
+    c.send(C, get("/"))
+    rec = bytearray(w.seal(S, ok()))
+    rec[-3] ^= 1
+    c.raw(S, bytes(rec))
+    c.close(C)
+    result = analyse(c.write(tmp_path / "trial-damaged.pcapng"))
+    assert "none of the 2 protected server->client TLS records at frame 5 on opened" in _tls_finding(result).detail
+    assert result.verdict == "inconclusive"

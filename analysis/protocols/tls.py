@@ -66,7 +66,7 @@ _FACTS = 16  # connection facts kept (alerts and the like): state stays bounded 
 
 
 class _Side:
-    __slots__ = ("app_keys", "encrypted", "hs", "keys", "lost", "pending12", "stream", "trial")
+    __slots__ = ("app_keys", "encrypted", "hs", "keys", "lost", "pending12", "skipped", "stream", "trial")
 
     def __init__(self) -> None:
         self.stream = Stream()
@@ -76,6 +76,7 @@ class _Side:
         self.pending12: RecordKeys | None = None  # TLS 1.2: the keys from this side's ChangeCipherSpec on
         self.encrypted = False  # its records are protected (whether or not we hold the keys)
         self.trial = False  # TLS 1.3 without handshake secrets: records that do not open are the handshake's
+        self.skipped = 0  # records passed over while trying (taken for the handshake's)
         self.lost = False  # nothing more of this direction is read (a gap, a record that did not open)
 
 
@@ -99,6 +100,7 @@ class TlsConnection:
         self.alpn_read = False  # the server's ALPN choice was read (ServerHello, or EncryptedExtensions)
         self.spoke = False  # the first plaintext byte has been fed
         self.client_plaintext = 0
+        self.trial_first: dict[Direction, int] = {}  # the first record passed over while trying, per direction
 
     @property
     def app(self) -> str:
@@ -173,6 +175,13 @@ class TlsConnection:
                 self._fact(cut)
                 if not self.bad_record and (side.encrypted or side.keys is not None) and self.inner is not None:
                     self.bad_record = cut + " (or its length was damaged): its bytes cannot be authenticated"
+            if side.trial and side.skipped and not self.bad_record:
+                # Without handshake secrets a record that does not open passes for the handshake's; if none ever
+                # opened, the direction's data (if any) was not read: damaged, or keys that do not fit.
+                self.bad_record = (f"none of the {side.skipped} protected {d.value} TLS records at frame "
+                                   f"{self.trial_first[d]} on opened with the key log's application secrets (and "
+                                   "there are no handshake secrets to tell the handshake's records from the data's): "
+                                   "wrong keys or damaged bytes")
         if self.inner is not None:
             self.inner.finish()
         conn.alpn = self.alpn
@@ -234,6 +243,8 @@ class TlsConnection:
             inner_type, plain, offset = side.keys.open(header, fragment)
         except BadRecord:
             if side.trial:
+                side.skipped += 1
+                self.trial_first.setdefault(d, frame)
                 return  # TLS 1.3 without handshake secrets: a handshake record, not yet the first that opens
             self._bad(d, side, frame, record, marks)
             return
