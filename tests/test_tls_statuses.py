@@ -10,7 +10,7 @@ from analysis.protocols.dissect import dissect
 from analysis.wire.keys import Keylog
 from analysis.wire.pcapread import FileFacts, read_frames
 from tests.conftest import INCONCLUSIVE, OK, VIOLATED
-from tests.crafted import H2, H2_PREFACE, SSE_HEAD, C, S, get, ok, sse_chunk
+from tests.crafted import H2, H2_PREFACE, SSE_HEAD, C, Conv, S, get, ok, sse_chunk
 from tests.tlscraft import Tls13Writer, TlsConv
 
 
@@ -202,4 +202,22 @@ def test_without_handshake_secrets_a_direction_whose_records_never_open_is_not_a
     c.close(C)
     result = analyse(c.write(tmp_path / "trial-damaged.pcapng"))
     assert "none of the 2 protected server->client TLS records at frame 5 on opened" in _tls_finding(result).detail
+    assert result.verdict == "inconclusive"
+
+
+def test_early_data_before_the_server_hello_is_not_read_and_says_so(tmp_path):
+    """A client's record before the server's hello (0-RTT early data) has no keys here: read in part, inconclusive."""
+    w = Tls13Writer()
+    c = TlsConv(writer=w)
+    Conv.handshake(c)
+    c.raw(C, w.client_hello())
+    early = c.raw(C, w.seal(C, get("/early")))  # sealed with some key: we hold none for it either way
+    w.app[C].seq = 0
+    c.raw(S, w.server_flight())
+    c.raw(C, w.client_finished())
+    c.send(C, get("/"))
+    c.send(S, ok())
+    result = analyse(c.write(tmp_path / "early.pcapng"))
+    f = _tls_finding(result)
+    assert f.frames == (early,) and "0-RTT" in f.detail
     assert result.verdict == "inconclusive"

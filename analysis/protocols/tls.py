@@ -101,6 +101,7 @@ class TlsConnection:
         self.spoke = False  # the first plaintext byte has been fed
         self.client_plaintext = 0
         self.trial_first: dict[Direction, int] = {}  # the first record passed over while trying, per direction
+        self.unread: dict[Direction, int] = {}  # the first protected data record with no keys to open it
 
     @property
     def app(self) -> str:
@@ -182,6 +183,11 @@ class TlsConnection:
                                    f"{self.trial_first[d]} on opened with the key log's application secrets (and "
                                    "there are no handshake secrets to tell the handshake's records from the data's): "
                                    "wrong keys or damaged bytes")
+        if self.inner is not None and self.unread and not self.bad_record:
+            # Read in part: some data records came with no keys to open them (0-RTT early data, say).
+            d, frame = min(self.unread.items(), key=lambda x: x[1])
+            self.bad_record = (f"the protected {d.value} TLS record at frame {frame} came before its keys were known "
+                               "(0-RTT early data is not read): what it held is unknown")
         if self.inner is not None:
             self.inner.finish()
         conn.alpn = self.alpn
@@ -231,6 +237,7 @@ class TlsConnection:
             if side.encrypted or ctype == APPLICATION_DATA:
                 if ctype == APPLICATION_DATA:
                     self.data_records += 1
+                    self.unread.setdefault(d, frame)
                 if self.hello is None and not self.failure:
                     self.failure = BEFORE_CAPTURE
                 return  # protected, and no keys: conn.tls says why
