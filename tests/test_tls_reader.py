@@ -4,7 +4,7 @@ bytes that did not authenticate)."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.events import H2Frame, Http1Response, SseEvent, WsFrame
@@ -101,6 +101,7 @@ _APP_FROM = 3  # pieces from here on are application data records
 @given(flips=st.lists(st.tuples(st.integers(0, len(_PIECES) - 1), st.integers(0, 10_000), st.integers(1, 255)),
                       max_size=4),
        cuts=st.lists(st.integers(1, 400), max_size=6), drop_tail=st.integers(0, 30))
+@example(flips=[(len(_PIECES) - 1, 0, 23 ^ 20)], cuts=[], drop_tail=0)  # the last record's type turned CCS
 def test_fuzzed_records_never_crash_and_never_pass_unauthenticated(tmp_path, flips, cuts, drop_tail):
     pieces = [[who, bytearray(data)] for who, data in _PIECES]
     for idx, at, mask in flips:
@@ -163,6 +164,7 @@ _REAL = {name: _fixture_pieces(name) for name in ("tls12-ecdhe-aes128cbc-sha-mte
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(name="tls12-ecdhe-aes128cbc-sha-mte", flips=[(6, 0, 1)])  # an alert's type turned ChangeCipherSpec
 @given(name=st.sampled_from(sorted(_REAL)),
        flips=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10_000), st.integers(1, 255)), max_size=3))
 def test_fuzzed_real_tls12_records_never_crash_and_never_pass_unauthenticated(tmp_path, name, flips):

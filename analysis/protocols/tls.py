@@ -229,9 +229,15 @@ class TlsConnection:
         ctype, header, fragment = record[0], record[:5], record[5:]
         frame = marks[0][2]
         if ctype == CHANGE_CIPHER_SPEC:  # TLS 1.2: this side's records are protected from here; 1.3: compat, ignored
-            if self.shello is not None and self.shello.version == TLS12:
+            tls12 = self.shello is not None and self.shello.version == TLS12
+            if tls12 and side.keys is None:
                 side.encrypted = True
                 side.keys, side.pending12 = side.pending12, None
+            elif not tls12 and fragment == b"\x01" and (side.keys is None or side.app_keys is not None or side.trial):
+                pass  # TLS 1.3's middlebox-compatibility CCS, during the handshake only (RFC 8446 §5, D.4)
+            else:  # renegotiation, a CCS after the handshake, or damage: nothing after it can be trusted
+                self._bad(d, side, frame, record, marks, "is a ChangeCipherSpec where none may come (TLS 1.2 "
+                          "renegotiation is not read, or the bytes are damaged)")
             return
         if side.keys is None:
             if side.encrypted or ctype == APPLICATION_DATA:
@@ -264,11 +270,11 @@ class TlsConnection:
         elif inner_type == ALERT:
             self._fact(f"{'client' if d is C2S else 'server'} alert {alert_name(plain)} (frame {frame})")
 
-    def _bad(self, d: Direction, side: _Side, frame: int, record: bytes, marks: list) -> None:
+    def _bad(self, d: Direction, side: _Side, frame: int, record: bytes, marks: list,
+             why: str = "does not authenticate with the key log's secrets (wrong keys or damaged bytes)") -> None:
         if not self.bad_record:
-            self.bad_record = (f"the TLS record at frame {frame} ({d.value}) does not authenticate with the key log's "
-                               "secrets (wrong keys or damaged bytes): it and what follows in its direction are not "
-                               "read")
+            self.bad_record = (f"the TLS record at frame {frame} ({d.value}) {why}: it and what follows in its "
+                               "direction are not read")
         side.lost = True
         side.stream.clear()
         ts = marks[0][1]
