@@ -290,15 +290,13 @@ class TlsConnection:
         missing = len(side.stream.buf)
         side.stream.clear()
         self._fact(f"the {d.value} stream holds {what}: not read further")
-        if not self.bad_record and (side.encrypted or side.keys is not None):
+        if not self.bad_record:  # whatever came after (a response, say) is unread: never a pass on what remains
             self.bad_record = (f"the {d.value} TLS stream holds {what}: it and what follows in its direction are not "
                                "read")
         if self.inner is not None:
             self.inner.gap(d, missing, ts, frame)
-        elif side.encrypted or side.keys is not None:
+        else:
             self.gaps.append((d, missing, ts, frame))
-        elif not self.failure:
-            self.failure = _ENCRYPTED + f"its {d.value} stream holds {what}, so it cannot be read"
 
     # -- the handshake ----------------------------------------------------------------------
 
