@@ -166,6 +166,7 @@ _REAL = {name: _fixture_pieces(name) for name in ("tls12-ecdhe-aes128cbc-sha-mte
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(name="tls12-ecdhe-aes128cbc-sha-mte", flips=[(6, 0, 1)])  # an alert's type turned ChangeCipherSpec
 @example(name="tls12-ecdhe-aes128cbc-sha-mte", flips=[(3, 0, 4)])  # a cleartext record's type made no type at all
+@example(name="tls12-ecdhe-chacha20", flips=[(3, 194, 1)])  # a CCS's length made 257: all after it one cut record
 @given(name=st.sampled_from(sorted(_REAL)),
        flips=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10_000), st.integers(1, 255)), max_size=3))
 def test_fuzzed_real_tls12_records_never_crash_and_never_pass_unauthenticated(tmp_path, name, flips):

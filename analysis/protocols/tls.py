@@ -174,7 +174,7 @@ class TlsConnection:
                 # stream, say) is unknown, and the findings stand only on the bytes before them.
                 cut = f"the capture ends inside a {d.value} TLS record at frame {side.stream.where(0)[1]}"
                 self._fact(cut)
-                if not self.bad_record and (side.encrypted or side.keys is not None) and self.inner is not None:
+                if not self.bad_record:
                     self.bad_record = cut + " (or its length was damaged): its bytes cannot be authenticated"
             if side.trial and side.skipped and not self.bad_record:
                 # Without handshake secrets a record that does not open passes for the handshake's; if none ever
