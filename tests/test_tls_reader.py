@@ -160,7 +160,7 @@ def _fixture_pieces(name: str) -> tuple[list[tuple[str, bytes]], bytes, int]:
 
 
 _REAL = {name: _fixture_pieces(name) for name in ("tls12-ecdhe-aes128cbc-sha-mte", "tls12-ecdhe-chacha20",
-                                                  "tls12-ecdhe-aes256cbc-sha384-etm")}
+                                                  "tls12-ecdhe-aes256cbc-sha384-etm", "tls13-keyupdate", "tls13-hrr")}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -169,7 +169,7 @@ _REAL = {name: _fixture_pieces(name) for name in ("tls12-ecdhe-aes128cbc-sha-mte
 @example(name="tls12-ecdhe-chacha20", flips=[(3, 194, 1)])  # a CCS's length made 257: all after it one cut record
 @given(name=st.sampled_from(sorted(_REAL)),
        flips=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10_000), st.integers(1, 255)), max_size=3))
-def test_fuzzed_real_tls12_records_never_crash_and_never_pass_unauthenticated(tmp_path, name, flips):
+def test_fuzzed_real_records_never_crash_and_never_pass_unauthenticated(tmp_path, name, flips):
     original, keys, first_app = _REAL[name]
     pieces = [[who, bytearray(data)] for who, data in original]
     for idx, at, mask in flips:
@@ -180,7 +180,7 @@ def test_fuzzed_real_tls12_records_never_crash_and_never_pass_unauthenticated(tm
     for who, data in pieces:
         c.raw(who, bytes(data))
     c.close(C)
-    result = analyse(c.write(tmp_path / "fuzz12.pcapng"))
+    result = analyse(c.write(tmp_path / "fuzz-real.pcapng"))
     if damaged_app:
         assert result.verdict != "pass", [f.as_dict() for f in result.findings]
     if not flips:
