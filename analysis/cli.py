@@ -48,7 +48,7 @@ def _prog() -> str:
 def _judging_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help=_PROTOCOL_HELP)
     p.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
-    p.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt with tshark")
+    p.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt TLS and QUIC with")
 
 
 def _jobs(text: str) -> int:

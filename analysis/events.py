@@ -206,7 +206,7 @@ class Connection:
     retransmissions: int = 0
     gaps: int = 0
     first_payload: tuple[Direction, int, float] | None = None  # who sent the first byte: (direction, frame, ts)
-    tls: str = ""  # "decrypted" when Wireshark decrypted it with the capture's keys
+    tls: str = ""  # TLS: "decrypted", or one sentence on why its records were not read (protocols.tls)
     ack_delay_sum: float = 0.0  # server data segment -> the client's ACK covering it, summed
     ack_delay_count: int = 0
     closed_by: str = ""  # "fin", "rst" or ""
@@ -215,8 +215,9 @@ class Connection:
     sample: bytes = b""  # the first application bytes (a few), to say what an unrecognised connection carries
     transport: str = "tcp"  # or "quic"
     unread: str = ""  # QUIC: why its packets could not be opened (no keys, wrong keys...)
-    alpn: str = ""  # QUIC: the application protocols the ClientHello offered, comma-separated
+    alpn: str = ""  # QUIC: the application protocols the ClientHello offered, comma-separated; TLS: the one chosen
     joined: bool = False  # the capture joined its application protocol mid-way: state from before is missing
+    tls_facts: str = ""  # TLS: alerts (close_notify...), records cut by the capture's end, holes, "; "-joined
 
     def describe(self) -> str:
         c, s = self.client, self.server

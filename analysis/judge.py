@@ -11,6 +11,7 @@ conclude, and everything kept for it is released. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 
@@ -41,6 +42,7 @@ from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import Traits, client_silent, label_of, not_judged_reason, silent_reason
+from .protocols.tls import DECRYPTED, NO_LOG
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
@@ -67,6 +69,18 @@ def _response_family(e: Http1Response) -> str:
 
 _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
                Undecodable: lambda e: _BY_PARSER.get(e.protocol)}
+
+
+_AT_FRAME = re.compile(r" at frame (\d+)")
+
+
+def _unread_tls(conn: Connection) -> Finding:
+    """Inconclusive: what a TLS connection says could not be read (all or part of it), and exactly why."""
+    detail = conn.tls if conn.tls and conn.tls != DECRYPTED else NO_LOG
+    at = _AT_FRAME.search(detail)  # the record that did not open, when one did not
+    frame = int(at.group(1)) if at else conn.first_frame
+    return Finding("tls.decrypted", Status.INCONCLUSIVE, (frame,), detail + ".",
+                   "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")
 
 
 class _Open:
@@ -196,11 +210,9 @@ class Judge:
         return result
 
     def _conclude(self, o: _Open, label: str) -> list[Finding]:
+        conn = o.conn
         if label == "tls":
-            return [Finding("tls.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
-                            "the connection is TLS-encrypted and the capture carries no keys for it, so what it says "
-                            "cannot be checked (embed them: editcap --inject-secrets tls,KEYLOG, or pass --keylog).",
-                            "RFC 8446 (TLS 1.3), RFC 5246 (TLS 1.2)", "protocol")]
+            return [_unread_tls(conn)]
         if label == "quic":
             return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
                             f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
@@ -211,7 +223,10 @@ class Judge:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
         if o.traits.carried:  # an event stream or a WebSocket rode on one of its HTTP/2 or HTTP/3 streams
             ids = (*ids, *(cid for family in sorted(o.traits.carried) for cid in CARRIED[family] if cid not in ids))
-        return [o.finding(cid) for cid in ids]
+        found = [o.finding(cid) for cid in ids]
+        if conn.tls and conn.tls != DECRYPTED:  # decrypted in part: a record did not authenticate, or bytes were lost
+            found.insert(0, _unread_tls(conn))
+        return found
 
     # -- the capture ------------------------------------------------------------------------
 

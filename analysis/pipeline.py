@@ -1,8 +1,8 @@
 """The pipeline's edge: a file path in, a CaptureResult out, in one streaming pass.
 
 read (the only file access) -> decode + reassemble + recognise + dissect (``protocols.dissect.stream``)
--> judge per connection, roll up per capture (``judge.Judge``). Decryption of TLS connections is
-asked of tshark, once, the first time a connection that needs it ends.
+-> judge per connection, roll up per capture (``judge.Judge``). TLS connections are decrypted on the way
+(``protocols.tls``) with the secrets of the capture's Decryption Secrets Blocks and ``--keylog``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from .events import Connection, Event
 from .findings import CaptureResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
-from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Keylog, Opened, stream
+from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
 from .render.ladder import Ladder, ladders
+from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
-from .wire.tlsread import decrypted_rows, events_from_rows
 
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
@@ -50,8 +50,7 @@ def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
     counters = Counters()
     drawing = _Drawing() if draw else None
     extra = _read_keylog(keylog)
-    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), _Decrypter(path, facts, keylog), counters,
-                   Keylog(facts.keylog, extra))
+    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), counters, Keylog(facts.keylog, extra))
     event = judge.event
     for item in items:
         kind = item.__class__
@@ -147,30 +146,6 @@ def _read_keylog(keylog: str | None) -> bytes:
             return fh.read()
     except OSError as exc:
         raise InputError(f"the key log {keylog} cannot be read: {exc.strerror}.") from exc
-
-
-class _Decrypter:
-    """Wire events of an encrypted connection from tshark's decrypted view; tshark runs once, when first needed."""
-
-    def __init__(self, path: str, facts: FileFacts, keylog: str | None) -> None:
-        self.path, self.facts, self.keylog = path, facts, keylog
-        self.rows: list | None = None
-
-    def __call__(self, conn: Connection) -> list[Event]:
-        if not (self.facts.tls_secrets or self.keylog):
-            return []
-        if self.facts.stream:  # tshark would have to read the capture a second time: a pipe cannot give it
-            if self.rows is None:
-                self.rows = []
-                self.facts.warnings.append("TLS connections were not decrypted: the capture came through a pipe, "
-                                           "which tshark cannot read again; save it to a file to decrypt")
-            return []
-        if self.rows is None:
-            self.rows = decrypted_rows(self.path, self.keylog)
-            self.facts.warnings.append("TLS connections were decrypted by tshark with the capture's keys; their "
-                                       "events carry the frame that completed each message")
-        last = conn.last_frame or conn.first_frame
-        return events_from_rows([r for r in self.rows if conn.first_frame <= r.frame <= last], [conn])
 
 
 class _Drawing:

@@ -1,10 +1,12 @@
-"""Write a large synthetic capture fast, of one of three mixes.
+"""Write a large synthetic capture fast, of one of four mixes.
 
-Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1]
+Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]
 
 - ``mix``: HTTP/1.1 keep-alive exchanges on 64 connections and WebSocket streams on 8, interleaved.
 - ``websocket``: WebSocket-heavy: 64 connections upgrade, then server pushes (two frames per segment
   now and then) and masked client messages, with client ACKs between.
+- ``websocket-tls``: the websocket mix over TLS 1.3, each segment's bytes one record; its key log is written
+  beside it as OUT.pcap.keylog (``check --keylog``).
 - ``http1``: HTTP/1.1 keep-alive-heavy: 64 connections, each request answered, client ACKs between;
   every 500 exchanges a connection closes and a new one opens in its place.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from pathlib import Path
 
 _ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
 _HTTP_CONNS, _WS_CONNS = 64, 8
@@ -66,7 +69,7 @@ class Writer:
 
 def write(packets: int, path: str, mix: str = "mix") -> int:
     """Write ``packets`` packets of ``mix`` to ``path``; returns how many were written."""
-    flows, opening, step = _MIXES[mix]()
+    flows, opening, step, *keys = _MIXES[mix]()
     with open(path, "wb") as fh:
         w = Writer(fh)
         for f in flows:
@@ -75,7 +78,9 @@ def write(packets: int, path: str, mix: str = "mix") -> int:
         while w.count < packets:
             step(w, flows, i)
             i += 1
-        return w.count
+    if keys:  # a TLS mix: its key log beside it (a pcap has no Decryption Secrets Block), for --keylog
+        Path(path + ".keylog").write_bytes(keys[0]())
+    return w.count
 
 
 def _upgraded(w: Writer, f: _Flow) -> None:
@@ -137,11 +142,40 @@ def _http1():
     return [_Flow(n) for n in range(64)], Writer.handshake, step
 
 
-_MIXES = {"mix": _mix, "websocket": _websocket, "http1": _http1}
+def _websocket_tls():
+    """The websocket mix over TLS 1.3 (AES-128-GCM): each segment's bytes one record, the keys in ``OUT.keylog``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.tlscraft import Tls13Writer
+
+    sessions: dict[tuple, Tls13Writer] = {}
+
+    def opening(w: Writer, f: _Flow) -> None:
+        t = sessions[f.c] = Tls13Writer(seed=f.c[1])
+        w.handshake(f)
+        w.pkt(f, "c", 0x18, t.client_hello())
+        w.pkt(f, "s", 0x18, t.server_flight())
+        w.pkt(f, "c", 0x18, t.client_finished() + t.seal("c", _UPGRADE))
+        w.pkt(f, "s", 0x18, t.seal("s", _SWITCH))
+
+    def step(w: Writer, flows: list, i: int) -> None:
+        g = flows[i % len(flows)]
+        t = sessions[g.c]
+        w.pkt(g, "s", 0x18, t.seal("s", _WS_SERVER + (_WS_SERVER if i % 3 == 0 else b"")))
+        w.pkt(g, "c", 0x10)
+        if i % 4 == 0:
+            w.pkt(g, "c", 0x18, t.seal("c", _WS_CLIENT))
+            w.pkt(g, "s", 0x10)
+
+    def keylog() -> bytes:
+        return b"".join(t.keylog() for t in sessions.values())
+
+    return [_Flow(n) for n in range(64)], opening, step, keylog
+
+
+_MIXES = {"mix": _mix, "websocket": _websocket, "http1": _http1, "websocket-tls": _websocket_tls}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4) or not sys.argv[1].isdigit() or sys.argv[3:] not in ([], ["mix"], ["websocket"],
-                                                                                        ["http1"]):
-        sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1]")
+    if len(sys.argv) not in (3, 4) or not sys.argv[1].isdigit() or sys.argv[3:] not in ([], *([m] for m in _MIXES)):
+        sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]")
     print(write(int(sys.argv[1]), sys.argv[2], *sys.argv[3:]))

@@ -16,7 +16,9 @@ same run:
           reassembled, wire events made and dropped): with the floor it splits our time into
           reading, parsing and judging
 and prints wall seconds (the best of --repeat runs, the four commands taking turns), peak RSS
-and the ratios ours/tshark and ours/floor (targets at 10^6: ≤ 0.3 and ≤ 4). Then `check -j 1`
+and the ratios ours/tshark and ours/floor (targets at 10^6: ≤ 0.3 and ≤ 4). Then our check on the
+websocket mix over TLS 1.3 (``websocket-tls``, decrypted with its key log) beside the cleartext one (target
+≤ 1.5x at 10^6). Then `check -j 1`
 against `check -j 2` on a set of files (the scaling from one core to two), and our peak RSS on
 a --memory packet capture (its 72 connections stay open to the end, so nothing is released
 early; budget 300 MB).
@@ -86,6 +88,17 @@ def compare(sizes: list[int], repeat: int) -> None:
                   f"{events_s:>8.2f} {ours_s / tshark_s:>11.2f} {ours_s / floor_s:>10.2f}", flush=True)
 
 
+def tls_cost(sizes: list[int], repeat: int) -> None:
+    """Our check on the websocket mix over TLS 1.3 (decrypted with its key log) beside the same mix in cleartext."""
+    for n in sizes:
+        clear, tls = str(capture(n, "websocket")), str(capture(n, "websocket-tls"))
+        runs = [(measure([*OURS, clear])[0], measure([*OURS, "--keylog", tls + ".keylog", tls])[0])
+                for _ in range(repeat)]
+        a, b = min(r[0] for r in runs), min(r[1] for r in runs)
+        print(f"tls: {n} packets of websocket: cleartext {a:.2f} s, over TLS 1.3 {b:.2f} s, tls/cleartext "
+              f"{b / a:.2f} (target at 10^6: <= 1.5)", flush=True)
+
+
 def scaling(n: int, repeat: int) -> None:
     files = [str(capture(n, mix)) for mix in TSHARK_FIELDS] * 2
     runs = [(measure([*OURS, "-j", "1", *files])[0], measure([*OURS, "-j", "2", *files])[0]) for _ in range(repeat)]
@@ -125,7 +138,9 @@ def main(args: list[str]) -> int:
     if any(not a.isdigit() for a in args):
         sys.exit(USAGE)
     OUT.mkdir(exist_ok=True)
-    compare([int(a) for a in args] or [10_000, 100_000, 1_000_000], repeat)
+    sizes = [int(a) for a in args] or [10_000, 100_000, 1_000_000]
+    compare(sizes, repeat)
+    tls_cost(sizes, repeat)
     if scale:
         scaling(scale, repeat)
     if mem:

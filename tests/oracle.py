@@ -189,3 +189,29 @@ def compare_quic(path: str, d: Dissection) -> tuple[Counter, Counter, QuicView]:
     view = tshark_quic_view(path)
     theirs = Counter({k: n for k, n in view.events.items() if not (k[0] == "h3" and k[1] in view.resent_in)})
     return our_quic_events(d, skip=view), theirs, view
+
+
+def tshark_tls_view(path: str, keylog: str | None = None, port: int | None = None) -> list[tuple]:
+    """tshark's decrypted view of TLS connections, one tuple per HTTP/1.x message or HTTP/2 frame, in frame order:
+    (frame tshark stamps it with, source port, kind, what). ``port``: a server port tshark does not know as HTTPS,
+    read as HTTP over TLS (with no ALPN, tshark would leave its application data undissected)."""
+    import subprocess
+
+    cmd = ["tshark", "-n", "-r", path, "-Y", "http || http2", "-T", "fields", "-E", "occurrence=a", "-E",
+           "aggregator=,", "-e", "frame.number", "-e", "tcp.srcport", "-e", "http.request.method", "-e",
+           "http.response.code", "-e", "http2.type", "-e", "http2.streamid"]
+    if keylog:
+        cmd[1:1] = ["-o", f"tls.keylog_file:{keylog}"]
+    if port:
+        cmd[1:1] = ["-d", f"tls.port=={port},http"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    rows: list[tuple] = []
+    for line in out.splitlines():
+        frame, sport, methods, codes, types, streams = (line.split("\t") + [""] * 6)[:6]
+        for m in filter(None, methods.split(",")):
+            rows.append((int(frame), int(sport), "request", m))
+        for c in filter(None, codes.split(",")):
+            rows.append((int(frame), int(sport), "response", c))
+        for t, s in zip(filter(None, types.split(",")), filter(None, streams.split(",")), strict=False):
+            rows.append((int(frame), int(sport), "h2", f"{t}/{s}"))
+    return rows

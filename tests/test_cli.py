@@ -103,21 +103,21 @@ def test_unknown_protocol_is_a_usage_error(tmp_path):
     _one_sentence(proc, "invalid choice")
 
 
-def test_keys_without_tshark_is_one_sentence_and_exit_two(tmp_path):
-    """Decrypting needs tshark; without it on PATH the check says so instead of guessing."""
-    from lab.secrets import inject_secrets
-
-    c = Conv().handshake()
-    c.send(C, b"\x16\x03\x01\x00\x05hello")  # a TLS record: an encrypted connection
-    c.send(S, b"\x16\x03\x03\x00\x05world")
-    plain = c.write(tmp_path / "tls.pcapng", ng=True)
+def test_check_decrypts_tls_with_no_tshark_on_path(tmp_path, corpus):
+    """duplexlab decrypts TLS itself: a capture with its keys (a DSB, or --keylog) is judged with no tshark at hand."""
+    name = "tls12-http1-keylog-small-zeek"
     keyed = tmp_path / "keyed.pcapng"
-    keyed.write_bytes(inject_secrets(Path(plain).read_bytes(), b"CLIENT_RANDOM 00 11\n"))
+    subprocess.run(["editcap", "--inject-secrets", f"tls,{corpus / f'{name}.keylog'}", str(corpus / f"{name}.pcap"),
+                    str(keyed)], check=True, capture_output=True)
     env = dict(os.environ, PATH=str(tmp_path / "empty-bin"))
-    proc = subprocess.run([sys.executable, "-m", "analysis", "check", str(keyed)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, env=env)
-    assert proc.returncode == 2
-    _one_sentence(proc, "tshark", "not on PATH")
+    for args in ([str(keyed)], ["--keylog", str(corpus / f"{name}.keylog"), str(corpus / f"{name}.pcap")]):
+        proc = subprocess.run([sys.executable, "-m", "analysis", "check", *args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=60, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "[http1]  verdict: PASS" in proc.stdout and "Traceback" not in proc.stderr, proc.stdout
+    stripped = subprocess.run([sys.executable, "-m", "analysis", "check", str(corpus / f"{name}.pcap")],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    assert stripped.returncode == 1 and "no key log at all" in stripped.stdout, stripped.stdout
 
 
 def test_parallel_check_keeps_the_order_the_output_and_the_exit_code(tmp_path, corpus):

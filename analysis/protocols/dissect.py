@@ -38,14 +38,15 @@ from operator import attrgetter
 from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
 from ..wire.decode import LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, decode, decode_udp
 from ..wire.fragments import Defragmenter, FragmentStats
+from ..wire.keys import Keylog
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
-from ..wire.quiccrypto import parse_keylog
 from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, _evidence_name, client_evidence, turn_round
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
 from .midstream import Sniffed, sniff
+from .tls import TlsConnection
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
@@ -98,17 +99,19 @@ class Dissection:
 class _Router:
     """Per-connection state: the parser once the first bytes have said which, and the reorder buffer."""
 
-    __slots__ = ("conn", "flip", "held", "joined_mid", "opened", "out", "parser", "pending", "swap", "unsure")
+    __slots__ = ("conn", "flip", "held", "joined_mid", "keylog", "opened", "out", "parser", "pending", "swap",
+                 "unsure")
 
-    def __init__(self, conn: Connection, swap: Callable[[int], None] | None = None) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection, swap: Callable[[int], None] | None = None,
+                 keylog: Keylog | None = None) -> None:
+        self.conn, self.keylog = conn, keylog
         # Roles guessed from the ports (a connection joined mid-way): its Opened and events wait until its bytes
         # confirm or correct them (``_settle``), so a swap never reaches anything already released.
         self.unsure = conn.role_source == "port" and swap is not None
         self.opened: Opened | None = None  # the held Opened, while unsure
         self.swap = swap
         self.flip = False  # roles were swapped while a batch of the reassembler's output was being routed
-        self.parser: Http1Connection | Http2Connection | Http3Connection | None = None
+        self.parser: Http1Connection | Http2Connection | Http3Connection | TlsConnection | None = None
         self.held: list[Data] = []
         self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
         self.out: list[Event] = []  # what the parser reported since the last release
@@ -124,35 +127,16 @@ def classify(first: bytes) -> str | None:
     return "http1" if client_evidence(first) is not None else None
 
 
-Decrypter = Callable[[Connection], list[Event]]
-
-
-class Keylog:
-    """TLS secrets by client random, from the capture's Decryption Secrets Blocks and ``--keylog``: QUIC is
-    read with them. ``text`` grows as the reader meets DSBs; it is parsed again only when it has grown."""
-
-    def __init__(self, text: bytearray | bytes = b"", extra: bytes = b"") -> None:
-        self.text, self.extra = text, extra
-        self._seen, self._parsed = -1, {}
-
-    def __call__(self, random: bytes) -> dict[str, bytes]:
-        if len(self.text) != self._seen:
-            self._seen = len(self.text)
-            self._parsed = parse_keylog(bytes(self.text) + b"\n" + self.extra)
-        return self._parsed.get(random, {})
-
-
-def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Decrypter | None = None,
-           counters: Counters | None = None,
+def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Counters | None = None,
            keylog: Keylog | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
     """Yield Opened / events / ConnectionEnded as described above.
 
     ``fallback``: the carrier ("http1" or "http2") for connections that began before the capture
-    and whose first captured bytes say nothing. ``decrypt``: wire events of an encrypted connection
-    (from its keys), asked once the connection has ended. ``keylog``: the secrets QUIC is read with."""
+    and whose first captured bytes say nothing. ``keylog``: the secrets TLS and QUIC are read with."""
     n = counters if counters is not None else Counters()
     tcp = Reassembler()
-    quic = QuicReader(keylog or Keylog(), tcp.new_id)
+    keylog = keylog if keylog is not None else Keylog()
+    quic = QuicReader(keylog, tcp.new_id)
     routers: dict[int, _Router] = {}
     frags = Defragmenter()
     lanes, fast = tcp.lanes, tcp.fast
@@ -198,11 +182,11 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
         tcp_frames += 1
         items = tcp.feed(number, ts, seg)
         if items:
-            yield from _route_all(items, routers, fallback, decrypt, swap)
+            yield from _route_all(items, routers, fallback, keylog, swap)
             if len(routers) > n.open_peak:
                 n.open_peak = len(routers)
     n.frames, n.tcp_frames, n.last_ts = frames_seen, tcp_frames, ts
-    yield from _route_all(tcp.finish(), routers, fallback, decrypt, swap)
+    yield from _route_all(tcp.finish(), routers, fallback, keylog, swap)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
@@ -226,13 +210,13 @@ def dissect(frames: Iterable[RawFrame], fallback: str | None = None, keylog: Key
     return result
 
 
-def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, decrypt: Decrypter | None,
+def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, keylog: Keylog,
                swap: Callable[[int], None] | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
     flipped = None
     for item in items:
         kind = item.__class__
         if kind is Opened:
-            router = routers[item.conn.id] = _Router(item.conn, swap)
+            router = routers[item.conn.id] = _Router(item.conn, swap, keylog)
             if router.unsure:
                 router.opened = item
             else:
@@ -242,7 +226,7 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, d
         if router.flip and kind is not Ended:  # made before the roles were swapped: turn it round
             item = replace(item, direction=S2C if item.direction is C2S else C2S)
         if kind is Ended:
-            yield from _end(router, fallback, decrypt)
+            yield from _end(router, fallback)
             del routers[item.conn]
             continue
         parser = router.parser
@@ -338,20 +322,13 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     return released
 
 
-def _end(router: _Router, fallback: str | None, decrypt: Decrypter | None) -> Iterator[Event | ConnectionEnded]:
+def _end(router: _Router, fallback: str | None) -> Iterator[Event | ConnectionEnded]:
     conn = router.conn
     _settle(router, fallback, final=True)
     router.unsure = False
     if router.parser is not None:
         router.parser.finish()
         conn.app = router.parser.app
-    if conn.app == "tls" and decrypt is not None:
-        extra = decrypt(conn)
-        if extra:
-            conn.tls = "decrypted"
-            kinds = {type(e).__name__ for e in extra}
-            conn.app = "http2" if "H2Frame" in kinds else "websocket" if "WsFrame" in kinds else "http1"
-            router.out.extend(extra)
     yield from _release(router, final=True)
     yield ConnectionEnded(conn)
 
@@ -401,6 +378,11 @@ def _settle(router: _Router, fallback: str | None, final: bool) -> None:
         router.parser = Http1Connection(conn, router.out, resync=router.joined_mid)
     elif app == "http2":
         router.parser = Http2Connection(conn, router.out, preface=not conn.joined)
+    elif app == "tls":  # decrypted with the key store's secrets, then read by the parser its ALPN names
+        router.parser = TlsConnection(conn, router.out, router.keylog if router.keylog is not None else Keylog())
+        for d, joined in router.joined_mid.items():
+            if joined:
+                router.parser.gap(d, 0, conn.first_ts, conn.first_frame)
     if router.parser is not None:
         for x in router.held:
             router.parser.feed(x.direction, x.data, x.ts, x.frame)
@@ -458,5 +440,5 @@ def _joined(router: _Router, mid: Sniffed) -> None:
     router.held.clear()
 
 
-__all__ = ["C2S", "CARRIER", "S2C", "ConnectionEnded", "Counters", "Dissection", "Opened", "classify", "dissect",
-           "stream"]
+__all__ = ["C2S", "CARRIER", "S2C", "ConnectionEnded", "Counters", "Dissection", "Keylog", "Opened", "classify",
+           "dissect", "stream"]

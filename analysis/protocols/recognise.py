@@ -24,6 +24,7 @@ from ..events import (
     StreamGap,
     Undecodable,
 )
+from .tls import HANDSHAKE_ONLY, OTHER_ALPN, SPARE
 
 _PUSH_PROMISE = 5
 
@@ -117,7 +118,9 @@ def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> s
     """The protocol name a connection is judged as: a --protocol name, or tls / other / empty (not judged)."""
     app = conn.app
     if app == "tls":
-        return "tls"
+        if conn.tls in (HANDSHAKE_ONLY, SPARE):
+            return "empty"
+        return "other" if conn.tls.startswith(OTHER_ALPN) else "tls"
     if app == "quic":
         return "quic" if conn.unread else "empty"
     if app == "http3":
@@ -168,6 +171,13 @@ def not_judged_reason(conn: Connection) -> str:
     """One sentence on why a connection carries nothing the invariants speak about."""
     if conn.app == "unknown":
         return "no application bytes: the TCP handshake, ACKs or a close only."
+    if conn.app == "tls":
+        if conn.tls == HANDSHAKE_ONLY:
+            return "TLS handshake only: no application data crossed the decrypted connection."
+        if conn.tls == SPARE:
+            return ("the client sent nothing over its TLS session (a browser's spare connection): only the server's "
+                    "HTTP/2 preface crossed it.")
+        return f"its TLS session negotiated ALPN {conn.alpn}, which duplexlab does not judge."
     if conn.transport == "quic":
         if conn.app == "quic":
             return "no stream carried any bytes: the QUIC handshake only."

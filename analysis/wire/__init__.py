@@ -1,1 +1,1 @@
-"""Bytes off the wire: reading capture files, link/IP/TCP decoding, reassembly, TLS decryption through tshark."""
+"""Bytes off the wire: capture files, link/IP/TCP decoding, reassembly, TLS and QUIC opened with one key store."""

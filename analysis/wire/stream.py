@@ -55,6 +55,13 @@ class Stream:
             a, i = b, i + 1
         return out
 
+    def pieces(self, start: int, end: int) -> list[tuple[int, float, int]]:
+        """(pos, ts, frame) of each fed piece that holds bytes of ``buf[start:end]``, the first one at ``start``: where
+        the segments that carried a span of bytes begin (a TLS record's ciphertext, say)."""
+        if start >= end:
+            return [(start, *self.where(start))]
+        return [(a, ts, frame) for a, _b, ts, frame in self.spans(start, end)]
+
     def consume(self, n: int) -> None:
         del self.buf[:n]
         self.base += n
