@@ -507,23 +507,19 @@ def test_pipes_read_as_streams(tmp_path, how):
     assert json.loads(proc.stdout)["captures"][0]["verdict"] == "pass"
 
 
-def test_keys_in_a_piped_capture_are_not_asked_of_tshark(tmp_path):
-    """tshark would have to read the capture again, which a pipe cannot give: the TLS connection stays
-    inconclusive, and a warning says why and what to do (tshark is kept off PATH: it is never started)."""
-    from lab.secrets import inject_secrets
-
-    c = Conv().handshake()
-    c.send(C, b"\x16\x03\x01\x00\x05hello")
-    c.send(S, b"\x16\x03\x03\x00\x05world")
-    plain = c.write(tmp_path / "tls.pcapng", ng=True)
-    keyed = inject_secrets(Path(plain).read_bytes(), b"CLIENT_RANDOM 00 11\n")
+def test_a_piped_tls_capture_is_decrypted_with_its_embedded_keys(tmp_path):
+    """duplexlab decrypts TLS itself, so a pipe is enough: the capture is read once, front to back, and its DSB
+    keys open it as they would from a file (tshark is kept off PATH: nothing asks for it)."""
+    fixture = Path(ROOT) / "tests" / "fixtures" / "tls" / "curl-h2-sse.pcapng"
     env = dict(os.environ, PATH=str(tmp_path / "empty-bin"))
-    proc = subprocess.run([PY, "-m", "analysis", "check", "--json", "-"], input=keyed, capture_output=True,
-                          cwd=ROOT, timeout=60, env=env)
-    assert proc.returncode == 1, proc.stderr
-    cap = json.loads(proc.stdout)["captures"][0]
-    assert cap["verdict"] == "inconclusive"
-    assert any("not decrypted" in w and "save it to a file" in w for w in cap["warnings"])
+    piped = subprocess.run([PY, "-m", "analysis", "check", "--json", "-"], input=fixture.read_bytes(),
+                           capture_output=True, cwd=ROOT, timeout=60, env=env)
+    filed = subprocess.run([PY, "-m", "analysis", "check", "--json", str(fixture)], capture_output=True, cwd=ROOT,
+                           timeout=60, env=env)
+    assert piped.returncode == filed.returncode == 0, piped.stderr
+    got, want = (json.loads(p.stdout)["captures"][0] for p in (piped, filed))
+    assert got["verdict"] == "pass" and got["findings"] == want["findings"]
+    assert [c["tls"] for c in got["connections"]] == ["decrypted"]
 
 
 def test_a_stream_among_files_with_jobs(tmp_path):
