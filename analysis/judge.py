@@ -38,7 +38,7 @@ from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
-from .protocols.recognise import Traits, label_of, not_judged_reason
+from .protocols.recognise import Traits, label_of, losses, not_judged_reason
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
@@ -101,9 +101,22 @@ class _Open:
             handlers[kind].extend(fns)
         return dict(handlers)
 
-    def finding(self, check_id: str) -> Finding:
+    def finding(self, check_id: str, lost: list[tuple] = ()) -> Finding:
+        """The check's finding, told first what the capture misses (``recognise.losses``): no ok, and no violation
+        found after the hole, on bytes the capture does not hold."""
         check = self.checks.get(check_id) or CHECKS[check_id].joining(self.conn, self.traits)
-        return check.finish()
+        for direction, after, why, start, framed in lost:
+            check.missing(after, why, check.needed(direction, start, framed))
+        f = check.finish()
+        why = check.lost[1] if check.lost is not None and check.lost[2] else None
+        if why is None and f.status is Status.NOT_APPLICABLE:
+            # A side never captured: what the invariant speaks about may be in it (client frames are found only
+            # after the server's 101), so "nothing to judge" cannot be said.
+            why = next((x[2] for x in lost if x[1] == 0 and x[3] and not x[4]), None)
+        if why is not None and f.status in (Status.OK, Status.NOT_APPLICABLE):
+            # A check whose finish answered without ``conclude`` (nothing to judge, say): the missing bytes may hold it.
+            f = Finding(f.invariant, Status.INCONCLUSIVE, f.frames, f"{why}. {f.detail}", f.source, f.kind)
+        return f
 
 
 class Judge:
@@ -187,12 +200,19 @@ class Judge:
         if label == "quic":
             return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
                             f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
+        if label == "cut":
+            c = o.conn
+            return [Finding("capture.snap-length", Status.INCONCLUSIVE, (c.first_frame,),
+                            f"payloads cut by the snap length ({c.cut_captured} of {c.cut_bytes} bytes captured): what "
+                            "the connection carries cannot be read (capture again with a larger snap length, -s 0).",
+                            "pcap/pcapng snaplen (captured length < original length)", "protocol")]
         ids = PROTOCOLS.get(label)
         if ids is None:
             return []
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
-        return [o.finding(cid) for cid in ids]
+        lost = losses(o.conn, o.traits)
+        return [o.finding(cid, lost) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class ClientSpeaksFirst(Check):
     id = "http1.client-speaks-first"
     source = "RFC 9112 §3, §4 (a request precedes its response)"
     subject = "connections"
+    needs, needs_start = (), True  # decidable when each side's first bytes were captured
 
     def finish(self) -> Finding:
         conn = self.conn
@@ -50,6 +51,7 @@ class ResponseFollowsRequest(Check):
     source = "RFC 9112 §9.3 (responses in request order), RFC 9110 §15 (1xx are interim)"
     wants = (Http1Request, Http1Response, TcpClose, StreamGap, Undecodable)
     subject = "responses"
+    needs, body_blind = (S2C,), True  # a request lost from the capture cannot make a captured response wrong
     __slots__ = ("exempt", "finals", "mid", "pending_408", "requests")
 
     def __init__(self, conn) -> None:
@@ -73,7 +75,10 @@ class ResponseFollowsRequest(Check):
             if e.interim:
                 return
             if self.mid and self.requests == 0:
-                self.cannot_read("a response answered a request sent before the capture began")
+                # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
+                if not self.notes:
+                    self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
+                                      "began: not judged.")
                 return
             self.finals += 1
             self.saw(e.frame)
@@ -130,6 +135,7 @@ class MessageSyntax(SyntaxCheck):
     id = "http1.message-syntax"
     source = "RFC 9112 §2.1 (message format), §6-§7 (body framing)"
     wants = (Http1Request, Http1Response, Undecodable)
+    body_blind = True
     parsers = ("http1",)
     not_what = "not HTTP/1.x where a message was due"
 

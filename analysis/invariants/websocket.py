@@ -21,6 +21,7 @@ class Upgrade(Check):
     wants = (Http1Request, Http1Response, WsFrame, Undecodable)
     subject = "WebSocket handshakes"
     family = "websocket"
+    body_blind = True  # holes after the 101 (settled) or inside an earlier known-length body cost nothing
     __slots__ = ("asked", "last", "switched")
 
     @classmethod
@@ -50,6 +51,7 @@ class Upgrade(Check):
                 else:
                     self.evidence.append(asked.frame)
                 self.switched = True
+                self.settled = e.frame
             elif self.asked is not None and not self.switched and not e.interim:
                 self.saw(e.frame)  # declined (a 4xx, say): a correct answer, and no frames may follow
                 self.asked = None
@@ -72,6 +74,7 @@ class _Masking(Check):
     want_masked: bool
     wants = (WsFrame, Undecodable)
     family = "websocket"
+    self_evident = True  # a frame masked the wrong way is wrong whatever else is missing
 
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
@@ -97,6 +100,7 @@ class ClientFramesMasked(_Masking):
     source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
     subject = "client frames"
     direction, want_masked = C2S, True
+    needs = (C2S,)
 
 
 @register
@@ -107,6 +111,7 @@ class ServerFramesUnmasked(_Masking):
     source = "RFC 6455 §5.1 (servers never mask)"
     subject = "server frames"
     direction, want_masked = S2C, False
+    needs = (S2C,)
 
 
 @register

@@ -259,12 +259,17 @@ def _route(item, router: _Router, fallback: str | None) -> None:
             router.held.append(item)
             _settle(router, fallback, final=False)
     elif isinstance(item, Gap):
-        router.conn.gaps += item.missing > 0
-        out.append(StreamGap(item.ts, item.frame, item.conn, item.direction, missing=item.missing))
+        conn = router.conn
+        conn.gaps += item.missing > 0
+        if item.cut and conn.first_payload is None:  # its first bytes were cut, but the segment was seen
+            conn.first_payload = (item.direction, item.frame, item.ts)
+        gap = StreamGap(item.ts, item.frame, item.conn, item.direction, item.missing, item.after, item.start, item.cut)
+        out.append(gap)
         if item.missing == 0:
             router.joined_mid[item.direction] = True
         if router.parser is not None:
-            router.parser.gap(item.direction, item.missing, item.ts, item.frame)
+            # True: the parser read past the hole keeping the message boundaries (set before the event is released)
+            gap.framed = bool(router.parser.gap(item.direction, item.missing, item.ts, item.frame))
     elif isinstance(item, Closed):
         out.append(TcpClose(item.ts, item.frame, item.conn, item.direction, how=item.how))
 

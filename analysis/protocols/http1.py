@@ -176,26 +176,28 @@ class Http1Connection:
             rest = rest[take:]
         return rest
 
-    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
-        """Bytes of ``direction`` are missing: resynchronise on the next message start."""
+    def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> bool:
+        """Bytes of ``direction`` are missing: resynchronise on the next message start. True when the hole fell
+        inside a known-length body, so the message boundaries were kept."""
         if self.h2 is not None:
             self.h2.gap(direction, missing, ts, frame)
-            return
+            return False
         if direction in self.ws:
             self.ws[direction].gap(ts, frame)
-            return
+            return False
         side = self.sides[direction]
         if side.state in ("broken", "upgraded"):
-            return
+            return False
         if side.state == "body" and side.framing == "length" and 0 < missing <= side.remaining:
             side.remaining -= missing  # a known-length body absorbs the hole (snap-length cuts)
             side.body += missing
             if side.remaining == 0:
                 self._end_message(side, side.last)
-            return
+            return True
         self._abandon(side)
         side.stream.clear()
         side.state, side.sink = "resync", None
+        return False
 
     def finish(self) -> None:
         """End of capture: a read-until-close body ends with the connection."""

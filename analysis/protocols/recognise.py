@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..events import (
     C2S,
+    S2C,
     Connection,
     Event,
     H2Frame,
@@ -18,6 +19,7 @@ from ..events import (
     Http1Request,
     Http1Response,
     QuicStream,
+    StreamConflict,
     StreamGap,
 )
 
@@ -35,8 +37,8 @@ class Traits:
 
     Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
-    __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "http1", "last_request", "mid", "push",
-                 "req_end", "requests", "webtransport", "ws_asked")
+    __slots__ = ("event_stream", "finals", "h2c_request", "h2c_switched", "holes", "http1", "last_request", "mid",
+                 "push", "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
@@ -45,11 +47,15 @@ class Traits:
         self.req_end = -1  # index of the last client message that ended
         self.last_request: Http1Request | None = None
         self.h2c_request: Http1Request | None = None
+        # Bytes missing from the capture: the first hole of each (direction, inside a known-length body or not),
+        # and the first conflict of each direction (key (direction, None)).
+        self.holes: dict[tuple, StreamGap | StreamConflict] | None = None
 
     def handler(self, kind: type[Event]):
         """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
         return {H2Frame: self._h2_frame, Http1Request: self._request, Http1Response: self._response,
-                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame}[kind]
+                Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame,
+                StreamConflict: self._conflict}[kind]
 
     def _h2_frame(self, e: H2Frame) -> None:
         self.push = self.push or e.ftype == _PUSH_PROMISE
@@ -76,6 +82,16 @@ class Traits:
 
     def _gap(self, e: StreamGap) -> None:
         self.mid = self.mid or e.missing == 0
+        if e.missing:
+            self._hole((e.direction, e.framed), e)
+
+    def _conflict(self, e: StreamConflict) -> None:
+        self._hole((e.direction, None), e)
+
+    def _hole(self, key: tuple, e: StreamGap | StreamConflict) -> None:
+        if self.holes is None:
+            self.holes = {}
+        self.holes.setdefault(key, e)
 
     def _quic_stream(self, e: QuicStream) -> None:
         self.webtransport = self.webtransport or e.kind == "webtransport"
@@ -84,12 +100,40 @@ class Traits:
         self.webtransport = self.webtransport or e.field(":protocol") == "webtransport"
 
 
-TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame)
+TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame, StreamConflict)
+
+
+def _side(direction) -> str:
+    return "client's" if direction is C2S else "server's"
+
+
+def losses(conn: Connection, traits: Traits) -> list[tuple]:
+    """What the connection's capture misses, as (direction, after frame, why, start, framed): holes (snap-length
+    cuts, lost segments), bytes that conflict, a side never captured. A check's ``missing`` says what each costs."""
+    out = []
+    if conn.transport == "tcp":
+        for d, other in ((C2S, S2C), (S2C, C2S)):
+            if not conn.packets[d] and conn.payload_bytes[other]:
+                out.append((d, 0, f"only the {_side(other)} side was captured: no packet of the {_side(d)}", True,
+                            False))
+    for (d, framed), e in (traits.holes or {}).items():
+        if isinstance(e, StreamConflict):
+            out.append((d, e.first - 1, f"frames {e.first} and {e.frame} carry different bytes for the same part of "
+                        f"the {_side(d)} stream ({e.size} bytes differ): which the receiver took is not in the "
+                        "capture", False, False))
+        else:
+            how = "cut by the snap length" if e.cut else "missing from the capture"
+            where = f"at frame {e.frame}" if e.cut else f"after frame {e.after}, noticed at frame {e.frame}"
+            out.append((d, e.after, f"{e.missing} bytes of the {_side(d)} side are {how} ({where})",
+                        e.start and not e.cut, bool(framed)))
+    return out
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
     """The protocol name a connection is judged as: a --protocol name, or tls / other / empty (not judged)."""
     app = conn.app
+    if conn.cut_segments and conn.cut_bytes >= conn.payload_bytes[C2S] + conn.payload_bytes[S2C]:
+        return "cut"  # every payload byte came in a segment cut by the snap length: what it carries is guesswork
     if app == "tls":
         return "tls"
     if app == "quic":

@@ -51,6 +51,9 @@ class Gap:
     missing: int  # bytes; 0 when unknown (capture began mid-stream)
     ts: float
     frame: int
+    after: int = 0  # the frame of the last byte of this direction delivered before the hole (0: none)
+    start: bool = False  # nothing of this direction had been delivered before the hole
+    cut: bool = False  # the segment of ``frame`` was cut by the snap length (its first bytes were delivered)
 
 
 @dataclass(slots=True)
@@ -93,7 +96,7 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started", "unacked")
+    __slots__ = ("base", "fin", "last", "next", "ooo", "ooo_bytes", "started", "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -102,6 +105,7 @@ class _Half:
         self.ooo_bytes = 0
         self.fin = False
         self.started = False  # delivered anything yet
+        self.last = 0  # frame of the last byte delivered
         self.unacked: deque[tuple[int, float]] = deque()  # (end offset, wire time) of data awaiting an ACK
 
     def offset(self, seq: int) -> int:
@@ -184,6 +188,7 @@ class Reassembler:
         if true_len:
             info.payload_bytes[direction] += true_len
             half.started = True
+            half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
                 half.unacked.append((half.next + true_len, ts))
             half.next += true_len
@@ -299,6 +304,10 @@ class Reassembler:
         info.payload_bytes[direction] += seg.true_len
         info.wire_bytes[direction] += seg.wire_len
         info.last_frame, info.last_ts = frame, ts
+        if seg.true_len > len(seg.payload):
+            info.cut_segments += 1
+            info.cut_bytes += seg.true_len
+            info.cut_captured += len(seg.payload)
         if seg.flags & SYN:
             half.base = (seg.seq + 1) & 0xFFFFFFFF
             if direction is S2C:
@@ -364,16 +373,18 @@ class Reassembler:
         if skip > 0:
             info.retransmissions += 1
         data = payload[skip:] if skip > 0 else payload
+        start = not half.started
         if data:
             out.append(Data(info.id, direction, data, ts, frame))
             half.started = True
+            half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
                 half.unacked.append((off + true_len, ts))
         missing = true_len - max(skip, 0) - len(data)
         half.next = off + true_len
         if missing > 0:  # cut by the snap length: the bytes existed but were not captured
             info.gaps += 1
-            out.append(Gap(info.id, direction, missing, ts, frame))
+            out.append(Gap(info.id, direction, missing, ts, frame, frame, start and not data, True))
 
     def _drain(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
         while half.ooo:
@@ -394,6 +405,6 @@ class Reassembler:
             _, _, ts, frame = half.ooo[first]
             if first > half.next:
                 info.gaps += 1
-                out.append(Gap(info.id, direction, first - half.next, ts, frame))
+                out.append(Gap(info.id, direction, first - half.next, ts, frame, half.last, not half.started))
                 half.next = first
             self._drain(info, direction, half, out)
