@@ -38,7 +38,7 @@ from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
-from .protocols.recognise import Traits, label_of, losses, not_judged_reason
+from .protocols.recognise import Traits, label_of, losses, not_judged_reason, one_side_missing
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
@@ -76,7 +76,8 @@ class _Open:
         self.checks: dict[str, Check] = {}
         self.active: set[str] = set()
         self.traits = Traits()
-        self.handlers = self._table()
+        self.handlers: dict[type, list] = {}  # made per event type when first asked (``handlers_for``): an open
+        # connection that has shown few types (a flood's) costs few lists
         # The handlers of each event type that joins no family, or only one already joined: no question to ask.
         self.ready: dict[type, list] = {}
 
@@ -86,20 +87,20 @@ class _Open:
                 self.active.add(name)
                 for cls in _FAMILIES[name]:
                     self.checks[cls.id] = cls.joining(self.conn, self.traits)
-        self.handlers = self._table()
+        self.handlers = {}
         self.ready = {}
 
-    def _table(self) -> dict[type, list]:
-        """One list of callables per event type: an event costs one lookup and its handlers."""
-        handlers: dict[type, list] = defaultdict(list)
-        for check in self.checks.values():
-            for kind in check.wants:
-                handlers[kind].append(check.handler(kind))
-        for kind in TRAIT_TYPES:
-            handlers[kind].append(self.traits.handler(kind))
-        for kind, fns in self.shared.items():
-            handlers[kind].extend(fns)
-        return dict(handlers)
+    def handlers_for(self, kind: type) -> list:
+        """The callables an event of ``kind`` goes to (the joined checks that want it, the traits, the capture-wide
+        handlers), made once per type: an event costs one lookup and its handlers."""
+        fns = self.handlers.get(kind)
+        if fns is None:
+            fns = [check.handler(kind) for check in self.checks.values() if kind in check.wants]
+            if kind in TRAIT_TYPES:
+                fns.append(self.traits.handler(kind))
+            fns.extend(self.shared.get(kind, ()))
+            self.handlers[kind] = fns
+        return fns
 
     def finding(self, check_id: str, lost: list[tuple] = ()) -> Finding:
         """The check's finding, told first what the capture misses (``recognise.losses``): no ok, and no violation
@@ -141,6 +142,7 @@ class Judge:
         self.connections: list[ConnectionResult] = []
         self.counts: dict[str, Counter] = defaultdict(Counter)
         self.unlisted = 0
+        self.one_sided = 0  # connections of which one side's packets are all missing
         self.labels: dict[str, int] = {}  # protocol labels of judged connections, in order of first appearance
 
     def opened(self, conn: Connection) -> None:
@@ -156,7 +158,7 @@ class Judge:
                 family = _BY_CONTENT[kind](e)
                 if family is not None and family not in o.active:
                     o.join(family)
-                handlers = o.handlers.get(kind, ())
+                handlers = o.handlers_for(kind)
             else:
                 handlers = self._ready(o, kind)
         for handle in handlers:
@@ -167,7 +169,7 @@ class Judge:
         """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
         if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
             o.join(_BY_TYPE[kind])
-        handlers = o.ready[kind] = o.handlers.get(kind, [])
+        handlers = o.ready[kind] = o.handlers_for(kind)
         return handlers
 
     def ended(self, conn: Connection) -> ConnectionResult:
@@ -212,6 +214,7 @@ class Judge:
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
         lost = losses(o.conn, o.traits)
+        self.one_sided += one_side_missing(o.conn) is not None
         return [o.finding(cid, lost) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from ..wire.decode import LANE, LINKTYPE_ETHERNET, decode, decode_udp
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
-from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
+from ..wire.tcp import IDLE_TIMEOUT, SWEEP_EVERY, Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
@@ -71,6 +71,9 @@ class Counters:
     quic_unopened: int = 0  # QUIC packets that did not open with the keys at hand
     udp_other: int = 0  # UDP datagrams of flows that are not QUIC (or began before the capture)
     udp_other_flows: int = 0
+    idle_timeout: float = 0.0  # capture seconds of silence that concluded a TCP connection (0: never)
+    idle_ended: int = 0  # TCP connections concluded after the inactivity timeout
+    attempts_peak: int = 0  # unanswered handshakes held at once (small records, not connections)
 
 
 @dataclass(slots=True)
@@ -127,24 +130,31 @@ class Keylog:
 
 
 def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Decrypter | None = None,
-           counters: Counters | None = None,
-           keylog: Keylog | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
+           counters: Counters | None = None, keylog: Keylog | None = None,
+           idle_timeout: float = IDLE_TIMEOUT) -> Iterator[Opened | Event | ConnectionEnded]:
     """Yield Opened / events / ConnectionEnded as described above.
 
     ``fallback``: the carrier ("http1" or "http2") for connections that began before the capture
     and whose first captured bytes say nothing. ``decrypt``: wire events of an encrypted connection
-    (from its keys), asked once the connection has ended. ``keylog``: the secrets QUIC is read with."""
+    (from its keys), asked once the connection has ended. ``keylog``: the secrets QUIC is read with.
+    ``idle_timeout``: capture seconds of silence that conclude a TCP connection (0: never)."""
     n = counters if counters is not None else Counters()
-    tcp = Reassembler()
+    tcp = Reassembler(idle_timeout)
+    n.idle_timeout = idle_timeout
     quic = QuicReader(keylog or Keylog(), tcp.new_id)
     routers: dict[int, _Router] = {}
     lanes, fast = tcp.lanes, tcp.fast
     frames_seen = tcp_frames = 0
     ts = None
+    sweep_at = float("-inf")
     for number, ts, linktype, data, wirelen in frames:
         frames_seen += 1
         if frames_seen == 1:
             n.first_ts = ts
+        if ts >= sweep_at:  # about once a capture second: unanswered handshakes and idle connections end
+            if sweep_at != float("-inf"):
+                yield from _route_all(tcp.sweep(ts), routers, fallback, decrypt)
+            sweep_at = ts + SWEEP_EVERY
         # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
         # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
         if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
@@ -181,6 +191,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     yield from _route_all(tcp.finish(), routers, fallback, decrypt)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
+    n.idle_ended, n.attempts_peak = tcp.idle_ended, tcp.attempts_peak
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
 
 

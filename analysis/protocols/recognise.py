@@ -107,15 +107,24 @@ def _side(direction) -> str:
     return "client's" if direction is C2S else "server's"
 
 
+def one_side_missing(conn: Connection):
+    """The direction of a TCP connection of which the capture holds no packet at all while the other side sent
+    bytes (a one-way mirror port, asymmetric routing, ``tcpdump -Q in``), or None."""
+    if conn.transport == "tcp":
+        for d, other in ((C2S, S2C), (S2C, C2S)):
+            if not conn.packets[d] and conn.payload_bytes[other]:
+                return d
+    return None
+
+
 def losses(conn: Connection, traits: Traits) -> list[tuple]:
     """What the connection's capture misses, as (direction, after frame, why, start, framed): holes (snap-length
     cuts, lost segments), bytes that conflict, a side never captured. A check's ``missing`` says what each costs."""
     out = []
-    if conn.transport == "tcp":
-        for d, other in ((C2S, S2C), (S2C, C2S)):
-            if not conn.packets[d] and conn.payload_bytes[other]:
-                out.append((d, 0, f"only the {_side(other)} side was captured: no packet of the {_side(d)}", True,
-                            False))
+    d = one_side_missing(conn)
+    if d is not None:
+        other = S2C if d is C2S else C2S
+        out.append((d, 0, f"only the {_side(other)} side was captured: no packet of the {_side(d)}", True, False))
     for (d, framed), e in (traits.holes or {}).items():
         if isinstance(e, StreamConflict):
             out.append((d, e.first - 1, f"frames {e.first} and {e.frame} carry different bytes for the same part of "

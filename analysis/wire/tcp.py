@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import socket
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
+from heapq import heappop, heappush, merge
+from operator import itemgetter
 
 from ..events import C2S, S2C, Connection, Direction
 from .decode import ACK, FIN, PSH, RST, SYN, Segment
@@ -28,6 +31,11 @@ _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before decla
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
+_TAKEN = object()  # a segment an attempt counted
+_NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it sends data (a deque costs 760 bytes)
+ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
+IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
+SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle connections
 
 
 @dataclass(slots=True)
@@ -106,7 +114,8 @@ class _Half:
         self.fin = False
         self.started = False  # delivered anything yet
         self.last = 0  # frame of the last byte delivered
-        self.unacked: deque[tuple[int, float]] = deque()  # (end offset, wire time) of data awaiting an ACK
+        # (end offset, wire time) of server data awaiting the client's ACK; made when the server first sends data
+        self.unacked: deque[tuple[int, float]] = _NONE_UNACKED
 
     def offset(self, seq: int) -> int:
         rel = (seq - self.base) & 0xFFFFFFFF
@@ -155,15 +164,29 @@ def _name(addr: bytes) -> str:
 
 
 class Reassembler:
-    """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs."""
+    """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs; ``sweep`` now and then.
 
-    def __init__(self) -> None:
+    State is bounded as Zeek bounds it. A handshake that has not completed (a SYN, a SYN and its SYN-ACK) is a
+    small record (an attempt), not a connection: it becomes one at its first other segment, and is concluded after
+    ATTEMPT_TIMEOUT capture seconds without one (a SYN flood costs its attempts of the last few seconds). A
+    connection silent for ``idle_timeout`` capture seconds (0: never) is concluded through the ordinary end
+    (``Ended``), counted in ``idle_ended``; a later segment of it is late, not a new connection. Timeouts are in
+    capture time (frame timestamps), looked at by ``sweep`` in batches, never per packet."""
+
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._conns: dict[tuple, _Conn] = {}
         self.lanes: dict[bytes, Lane] = {}  # wire_key -> Lane, for IPv4 connections whose roles are known
         self._ended: OrderedDict[tuple, None] = OrderedDict()
         self._count = 0
         self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
         self.late_payload = 0  # of which carried bytes
+        # client's 4-tuple -> [id, first frame, first ts, seq, wire bytes, SYNs, last ts, last frame, SYN-ACK or None]
+        self._attempts: dict[tuple, list] = {}
+        self._attempt_due: deque[tuple[float, tuple]] = deque()  # (when it is due, its key), in capture order
+        self.attempts_peak = 0
+        self.idle_timeout = idle_timeout
+        self._idle: list[tuple[float, int, tuple]] = []  # heap of (due, id, a key): when to look at a connection
+        self.idle_ended = 0
 
     def new_id(self) -> int:
         """The next connection id (QUIC connections draw from the same count, so ids stay unique)."""
@@ -190,6 +213,8 @@ class Reassembler:
             half.started = True
             half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                if half.unacked is _NONE_UNACKED:
+                    half.unacked = deque()
                 half.unacked.append((half.next + true_len, ts))
             half.next += true_len
         return True
@@ -210,6 +235,10 @@ class Reassembler:
             return _NOTHING
         out: list = []
         syn_only = flags & SYN and not flags & ACK
+        if conn is None and self._attempts:
+            conn = self._attempt(key, frame, ts, seg, out)
+            if conn is _TAKEN:
+                return out  # a retransmitted SYN or a SYN-ACK: the attempt counted it
         if conn is None and key in self._ended:
             if not syn_only:
                 self.late_segments += 1
@@ -220,6 +249,12 @@ class Reassembler:
             self._end(conn, out)  # the 4-tuple is reused by a new connection
             conn = None
         if conn is None:
+            if syn_only and not seg.true_len:  # an attempt, until its handshake goes further
+                self._attempts[key] = [self.new_id(), frame, ts, seg.seq, seg.wire_len, 1, ts, frame, None]
+                self._attempt_due.append((ts + ATTEMPT_TIMEOUT, key))
+                if len(self._attempts) > self.attempts_peak:
+                    self.attempts_peak = len(self._attempts)
+                return out
             back = (seg.dst, seg.dport, seg.src, seg.sport)
             conn = _Conn(self.new_id(), (key, back))
             self._conns[key] = self._conns[back] = conn
@@ -237,10 +272,97 @@ class Reassembler:
             self._end(conn, out)
         return out
 
-    def finish(self) -> list:
-        """Flush held segments: every remaining hole becomes a gap, every connection ends. Call once at the end."""
-        out: list = []
-        for conn in list({id(c): c for c in self._conns.values()}.values()):
+    def _attempt(self, key: tuple, frame: int, ts: float, seg: Segment, out: list):
+        """A segment of an attempt: a retransmitted SYN or a SYN-ACK is counted in it (``_TAKEN``); anything else
+        makes it a connection (returned, its Opened in ``out``). None: not an attempt's segment."""
+        attempt = self._attempts.get(key)
+        flags = seg.flags & (SYN | ACK | FIN | RST)
+        if attempt is not None:
+            if flags == SYN and not seg.true_len:
+                attempt[3] = seg.seq
+                attempt[4] += seg.wire_len
+                attempt[5] += 1
+                attempt[6], attempt[7] = ts, frame
+                self._attempt_due.append((ts + ATTEMPT_TIMEOUT, key))
+                return _TAKEN
+            return self._connect(key, attempt, out)
+        back = (seg.dst, seg.dport, seg.src, seg.sport)
+        attempt = self._attempts.get(back)
+        if attempt is None:
+            return None
+        if flags == SYN | ACK and not seg.true_len:
+            answer = attempt[8]
+            if answer is None:
+                attempt[8] = [seg.seq, seg.wire_len, 1]
+            else:
+                answer[0] = seg.seq
+                answer[1] += seg.wire_len
+                answer[2] += 1
+            attempt[6], attempt[7] = ts, frame
+            self._attempt_due.append((ts + ATTEMPT_TIMEOUT, back))
+            return _TAKEN
+        return self._connect(back, attempt, out)
+
+    def _connect(self, key: tuple, attempt: list, out: list) -> _Conn:
+        """An attempt becomes a connection, as if its SYN (and SYN-ACK) had made it one."""
+        del self._attempts[key]
+        cid, frame, ts, seq, wire, syns, last_ts, last_frame, answer = attempt
+        back = (key[2], key[3], key[0], key[1])
+        conn = _Conn(cid, (key, back))
+        self._conns[key] = self._conns[back] = conn
+        self._open(conn, ((key[0], key[1]), (key[2], key[3]), "handshake"), frame, ts, out)
+        info = conn.info
+        info.packets[C2S] += syns
+        info.wire_bytes[C2S] += wire
+        conn.halves[C2S].base = (seq + 1) & 0xFFFFFFFF
+        if answer is not None:
+            info.packets[S2C] += answer[2]
+            info.wire_bytes[S2C] += answer[1]
+            conn.halves[S2C].base = (answer[0] + 1) & 0xFFFFFFFF
+        info.last_frame, info.last_ts = last_frame, last_ts
+        return conn
+
+    def sweep(self, now: float) -> Iterator:
+        """Conclude the attempts older than ATTEMPT_TIMEOUT and the connections silent for ``idle_timeout`` at
+        capture time ``now``: their Opened/Data/Gap/Ended, one connection at a time (a generator, so a flood's
+        attempts are never all made whole at once; consume it before the next ``feed``). Call about once a
+        capture second (the caller's clock is the frames' timestamps)."""
+        due, attempts = self._attempt_due, self._attempts
+        while due and due[0][0] <= now:
+            _, key = due.popleft()
+            attempt = attempts.get(key)
+            if attempt is not None and attempt[6] + ATTEMPT_TIMEOUT <= now:
+                out: list = []
+                self._end(self._connect(key, attempt, out), out)
+                yield from out
+        out = []
+        heap, limit = self._idle, self.idle_timeout
+        while heap and heap[0][0] <= now:
+            _, cid, key = heappop(heap)
+            conn = self._conns.get(key)
+            if conn is None or conn.id != cid:
+                continue  # it ended meanwhile
+            last = conn.info.last_ts + limit
+            if last <= now:
+                conn.info.idle = True
+                self.idle_ended += 1
+                self._end(conn, out)
+                yield from out
+                out.clear()
+            else:
+                heappush(heap, (last, cid, key))
+
+    def finish(self) -> Iterator:
+        """Flush held segments: every remaining hole becomes a gap, every connection ends, in the order they began
+        (a generator, one connection at a time). Call once at the end."""
+        conns = sorted({id(c): c for c in self._conns.values()}.values(), key=lambda c: c.id)
+        attempts = [(attempt[0], key) for key, attempt in self._attempts.items()]
+        self._attempt_due.clear()
+        for item in merge(attempts, ((c.id, c) for c in conns), key=itemgetter(0)):
+            out: list = []
+            conn = item[1]
+            if conn.__class__ is tuple:
+                conn = self._connect(conn, self._attempts[conn], out)
             if conn.info is None:
                 if not conn.pending:
                     continue
@@ -251,7 +373,7 @@ class Reassembler:
                 for f, t, s in conn.pending:
                     self._segment(conn, f, t, s, out)
             self._end(conn, out)
-        return out
+            yield from out
 
     def _end(self, conn: _Conn, out: list) -> None:
         """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
@@ -291,6 +413,8 @@ class Reassembler:
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
+        if self.idle_timeout > 0:
+            heappush(self._idle, (ts + self.idle_timeout, conn.id, conn.keys[0]))
         if len(client[0]) == 4:
             for key in conn.keys:
                 self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
@@ -379,6 +503,8 @@ class Reassembler:
             half.started = True
             half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                if half.unacked is _NONE_UNACKED:
+                    half.unacked = deque()
                 half.unacked.append((off + true_len, ts))
         missing = true_len - max(skip, 0) - len(data)
         half.next = off + true_len
