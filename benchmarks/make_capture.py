@@ -151,7 +151,7 @@ def _flood_flow(n: int) -> _Flow:
     return f
 
 
-def write_flood(kind: str, count: int, path: str) -> int:
+def write_flood(kind: str, count: int, path: str, spacing: float = 0.0) -> int:
     """Write, streaming (one flow in memory at a time), ``count`` connections of ``kind``:
 
     - ``syn``: a SYN each, never answered (a SYN flood: 100 000 SYNs a second of capture time);
@@ -159,7 +159,8 @@ def write_flood(kind: str, count: int, path: str) -> int:
       is still open at the end; 20 000 new connections a second);
     - ``h2streams``: one HTTP/2 (h2c, prior knowledge) connection carrying ``count`` short request/response
       streams one after another, the client ACKing each answer.
-    Returns the packets written."""
+    ``spacing``: capture seconds added between two connections (packets are 10 µs apart). Returns the packets
+    written."""
     with open(path, "wb") as fh:
         w = Writer(fh)
         if kind == "h2streams":
@@ -175,6 +176,7 @@ def write_flood(kind: str, count: int, path: str) -> int:
                 w.pkt(f, "c", 0x10)
             return w.count
         for n in range(count):
+            w.t += spacing
             f = _flood_flow(n)
             if kind == "syn":
                 w.pkt(f, "c", 0x02)
