@@ -96,6 +96,13 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if counters.late_payload:
         result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
                                "(retransmissions of what was already judged)")
+    if counters.conflict_count:
+        pairs = ", ".join(f"frames {a} and {b}" for a, b in counters.conflicts)
+        more = f" and {counters.conflict_count - len(counters.conflicts)} more" if counters.conflict_count > len(
+            counters.conflicts) else ""
+        result.warnings.append(f"{counters.conflict_count} retransmitted or overlapping TCP segments carry other bytes "
+                               f"than the copy first seen ({pairs}{more}): which one the receiver took is not in the "
+                               "capture, so what depended on them is inconclusive")
     if judge.one_sided:
         result.warnings.append(f"{judge.one_sided} connections hold the packets of one side only (a one-way "
                                "mirror port, asymmetric routing, a capture filter): what needed the other side is "

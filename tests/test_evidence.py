@@ -199,3 +199,62 @@ def test_a_capture_in_which_nothing_could_be_judged_is_never_pass(tmp_path):
     result = analyse(c.write(tmp_path / "handshakes.pcap"))
     assert result.verdict == "inconclusive"
     assert [f.invariant for f in result.findings] == ["capture.recognised"]
+
+
+# -- bytes that contradict each other ----------------------------------------------------------------------------
+
+def _retransmitted(tmp_path, second: bytes, name: str, overlap: int = 0) -> tuple[str, int, int]:
+    """A response whose segment is sent again (from ``overlap`` bytes in) with ``second`` as its bytes."""
+    c = Conv().handshake()
+    c.send(C, get("/"))
+    body = ok(b"a" * 200)
+    first = c.send(S, body, advance=False)
+    again = c.send(S, second[overlap:], seq_offset=overlap, advance=False)
+    c.seq[S] += max(len(body), overlap + len(second[overlap:]))
+    c.send(C, get("/2"))
+    c.send(S, ok())
+    c.close(C)
+    c.close(S)
+    return c.write(tmp_path / name), first, again
+
+
+def test_an_identical_retransmission_is_no_conflict(tmp_path):
+    path, _, _ = _retransmitted(tmp_path, ok(b"a" * 200), "same.pcap")
+    result = analyse(path)
+    assert result.verdict == "pass" and not result.warnings
+
+
+def test_a_retransmission_with_other_bytes_warns_with_both_frames_and_is_inconclusive(tmp_path):
+    path, first, again = _retransmitted(tmp_path, ok(b"b" * 200, status=500), "other.pcap")
+    result = analyse(path)
+    [warning] = [w for w in result.warnings if "carry other bytes" in w]
+    assert f"frames {first} and {again}" in warning
+    assert result.verdict == "inconclusive"
+    f = finding(path, "http1.response-follows-request", scenario=False)
+    assert f.status is INCONCLUSIVE and f"frames {first} and {again} carry different bytes" in f.detail
+    assert status(path, "http1.client-speaks-first") is OK  # the first bytes are not in doubt
+
+
+def test_a_partial_overlap_with_other_bytes_is_a_conflict(tmp_path):
+    body = ok(b"a" * 200)
+    changed = body[:150] + b"X" * 50 + body[200:]
+    path, first, again = _retransmitted(tmp_path, changed, "overlap.pcap", overlap=120)
+    result = analyse(path)
+    assert any(f"frames {first} and {again}" in w for w in result.warnings)
+    assert result.verdict == "inconclusive"
+    same, _, _ = _retransmitted(tmp_path, body, "overlap-same.pcap", overlap=120)
+    assert analyse(same).verdict == "pass"
+
+
+def test_a_conflict_in_the_client_direction_leaves_client_masking_inconclusive(tmp_path):
+    c = Conv().handshake()
+    c.send(C, WS_UPGRADE)
+    c.send(S, WS_101)
+    frame = ws_frame(b"hello", masked=True)
+    c.send(C, frame, advance=False)
+    c.send(C, ws_frame(b"HELLO", masked=True), advance=False)  # the same range, other bytes
+    c.seq[C] += len(frame)
+    c.send(S, ws_frame(b"pong"))
+    path = c.write(tmp_path / "ws-conflict.pcap")
+    assert status(path, "websocket.client-frames-masked") is INCONCLUSIVE
+    assert status(path, "websocket.server-frames-unmasked") is OK  # the server's side is not in doubt

@@ -31,12 +31,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
+from ..events import C2S, S2C, Connection, Direction, Event, StreamConflict, StreamGap, TcpClose
 from ..wire.decode import LANE, LINKTYPE_ETHERNET, decode, decode_udp
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
 from ..wire.quiccrypto import parse_keylog
-from ..wire.tcp import IDLE_TIMEOUT, SWEEP_EVERY, Closed, Data, Ended, Gap, Opened, Reassembler, client_evidence
+from ..wire.tcp import (
+    IDLE_TIMEOUT,
+    SWEEP_EVERY,
+    Closed,
+    Conflict,
+    Data,
+    Ended,
+    Gap,
+    Opened,
+    Reassembler,
+    client_evidence,
+)
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
@@ -74,6 +85,8 @@ class Counters:
     idle_timeout: float = 0.0  # capture seconds of silence that concluded a TCP connection (0: never)
     idle_ended: int = 0  # TCP connections concluded after the inactivity timeout
     attempts_peak: int = 0  # unanswered handshakes held at once (small records, not connections)
+    conflicts: list[tuple[int, int]] = field(default_factory=list)  # (first copy, other copy) frames, the first few
+    conflict_count: int = 0  # retransmitted or overlapping segments whose bytes differ from the copy delivered
 
 
 @dataclass(slots=True)
@@ -163,15 +176,16 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
                     and total and doff >= 0x50 and (lane := lanes.get(data[26:38])) is not None):
                 start, end = 34 + (doff >> 4) * 4, 14 + total
                 true_len = end - start if end > start else 0
-                if end <= len(data) and fast(lane, number, ts, seq, ack, flags, true_len, wirelen):
+                if end <= len(data) and (payload := fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data,
+                                                         start)) is not None:
                     tcp_frames += 1
                     if true_len:
                         router = routers[lane.info.id]
                         parser = router.parser
                         if parser is not None:
-                            parser.feed(lane.direction, data[start:end], ts, number)
+                            parser.feed(lane.direction, payload, ts, number)
                         else:
-                            _route(Data(lane.info.id, lane.direction, data[start:end], ts, number), router, fallback)
+                            _route(Data(lane.info.id, lane.direction, payload, ts, number), router, fallback)
                         if router.out or router.pending:
                             yield from _release(router)
                     continue
@@ -192,6 +206,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, decrypt: Dec
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
     n.idle_ended, n.attempts_peak = tcp.idle_ended, tcp.attempts_peak
+    n.conflict_count, n.conflicts = tcp.conflicts, tcp.conflict_frames
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
 
 
@@ -283,6 +298,8 @@ def _route(item, router: _Router, fallback: str | None) -> None:
             gap.framed = bool(router.parser.gap(item.direction, item.missing, item.ts, item.frame))
     elif isinstance(item, Closed):
         out.append(TcpClose(item.ts, item.frame, item.conn, item.direction, how=item.how))
+    elif isinstance(item, Conflict):
+        out.append(StreamConflict(item.ts, item.frame, item.conn, item.direction, item.first, item.size))
 
 
 _FRAME = attrgetter("frame")

@@ -15,6 +15,7 @@ connections open at once, not the length of the capture.
 from __future__ import annotations
 
 import socket
+from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ _NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it s
 ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
 IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
 SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle connections
+KEEP_BYTES = 16 << 10  # delivered bytes kept per direction to compare retransmissions and overlaps with
+_KEEP_MAX = 2 * KEEP_BYTES  # trimmed back to KEEP_BYTES when it grows past this (one copy per KEEP_BYTES delivered)
+_END = itemgetter(0)
 
 
 @dataclass(slots=True)
@@ -62,6 +66,19 @@ class Gap:
     after: int = 0  # the frame of the last byte of this direction delivered before the hole (0: none)
     start: bool = False  # nothing of this direction had been delivered before the hole
     cut: bool = False  # the segment of ``frame`` was cut by the snap length (its first bytes were delivered)
+
+
+@dataclass(slots=True)
+class Conflict:
+    """A retransmitted or overlapping segment (``frame``) carries other bytes than the copy already delivered (whose
+    first differing byte came in ``first``): the receiver took one of them, the capture cannot say which."""
+
+    conn: int
+    direction: Direction
+    first: int
+    frame: int
+    ts: float
+    size: int  # bytes that differ
 
 
 @dataclass(slots=True)
@@ -104,7 +121,7 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "last", "next", "ooo", "ooo_bytes", "started", "unacked")
+    __slots__ = ("base", "fin", "last", "marks", "next", "ooo", "ooo_bytes", "recent", "started", "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -114,8 +131,44 @@ class _Half:
         self.fin = False
         self.started = False  # delivered anything yet
         self.last = 0  # frame of the last byte delivered
+        # The last KEEP_BYTES..2*KEEP_BYTES delivered bytes (ending at ``next``), and (end offset, frame) of the
+        # segments they came in: what a retransmission is compared with. Made at the first delivery.
+        self.recent: bytearray | None = None
+        self.marks: list[tuple[int, int]] | tuple = ()
         # (end offset, wire time) of server data awaiting the client's ACK; made when the server first sends data
         self.unacked: deque[tuple[int, float]] = _NONE_UNACKED
+
+    def keep(self, data: bytes, frame: int) -> None:
+        """Remember ``data``, delivered in ``frame``, whose last byte is at ``next`` (already advanced)."""
+        recent = self.recent
+        if recent is None:
+            self.recent, self.marks = bytearray(data), [(self.next, frame)]
+            return
+        recent += data
+        if len(recent) > _KEEP_MAX:
+            del recent[:len(recent) - KEEP_BYTES]
+            marks = self.marks
+            del marks[:bisect_right(marks, self.next - KEEP_BYTES, key=_END)]
+        self.marks.append((self.next, frame))
+
+    def differs(self, off: int, payload: bytes) -> tuple[int, int] | None:
+        """Compare ``payload`` (at stream offset ``off``) with the delivered bytes kept for the same range:
+        (bytes that differ, frame of the first differing kept byte), or None when they agree (or none are kept)."""
+        recent = self.recent
+        if not recent or not payload:
+            return None
+        start = self.next - len(recent)
+        lo, hi = max(off, start), min(off + len(payload), self.next)
+        if hi <= lo:
+            return None
+        old, new = recent[lo - start:hi - start], payload[lo - off:hi - off]
+        if old == new:
+            return None
+        first = next(i for i in range(hi - lo) if old[i] != new[i])
+        differ = sum(a != b for a, b in zip(old, new, strict=True))
+        marks = self.marks
+        i = bisect_right(marks, lo + first, key=_END)
+        return differ, marks[i][1] if i < len(marks) else self.last
 
     def offset(self, seq: int) -> int:
         rel = (seq - self.base) & 0xFFFFFFFF
@@ -187,6 +240,8 @@ class Reassembler:
         self.idle_timeout = idle_timeout
         self._idle: list[tuple[float, int, tuple]] = []  # heap of (due, id, a key): when to look at a connection
         self.idle_ended = 0
+        self.conflicts = 0  # retransmitted or overlapping bytes that differ from the copy delivered
+        self.conflict_frames: list[tuple[int, int]] = []  # (first copy, other copy) of the first few
 
     def new_id(self) -> int:
         """The next connection id (QUIC connections draw from the same count, so ids stay unique)."""
@@ -194,14 +249,15 @@ class Reassembler:
         return self._count - 1
 
     def fast(self, lane: Lane, frame: int, ts: float, seq: int, ack: int, flags: int, true_len: int,
-             wire_len: int) -> bool:
+             wire_len: int, data: bytes, start: int) -> bytes | None:
         """The common segments, taken without building a Segment: a pure ACK, or bytes that continue the direction
         exactly where it stands with nothing held out of order (no SYN, FIN or RST; the caller saw the whole
-        payload). True: taken, and its ``true_len`` bytes are due to the parser as the next in-order bytes.
-        False: untouched; give it to ``feed``. Same effects as ``feed`` would have, to the byte and counter."""
+        payload, ``true_len`` bytes at ``data[start:]``). Taken: the payload (b"" for an ACK), due to the parser as
+        the next in-order bytes. None: untouched; give it to ``feed``. Same effects as ``feed`` would have, to the
+        byte and counter."""
         half = lane.half
         if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
-            return False
+            return None
         info, direction = lane.info, lane.direction
         info.packets[direction] += 1
         info.wire_bytes[direction] += wire_len
@@ -217,7 +273,15 @@ class Reassembler:
                     half.unacked = deque()
                 half.unacked.append((half.next + true_len, ts))
             half.next += true_len
-        return True
+            payload = data[start:start + true_len]
+            recent = half.recent
+            if recent is not None and len(recent) < KEEP_BYTES:  # ``keep``, inline for the common case
+                recent += payload
+                half.marks.append((half.next, frame))
+            else:
+                half.keep(payload, frame)
+            return payload
+        return b""
 
     def feed(self, frame: int, ts: float, seg: Segment) -> list:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
@@ -479,6 +543,8 @@ class Reassembler:
         end = off + seg.true_len
         if end <= half.next:
             info.retransmissions += 1  # also keep-alives and zero-window probes: bytes already seen
+            if not (seg.true_len == 1 and end == half.next):  # a keep-alive's byte may be any byte
+                self._compare(info, direction, half, off, seg.payload, frame, ts, out)
             return
         if off > half.next:
             prev = half.ooo.get(off)
@@ -496,6 +562,7 @@ class Reassembler:
         skip = half.next - off  # overlap with bytes already delivered: first copy wins
         if skip > 0:
             info.retransmissions += 1
+            self._compare(info, direction, half, off, payload[:skip], frame, ts, out)
         data = payload[skip:] if skip > 0 else payload
         start = not half.started
         if data:
@@ -508,9 +575,23 @@ class Reassembler:
                 half.unacked.append((off + true_len, ts))
         missing = true_len - max(skip, 0) - len(data)
         half.next = off + true_len
+        if data and not missing:
+            half.keep(data, frame)
+        elif data or missing:
+            half.recent, half.marks = None, ()  # a cut: what is kept must end at ``next``, so start again
         if missing > 0:  # cut by the snap length: the bytes existed but were not captured
             info.gaps += 1
             out.append(Gap(info.id, direction, missing, ts, frame, frame, start and not data, True))
+
+    def _compare(self, info: Connection, direction: Direction, half: _Half, off: int, payload: bytes, frame: int,
+                 ts: float, out: list) -> None:
+        """A retransmission or overlap: its bytes against the kept copy; other bytes are a Conflict."""
+        found = half.differs(off, payload)
+        if found is not None:
+            self.conflicts += 1
+            if len(self.conflict_frames) < 5:
+                self.conflict_frames.append((found[1], frame))
+            out.append(Conflict(info.id, direction, found[1], frame, ts, found[0]))
 
     def _drain(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
         while half.ooo:
