@@ -15,7 +15,6 @@ connections open at once, not the length of the capture.
 from __future__ import annotations
 
 import socket
-from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,9 +36,8 @@ _NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it s
 ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
 IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
 SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle connections
-KEEP_BYTES = 16 << 10  # delivered bytes kept per direction to compare retransmissions and overlaps with
-_KEEP_MAX = 2 * KEEP_BYTES  # trimmed back to KEEP_BYTES when it grows past this (one copy per KEEP_BYTES delivered)
-_END = itemgetter(0)
+KEEP_SEGMENTS = 16  # delivered segments kept per direction (16 to 32) to compare retransmissions and overlaps with
+_KEEP_MAX = 2 * KEEP_SEGMENTS
 
 
 @dataclass(slots=True)
@@ -121,7 +119,7 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "last", "marks", "next", "ooo", "ooo_bytes", "recent", "started", "unacked")
+    __slots__ = ("base", "fin", "last", "next", "ooo", "ooo_bytes", "recent", "started", "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -131,44 +129,37 @@ class _Half:
         self.fin = False
         self.started = False  # delivered anything yet
         self.last = 0  # frame of the last byte delivered
-        # The last KEEP_BYTES..2*KEEP_BYTES delivered bytes (ending at ``next``), and (end offset, frame) of the
-        # segments they came in: what a retransmission is compared with. Made at the first delivery.
-        self.recent: bytearray | None = None
-        self.marks: list[tuple[int, int]] | tuple = ()
+        # (end offset, frame, bytes) of the last KEEP_SEGMENTS..2*KEEP_SEGMENTS segments delivered: what a
+        # retransmission is compared with. The bytes are the payloads already sliced for the parser (no copy).
+        self.recent: list[tuple[int, int, bytes]] | tuple = ()
         # (end offset, wire time) of server data awaiting the client's ACK; made when the server first sends data
         self.unacked: deque[tuple[int, float]] = _NONE_UNACKED
 
     def keep(self, data: bytes, frame: int) -> None:
         """Remember ``data``, delivered in ``frame``, whose last byte is at ``next`` (already advanced)."""
         recent = self.recent
-        if recent is None:
-            self.recent, self.marks = bytearray(data), [(self.next, frame)]
+        if not recent:
+            self.recent = [(self.next, frame, data)]
             return
-        recent += data
+        recent.append((self.next, frame, data))
         if len(recent) > _KEEP_MAX:
-            del recent[:len(recent) - KEEP_BYTES]
-            marks = self.marks
-            del marks[:bisect_right(marks, self.next - KEEP_BYTES, key=_END)]
-        self.marks.append((self.next, frame))
+            del recent[:KEEP_SEGMENTS]
 
     def differs(self, off: int, payload: bytes) -> tuple[int, int] | None:
-        """Compare ``payload`` (at stream offset ``off``) with the delivered bytes kept for the same range:
-        (bytes that differ, frame of the first differing kept byte), or None when they agree (or none are kept)."""
-        recent = self.recent
-        if not recent or not payload:
-            return None
-        start = self.next - len(recent)
-        lo, hi = max(off, start), min(off + len(payload), self.next)
-        if hi <= lo:
-            return None
-        old, new = recent[lo - start:hi - start], payload[lo - off:hi - off]
-        if old == new:
-            return None
-        first = next(i for i in range(hi - lo) if old[i] != new[i])
-        differ = sum(a != b for a, b in zip(old, new, strict=True))
-        marks = self.marks
-        i = bisect_right(marks, lo + first, key=_END)
-        return differ, marks[i][1] if i < len(marks) else self.last
+        """Compare ``payload`` (at stream offset ``off``) with the kept segments over the range they share:
+        (bytes that differ, frame of the first kept segment that differs), or None when they agree (or none is
+        kept for that range)."""
+        end, differ, first = off + len(payload), 0, None
+        for stop, frame, data in self.recent:
+            begin = stop - len(data)
+            lo, hi = max(off, begin), min(end, stop)
+            if hi <= lo:
+                continue
+            old, new = data[lo - begin:hi - begin], payload[lo - off:hi - off]
+            if old != new:
+                differ += sum(a != b for a, b in zip(old, new, strict=True))
+                first = frame if first is None else first
+        return None if first is None else (differ, first)
 
     def offset(self, seq: int) -> int:
         rel = (seq - self.base) & 0xFFFFFFFF
@@ -275,9 +266,8 @@ class Reassembler:
             half.next += true_len
             payload = data[start:start + true_len]
             recent = half.recent
-            if recent is not None and len(recent) < KEEP_BYTES:  # ``keep``, inline for the common case
-                recent += payload
-                half.marks.append((half.next, frame))
+            if recent and len(recent) < _KEEP_MAX:  # ``keep``, inline: no trim due
+                recent.append((half.next, frame, payload))
             else:
                 half.keep(payload, frame)
             return payload
@@ -578,7 +568,7 @@ class Reassembler:
         if data and not missing:
             half.keep(data, frame)
         elif data or missing:
-            half.recent, half.marks = None, ()  # a cut: what is kept must end at ``next``, so start again
+            half.recent = ()  # a cut: what is kept must end at ``next``, so start again
         if missing > 0:  # cut by the snap length: the bytes existed but were not captured
             info.gaps += 1
             out.append(Gap(info.id, direction, missing, ts, frame, frame, start and not data, True))
