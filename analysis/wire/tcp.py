@@ -15,6 +15,7 @@ connections open at once, not the length of the capture.
 from __future__ import annotations
 
 import socket
+import struct
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
 _TAKEN = object()  # a segment an attempt counted
+# An attempt, packed: id, first frame, first ts, the SYN's seq, wire bytes, SYNs; then the last time and frame seen.
+_ATTEMPT = struct.Struct("<QQdIIHdQ")
+_ID, _FIRST_TS, _LAST_SEEN = struct.Struct("<Q"), struct.Struct("<d"), struct.Struct("<dQ")
+_LAST = _ATTEMPT.size - _LAST_SEEN.size
 _NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it sends data (a deque costs 760 bytes)
 ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
 IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
@@ -224,9 +229,10 @@ class Reassembler:
         self._count = 0
         self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
         self.late_payload = 0  # of which carried bytes
-        # client's 4-tuple -> [id, first frame, first ts, seq, wire bytes, SYNs, last ts, last frame, SYN-ACK or None]
-        self._attempts: dict[tuple, list] = {}
-        self._attempt_due: deque[tuple[float, tuple]] = deque()  # (when it is due, its key), in capture order
+        # The client's direction (``wire_key``) -> _ATTEMPT record, in the order the attempts began; the few
+        # answered by a SYN-ACK: (its seq, wire bytes, count) in ``_answers``. ~200 bytes an attempt.
+        self._attempts: dict[bytes, bytes] = {}
+        self._answers: dict[bytes, tuple[int, int, int]] = {}
         self.attempts_peak = 0
         self.idle_timeout = idle_timeout
         self._idle: list[tuple[float, int, tuple]] = []  # heap of (due, id, a key): when to look at a connection
@@ -304,8 +310,8 @@ class Reassembler:
             conn = None
         if conn is None:
             if syn_only and not seg.true_len:  # an attempt, until its handshake goes further
-                self._attempts[key] = [self.new_id(), frame, ts, seg.seq, seg.wire_len, 1, ts, frame, None]
-                self._attempt_due.append((ts + ATTEMPT_TIMEOUT, key))
+                self._attempts[wire_key(*key)] = _ATTEMPT.pack(self.new_id(), frame, ts, seg.seq, seg.wire_len, 1, ts,
+                                                               frame)
                 if len(self._attempts) > self.attempts_peak:
                     self.attempts_peak = len(self._attempts)
                 return out
@@ -329,46 +335,43 @@ class Reassembler:
     def _attempt(self, key: tuple, frame: int, ts: float, seg: Segment, out: list):
         """A segment of an attempt: a retransmitted SYN or a SYN-ACK is counted in it (``_TAKEN``); anything else
         makes it a connection (returned, its Opened in ``out``). None: not an attempt's segment."""
-        attempt = self._attempts.get(key)
+        attempts = self._attempts
         flags = seg.flags & (SYN | ACK | FIN | RST)
-        if attempt is not None:
+        mine = wire_key(seg.src, seg.sport, seg.dst, seg.dport)
+        record = attempts.get(mine)
+        if record is not None:
             if flags == SYN and not seg.true_len:
-                attempt[3] = seg.seq
-                attempt[4] += seg.wire_len
-                attempt[5] += 1
-                attempt[6], attempt[7] = ts, frame
-                self._attempt_due.append((ts + ATTEMPT_TIMEOUT, key))
+                cid, first, first_ts, _, wire, syns, _, _ = _ATTEMPT.unpack(record)
+                attempts[mine] = _ATTEMPT.pack(cid, first, first_ts, seg.seq, min(wire + seg.wire_len, 0xFFFFFFFF),
+                                               min(syns + 1, 0xFFFF), ts, frame)
                 return _TAKEN
-            return self._connect(key, attempt, out)
-        back = (seg.dst, seg.dport, seg.src, seg.sport)
-        attempt = self._attempts.get(back)
-        if attempt is None:
+            return self._connect(mine, out)
+        theirs = wire_key(seg.dst, seg.dport, seg.src, seg.sport)
+        record = attempts.get(theirs)
+        if record is None:
             return None
         if flags == SYN | ACK and not seg.true_len:
-            answer = attempt[8]
-            if answer is None:
-                attempt[8] = [seg.seq, seg.wire_len, 1]
-            else:
-                answer[0] = seg.seq
-                answer[1] += seg.wire_len
-                answer[2] += 1
-            attempt[6], attempt[7] = ts, frame
-            self._attempt_due.append((ts + ATTEMPT_TIMEOUT, back))
+            _, wire, n = self._answers.get(theirs, (0, 0, 0))
+            self._answers[theirs] = (seg.seq, wire + seg.wire_len, n + 1)
+            attempts[theirs] = record[:_LAST] + _LAST_SEEN.pack(ts, frame)
             return _TAKEN
-        return self._connect(back, attempt, out)
+        return self._connect(theirs, out)
 
-    def _connect(self, key: tuple, attempt: list, out: list) -> _Conn:
+    def _connect(self, wkey: bytes, out: list) -> _Conn:
         """An attempt becomes a connection, as if its SYN (and SYN-ACK) had made it one."""
-        del self._attempts[key]
-        cid, frame, ts, seq, wire, syns, last_ts, last_frame, answer = attempt
-        back = (key[2], key[3], key[0], key[1])
+        cid, frame, ts, seq, wire, syns, last_ts, last_frame = _ATTEMPT.unpack(self._attempts.pop(wkey))
+        n = (len(wkey) - 4) // 2
+        client, server = (wkey[:n], int.from_bytes(wkey[2 * n:2 * n + 2], "big")), \
+            (wkey[n:2 * n], int.from_bytes(wkey[2 * n + 2:], "big"))
+        key, back = (*client, *server), (*server, *client)
         conn = _Conn(cid, (key, back))
         self._conns[key] = self._conns[back] = conn
-        self._open(conn, ((key[0], key[1]), (key[2], key[3]), "handshake"), frame, ts, out)
+        self._open(conn, (client, server, "handshake"), frame, ts, out)
         info = conn.info
         info.packets[C2S] += syns
         info.wire_bytes[C2S] += wire
         conn.halves[C2S].base = (seq + 1) & 0xFFFFFFFF
+        answer = self._answers.pop(wkey, None)
         if answer is not None:
             info.packets[S2C] += answer[2]
             info.wire_bytes[S2C] += answer[1]
@@ -381,14 +384,17 @@ class Reassembler:
         capture time ``now``: their Opened/Data/Gap/Ended, one connection at a time (a generator, so a flood's
         attempts are never all made whole at once; consume it before the next ``feed``). Call about once a
         capture second (the caller's clock is the frames' timestamps)."""
-        due, attempts = self._attempt_due, self._attempts
-        while due and due[0][0] <= now:
-            _, key = due.popleft()
-            attempt = attempts.get(key)
-            if attempt is not None and attempt[6] + ATTEMPT_TIMEOUT <= now:
-                out: list = []
-                self._end(self._connect(key, attempt, out), out)
-                yield from out
+        expired = []
+        for wkey, record in self._attempts.items():  # in the order they began: stop at the first too young
+            first_ts, last_ts = _FIRST_TS.unpack_from(record, 16)[0], _LAST_SEEN.unpack_from(record, _LAST)[0]
+            if first_ts + ATTEMPT_TIMEOUT > now:
+                break
+            if last_ts + ATTEMPT_TIMEOUT <= now:
+                expired.append(wkey)
+        for wkey in expired:
+            out: list = []
+            self._end(self._connect(wkey, out), out)
+            yield from out
         out = []
         heap, limit = self._idle, self.idle_timeout
         while heap and heap[0][0] <= now:
@@ -410,13 +416,12 @@ class Reassembler:
         """Flush held segments: every remaining hole becomes a gap, every connection ends, in the order they began
         (a generator, one connection at a time). Call once at the end."""
         conns = sorted({id(c): c for c in self._conns.values()}.values(), key=lambda c: c.id)
-        attempts = [(attempt[0], key) for key, attempt in self._attempts.items()]
-        self._attempt_due.clear()
+        attempts = [(_ID.unpack_from(record)[0], wkey) for wkey, record in self._attempts.items()]
         for item in merge(attempts, ((c.id, c) for c in conns), key=itemgetter(0)):
             out: list = []
             conn = item[1]
-            if conn.__class__ is tuple:
-                conn = self._connect(conn, self._attempts[conn], out)
+            if conn.__class__ is bytes:
+                conn = self._connect(conn, out)
             if conn.info is None:
                 if not conn.pending:
                     continue
