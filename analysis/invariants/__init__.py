@@ -23,6 +23,7 @@ from ..events import C2S, S2C, Connection, Direction, Event
 from ..findings import MAX_FRAMES, Finding, Status
 
 CHECKS: dict[str, type[Check]] = {}
+_NONE: list = []  # a check's ``violations`` until it has one (never appended to: ``violate`` makes a list first)
 EXPECTATIONS: dict[str, type[Expectation]] = {}
 TRACKERS: list[type[Tracker]] = []
 
@@ -72,7 +73,7 @@ class Check:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.violations: list[tuple[int, str]] = []
+        self.violations: list[tuple[int, str]] = _NONE  # a list from the first ``violate``
         self.violation_count = 0
         self.evidence: list[int] = []
         self.judged = 0
@@ -108,6 +109,8 @@ class Check:
 
     def violate(self, frame: int, sentence: str) -> None:
         self.violation_count += 1
+        if self.violations is _NONE:
+            self.violations = []
         if len(self.violations) < MAX_FRAMES:
             self.violations.append((frame, sentence))
 

@@ -33,6 +33,7 @@ _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
 _TAKEN = object()  # a segment an attempt counted
+_NO_OOO: dict = {}  # a half's ``ooo`` until it holds a segment (never written to: ``_payload`` makes a dict first)
 # An attempt, packed: id, first frame, first ts, the SYN's seq, wire bytes, SYNs; then the last time and frame seen.
 _ATTEMPT = struct.Struct("<QQdIIHdQ")
 _ID, _FIRST_TS, _LAST_SEEN = struct.Struct("<Q"), struct.Struct("<d"), struct.Struct("<dQ")
@@ -129,7 +130,7 @@ class _Half:
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
         self.next = 0  # next expected stream offset
-        self.ooo: dict[int, tuple[bytes, int, float, int]] = {}
+        self.ooo: dict[int, tuple[bytes, int, float, int]] = _NO_OOO  # made at the first segment held
         self.ooo_bytes = 0
         self.fin = False
         self.started = False  # delivered anything yet
@@ -544,6 +545,8 @@ class Reassembler:
         if off > half.next:
             prev = half.ooo.get(off)
             if prev is None or prev[1] < seg.true_len:
+                if half.ooo is _NO_OOO:
+                    half.ooo = {}
                 half.ooo[off] = (seg.payload, seg.true_len, ts, frame)
                 half.ooo_bytes += seg.true_len
             if half.ooo_bytes > _OOO_LIMIT_BYTES:
