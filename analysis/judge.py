@@ -174,6 +174,7 @@ class Judge:
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
+        self.one_sided += one_side_missing(conn) is not None
         label = label_of(conn, o.traits, self.protocol)
         findings = self._conclude(o, label)
         result = ConnectionResult.of(conn, label, findings, "" if findings else not_judged_reason(conn))
@@ -214,7 +215,6 @@ class Judge:
         if o.traits.http1 and ids[0] not in HTTP1:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
         lost = losses(o.conn, o.traits)
-        self.one_sided += one_side_missing(o.conn) is not None
         return [o.finding(cid, lost) for cid in ids]
 
     # -- the capture ------------------------------------------------------------------------

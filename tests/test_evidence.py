@@ -258,3 +258,9 @@ def test_a_conflict_in_the_client_direction_leaves_client_masking_inconclusive(t
     path = c.write(tmp_path / "ws-conflict.pcap")
     assert status(path, "websocket.client-frames-masked") is INCONCLUSIVE
     assert status(path, "websocket.server-frames-unmasked") is OK  # the server's side is not in doubt
+
+
+def test_one_sided_connections_are_named_in_a_warning(tmp_path):
+    path = write_only(websocket(), tmp_path / "client.pcap", C)
+    assert any("hold the packets of one side only" in w for w in analyse(path).warnings)
+    assert not any("one side only" in w for w in analyse(websocket().write(tmp_path / "both.pcap")).warnings)
