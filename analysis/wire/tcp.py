@@ -234,6 +234,7 @@ class Reassembler:
         # answered by a SYN-ACK: (its seq, wire bytes, count) in ``_answers``. ~200 bytes an attempt.
         self._attempts: dict[bytes, bytes] = {}
         self._answers: dict[bytes, tuple[int, int, int]] = {}
+        self._finishing = False
         self.attempts_peak = 0
         self.idle_timeout = idle_timeout
         self._idle: list[tuple[float, int, tuple]] = []  # heap of (due, id, a key): when to look at a connection
@@ -417,7 +418,9 @@ class Reassembler:
         """Flush held segments: every remaining hole becomes a gap, every connection ends, in the order they began
         (a generator, one connection at a time). Call once at the end."""
         conns = sorted({id(c): c for c in self._conns.values()}.values(), key=lambda c: c.id)
-        attempts = [(_ID.unpack_from(record)[0], wkey) for wkey, record in self._attempts.items()]
+        self._finishing = True  # nothing comes after: ended 4-tuples need no remembering
+        held = self._attempts
+        attempts = ((_ID.unpack_from(held[wkey])[0], wkey) for wkey in list(held))  # ids in the order they began
         for item in merge(attempts, ((c.id, c) for c in conns), key=itemgetter(0)):
             out: list = []
             conn = item[1]
@@ -448,6 +451,8 @@ class Reassembler:
         for direction, half in conn.halves.items():
             self._flush_all(conn.info, direction, half, out)
         out.append(Ended(conn.id))
+        if self._finishing:
+            return
         for key in conn.keys:
             self._ended[key] = None
         while len(self._ended) > _ENDED_KEPT:
