@@ -117,3 +117,16 @@ def test_idle_timeout_option(tmp_path):
     assert out.returncode == 0 and '"connections_ended_idle": 1' in out.stdout
     bad = subprocess.run([*cmd[:6], "soon", path], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--idle-timeout takes a number of seconds" in bad.stderr
+
+
+def test_a_flood_from_many_addresses_leaves_no_address_state_behind(tmp_path):
+    from analysis.pipeline import analyse_and_judge
+
+    path = str(tmp_path / "syn.pcap")
+    write_flood("syn", 3000, path, 0.01)  # 30 capture seconds: most attempts concluded while the capture runs
+    _, judge = analyse_and_judge(path)
+    assert not judge.path.clients and not judge.path.servers and not judge.open
+    held = str(tmp_path / "halfopen.pcap")
+    write_flood("halfopen", 50, held)
+    _, judge = analyse_and_judge(held)
+    assert sum(judge.path.clients.values()) == 50  # connections that carried a request still count for the path

@@ -19,7 +19,7 @@ import struct
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from heapq import heappop, heappush, merge
+from heapq import heapify, heappop, heappush, merge
 from operator import itemgetter
 
 from ..events import C2S, S2C, Connection, Direction
@@ -197,7 +197,7 @@ def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
 
 
 class _Conn:
-    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending")
+    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending", "watched")
 
     def __init__(self, conn_id: int, keys: tuple[tuple, tuple]) -> None:
         self.id = conn_id
@@ -207,6 +207,7 @@ class _Conn:
         self.pending: list[tuple[int, float, Segment]] = []  # segments seen before roles were known
         self.closed = False
         self.keys = keys  # its 4-tuple in both orientations
+        self.watched = False  # it has an entry in the idle heap
 
 
 def _name(addr: bytes) -> str:
@@ -237,7 +238,12 @@ class Reassembler:
         self._finishing = False
         self.attempts_peak = 0
         self.idle_timeout = idle_timeout
-        self._idle: list[tuple[float, int, tuple]] = []  # heap of (due, id, a key): when to look at a connection
+        # Heap of (due, id, a key): when to look at a connection again. A connection enters it at the first sweep
+        # it is still open at (``_new`` until then), so one that lasts under a second never does; entries of
+        # connections that ended are dropped when they come due, or all at once when they outnumber the rest.
+        self._idle: list[tuple[float, int, tuple]] = []
+        self._new: list[_Conn] = []
+        self._stale = 0
         self.idle_ended = 0
         self.conflicts = 0  # retransmitted or overlapping bytes that differ from the copy delivered
         self.conflict_frames: list[tuple[int, int]] = []  # (first copy, other copy) of the first few
@@ -359,7 +365,7 @@ class Reassembler:
             return _TAKEN
         return self._connect(theirs, out)
 
-    def _connect(self, wkey: bytes, out: list) -> _Conn:
+    def _connect(self, wkey: bytes, out: list, watch: bool = True) -> _Conn:
         """An attempt becomes a connection, as if its SYN (and SYN-ACK) had made it one."""
         cid, frame, ts, seq, wire, syns, last_ts, last_frame = _ATTEMPT.unpack(self._attempts.pop(wkey))
         n = (len(wkey) - 4) // 2
@@ -368,7 +374,7 @@ class Reassembler:
         key, back = (*client, *server), (*server, *client)
         conn = _Conn(cid, (key, back))
         self._conns[key] = self._conns[back] = conn
-        self._open(conn, (client, server, "handshake"), frame, ts, out)
+        self._open(conn, (client, server, "handshake"), frame, ts, out, watch)
         info = conn.info
         info.packets[C2S] += syns
         info.wire_bytes[C2S] += wire
@@ -395,17 +401,24 @@ class Reassembler:
                 expired.append(wkey)
         for wkey in expired:
             out: list = []
-            self._end(self._connect(wkey, out), out)
+            self._end(self._connect(wkey, out, watch=False), out)
             yield from out
         out = []
-        heap, limit = self._idle, self.idle_timeout
+        heap, limit, conns = self._idle, self.idle_timeout, self._conns
+        for conn in self._new:
+            if conns.get(conn.keys[0]) is conn:
+                conn.watched = True
+                heappush(heap, (conn.info.last_ts + limit, conn.id, conn.keys[0]))
+        self._new.clear()
         while heap and heap[0][0] <= now:
             _, cid, key = heappop(heap)
             conn = self._conns.get(key)
             if conn is None or conn.id != cid:
+                self._stale -= self._stale > 0
                 continue  # it ended meanwhile
             last = conn.info.last_ts + limit
             if last <= now:
+                conn.watched = False  # its entry is gone
                 conn.info.idle = True
                 self.idle_ended += 1
                 self._end(conn, out)
@@ -413,6 +426,13 @@ class Reassembler:
                 out.clear()
             else:
                 heappush(heap, (last, cid, key))
+
+    def _compact(self) -> None:
+        """Drop the idle heap's entries of connections that have ended."""
+        conns = self._conns
+        live = [e for e in self._idle if (c := conns.get(e[2])) is not None and c.id == e[1]]
+        heapify(live)
+        self._idle, self._stale = live, 0
 
     def finish(self) -> Iterator:
         """Flush held segments: every remaining hole becomes a gap, every connection ends, in the order they began
@@ -425,7 +445,7 @@ class Reassembler:
             out: list = []
             conn = item[1]
             if conn.__class__ is bytes:
-                conn = self._connect(conn, out)
+                conn = self._connect(conn, out, watch=False)
             if conn.info is None:
                 if not conn.pending:
                     continue
@@ -446,6 +466,10 @@ class Reassembler:
             lane = self.lanes.get(wire_key(*key))
             if lane is not None and lane.conn is conn:
                 del self.lanes[wire_key(*key)]
+        if conn.watched:
+            self._stale += 1
+            if self._stale > 1024 and 2 * self._stale > len(self._idle):
+                self._compact()
         if conn.info is None:
             return
         for direction, half in conn.halves.items():
@@ -472,14 +496,14 @@ class Reassembler:
             return (a, b, "port") if b[1] < a[1] else (b, a, "port")
         return None
 
-    def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list) -> None:
+    def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list, watch: bool = True) -> None:
         client, server, source = roles
         info = Connection(id=conn.id, client=(_name(client[0]), client[1]), server=(_name(server[0]), server[1]),
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
-        if self.idle_timeout > 0:
-            heappush(self._idle, (ts + self.idle_timeout, conn.id, conn.keys[0]))
+        if self.idle_timeout > 0 and watch:
+            self._new.append(conn)
         if len(client[0]) == 4:
             for key in conn.keys:
                 self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
