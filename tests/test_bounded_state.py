@@ -130,3 +130,21 @@ def test_a_flood_from_many_addresses_leaves_no_address_state_behind(tmp_path):
     write_flood("halfopen", 50, held)
     _, judge = analyse_and_judge(held)
     assert sum(judge.path.clients.values()) == 50  # connections that carried a request still count for the path
+
+
+def test_state_of_concluded_attempts_and_short_connections_is_released(tmp_path):
+    from analysis.wire.decode import decode
+    from analysis.wire.pcapread import FileFacts, read_frames
+    from analysis.wire.tcp import Reassembler
+
+    path = str(tmp_path / "mixed.pcap")
+    write_flood("syn", 4000, path, 0.005)  # 20 capture seconds of SYNs
+    tcp, next_sweep, seen = Reassembler(idle_timeout=300), 0.0, []
+    for number, ts, linktype, data, wirelen in read_frames(path, FileFacts(path)):
+        if ts >= next_sweep:
+            seen.extend(tcp.sweep(ts))
+            next_sweep = ts + 1
+        tcp.feed(number, ts, decode(linktype, data, wirelen))
+    assert len(tcp._attempts) <= (ATTEMPT_TIMEOUT + SWEEP_EVERY) / 0.005 + 1  # the last seconds' only
+    assert not tcp._idle and not tcp._new and not tcp._conns  # concluded attempts leave no idle-heap entry
+    assert sum(x.__class__.__name__ == "Ended" for x in seen) == 4000 - len(tcp._attempts)
