@@ -20,9 +20,9 @@ and the ratios ours/tshark and ours/floor (targets at 10^6: ≤ 0.3 and ≤ 4). 
 against `check -j 2` on a set of files (the scaling from one core to two), and our peak RSS on
 a --memory packet capture (its 72 connections stay open to the end, so nothing is released
 early; budget 300 MB). Last, our peak RSS on captures made to hold TCP state (``make_capture.write_flood``):
-a SYN flood (10^6 SYNs never answered, 50 000 a second), a half-open flood (10^5 connections that each send a request and then
-nothing, arriving at 100 a second, then all within 5 s) and one h2c connection carrying 10^6 streams one after
-another (budgets 300, 300 and 100 MB).
+a SYN flood (10^6 SYNs never answered, 50 000 a second), a half-open flood (10^5 connections that each send
+a request and then nothing, arriving at 100 a second, then all within 5 s) and one h2c connection carrying 10^6
+streams one after another (budgets 300, 300 and 100 MB).
 """
 
 from __future__ import annotations
