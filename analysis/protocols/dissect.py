@@ -110,7 +110,7 @@ class _Router:
         self.conn = conn
         self.parser: Http1Connection | Http2Connection | Http3Connection | None = None
         self.held: list[Data] = []
-        self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
+        self.joined_mid: dict[Direction, bool] = {}  # True for a direction the capture joined mid-stream
         self.out: list[Event] = []  # what the parser reported since the last release
         self.pending: list[Event] = []  # reported, not yet released (an earlier event may still come)
 
