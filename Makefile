@@ -27,7 +27,7 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against tshark, the reading floor and our unjudged events on two mixes (SIZES=, REPEAT=), -j scaling, memory at 10^7 (MEMORY=)
+bench: ## Time our check against tshark, the reading floor and our unjudged events on two mixes (SIZES=, REPEAT=), -j scaling, memory at 10^7 (MEMORY=) and on SYN/half-open floods and 10^6 h2 streams
 	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REPEAT),--repeat $(REPEAT))
 
 lint: ## Check the code style with ruff

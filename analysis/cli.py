@@ -26,7 +26,7 @@ from pathlib import Path
 from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_CLOSED_OUTPUT, EXIT_FINDINGS, EXIT_OK, InputError
-from .pipeline import KNOWN_PROTOCOLS, analyse, analyse_and_draw
+from .pipeline import IDLE_TIMEOUT, KNOWN_PROTOCOLS, analyse, analyse_and_draw
 from .render import document, htmlpage, mermaid, table
 from .render.annotate import AnnotateError, comments, write_annotated
 from .render.junit import write_junit
@@ -49,6 +49,19 @@ def _judging_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=KNOWN_PROTOCOLS, help=_PROTOCOL_HELP)
     p.add_argument("--scenario", action="store_true", help="also apply the lab scenario's expectations")
     p.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE format) to decrypt TLS and QUIC with")
+    p.add_argument("--idle-timeout", type=_seconds, default=IDLE_TIMEOUT, metavar="SECONDS",
+                   help=f"conclude a TCP connection silent this long in capture time (default {IDLE_TIMEOUT:g}; 0: "
+                        "never); the measures count them")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--idle-timeout takes a number of seconds (0 or more), not {text!r}")
+    return value
 
 
 def _jobs(text: str) -> int:
@@ -189,7 +202,8 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
 def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     """Apply ``fn`` to every file (in parallel processes with -j); unusable ones become one sentence each on
     stderr, in file order, and the rest go on."""
-    calls = [(fn, path, args.protocol, args.scenario, args.keylog) for path in args.files]
+    more = {"idle_timeout": getattr(args, "idle_timeout", IDLE_TIMEOUT)}
+    calls = [(fn, path, args.protocol, args.scenario, args.keylog, more) for path in args.files]
     # Streams (stdin, pipes, FIFOs) are read here: their file descriptors belong to this process.
     pooled = [i for i, path in enumerate(args.files) if not _is_stream(path)]
     jobs = min(getattr(args, "jobs", 1), len(pooled))
@@ -226,9 +240,9 @@ def _is_stream(path: str) -> bool:
 
 def _attempt(call: tuple) -> tuple[object, str | None]:
     """One file's result, or the sentence saying why there is none (picklable either way)."""
-    fn, *rest = call
+    fn, *rest, more = call
     try:
-        return fn(*rest), None
+        return fn(*rest, **more), None
     except InputError as exc:
         return None, str(exc)
 

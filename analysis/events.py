@@ -165,9 +165,25 @@ class AppData(Event):
 
 @dataclass(slots=True)
 class StreamGap(Event):
-    """Bytes of this direction are missing from the capture (lost, or before the capture began)."""
+    """Bytes of this direction are missing from the capture (lost, cut by the snap length, or before the capture
+    began). ``after``: the frame after which they are missing (what came later may have depended on them);
+    ``start``: nothing of this direction had been captured before them; ``cut``: the segment of ``frame`` was
+    captured, only its bytes past the snap length were not."""
 
     missing: int = 0
+    after: int = 0
+    start: bool = False
+    cut: bool = False
+    framed: bool = False  # the parser kept the message boundaries across the hole (a known-length HTTP/1.x body)
+
+
+@dataclass(slots=True)
+class StreamConflict(Event):
+    """A retransmission or an overlapping segment (``frame``) carries other bytes than the copy already read (from
+    ``first``): which copy the receiver took is not in the capture, so what was read from them is in doubt."""
+
+    first: int = 0
+    size: int = 0  # bytes that differ in the overlapping range
 
 
 @dataclass(slots=True)
@@ -218,6 +234,10 @@ class Connection:
     alpn: str = ""  # QUIC: the application protocols the ClientHello offered, comma-separated; TLS: the one chosen
     joined: bool = False  # the capture joined its application protocol mid-way: state from before is missing
     tls_facts: str = ""  # TLS: alerts (close_notify...), records cut by the capture's end, holes, "; "-joined
+    cut_segments: int = 0  # TCP segments cut by the snap length
+    cut_bytes: int = 0  # their payload bytes on the wire, of which ``cut_captured`` were captured
+    cut_captured: int = 0
+    idle: bool = False  # concluded after the inactivity timeout, not by a close or the end of the capture
 
     def describe(self) -> str:
         c, s = self.client, self.server

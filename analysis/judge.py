@@ -41,7 +41,15 @@ from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
 from .protocols.recognise import TYPES as TRAIT_TYPES
-from .protocols.recognise import Traits, client_silent, label_of, not_judged_reason, silent_reason
+from .protocols.recognise import (
+    Traits,
+    client_silent,
+    label_of,
+    losses,
+    not_judged_reason,
+    one_side_missing,
+    silent_reason,
+)
 from .protocols.tls import DECRYPTED, NO_LOG
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
@@ -93,7 +101,8 @@ class _Open:
         self.checks: dict[str, Check] = {}
         self.active: set[str] = set()
         self.traits = Traits()
-        self.handlers = self._table()
+        self.handlers: dict[type, list] = {}  # made per event type when first asked (``handlers_for``): an open
+        # connection that has shown few types (a flood's) costs few lists
         # The handlers of each event type that joins no family, or only one already joined: no question to ask.
         self.ready: dict[type, list] = {}
 
@@ -103,31 +112,42 @@ class _Open:
                 self.active.add(name)
                 for cls in _FAMILIES[name]:
                     self.checks[cls.id] = cls.joining(self.conn, self.traits)
-        self.handlers = self._table()
+        self.handlers = {}
         self.ready = {}
 
-    def _table(self) -> dict[type, list]:
-        """One list of callables per event type: an event costs one lookup and its handlers."""
-        handlers: dict[type, list] = defaultdict(list)
-        for check in self.checks.values():
-            for kind in check.wants:
-                handlers[kind].append(check.handler(kind))
-        for kind in TRAIT_TYPES:
-            handlers[kind].append(self.traits.handler(kind))
-        for kind, fns in self.shared.items():
-            handlers[kind].extend(fns)
-        return dict(handlers)
+    def handlers_for(self, kind: type) -> list:
+        """The callables an event of ``kind`` goes to (the joined checks that want it, the traits, the capture-wide
+        handlers), made once per type: an event costs one lookup and its handlers."""
+        fns = self.handlers.get(kind)
+        if fns is None:
+            fns = [check.handler(kind) for check in self.checks.values() if kind in check.wants]
+            if kind in TRAIT_TYPES:
+                fns.append(self.traits.handler(kind))
+            fns.extend(self.shared.get(kind, ()))
+            self.handlers[kind] = fns
+        return fns
 
-    def finding(self, check_id: str) -> Finding:
+    def finding(self, check_id: str, lost: list[tuple] = ()) -> Finding:
+        """The check's finding, told first what the capture misses (``recognise.losses``): no ok, and no violation
+        found after the hole, on bytes the capture does not hold."""
         check = self.checks.get(check_id) or CHECKS[check_id].joining(self.conn, self.traits)
-        found = check.finish()
-        if check.by_roles and self.conn.role_source.startswith("port") and found.status in (Status.OK,
-                                                                                          Status.VIOLATED):
+        for direction, after, why, start, framed in lost:
+            check.missing(after, why, check.needed(direction, start, framed))
+        f = check.finish()
+        why = check.lost[1] if check.lost is not None and check.lost[2] else None
+        if why is None and f.status is Status.NOT_APPLICABLE:
+            # A side never captured: what the invariant speaks about may be in it (client frames are found only
+            # after the server's 101), so "nothing to judge" cannot be said.
+            why = next((x[2] for x in lost if x[1] == 0 and x[3] and not x[4]), None)
+        if why is not None and f.status in (Status.OK, Status.NOT_APPLICABLE):
+            # A check whose finish answered without ``conclude`` (nothing to judge, say): the missing bytes may hold it.
+            f = Finding(f.invariant, Status.INCONCLUSIVE, f.frames, f"{why}. {f.detail}", f.source, f.kind)
+        if check.by_roles and self.conn.role_source.startswith("port") and f.status in (Status.OK, Status.VIOLATED):
             # Which end is the client was guessed from the port numbers: a rule about who may speak cannot stand.
-            return replace(found, status=Status.INCONCLUSIVE, detail="roles guessed from ports (the capture began "
+            return replace(f, status=Status.INCONCLUSIVE, detail="roles guessed from ports (the capture began "
                            "after the connection did and no bytes said which end is the client), so this rule about "
-                           f"who may speak cannot be judged; read with the guess: {found.detail}")
-        return found
+                           f"who may speak cannot be judged; read with the guess: {f.detail}")
+        return f
 
 
 class Judge:
@@ -153,6 +173,7 @@ class Judge:
         self.connections: list[ConnectionResult] = []
         self.counts: dict[str, Counter] = defaultdict(Counter)
         self.unlisted = 0
+        self.one_sided = 0  # connections of which one side's packets are all missing
         self.labels: dict[str, int] = {}  # protocol labels of judged connections, in order of first appearance
 
     def opened(self, conn: Connection) -> None:
@@ -170,7 +191,7 @@ class Judge:
                 family = _BY_CONTENT[kind](e)
                 if family is not None and family not in o.active:
                     o.join(family)
-                handlers = o.handlers.get(kind, ())
+                handlers = o.handlers_for(kind)
             else:
                 handlers = self._ready(o, kind)
         for handle in handlers:
@@ -181,11 +202,12 @@ class Judge:
         """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
         if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
             o.join(_BY_TYPE[kind])
-        handlers = o.ready[kind] = o.handlers.get(kind, [])
+        handlers = o.ready[kind] = o.handlers_for(kind)
         return handlers
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
+        self.one_sided += one_side_missing(conn) is not None
         label = label_of(conn, o.traits, self.protocol)
         if label not in ("tls", "quic", "empty") and client_silent(conn, o.traits):
             findings, reason = [], silent_reason(conn)
@@ -216,6 +238,12 @@ class Judge:
         if label == "quic":
             return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
                             f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
+        if label == "cut":
+            c = o.conn
+            return [Finding("capture.snap-length", Status.INCONCLUSIVE, (c.first_frame,),
+                            f"payloads cut by the snap length ({c.cut_captured} of {c.cut_bytes} bytes captured): what "
+                            "the connection carries cannot be read (capture again with a larger snap length, -s 0).",
+                            "pcap/pcapng snaplen (captured length < original length)", "protocol")]
         ids = PROTOCOLS.get(label)
         if ids is None:
             return []
@@ -223,7 +251,8 @@ class Judge:
             ids = (*HTTP1, *ids)  # h2c via Upgrade: the HTTP/1.1 part is judged too
         if o.traits.carried:  # an event stream or a WebSocket rode on one of its HTTP/2 or HTTP/3 streams
             ids = (*ids, *(cid for family in sorted(o.traits.carried) for cid in CARRIED[family] if cid not in ids))
-        found = [o.finding(cid) for cid in ids]
+        lost = losses(o.conn, o.traits)
+        found = [o.finding(cid, lost) for cid in ids]
         if conn.tls and conn.tls != DECRYPTED:  # decrypted in part: a record did not authenticate, or bytes were lost
             found.insert(0, _unread_tls(conn))
         return found

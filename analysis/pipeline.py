@@ -16,41 +16,44 @@ from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, O
 from .render.ladder import Ladder, ladders
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
+from .wire.tcp import IDLE_TIMEOUT
 
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
 
-__all__ = ["KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge"]
+__all__ = ["IDLE_TIMEOUT", "KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge"]
 
 
 def analyse(path: str, protocol: str | None = None, scenario: bool = False,
-            keylog: str | None = None) -> CaptureResult:
-    return analyse_and_draw(path, protocol, scenario, keylog, draw=False)[0]
+            keylog: str | None = None, idle_timeout: float = IDLE_TIMEOUT) -> CaptureResult:
+    return analyse_and_draw(path, protocol, scenario, keylog, draw=False, idle_timeout=idle_timeout)[0]
 
 
 def analyse_and_draw(path: str, protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
-                     draw: bool = True) -> tuple[CaptureResult, list[Ladder]]:
-    """The result and the ladder diagrams of its first connections, from one reading of the file."""
-    result, drawn, _ = _run(path, protocol, scenario, keylog, draw)
+                     draw: bool = True, idle_timeout: float = IDLE_TIMEOUT) -> tuple[CaptureResult, list[Ladder]]:
+    """The result and the ladder diagrams of its first connections, from one reading of the file.
+    ``idle_timeout``: capture seconds of silence that conclude a TCP connection (0: never)."""
+    result, drawn, _ = _run(path, protocol, scenario, keylog, draw, idle_timeout)
     return result, drawn
 
 
-def analyse_and_judge(path: str, protocol: str | None = None, keylog: str | None = None) -> tuple[CaptureResult,
-                                                                                                     Judge]:
+def analyse_and_judge(path: str, protocol: str | None = None, keylog: str | None = None,
+                      idle_timeout: float = IDLE_TIMEOUT) -> tuple[CaptureResult, Judge]:
     """The result and the judge that reached it, whose trackers answer scenario expectations with other
     thresholds (``judge.expect(id, at_least=3)``)."""
-    result, _, judge = _run(path, protocol, False, keylog, False)
+    result, _, judge = _run(path, protocol, False, keylog, False, idle_timeout)
     return result, judge
 
 
 def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
-         draw: bool) -> tuple[CaptureResult, list[Ladder], Judge]:
+         draw: bool, idle_timeout: float = IDLE_TIMEOUT) -> tuple[CaptureResult, list[Ladder], Judge]:
     facts = FileFacts(path)
     judge = Judge(protocol, scenario)
     counters = Counters()
     drawing = _Drawing() if draw else None
     extra = _read_keylog(keylog)
-    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), counters, Keylog(facts.keylog, extra))
+    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), counters, Keylog(facts.keylog, extra),
+                   idle_timeout)
     event = judge.event
     for item in items:
         kind = item.__class__
@@ -78,7 +81,10 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
         result.measures["path"] = path_figures
     result.measures["capture"] = {"format": facts.format, "frames": facts.frames, "dropped": facts.dropped,
                                   "received": facts.received, "truncated": facts.truncated,
-                                  "open_connections_peak": counters.open_peak}
+                                  "open_connections_peak": counters.open_peak,
+                                  "idle_timeout_s": counters.idle_timeout or None,
+                                  "connections_ended_idle": counters.idle_ended,
+                                  "handshake_attempts_peak": counters.attempts_peak}
     if facts.truncated:
         result.findings.append(Finding(
             "capture.complete", Status.INCONCLUSIVE, (facts.frames,) if facts.frames else (),
@@ -95,6 +101,17 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
     if counters.late_payload:
         result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
                                "(retransmissions of what was already judged)")
+    if counters.conflict_count:
+        pairs = ", ".join(f"frames {a} and {b}" for a, b in counters.conflicts)
+        more = f" and {counters.conflict_count - len(counters.conflicts)} more" if counters.conflict_count > len(
+            counters.conflicts) else ""
+        result.warnings.append(f"{counters.conflict_count} retransmitted or overlapping TCP segments carry other bytes "
+                               f"than the copy first seen ({pairs}{more}): which one the receiver took is not in the "
+                               "capture, so what depended on them is inconclusive")
+    if judge.one_sided:
+        result.warnings.append(f"{judge.one_sided} connections hold the packets of one side only (a one-way "
+                               "mirror port, asymmetric routing, a capture filter): what needed the other side is "
+                               "inconclusive")
     if counters.udp_other:
         result.warnings.append(f"{counters.udp_other} UDP datagrams in {counters.udp_other_flows} flows are not QUIC "
                                "connections whose start the capture holds (no QUIC v1 Initial): not judged")

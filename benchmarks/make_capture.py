@@ -1,6 +1,7 @@
 """Write a large synthetic capture fast, of one of four mixes.
 
 Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]
+       python benchmarks/make_capture.py CONNECTIONS OUT.pcap syn|halfopen|h2streams   (``write_flood``)
 
 - ``mix``: HTTP/1.1 keep-alive exchanges on 64 connections and WebSocket streams on 8, interleaved.
 - ``websocket``: WebSocket-heavy: 64 connections upgrade, then server pushes (two frames per segment
@@ -175,7 +176,67 @@ def _websocket_tls():
 _MIXES = {"mix": _mix, "websocket": _websocket, "http1": _http1, "websocket-tls": _websocket_tls}
 
 
+# -- state-bound captures: many connections that never end, and one connection that never ends -------------------
+
+def _flood_flow(n: int) -> _Flow:
+    """The n-th client of a flood: its own address and port (10^6 distinct 4-tuples), one server."""
+    f = _Flow(0)
+    f.c = (bytes([10, 100 + (n >> 20), n >> 12 & 255, n >> 4 & 255]), 20000 + (n & 15))
+    f.s = (bytes([10, 2, 0, 1]), 80)
+    return f
+
+
+def write_flood(kind: str, count: int, path: str, spacing: float = 0.0) -> int:
+    """Write, streaming (one flow in memory at a time), ``count`` connections of ``kind``:
+
+    - ``syn``: a SYN each, never answered (a SYN flood: 100 000 SYNs a second of capture time);
+    - ``halfopen``: a handshake and one request each, then nothing: no answer, no FIN, no RST (every connection
+      is still open at the end; 20 000 new connections a second);
+    - ``h2streams``: one HTTP/2 (h2c, prior knowledge) connection carrying ``count`` short request/response
+      streams one after another, the client ACKing each answer.
+    ``spacing``: capture seconds added between two connections (packets are 10 µs apart). Returns the packets
+    written."""
+    with open(path, "wb") as fh:
+        w = Writer(fh)
+        if kind == "h2streams":
+            f = _flood_flow(0)
+            w.handshake(f)
+            w.pkt(f, "c", 0x18, _H2_PREFACE + _h2_frame(4, 0, 0, b""))
+            w.pkt(f, "s", 0x18, _h2_frame(4, 0, 0, b"") + _h2_frame(4, 1, 0, b""))
+            w.pkt(f, "c", 0x18, _h2_frame(4, 1, 0, b""))
+            for i in range(count):
+                sid = 2 * i + 1
+                w.pkt(f, "c", 0x18, _h2_frame(1, 0x05, sid, _H2_REQUEST))  # HEADERS, END_HEADERS | END_STREAM
+                w.pkt(f, "s", 0x18, _h2_frame(1, 0x04, sid, _H2_RESPONSE) + _h2_frame(0, 0x01, sid, _BODY))
+                w.pkt(f, "c", 0x10)
+            return w.count
+        for n in range(count):
+            w.t += spacing
+            f = _flood_flow(n)
+            if kind == "syn":
+                w.pkt(f, "c", 0x02)
+            elif kind == "halfopen":
+                w.handshake(f)
+                w.pkt(f, "c", 0x18, _REQ % n)
+                w.pkt(f, "s", 0x10)
+            else:
+                raise ValueError(f"no flood of kind {kind!r}")
+        return w.count
+
+
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# Header blocks from HPACK's static table only (RFC 7541 Appendix A): GET, /, http, :authority "lab"; :status 200.
+_H2_REQUEST = b"\x82\x84\x86\x01\x03lab"
+_H2_RESPONSE = b"\x88"
+
+
+def _h2_frame(ftype: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + stream.to_bytes(4, "big") + payload
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[3] in ("syn", "halfopen", "h2streams") and sys.argv[1].isdigit():
+        sys.exit(print(write_flood(sys.argv[3], int(sys.argv[1]), sys.argv[2])))
     if len(sys.argv) not in (3, 4) or not sys.argv[1].isdigit() or sys.argv[3:] not in ([], *([m] for m in _MIXES)):
         sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]")
     print(write(int(sys.argv[1]), sys.argv[2], *sys.argv[3:]))

@@ -1,8 +1,8 @@
 """Benchmark: duplexlab's check against the tshark pass a user would run, and against the reading floor.
 
-Usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS] [--repeat N]
-       (defaults: 10000 100000 1000000, --memory 10000000, --scaling 200000, --repeat 3;
-        --memory 0 and --scaling 0 skip those runs)
+Usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS] [--repeat N] [--state 0|1]
+       (defaults: 10000 100000 1000000, --memory 10000000, --scaling 200000, --repeat 3, --state 1;
+        --memory 0, --scaling 0 and --state 0 skip those runs)
 
 For each size it writes two captures (benchmarks/make_capture.py): a WebSocket-heavy one and an
 HTTP/1.1 keep-alive-heavy one. On each it times, every command in its own process and in the
@@ -21,7 +21,10 @@ websocket mix over TLS 1.3 (``websocket-tls``, decrypted with its key log) besid
 ≤ 1.5x at 10^6). Then `check -j 1`
 against `check -j 2` on a set of files (the scaling from one core to two), and our peak RSS on
 a --memory packet capture (its 72 connections stay open to the end, so nothing is released
-early; budget 300 MB).
+early; budget 300 MB). Last, our peak RSS on captures made to hold TCP state (``make_capture.write_flood``):
+a SYN flood (10^6 SYNs never answered, 50 000 a second), a half-open flood (10^5 connections that each send
+a request and then nothing, arriving at 100 a second, then all within 5 s) and one h2c connection carrying 10^6
+streams one after another (budgets 300, 300 and 100 MB).
 """
 
 from __future__ import annotations
@@ -38,10 +41,18 @@ ROOT = HERE.parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 
-from make_capture import write  # noqa: E402
+from make_capture import write, write_flood  # noqa: E402
 
 MEMORY_BUDGET_MB = 300
-USAGE = "usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS] [--repeat N]"
+USAGE = ("usage: python benchmarks/run.py [PACKETS ...] [--memory PACKETS] [--scaling PACKETS] [--repeat N] "
+         "[--state 0|1]")
+# The state-bound captures: (kind, connections or streams, capture seconds between connections, budget MB, what).
+STATE_RUNS = (
+    ("syn", 1_000_000, 0.00001, 300, "SYN flood: 10^6 SYNs never answered, 50 000 a second"),
+    ("halfopen", 100_000, 0.01, 300, "half-open flood: 10^5 connections send a request, then nothing; 100 a second"),
+    ("halfopen", 100_000, 0.0, 300, "half-open flood: the same 10^5, all within 5 s (all open at once)"),
+    ("h2streams", 1_000_000, 0.0, 100, "one h2c connection carrying 10^6 short streams one after another"),
+)
 TSHARK_FIELDS = {
     "websocket": ("frame.number", "tcp.stream", "websocket.opcode", "websocket.mask"),
     "http1": ("frame.number", "tcp.stream", "http.request.method", "http.response.code"),
@@ -117,6 +128,17 @@ def memory(n: int) -> None:
           f"{'within' if mb <= MEMORY_BUDGET_MB else 'OVER'})", flush=True)
 
 
+def state() -> None:
+    """Peak RSS of our check on each capture of STATE_RUNS (written once, streaming, into benchmarks/out)."""
+    for kind, count, spacing, budget, what in STATE_RUNS:
+        path = OUT / f"state-{kind}-{count}-{spacing:g}.pcap"
+        if not path.exists():
+            write_flood(kind, count, str(path), spacing)
+        secs, mb = measure([*OURS, str(path)])
+        print(f"state: {what}: ours {secs:.1f} s, peak RSS {mb:.0f} MB (budget {budget} MB: "
+              f"{'within' if mb <= budget else 'OVER'})", flush=True)
+
+
 def _option(args: list[str], name: str, default: int) -> int | None:
     if name not in args:
         return default
@@ -135,6 +157,7 @@ def main(args: list[str]) -> int:
     mem = _option(args, "--memory", 10_000_000)
     scale = _option(args, "--scaling", 200_000)
     repeat = _option(args, "--repeat", 3) or 1
+    held = _option(args, "--state", 1)
     if any(not a.isdigit() for a in args):
         sys.exit(USAGE)
     OUT.mkdir(exist_ok=True)
@@ -145,6 +168,8 @@ def main(args: list[str]) -> int:
         scaling(scale, repeat)
     if mem:
         memory(mem)
+    if held:
+        state()
     return 0
 
 

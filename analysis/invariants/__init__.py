@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from ..events import Connection, Event
+from ..events import C2S, S2C, Connection, Direction, Event
 from ..findings import MAX_FRAMES, Finding, Status
 
 CHECKS: dict[str, type[Check]] = {}
+_NONE: list = []  # a check's ``violations`` until it has one (never appended to: ``violate`` makes a list first)
 EXPECTATIONS: dict[str, type[Expectation]] = {}
 TRACKERS: list[type[Tracker]] = []
 
@@ -53,8 +54,18 @@ class Check:
     # The checks of a family join a connection when its traffic first shows that protocol (judge.py).
     family: ClassVar[str] = "http1"
     by_roles: ClassVar[bool] = False  # it asks which end is the client: roles guessed from ports leave it unjudged
+    # What the check needs of the capture (judge.py tells it what is missing, ``missing``): ``needs``, the
+    # directions whose every byte an ok (or a not-applicable) needs; ``needs_start``, only the first bytes of each
+    # direction; ``body_blind``, message bodies are not needed (a hole inside a known-length HTTP/1.x body, which the
+    # parser reads past, costs nothing); ``self_evident``, a violation is shown by the bytes themselves (a masked
+    # server frame), so it stands whatever is missing elsewhere: any other violation found after a hole may have
+    # been answered, announced or excused by the missing bytes, and is not one.
+    needs: ClassVar[tuple[Direction, ...]] = (C2S, S2C)
+    needs_start: ClassVar[bool] = False
+    body_blind: ClassVar[bool] = False
+    self_evident: ClassVar[bool] = False
 
-    __slots__ = ("conn", "evidence", "judged", "notes", "unread", "violation_count", "violations")
+    __slots__ = ("conn", "evidence", "judged", "lost", "notes", "settled", "unread", "violation_count", "violations")
 
     @classmethod
     def joining(cls, conn: Connection, traits) -> Check:
@@ -63,12 +74,31 @@ class Check:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.violations: list[tuple[int, str]] = []
+        self.violations: list[tuple[int, str]] = _NONE  # a list from the first ``violate``
         self.violation_count = 0
         self.evidence: list[int] = []
         self.judged = 0
         self.unread = ""  # why some evidence could not be read (the first reason)
         self.notes: list[str] = []
+        self.lost: tuple[int, str, bool] | None = None  # bytes missing after frame N: (N, why, needed for an ok)
+        self.settled: int | None = None  # frame at which the check had its answer: later holes cost nothing
+
+    @classmethod
+    def needed(cls, direction: Direction, start: bool, framed: bool) -> bool:
+        """Does an ok need the bytes a hole in ``direction`` took (``start``: before any of that direction;
+        ``framed``: inside a known-length HTTP/1.x body)?"""
+        if framed and cls.body_blind:
+            return False
+        return direction in cls.needs or (cls.needs_start and start)
+
+    def missing(self, after: int, reason: str, needed: bool) -> None:
+        """Bytes are missing from the capture after frame ``after`` (0: from the start): violations found later are
+        in doubt, and when ``needed`` an ok or a not-applicable is inconclusive. Told before ``finish``."""
+        if self.settled is not None and after >= self.settled:
+            return
+        lost = self.lost
+        if lost is None or after < lost[0] or (needed and not lost[2]):
+            self.lost = (min(after, lost[0]) if lost else after, reason, needed or bool(lost and lost[2]))
 
     def feed(self, e: Event) -> None:
         pass
@@ -80,6 +110,8 @@ class Check:
 
     def violate(self, frame: int, sentence: str) -> None:
         self.violation_count += 1
+        if self.violations is _NONE:
+            self.violations = []
         if len(self.violations) < MAX_FRAMES:
             self.violations.append((frame, sentence))
 
@@ -99,6 +131,8 @@ class Check:
         """Violated if anything broke; else ok if anything was judged; else inconclusive if evidence
         could not be read, or not applicable if there was nothing to judge."""
         tail = "".join(f" {n}" for n in self.notes if n)
+        if self.lost is not None:
+            self._doubt(*self.lost)
         if self.violations:
             first = sorted(self.violations)[0][1]
             more = f" ({self.violation_count} in all)" if self.violation_count > 1 else ""
@@ -107,9 +141,21 @@ class Check:
             if self.unread:
                 return self.make(Status.INCONCLUSIVE, (), f"{self.unread}.{tail}")
             return self.make(Status.NOT_APPLICABLE, (), f"no {self.subject} to judge.{tail}")
-        unread = f" Not all could be read: {self.unread}." if self.unread else ""
-        return self.make(Status.OK, self.evidence, f"holds on {plural(self.judged, self.subject.rstrip('s'))}."
-                         f"{unread}{tail}")
+        held = f"holds on {plural(self.judged, self.subject.rstrip('s'))}"
+        if self.unread:  # what was read holds, but what could not be read might not: no ok on missing evidence
+            return self.make(Status.INCONCLUSIVE, self.evidence, f"{self.unread}; what could be read {held}.{tail}")
+        return self.make(Status.OK, self.evidence, f"{held}.{tail}")
+
+    def _doubt(self, after: int, reason: str, needed: bool) -> None:
+        """Missing bytes: violations found after them are dropped (unless self-evident); the reason is said."""
+        if not self.self_evident:
+            kept = [(f, s) for f, s in self.violations if f <= after]
+            if len(kept) < len(self.violations):
+                self.violation_count -= len(self.violations) - len(kept)
+                self.violations = kept
+                needed = True
+        if needed:
+            self.unread = reason
 
     @classmethod
     def make(cls, status: Status, frames: Iterable[int], detail: str) -> Finding:

@@ -56,6 +56,8 @@ class ClientPreface(Check):
             self.h2 = True
             if e.direction is S2C and self.first_server is None:
                 self.first_server = e
+                if self.preface is not None:
+                    self.settled = e.frame  # both openings seen: later holes cost nothing
         elif e.protocol == "http2" and e.direction is C2S and "preface" in e.reason:
             self.h2 = True
             self.violate(e.frame, "the client did not open with the connection preface")

@@ -214,8 +214,10 @@ class PathRecorder:
     that turned out to be a leg of a proxy, its exchanges. Anything else is let go when it ends."""
 
     def __init__(self) -> None:
-        self.servers: set[str] = set()
-        self.clients: set[str] = set()
+        # Addresses seen as a server / a client, with how many connections hold them: a connection that ended with
+        # no event gives its own back (a SYN flood from 10^6 addresses leaves nothing behind).
+        self.servers: dict[str, int] = {}
+        self.clients: dict[str, int] = {}
         self.conns: dict[int, Connection] = {}
         self.events: dict[int, list[Event]] = {}
         self.too_long: set[int] = set()  # legs with more events than LEG_EVENTS: not paired
@@ -226,8 +228,8 @@ class PathRecorder:
     def opened(self, conn: Connection) -> None:
         if conn.client[0] == conn.server[0]:
             return  # both ends on one address (loopback): its legs cannot be told apart by address
-        self.servers.add(conn.server[0])
-        self.clients.add(conn.client[0])
+        self.servers[conn.server[0]] = self.servers.get(conn.server[0], 0) + 1
+        self.clients[conn.client[0]] = self.clients.get(conn.client[0], 0) + 1
         self.conns[conn.id] = conn
         self.events[conn.id] = []
 
@@ -244,6 +246,12 @@ class PathRecorder:
     def ended(self, conn: Connection) -> None:
         kept = self.events.pop(conn.id, None)
         self.conns.pop(conn.id, None)
+        if kept is not None and not kept:  # nothing happened on it: it says nothing about the path
+            for held, addr in ((self.servers, conn.server[0]), (self.clients, conn.client[0])):
+                held[addr] -= 1
+                if not held[addr]:
+                    del held[addr]
+            return
         if kept is None or not self._leg(conn):
             return
         self.exchanges[conn.id], self.facts[conn.id] = compile_connection(conn, kept)
@@ -253,7 +261,7 @@ class PathRecorder:
         return conn.server[0] in self.clients or conn.client[0] in self.servers
 
     def proxies(self) -> set[str]:
-        return self.servers & self.clients
+        return self.servers.keys() & self.clients.keys()
 
     def legs(self) -> tuple[list[Exchange], list[Exchange]]:
         """Front exchanges (to a proxy) and back exchanges (from one), each in order of their requests."""

@@ -22,6 +22,7 @@ class Upgrade(Check):
     subject = "WebSocket handshakes"
     by_roles = True
     family = "websocket"
+    body_blind = True  # holes after the 101 (settled) or inside an earlier known-length body cost nothing
     __slots__ = ("asked", "last", "switched")
 
     @classmethod
@@ -51,6 +52,7 @@ class Upgrade(Check):
                 else:
                     self.evidence.append(asked.frame)
                 self.switched = True
+                self.settled = e.frame
             elif self.asked is not None and not self.switched and not e.interim:
                 self.saw(e.frame)  # declined (a 4xx, say): a correct answer, and no frames may follow
                 self.asked = None
@@ -77,6 +79,7 @@ class _Masking(Check):
     wants = (WsFrame, Undecodable)
     family = "websocket"
     by_roles = True
+    self_evident = True  # a frame masked the wrong way is wrong whatever else is missing
 
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
@@ -102,6 +105,7 @@ class ClientFramesMasked(_Masking):
     source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
     subject = "client frames"
     direction, want_masked = C2S, True
+    needs = (C2S,)
 
 
 @register
@@ -112,6 +116,7 @@ class ServerFramesUnmasked(_Masking):
     source = "RFC 6455 §5.1 (servers never mask)"
     subject = "server frames"
     direction, want_masked = S2C, False
+    needs = (S2C,)
 
 
 @register

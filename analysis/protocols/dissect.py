@@ -35,13 +35,26 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from ..events import C2S, S2C, Connection, Direction, Event, StreamGap, TcpClose
+from ..events import C2S, S2C, Connection, Direction, Event, StreamConflict, StreamGap, TcpClose
 from ..wire.decode import LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, decode, decode_udp
 from ..wire.fragments import Defragmenter, FragmentStats
 from ..wire.keys import Keylog
 from ..wire.pcapread import RawFrame
 from ..wire.quic import QuicReader
-from ..wire.tcp import Closed, Data, Ended, Gap, Opened, Reassembler, _evidence_name, client_evidence, turn_round
+from ..wire.tcp import (
+    IDLE_TIMEOUT,
+    SWEEP_EVERY,
+    Closed,
+    Conflict,
+    Data,
+    Ended,
+    Gap,
+    Opened,
+    Reassembler,
+    _evidence_name,
+    client_evidence,
+    turn_round,
+)
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .http3 import Http3Connection
@@ -82,6 +95,11 @@ class Counters:
     udp_other: int = 0  # UDP datagrams of flows that are not QUIC (or began before the capture)
     udp_other_flows: int = 0
     fragments: FragmentStats = field(default_factory=FragmentStats)  # IP fragment reassembly (wire/fragments.py)
+    idle_timeout: float = 0.0  # capture seconds of silence that concluded a TCP connection (0: never)
+    idle_ended: int = 0  # TCP connections concluded after the inactivity timeout
+    attempts_peak: int = 0  # unanswered handshakes held at once (small records, not connections)
+    conflicts: list[tuple[int, int]] = field(default_factory=list)  # (first copy, other copy) frames, the first few
+    conflict_count: int = 0  # retransmitted or overlapping segments whose bytes differ from the copy delivered
 
 
 @dataclass(slots=True)
@@ -113,7 +131,7 @@ class _Router:
         self.flip = False  # roles were swapped while a batch of the reassembler's output was being routed
         self.parser: Http1Connection | Http2Connection | Http3Connection | TlsConnection | None = None
         self.held: list[Data] = []
-        self.joined_mid: dict[Direction, bool] = {C2S: False, S2C: False}
+        self.joined_mid: dict[Direction, bool] = {}  # True for a direction the capture joined mid-stream
         self.out: list[Event] = []  # what the parser reported since the last release
         self.pending: list[Event] = []  # reported, not yet released (an earlier event may still come)
 
@@ -128,13 +146,16 @@ def classify(first: bytes) -> str | None:
 
 
 def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Counters | None = None,
-           keylog: Keylog | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
+           keylog: Keylog | None = None,
+           idle_timeout: float = IDLE_TIMEOUT) -> Iterator[Opened | Event | ConnectionEnded]:
     """Yield Opened / events / ConnectionEnded as described above.
 
     ``fallback``: the carrier ("http1" or "http2") for connections that began before the capture
-    and whose first captured bytes say nothing. ``keylog``: the secrets TLS and QUIC are read with."""
+    and whose first captured bytes say nothing. ``keylog``: the secrets TLS and QUIC are read with.
+    ``idle_timeout``: capture seconds of silence that conclude a TCP connection (0: never)."""
     n = counters if counters is not None else Counters()
-    tcp = Reassembler()
+    tcp = Reassembler(idle_timeout)
+    n.idle_timeout = idle_timeout
     keylog = keylog if keylog is not None else Keylog()
     quic = QuicReader(keylog, tcp.new_id)
     routers: dict[int, _Router] = {}
@@ -143,10 +164,15 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     frames_seen = tcp_frames = 0
     ts = None
     swap = tcp.swap_roles
+    sweep_at = float("-inf")
     for number, ts, linktype, data, wirelen in frames:
         frames_seen += 1
         if frames_seen == 1:
             n.first_ts = ts
+        if ts >= sweep_at:  # about once a capture second: unanswered handshakes and idle connections end
+            if sweep_at != float("-inf"):
+                yield from _route_all(tcp.sweep(ts), routers, fallback, keylog, swap)
+            sweep_at = ts + SWEEP_EVERY
         # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
         # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
         if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
@@ -155,15 +181,16 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                     and total and doff >= 0x50 and (lane := lanes.get(data[26:38])) is not None):
                 start, end = 34 + (doff >> 4) * 4, 14 + total
                 true_len = end - start if end > start else 0
-                if end <= len(data) and fast(lane, number, ts, seq, ack, flags, true_len, wirelen):
+                if end <= len(data) and (payload := fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data,
+                                                         start)) is not None:
                     tcp_frames += 1
                     if true_len:
                         router = routers[lane.info.id]
                         parser = router.parser
                         if parser is not None:
-                            parser.feed(lane.direction, data[start:end], ts, number)
+                            parser.feed(lane.direction, payload, ts, number)
                         else:
-                            _route(Data(lane.info.id, lane.direction, data[start:end], ts, number), router, fallback)
+                            _route(Data(lane.info.id, lane.direction, payload, ts, number), router, fallback)
                             router.flip = False  # nothing else of this segment is on its way
                         if router.out or router.pending or router.opened is not None:
                             yield from _release(router)
@@ -189,6 +216,8 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     yield from _route_all(tcp.finish(), routers, fallback, keylog, swap)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
+    n.idle_ended, n.attempts_peak = tcp.idle_ended, tcp.attempts_peak
+    n.conflict_count, n.conflicts = tcp.conflicts, tcp.conflict_frames
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
     frags.finish()
     n.fragments = frags.stats
@@ -280,14 +309,21 @@ def _route(item, router: _Router, fallback: str | None) -> None:
             router.held.append(item)
             _settle(router, fallback, final=False)
     elif isinstance(item, Gap):
-        router.conn.gaps += item.missing > 0
-        out.append(StreamGap(item.ts, item.frame, item.conn, item.direction, missing=item.missing))
+        conn = router.conn
+        conn.gaps += item.missing > 0
+        if item.cut and conn.first_payload is None:  # its first bytes were cut, but the segment was seen
+            conn.first_payload = (item.direction, item.frame, item.ts)
+        gap = StreamGap(item.ts, item.frame, item.conn, item.direction, item.missing, item.after, item.start, item.cut)
+        out.append(gap)
         if item.missing == 0:
             router.joined_mid[item.direction] = True
         if router.parser is not None:
-            router.parser.gap(item.direction, item.missing, item.ts, item.frame)
+            # True: the parser read past the hole keeping the message boundaries (set before the event is released)
+            gap.framed = bool(router.parser.gap(item.direction, item.missing, item.ts, item.frame))
     elif isinstance(item, Closed):
         out.append(TcpClose(item.ts, item.frame, item.conn, item.direction, how=item.how))
+    elif isinstance(item, Conflict):
+        out.append(StreamConflict(item.ts, item.frame, item.conn, item.direction, item.first, item.size))
 
 
 _FRAME = attrgetter("frame")
@@ -411,7 +447,7 @@ def _swap(router: _Router) -> None:
     router.held = [turned(x) for x in router.held]
     router.out[:] = [turned(e) for e in router.out]
     router.pending = [turned(e) for e in router.pending]
-    router.joined_mid = {C2S: router.joined_mid[S2C], S2C: router.joined_mid[C2S]}
+    router.joined_mid = {S2C if d is C2S else C2S: v for d, v in router.joined_mid.items()}
 
 
 def _joined(router: _Router, mid: Sniffed) -> None:

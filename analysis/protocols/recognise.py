@@ -21,6 +21,7 @@ from ..events import (
     Http1Request,
     Http1Response,
     QuicStream,
+    StreamConflict,
     StreamGap,
     Undecodable,
 )
@@ -41,7 +42,7 @@ class Traits:
     Fed the events of ``TYPES``, each kind to its own method (``handler``)."""
 
     __slots__ = ("answered", "carried", "client_spoke", "event_stream", "finals", "h2c_request", "h2c_switched",
-                 "http1", "last_request", "mid", "push", "req_end", "requests", "webtransport", "ws_asked")
+                 "holes", "http1", "last_request", "mid", "push", "req_end", "requests", "webtransport", "ws_asked")
 
     def __init__(self) -> None:
         self.http1 = self.ws_asked = self.event_stream = self.push = self.mid = self.h2c_switched = False
@@ -53,12 +54,16 @@ class Traits:
         self.carried: set[str] = set()  # what rode on an HTTP/2 or HTTP/3 stream: "sse", "websocket"
         self.client_spoke = False  # the client sent application bytes (read from a decrypted connection's events)
         self.answered = False  # the server sent an HTTP/1.x response or an HTTP/2 frame on a stream: an answer
+        # Bytes missing from the capture: the first hole of each (direction, inside a known-length body or not),
+        # and the first conflict of each direction (key (direction, None)).
+        self.holes: dict[tuple, StreamGap | StreamConflict] | None = None
 
     def handler(self, kind: type[Event]):
         """The method that takes events of ``kind`` (one of TYPES): the judge calls it directly."""
         return {H2Frame: self._h2_frame, Http1Request: self._request, Http1Response: self._response,
                 Http1End: self._end, StreamGap: self._gap, QuicStream: self._quic_stream, H3Frame: self._h3_frame,
-                EventStreamOpened: self._event_stream, H2Preface: self._spoke, Undecodable: self._undecodable}[kind]
+                EventStreamOpened: self._event_stream, H2Preface: self._spoke, Undecodable: self._undecodable,
+                StreamConflict: self._conflict}[kind]
 
     def _h2_frame(self, e: H2Frame) -> None:
         self.push = self.push or e.ftype == _PUSH_PROMISE
@@ -99,6 +104,16 @@ class Traits:
 
     def _gap(self, e: StreamGap) -> None:
         self.mid = self.mid or e.missing == 0
+        if e.missing:
+            self._hole((e.direction, e.framed), e)
+
+    def _conflict(self, e: StreamConflict) -> None:
+        self._hole((e.direction, None), e)
+
+    def _hole(self, key: tuple, e: StreamGap | StreamConflict) -> None:
+        if self.holes is None:
+            self.holes = {}
+        self.holes.setdefault(key, e)
 
     def _quic_stream(self, e: QuicStream) -> None:
         self.webtransport = self.webtransport or e.kind == "webtransport"
@@ -111,12 +126,49 @@ class Traits:
 
 
 TYPES = (H2Frame, Http1Request, Http1Response, Http1End, StreamGap, QuicStream, H3Frame, EventStreamOpened,
-         H2Preface, Undecodable)
+         H2Preface, Undecodable, StreamConflict)
+
+
+def _side(direction) -> str:
+    return "client's" if direction is C2S else "server's"
+
+
+def one_side_missing(conn: Connection):
+    """The direction of a TCP connection of which the capture holds no packet at all while the other side sent
+    bytes (a one-way mirror port, asymmetric routing, ``tcpdump -Q in``), or None."""
+    if conn.transport == "tcp":
+        for d, other in ((C2S, S2C), (S2C, C2S)):
+            if not conn.packets[d] and conn.payload_bytes[other]:
+                return d
+    return None
+
+
+def losses(conn: Connection, traits: Traits) -> list[tuple]:
+    """What the connection's capture misses, as (direction, after frame, why, start, framed): holes (snap-length
+    cuts, lost segments), bytes that conflict, a side never captured. A check's ``missing`` says what each costs."""
+    out = []
+    d = one_side_missing(conn)
+    if d is not None:
+        other = S2C if d is C2S else C2S
+        out.append((d, 0, f"only the {_side(other)} side was captured: no packet of the {_side(d)}", True, False))
+    for (d, framed), e in (traits.holes or {}).items():
+        if isinstance(e, StreamConflict):
+            out.append((d, e.first - 1, f"frames {e.first} and {e.frame} carry different bytes for the same part of "
+                        f"the {_side(d)} stream ({e.size} bytes differ): which the receiver took is not in the "
+                        "capture", False, False))
+        else:
+            how = "cut by the snap length" if e.cut else "missing from the capture"
+            where = f"at frame {e.frame}" if e.cut else f"after frame {e.after}, noticed at frame {e.frame}"
+            out.append((d, e.after, f"{e.missing} bytes of the {_side(d)} side are {how} ({where})",
+                        e.start and not e.cut, bool(framed)))
+    return out
 
 
 def label_of(conn: Connection, traits: Traits, protocol: str | None = None) -> str:
     """The protocol name a connection is judged as: a --protocol name, or tls / other / empty (not judged)."""
     app = conn.app
+    if conn.cut_segments and conn.cut_bytes >= conn.payload_bytes[C2S] + conn.payload_bytes[S2C]:
+        return "cut"  # every payload byte came in a segment cut by the snap length: what it carries is guesswork
     if app == "tls":
         if conn.tls in (HANDSHAKE_ONLY, SPARE):
             return "empty"

@@ -16,8 +16,12 @@ connections open at once, not the length of the capture.
 from __future__ import annotations
 
 import socket
+import struct
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush, merge
+from operator import itemgetter
 
 from ..events import C2S, S2C, Connection, Direction
 from .decode import ACK, FIN, PSH, RST, SYN, Segment
@@ -29,6 +33,18 @@ _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before decla
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
+_TAKEN = object()  # a segment an attempt counted
+_NO_OOO: dict = {}  # a half's ``ooo`` until it holds a segment (never written to: ``_payload`` makes a dict first)
+# An attempt, packed: id, first frame, first ts, the SYN's seq, wire bytes, SYNs; then the last time and frame seen.
+_ATTEMPT = struct.Struct("<QQdIIHdQ")
+_ID, _FIRST_TS, _LAST_SEEN = struct.Struct("<Q"), struct.Struct("<d"), struct.Struct("<dQ")
+_LAST = _ATTEMPT.size - _LAST_SEEN.size
+_NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it sends data (a deque costs 760 bytes)
+ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
+IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
+SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle connections
+KEEP_SEGMENTS = 16  # delivered segments kept per direction (16 to 32) to compare retransmissions and overlaps with
+_KEEP_MAX = 2 * KEEP_SEGMENTS
 
 
 @dataclass(slots=True)
@@ -52,6 +68,22 @@ class Gap:
     missing: int  # bytes; 0 when unknown (capture began mid-stream)
     ts: float
     frame: int
+    after: int = 0  # the frame of the last byte of this direction delivered before the hole (0: none)
+    start: bool = False  # nothing of this direction had been delivered before the hole
+    cut: bool = False  # the segment of ``frame`` was cut by the snap length (its first bytes were delivered)
+
+
+@dataclass(slots=True)
+class Conflict:
+    """A retransmitted or overlapping segment (``frame``) carries other bytes than the copy already delivered (whose
+    first differing byte came in ``first``): the receiver took one of them, the capture cannot say which."""
+
+    conn: int
+    direction: Direction
+    first: int
+    frame: int
+    ts: float
+    size: int  # bytes that differ
 
 
 @dataclass(slots=True)
@@ -104,16 +136,47 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "next", "ooo", "ooo_bytes", "started", "unacked")
+    __slots__ = ("base", "fin", "last", "next", "ooo", "ooo_bytes", "recent", "started", "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
         self.next = 0  # next expected stream offset
-        self.ooo: dict[int, tuple[bytes, int, float, int]] = {}
+        self.ooo: dict[int, tuple[bytes, int, float, int]] = _NO_OOO  # made at the first segment held
         self.ooo_bytes = 0
         self.fin = False
         self.started = False  # delivered anything yet
-        self.unacked: deque[tuple[int, float]] = deque()  # (end offset, wire time) of data awaiting an ACK
+        self.last = 0  # frame of the last byte delivered
+        # (end offset, frame, bytes) of the last KEEP_SEGMENTS..2*KEEP_SEGMENTS segments delivered: what a
+        # retransmission is compared with. The bytes are the payloads already sliced for the parser (no copy).
+        self.recent: list[tuple[int, int, bytes]] | tuple = ()
+        # (end offset, wire time) of server data awaiting the client's ACK; made when the server first sends data
+        self.unacked: deque[tuple[int, float]] = _NONE_UNACKED
+
+    def keep(self, data: bytes, frame: int) -> None:
+        """Remember ``data``, delivered in ``frame``, whose last byte is at ``next`` (already advanced)."""
+        recent = self.recent
+        if not recent:
+            self.recent = [(self.next, frame, data)]
+            return
+        recent.append((self.next, frame, data))
+        if len(recent) > _KEEP_MAX:
+            del recent[:KEEP_SEGMENTS]
+
+    def differs(self, off: int, payload: bytes) -> tuple[int, int] | None:
+        """Compare ``payload`` (at stream offset ``off``) with the kept segments over the range they share:
+        (bytes that differ, frame of the first kept segment that differs), or None when they agree (or none is
+        kept for that range)."""
+        end, differ, first = off + len(payload), 0, None
+        for stop, frame, data in self.recent:
+            begin = stop - len(data)
+            lo, hi = max(off, begin), min(end, stop)
+            if hi <= lo:
+                continue
+            old, new = data[lo - begin:hi - begin], payload[lo - off:hi - off]
+            if old != new:
+                differ += sum(a != b for a, b in zip(old, new, strict=True))
+                first = frame if first is None else first
+        return None if first is None else (differ, first)
 
     def offset(self, seq: int) -> int:
         rel = (seq - self.base) & 0xFFFFFFFF
@@ -145,7 +208,7 @@ def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
 
 
 class _Conn:
-    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending")
+    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending", "watched")
 
     def __init__(self, conn_id: int, keys: tuple[tuple, tuple]) -> None:
         self.id = conn_id
@@ -155,6 +218,7 @@ class _Conn:
         self.pending: list[tuple[int, float, Segment]] = []  # segments seen before roles were known
         self.closed = False
         self.keys = keys  # its 4-tuple in both orientations
+        self.watched = False  # it has an entry in the idle heap
 
 
 def _name(addr: bytes) -> str:
@@ -162,9 +226,16 @@ def _name(addr: bytes) -> str:
 
 
 class Reassembler:
-    """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs."""
+    """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs; ``sweep`` now and then.
 
-    def __init__(self) -> None:
+    State is bounded as Zeek bounds it. A handshake that has not completed (a SYN, a SYN and its SYN-ACK) is a
+    small record (an attempt), not a connection: it becomes one at its first other segment, and is concluded after
+    ATTEMPT_TIMEOUT capture seconds without one (a SYN flood costs its attempts of the last few seconds). A
+    connection silent for ``idle_timeout`` capture seconds (0: never) is concluded through the ordinary end
+    (``Ended``), counted in ``idle_ended``; a later segment of it is late, not a new connection. Timeouts are in
+    capture time (frame timestamps), looked at by ``sweep`` in batches, never per packet."""
+
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._conns: dict[tuple, _Conn] = {}
         self._by_id: dict[int, _Conn] = {}  # connections whose roles are decided, by id (to correct them)
         self.lanes: dict[bytes, Lane] = {}  # wire_key -> Lane, for IPv4 connections whose roles are known
@@ -172,6 +243,22 @@ class Reassembler:
         self._count = 0
         self.late_segments = 0  # segments of a connection that had already ended (ACKs of the last FIN, mostly)
         self.late_payload = 0  # of which carried bytes
+        # The client's direction (``wire_key``) -> _ATTEMPT record, in the order the attempts began; the few
+        # answered by a SYN-ACK: (its seq, wire bytes, count) in ``_answers``. ~200 bytes an attempt.
+        self._attempts: dict[bytes, bytes] = {}
+        self._answers: dict[bytes, tuple[int, int, int]] = {}
+        self._finishing = False
+        self.attempts_peak = 0
+        self.idle_timeout = idle_timeout
+        # Heap of (due, id, a key): when to look at a connection again. A connection enters it at the first sweep
+        # it is still open at (``_new`` until then), so one that lasts under a second never does; entries of
+        # connections that ended are dropped when they come due, or all at once when they outnumber the rest.
+        self._idle: list[tuple[float, int, tuple]] = []
+        self._new: list[_Conn] = []
+        self._stale = 0
+        self.idle_ended = 0
+        self.conflicts = 0  # retransmitted or overlapping bytes that differ from the copy delivered
+        self.conflict_frames: list[tuple[int, int]] = []  # (first copy, other copy) of the first few
 
     def new_id(self) -> int:
         """The next connection id (QUIC connections draw from the same count, so ids stay unique)."""
@@ -179,14 +266,15 @@ class Reassembler:
         return self._count - 1
 
     def fast(self, lane: Lane, frame: int, ts: float, seq: int, ack: int, flags: int, true_len: int,
-             wire_len: int) -> bool:
+             wire_len: int, data: bytes, start: int) -> bytes | None:
         """The common segments, taken without building a Segment: a pure ACK, or bytes that continue the direction
         exactly where it stands with nothing held out of order (no SYN, FIN or RST; the caller saw the whole
-        payload). True: taken, and its ``true_len`` bytes are due to the parser as the next in-order bytes.
-        False: untouched; give it to ``feed``. Same effects as ``feed`` would have, to the byte and counter."""
+        payload, ``true_len`` bytes at ``data[start:]``). Taken: the payload (b"" for an ACK), due to the parser as
+        the next in-order bytes. None: untouched; give it to ``feed``. Same effects as ``feed`` would have, to the
+        byte and counter."""
         half = lane.half
         if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
-            return False
+            return None
         info, direction = lane.info, lane.direction
         info.packets[direction] += 1
         info.wire_bytes[direction] += wire_len
@@ -196,10 +284,20 @@ class Reassembler:
         if true_len:
             info.payload_bytes[direction] += true_len
             half.started = True
+            half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                if half.unacked is _NONE_UNACKED:
+                    half.unacked = deque()
                 half.unacked.append((half.next + true_len, ts))
             half.next += true_len
-        return True
+            payload = data[start:start + true_len]
+            recent = half.recent
+            if recent and len(recent) < _KEEP_MAX:  # ``keep``, inline: no trim due
+                recent.append((half.next, frame, payload))
+            else:
+                half.keep(payload, frame)
+            return payload
+        return b""
 
     def feed(self, frame: int, ts: float, seg: Segment) -> list:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
@@ -217,6 +315,10 @@ class Reassembler:
             return _NOTHING
         out: list = []
         syn_only = flags & SYN and not flags & ACK
+        if conn is None and self._attempts:
+            conn = self._attempt(key, frame, ts, seg, out)
+            if conn is _TAKEN:
+                return out  # a retransmitted SYN or a SYN-ACK: the attempt counted it
         if conn is None and key in self._ended:
             if not syn_only:
                 self.late_segments += 1
@@ -227,6 +329,12 @@ class Reassembler:
             self._end(conn, out)  # the 4-tuple is reused by a new connection
             conn = None
         if conn is None:
+            if syn_only and not seg.true_len:  # an attempt, until its handshake goes further
+                self._attempts[wire_key(*key)] = _ATTEMPT.pack(self.new_id(), frame, ts, seg.seq, seg.wire_len, 1, ts,
+                                                               frame)
+                if len(self._attempts) > self.attempts_peak:
+                    self.attempts_peak = len(self._attempts)
+                return out
             back = (seg.dst, seg.dport, seg.src, seg.sport)
             conn = _Conn(self.new_id(), (key, back))
             self._conns[key] = self._conns[back] = conn
@@ -244,10 +352,112 @@ class Reassembler:
             self._end(conn, out)
         return out
 
-    def finish(self) -> list:
-        """Flush held segments: every remaining hole becomes a gap, every connection ends. Call once at the end."""
-        out: list = []
-        for conn in list({id(c): c for c in self._conns.values()}.values()):
+    def _attempt(self, key: tuple, frame: int, ts: float, seg: Segment, out: list):
+        """A segment of an attempt: a retransmitted SYN or a SYN-ACK is counted in it (``_TAKEN``); anything else
+        makes it a connection (returned, its Opened in ``out``). None: not an attempt's segment."""
+        attempts = self._attempts
+        flags = seg.flags & (SYN | ACK | FIN | RST)
+        mine = wire_key(seg.src, seg.sport, seg.dst, seg.dport)
+        record = attempts.get(mine)
+        if record is not None:
+            if flags == SYN and not seg.true_len:
+                cid, first, first_ts, _, wire, syns, _, _ = _ATTEMPT.unpack(record)
+                attempts[mine] = _ATTEMPT.pack(cid, first, first_ts, seg.seq, min(wire + seg.wire_len, 0xFFFFFFFF),
+                                               min(syns + 1, 0xFFFF), ts, frame)
+                return _TAKEN
+            return self._connect(mine, out)
+        theirs = wire_key(seg.dst, seg.dport, seg.src, seg.sport)
+        record = attempts.get(theirs)
+        if record is None:
+            return None
+        if flags == SYN | ACK and not seg.true_len:
+            _, wire, n = self._answers.get(theirs, (0, 0, 0))
+            self._answers[theirs] = (seg.seq, wire + seg.wire_len, n + 1)
+            attempts[theirs] = record[:_LAST] + _LAST_SEEN.pack(ts, frame)
+            return _TAKEN
+        return self._connect(theirs, out)
+
+    def _connect(self, wkey: bytes, out: list, watch: bool = True) -> _Conn:
+        """An attempt becomes a connection, as if its SYN (and SYN-ACK) had made it one."""
+        cid, frame, ts, seq, wire, syns, last_ts, last_frame = _ATTEMPT.unpack(self._attempts.pop(wkey))
+        n = (len(wkey) - 4) // 2
+        client, server = (wkey[:n], int.from_bytes(wkey[2 * n:2 * n + 2], "big")), \
+            (wkey[n:2 * n], int.from_bytes(wkey[2 * n + 2:], "big"))
+        key, back = (*client, *server), (*server, *client)
+        conn = _Conn(cid, (key, back))
+        self._conns[key] = self._conns[back] = conn
+        self._open(conn, (client, server, "handshake"), frame, ts, out, watch)
+        info = conn.info
+        info.packets[C2S] += syns
+        info.wire_bytes[C2S] += wire
+        conn.halves[C2S].base = (seq + 1) & 0xFFFFFFFF
+        answer = self._answers.pop(wkey, None)
+        if answer is not None:
+            info.packets[S2C] += answer[2]
+            info.wire_bytes[S2C] += answer[1]
+            conn.halves[S2C].base = (answer[0] + 1) & 0xFFFFFFFF
+        info.last_frame, info.last_ts = last_frame, last_ts
+        return conn
+
+    def sweep(self, now: float) -> Iterator:
+        """Conclude the attempts older than ATTEMPT_TIMEOUT and the connections silent for ``idle_timeout`` at
+        capture time ``now``: their Opened/Data/Gap/Ended, one connection at a time (a generator, so a flood's
+        attempts are never all made whole at once; consume it before the next ``feed``). Call about once a
+        capture second (the caller's clock is the frames' timestamps)."""
+        expired = []
+        for wkey, record in self._attempts.items():  # in the order they began: stop at the first too young
+            first_ts, last_ts = _FIRST_TS.unpack_from(record, 16)[0], _LAST_SEEN.unpack_from(record, _LAST)[0]
+            if first_ts + ATTEMPT_TIMEOUT > now:
+                break
+            if last_ts + ATTEMPT_TIMEOUT <= now:
+                expired.append(wkey)
+        for wkey in expired:
+            out: list = []
+            self._end(self._connect(wkey, out, watch=False), out)
+            yield from out
+        out = []
+        heap, limit, conns = self._idle, self.idle_timeout, self._conns
+        for conn in self._new:
+            if conns.get(conn.keys[0]) is conn:
+                conn.watched = True
+                heappush(heap, (conn.info.last_ts + limit, conn.id, conn.keys[0]))
+        self._new.clear()
+        while heap and heap[0][0] <= now:
+            _, cid, key = heappop(heap)
+            conn = self._conns.get(key)
+            if conn is None or conn.id != cid:
+                self._stale -= self._stale > 0
+                continue  # it ended meanwhile
+            last = conn.info.last_ts + limit
+            if last <= now:
+                conn.watched = False  # its entry is gone
+                conn.info.idle = True
+                self.idle_ended += 1
+                self._end(conn, out)
+                yield from out
+                out.clear()
+            else:
+                heappush(heap, (last, cid, key))
+
+    def _compact(self) -> None:
+        """Drop the idle heap's entries of connections that have ended."""
+        conns = self._conns
+        live = [e for e in self._idle if (c := conns.get(e[2])) is not None and c.id == e[1]]
+        heapify(live)
+        self._idle, self._stale = live, 0
+
+    def finish(self) -> Iterator:
+        """Flush held segments: every remaining hole becomes a gap, every connection ends, in the order they began
+        (a generator, one connection at a time). Call once at the end."""
+        conns = sorted({id(c): c for c in self._conns.values()}.values(), key=lambda c: c.id)
+        self._finishing = True  # nothing comes after: ended 4-tuples need no remembering
+        held = self._attempts
+        attempts = ((_ID.unpack_from(held[wkey])[0], wkey) for wkey in list(held))  # ids in the order they began
+        for item in merge(attempts, ((c.id, c) for c in conns), key=itemgetter(0)):
+            out: list = []
+            conn = item[1]
+            if conn.__class__ is bytes:
+                conn = self._connect(conn, out, watch=False)
             if conn.info is None:
                 if not conn.pending:
                     continue
@@ -258,7 +468,7 @@ class Reassembler:
                 for f, t, s in conn.pending:
                     self._segment(conn, f, t, s, out)
             self._end(conn, out)
-        return out
+            yield from out
 
     def swap_roles(self, conn_id: int) -> None:
         """The roles guessed for a connection joined mid-way were wrong (its bytes said so): the other end is the
@@ -285,11 +495,17 @@ class Reassembler:
             lane = self.lanes.get(wire_key(*key))
             if lane is not None and lane.conn is conn:
                 del self.lanes[wire_key(*key)]
+        if conn.watched:
+            self._stale += 1
+            if self._stale > 1024 and 2 * self._stale > len(self._idle):
+                self._compact()
         if conn.info is None:
             return
         for direction, half in conn.halves.items():
             self._flush_all(conn.info, direction, half, out)
         out.append(Ended(conn.id))
+        if self._finishing:
+            return
         for key in conn.keys:
             self._ended[key] = None
         while len(self._ended) > _ENDED_KEPT:
@@ -309,13 +525,15 @@ class Reassembler:
             return (a, b, "port") if b[1] < a[1] else (b, a, "port")
         return None
 
-    def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list) -> None:
+    def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list, watch: bool = True) -> None:
         client, server, source = roles
         info = Connection(id=conn.id, client=(_name(client[0]), client[1]), server=(_name(server[0]), server[1]),
                           role_source=source, first_frame=frame, first_ts=ts,
                           handshake_seen=source == "handshake")
         conn.info, conn.client = info, client
         self._by_id[conn.id] = conn
+        if self.idle_timeout > 0 and watch:
+            self._new.append(conn)
         if len(client[0]) == 4:
             for key in conn.keys:
                 self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
@@ -329,6 +547,10 @@ class Reassembler:
         info.payload_bytes[direction] += seg.true_len
         info.wire_bytes[direction] += seg.wire_len
         info.last_frame, info.last_ts = frame, ts
+        if seg.true_len > len(seg.payload):
+            info.cut_segments += 1
+            info.cut_bytes += seg.true_len
+            info.cut_captured += len(seg.payload)
         if seg.flags & SYN:
             half.base = (seg.seq + 1) & 0xFFFFFFFF
             if direction is S2C:
@@ -376,10 +598,14 @@ class Reassembler:
         end = off + seg.true_len
         if end <= half.next:
             info.retransmissions += 1  # also keep-alives and zero-window probes: bytes already seen
+            if not (seg.true_len == 1 and end == half.next):  # a keep-alive's byte may be any byte
+                self._compare(info, direction, half, off, seg.payload, frame, ts, out)
             return
         if off > half.next:
             prev = half.ooo.get(off)
             if prev is None or prev[1] < seg.true_len:
+                if half.ooo is _NO_OOO:
+                    half.ooo = {}
                 half.ooo[off] = (seg.payload, seg.true_len, ts, frame)
                 half.ooo_bytes += seg.true_len
             if half.ooo_bytes > _OOO_LIMIT_BYTES:
@@ -393,17 +619,36 @@ class Reassembler:
         skip = half.next - off  # overlap with bytes already delivered: first copy wins
         if skip > 0:
             info.retransmissions += 1
+            self._compare(info, direction, half, off, payload[:skip], frame, ts, out)
         data = payload[skip:] if skip > 0 else payload
+        start = not half.started
         if data:
             out.append(Data(info.id, direction, data, ts, frame))
             half.started = True
+            half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
+                if half.unacked is _NONE_UNACKED:
+                    half.unacked = deque()
                 half.unacked.append((off + true_len, ts))
         missing = true_len - max(skip, 0) - len(data)
         half.next = off + true_len
+        if data and not missing:
+            half.keep(data, frame)
+        elif data or missing:
+            half.recent = ()  # a cut: what is kept must end at ``next``, so start again
         if missing > 0:  # cut by the snap length: the bytes existed but were not captured
             info.gaps += 1
-            out.append(Gap(info.id, direction, missing, ts, frame))
+            out.append(Gap(info.id, direction, missing, ts, frame, frame, start and not data, True))
+
+    def _compare(self, info: Connection, direction: Direction, half: _Half, off: int, payload: bytes, frame: int,
+                 ts: float, out: list) -> None:
+        """A retransmission or overlap: its bytes against the kept copy; other bytes are a Conflict."""
+        found = half.differs(off, payload)
+        if found is not None:
+            self.conflicts += 1
+            if len(self.conflict_frames) < 5:
+                self.conflict_frames.append((found[1], frame))
+            out.append(Conflict(info.id, direction, found[1], frame, ts, found[0]))
 
     def _drain(self, info: Connection, direction: Direction, half: _Half, out: list) -> None:
         while half.ooo:
@@ -424,6 +669,6 @@ class Reassembler:
             _, _, ts, frame = half.ooo[first]
             if first > half.next:
                 info.gaps += 1
-                out.append(Gap(info.id, direction, first - half.next, ts, frame))
+                out.append(Gap(info.id, direction, first - half.next, ts, frame, half.last, not half.started))
                 half.next = first
             self._drain(info, direction, half, out)
