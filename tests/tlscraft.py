@@ -122,6 +122,7 @@ class TlsConv(Conv):
         super().__init__(*args, **kw)
         self.tls = writer or Tls13Writer()
         self.keys = keys
+        self._unsent: dict[tuple[str, bytes], bytes] = {}  # a record sent with advance=False, to send again as is
 
     def handshake(self, dt: float = 0.001, tls: bool = True) -> TlsConv:
         super().handshake(dt)
@@ -136,7 +137,12 @@ class TlsConv(Conv):
 
     def send(self, who: str, data: bytes, dt: float = 0.01, seq_offset: int = 0, advance: bool = True,
              flags: str = "PA") -> int:
-        return super().send(who, self.tls.seal(who, data), dt, seq_offset, advance, flags)
+        # A retransmission (the same bytes at the same place) carries the same record, not a new one sealed with
+        # the next sequence number: on the wire a retransmitted TLS segment is byte for byte the first.
+        record = self._unsent.pop((who, data), None) or self.tls.seal(who, data)
+        if not advance:
+            self._unsent[(who, data)] = record
+        return super().send(who, record, dt, seq_offset, advance, flags)
 
     def write(self, path: os.PathLike, ng: bool = True) -> str:
         super().write(path, ng=True)
