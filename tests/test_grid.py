@@ -60,7 +60,7 @@ def test_shards_split_the_cells_into_disjoint_slices_that_cover_them():
 
 
 def test_a_cells_compose_project_is_the_grids_own_and_publishes_nothing():
-    lab = yaml.safe_load(open(grid.ROOT / "docker-compose.yml"))
+    lab = yaml.safe_load((grid.ROOT / "docker-compose.yml").read_text())
     spec = grid.compose_file("websocket", "node", "chromium", "websocket-node-chromium", link="slow")
     assert spec["name"] == "duplexlab-grid" != lab["name"]
     net, labnet = spec["networks"]["grid"], lab["networks"]["lab"]

@@ -127,7 +127,7 @@ def _absent_servers(doc: dict) -> str:
 def _details(doc: dict) -> str:
     rows = []
     for c in doc["cells"]:
-        if c["status"] != "ran" or c["verdict"] in ("pass", "caught") and not c.get("fault"):
+        if c["status"] != "ran" or (c["verdict"] in ("pass", "caught") and not c.get("fault")):
             continue
         bad = [f for f in c.get("findings", []) if f["status"] in ("violated", "inconclusive")]
         text = "; ".join(f"{f['invariant']} {f['status']}: {f['detail']}" for f in bad) or c.get("error", "")
