@@ -10,7 +10,9 @@ expectations that apply to what the client asked for (lab/peers.py ``expectation
 rule on purpose (a fault peer) holds only if the invariant naming that rule is violated. A cell that cannot exist
 is listed with the reason. Out: ``grid.json`` and ``grid.html`` (a matrix per protocol, a page per cell).
 
-Exit: 0 every cell that ran holds; 1 a cell failed or could not run; 2 bad arguments.
+Exit: 0 every cell ran and was judged and every fault peer was caught (a third-party peer that breaks a rule is a
+measurement, shown as ``fail``, not an error of the grid); 1 a cell could not run or judge, or a fault was missed;
+2 bad arguments.
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
                     "depends_on": {"server": {"condition": "service_healthy"}},
                     "healthcheck": {"test": ["CMD-SHELL", f"test -s /captures/{name}.pcapng.part"],
                                     "interval": "500ms", "retries": 60}},
-        "client": {**hardened, "image": cli.image, "command": list(cli.command), "networks": ["grid"],
+        # Compose interpolates $VAR in a command: a shell line's own variables are written $$VAR.
+        "client": {**hardened, "image": cli.image, "command": [a.replace("$", "$$") for a in cli.command],
+                   "networks": ["grid"],
                    "environment": cli.env, "restart": "no"},
     }
     if peers.tls(client):
@@ -299,9 +303,12 @@ def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str =
     (out / f"{name}.html").write_text(gridpage.render(doc), encoding="utf-8")
     ran = [r for r in records if r["status"] == "ran"]
     good = [r for r in ran if r["verdict"] in ("pass", "caught")]
+    broken = [r["cell"] for r in ran if r["verdict"] in ("error", "missed")]
     say(f"{len(ran)} cells ran ({len(good)} hold, {len(ran) - len(good)} do not), "
         f"{len(records) - len(ran)} cannot exist; {out / name}.json and .html")
-    return 0 if len(good) == len(ran) else 1
+    for cell in broken:
+        print(f"grid: cell {cell} could not be judged or its fault was missed", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def main(argv: list[str] | None = None) -> int:

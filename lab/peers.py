@@ -72,12 +72,11 @@ CLIENTS: dict[str, Peer] = {p.name: p for p in (
          tuple(_LAB_MODULE), "it has no Socket.IO client"),
     Peer("curl", "curl (Debian's 7.88)", ("http1", "sse", "longpoll", "http1-duplex", "http2", "h2push"),
          "Debian's curl 7.88 is built without WebSocket support, and curl speaks neither gRPC nor Socket.IO"),
-    Peer("curl-fault", "curl sending a chunked body on its event-stream GET on purpose", ("sse",),
-         "its fault is an SSE one", {"sse": "sse.client-silent"}),
     Peer("node", "Node.js: undici fetch (duplex: 'half'), ws, http2, grpc-js, socket.io-client",
          ("http1", "sse", "longpoll", "http1-duplex", "websocket", "http2", "h2push", "grpc", "socketio"),
          "node's http2 client has no WebSocket over HTTP/2 and ws speaks HTTP/1.1 only"),
-    Peer("node-fault", "node's http.request writing into its own event-stream GET on purpose", ("sse",),
+    Peer("node-fault", "node's http.get, then bytes written on its socket into the open event stream on purpose",
+         ("sse",),
          "its fault is an SSE one", {"sse": "sse.client-silent"}),
     Peer("chromium", "headless Chromium (Debian's chromium) on the grid's page: fetch, EventSource, WebSocket, "
          "a streamed upload, socket.io's client; TLS with its keys in the capture",
@@ -145,7 +144,8 @@ def _curl(protocol: str, base: str) -> str:
     """The curl command line for ``protocol`` (a shell line: long polls and the slow upload are loops and pipes)."""
     quiet = "curl -sS -o /dev/null -w '%{http_version} %{http_code}\\n'"
     return {
-        "http1": f"{quiet} --http1.1 {base}/item/1 {base}/item/2 {base}/item/3",
+        "http1": f"{quiet} --http1.1 {base}/item/1 {base}/item/2 {base}/item/3 --next {quiet} --http1.1 "
+                 f"--data-binary 'hello 1' {base}/echo",
         "sse": f"curl -sS -N --http1.1 --max-time 4 -H 'Accept: text/event-stream' {base}/events",
         "longpoll": f"a=$(curl -sS {base}/poll | cut -d' ' -f2); for i in 1 2 3; do "
                     f"a=$(curl -sS \"{base}/poll?after=$a\" | cut -d' ' -f2); echo poll $a; done",
@@ -165,10 +165,6 @@ def client_run(protocol: str, server: str, client: str, port: int) -> Run:
                    {"SERVER_HOST": host, "SERVER_PORT": str(port), "BYO": "1"})
     if client == "curl":
         return Run(PEERS_IMAGE, ("sh", "-c", _curl(protocol, base)))
-    if client == "curl-fault":  # a GET whose chunked body keeps coming while the events arrive
-        line = (f"{{ sleep 0.8; echo ping; sleep 0.5; }} | curl -sS -N --http1.1 --max-time 4 -T - -X GET "
-                f"-H 'Transfer-Encoding: chunked' -H 'Accept: text/event-stream' {base}/events")
-        return Run(PEERS_IMAGE, ("sh", "-c", line))
     if client in ("node", "node-fault"):
         env = {"PROTO": protocol, "SERVER_HOST": host, "SERVER_PORT": str(port)}
         if client == "node-fault":

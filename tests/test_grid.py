@@ -36,7 +36,7 @@ def test_every_combination_is_a_cell_and_the_impossible_ones_say_why():
     runnable = [c for c in cells if peers.absent(*c) is None]
     servers = {s for _, s, _ in runnable} - {"lab"}
     clients = {c for _, _, c in runnable} - {"lab"}
-    assert len(servers - {"node-fault"}) >= 5 and len(clients - {"node-fault", "curl-fault"}) >= 3
+    assert len(servers - {"node-fault"}) >= 5 and len(clients - {"node-fault"}) >= 3
 
 
 def test_cells_parse_and_bad_ones_are_one_sentence():
@@ -91,7 +91,7 @@ def test_expectations_follow_what_the_client_asked_for():
     assert [e for e, _ in peers.expectations("http1", "curl")] == ["http1.keep-alive"]
     assert peers.fault("node", "node", "websocket") is None
     assert peers.fault("node-fault", "node", "websocket") == "websocket.server-frames-unmasked"
-    assert peers.fault("node", "curl-fault", "sse") == "sse.client-silent"
+    assert peers.fault("node", "node-fault", "sse") == "sse.client-silent"
 
 
 def test_merging_two_slices_gives_the_document_of_one_run():

@@ -21,15 +21,13 @@ async function http1() {
 }
 
 async function sse() {
-  if (FAULT === 'chatty') {  // a GET whose chunked body goes on while the events arrive: talking into the stream
+  if (FAULT === 'chatty') {  // a plain GET, then bytes written on its socket while the events arrive: talking back
     await new Promise((resolve) => {
-      const req = http.request({ host: HOST, port: PORT, path: '/events', method: 'GET',
-        headers: { accept: 'text/event-stream', 'transfer-encoding': 'chunked' } }, (res) => {
+      const req = http.get({ host: HOST, port: PORT, path: '/events', headers: { accept: 'text/event-stream' } }, (res) => {
         res.on('data', (d) => say('event bytes', d.length)); res.on('end', resolve);
+        setTimeout(() => res.socket.write('ping\n'), 800);
       });
-      req.flushHeaders();
-      setTimeout(() => req.write('ping\n'), 800);
-      setTimeout(() => { req.end(); }, 1300);
+      req.on('error', resolve);
       setTimeout(resolve, 4000);
     });
     return;
@@ -90,8 +88,10 @@ async function h2push() {
   session.on('stream', (stream, headers) => { pushed += 1; say('pushed', headers[':path']); stream.resume(); });
   await h2get(session, '/');
   await sleep(300);
+  const refusing = http2.connect(BASE, { settings: { enablePush: false } });  // and one that says no to push
+  await h2get(refusing, '/');
   say('pushes', pushed);
-  session.close();
+  session.close(); refusing.close();
 }
 
 async function grpc() {
@@ -123,4 +123,4 @@ async function socketio() {
 
 const RUN = { http1, sse, longpoll, 'http1-duplex': duplex, websocket, http2: h2, h2push, grpc, socketio };
 const timer = setTimeout(() => { say('timed out'); process.exit(3); }, 20000);
-RUN[PROTO]().then(() => { clearTimeout(timer); }, (e) => { say('failed:', e && e.message); process.exit(1); });
+RUN[PROTO]().then(() => { clearTimeout(timer); process.exit(0); }, (e) => { say('failed:', e && e.message); process.exit(1); });
