@@ -1,6 +1,7 @@
 """``make grid``: the interop grid, protocol × server × client, each cell captured and judged on the wire.
 
 Usage: python -m lab.grid [--cells 'websocket/node/chromium ...'] [--shard I/N] [--link slow] [--out DIR]
+       python -m lab.grid --rejudge [--out DIR]   (judge grid.json's captures again; no Docker)
 
 Each cell starts its server, a capture sidecar in the server's network namespace and then its client in the
 compose project ``duplexlab-grid`` (its own bridge and subnet: the lab's project may run beside it), waits for the
@@ -84,8 +85,9 @@ def shard(cells: list, text: str) -> list:
 # -- one cell --------------------------------------------------------------------------------------------------
 
 
-def compose_file(protocol: str, server: str, client: str, name: str, link: str = "") -> dict:
+def compose_file(protocol: str, server: str, client: str, name: str, link: str = "", out: Path | None = None) -> dict:
     """The compose project of one cell (JSON is YAML)."""
+    out = (out or ROOT / "captures" / "grid").resolve()
     srv = peers.server_run(protocol, server, client)
     cli = peers.client_run(protocol, server, client, srv.port)
     listening = f":{srv.port:04X} [0-9A-F]+:0000 0A"
@@ -99,7 +101,7 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
                                    "interval": "500ms", "retries": 60}},
         "capture": {"image": peers.CAPTURE_IMAGE, "user": f"{_uid()}:{_gid()}", "cap_drop": ["ALL"],
                     "cap_add": ["NET_RAW", "NET_ADMIN"], "read_only": True, "network_mode": "service:server",
-                    "volumes": ["./captures/grid:/captures"], "environment": {"NAME": name},
+                    "volumes": [f"{out}:/captures"], "environment": {"NAME": name},
                     "stop_signal": "SIGINT", "stop_grace_period": "20s",
                     "depends_on": {"server": {"condition": "service_healthy"}},
                     "healthcheck": {"test": ["CMD-SHELL", f"test -s /captures/{name}.pcapng.part"],
@@ -111,7 +113,7 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
     }
     if peers.tls(client):
         services["client"]["environment"] = {**cli.env, "SSLKEYLOGFILE": f"/keys/{name}.keys"}
-        services["client"]["volumes"] = ["./captures/grid/.keys:/keys"]
+        services["client"]["volumes"] = [f"{out}/.keys:/keys"]
         services["client"]["shm_size"] = "256m"
     if link:
         # tc in the server's namespace, from a one-shot container that alone holds NET_ADMIN.
@@ -152,7 +154,7 @@ def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "")
                                           f"{peers.SERVERS[server].implementation} serving, "
                                           f"{peers.CLIENTS[client].implementation} asking.")
     spec = out / ".cell.compose.json"
-    spec.write_text(json.dumps(compose_file(protocol, server, client, name, link), indent=1))
+    spec.write_text(json.dumps(compose_file(protocol, server, client, name, link, out), indent=1))
     client_code, client_log = -1, ""
     try:
         compose(spec, "down", "--remove-orphans", "--timeout", "5", check=False)
@@ -311,6 +313,24 @@ def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str =
     return 1 if broken else 0
 
 
+def rejudge(out: Path) -> int:
+    """Judge the captures of grid.json again (after a change to the analysis or the expectations), without Docker."""
+    path = out / "grid.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: no grid to judge again at {path}: {exc}.", file=sys.stderr)
+        return 2
+    for record in doc["cells"]:
+        if record["status"] == "ran" and record.get("capture"):
+            judge_cell(record, out / record["capture"], out)
+    doc = gridpage.document(doc["cells"], AXES, doc["settings"])
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "grid.html").write_text(gridpage.render(doc), encoding="utf-8")
+    print(f"judged {doc['summary']['ran']} cells again: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     opts: dict[str, str] = {}
@@ -322,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if a in ("--cells", "--shard", "--link", "--out"):
             opts[a[2:]] = next(it, "")
-        elif a == "--no-build":
-            opts["no-build"] = "1"
+        elif a in ("--no-build", "--rejudge"):
+            opts[a[2:]] = "1"
         else:
             print(f"error: unknown argument {a!r}; see python -m lab.grid --help in the module docstring.",
                   file=sys.stderr)
@@ -341,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         if why:
             print(f"error: {why}", file=sys.stderr)
             return 2
-    out = Path(opts.get("out") or ROOT / "captures" / "grid")
+    # A shaped link's cells go beside the direct ones (captures/grid/link-slow/), not over them.
+    out = Path(opts.get("out") or ROOT / "captures" / "grid" / (f"link-{link}" if link else ""))
+    if opts.get("rejudge"):
+        return rejudge(out)
     try:
         return run(cells, out, link, opts.get("shard", ""), build=not opts.get("no-build"))
     except RuntimeError as exc:

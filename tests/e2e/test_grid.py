@@ -9,6 +9,7 @@ and the slice run as two shards and merged (`python -m analysis grid merge`) giv
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -26,13 +27,19 @@ SLICE = ("websocket/node/chromium", "websocket/node-fault/lab", "sse/aiohttp/nod
 
 
 def readme_grid() -> dict[str, set[str]]:
-    """{cell: the verdicts it may show} from the README's grid table (between its two markers)."""
+    """{protocol/server/client: the verdicts it may show} from the README's grid table (between its two markers):
+    rows PROTOCOL/SERVER, a column per client, each cell `verdict (figure)`, `A *or* B` where runs differ, — where
+    the cell cannot exist."""
     block = README.read_text().split("<!-- grid-table -->")[1].split("<!-- /grid-table -->")[0]
-    rows = [[c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-            for line in block.strip().splitlines() if line.startswith("|") and not line.startswith("| -")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in block.strip().splitlines() if line.startswith("|") and not re.match(r"\|\s*-", line)]
     head, *body = rows
-    i, j = head.index("cell"), head.index("verdict")
-    return {row[i]: set(row[j].split(" *or* ")) for row in body}
+    table = {}
+    for row in body:
+        for client, text in zip(head[1:], row[1:], strict=True):
+            if text not in ("—", ""):
+                table[f"{row[0].strip('`')}/{client}"] = {v.split(" (")[0].strip() for v in text.split(" *or* ")}
+    return table
 
 
 def _run(*cells: str, shard: str = "") -> tuple[subprocess.CompletedProcess, dict]:
@@ -106,7 +113,7 @@ def test_the_readme_grid_table_is_what_the_wire_showed(sliced):
 
 
 def test_the_grid_page_renders_in_chromium_without_console_errors(sliced, tmp_path):
-    _, doc, kept = sliced
+    _, _, kept = sliced
     page = kept / "grid.html"
     html = page.read_text()
     assert "<script" not in html and "websocket-node-chromium.html" in html
