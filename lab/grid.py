@@ -2,6 +2,7 @@
 
 Usage: python -m lab.grid [--cells 'websocket/node/chromium ...'] [--shard I/N] [--link slow] [--out DIR]
        python -m lab.grid --rejudge [--out DIR]   (judge grid.json's captures again; no Docker)
+       python -m lab.grid --markdown [--out DIR]  (grid.json as the README's table)
 
 Each cell starts its server, a capture sidecar in the server's network namespace and then its client in the
 compose project ``duplexlab-grid`` (its own bridge and subnet: the lab's project may run beside it), waits for the
@@ -313,6 +314,22 @@ def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str =
     return 1 if broken else 0
 
 
+def markdown(doc: dict) -> str:
+    """The README's grid table: a row per protocol/server that has cells, a column per client."""
+    ran = [x for x in doc["cells"] if x["status"] == "ran"]
+    clients = [c for c in doc["axes"]["clients"] if any(x["client"] == c for x in ran)]
+    by = {(c["protocol"], c["server"], c["client"]): c for c in doc["cells"]}
+    lines = ["| protocol/server | " + " | ".join(clients) + " |", "| --- |" + " --- |" * len(clients)]
+    for p in doc["axes"]["protocols"]:
+        for s in doc["axes"]["servers"]:
+            row = [by.get((p, s, c)) for c in clients]
+            if not any(r and r["status"] == "ran" for r in row):
+                continue
+            cells = [f"{r['verdict']} ({r['figure_text']})" if r and r["status"] == "ran" else "—" for r in row]
+            lines.append(f"| `{p}/{s}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def rejudge(out: Path) -> int:
     """Judge the captures of grid.json again (after a change to the analysis or the expectations), without Docker."""
     path = out / "grid.json"
@@ -342,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if a in ("--cells", "--shard", "--link", "--out"):
             opts[a[2:]] = next(it, "")
-        elif a in ("--no-build", "--rejudge"):
+        elif a in ("--no-build", "--rejudge", "--markdown"):
             opts[a[2:]] = "1"
         else:
             print(f"error: unknown argument {a!r}; see python -m lab.grid --help in the module docstring.",
@@ -365,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(opts.get("out") or ROOT / "captures" / "grid" / (f"link-{link}" if link else ""))
     if opts.get("rejudge"):
         return rejudge(out)
+    if opts.get("markdown"):
+        print(markdown(json.loads((out / "grid.json").read_text())))
+        return 0
     try:
         return run(cells, out, link, opts.get("shard", ""), build=not opts.get("no-build"))
     except RuntimeError as exc:
