@@ -148,3 +148,14 @@ def test_a_link_without_netem_is_refused_in_one_sentence(monkeypatch):
     assert grid.refuse_link("slow") is None
     assert "not a link the grid has" in grid.refuse_link("jitter")
     assert grid.main(["--cells", "websocket/node"]) == 2
+
+
+def test_the_readme_table_written_from_a_grid_reads_back_as_its_verdicts():
+    from tests.e2e.test_grid import parse_table
+
+    cells = grid.parse_cells("websocket/node/chromium websocket/node/node websocket/node-fault/lab sse/aiohttp/node")
+    recs = _records(cells)
+    recs[2].update(verdict="caught")
+    doc = gridpage.document(recs, grid.AXES)
+    assert parse_table(grid.markdown(doc)) == {f"{p}/{s}/{c}": {r["verdict"]} for (p, s, c), r in zip(cells, recs,
+                                                                                                        strict=True)}

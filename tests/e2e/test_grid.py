@@ -30,7 +30,10 @@ def readme_grid() -> dict[str, set[str]]:
     """{protocol/server/client: the verdicts it may show} from the README's grid table (between its two markers):
     rows PROTOCOL/SERVER, a column per client, each cell `verdict (figure)`, `A *or* B` where runs differ, — where
     the cell cannot exist."""
-    block = README.read_text().split("<!-- grid-table -->")[1].split("<!-- /grid-table -->")[0]
+    return parse_table(README.read_text().split("<!-- grid-table -->")[1].split("<!-- /grid-table -->")[0])
+
+
+def parse_table(block: str) -> dict[str, set[str]]:
     rows = [[c.strip() for c in line.strip().strip("|").split("|")]
             for line in block.strip().splitlines() if line.startswith("|") and not re.match(r"\|\s*-", line)]
     head, *body = rows
