@@ -28,9 +28,11 @@ DirectoryIndex index.html
 </Directory>
 Protocols h2c http/1.1
 H2Push on
-<LocationMatch "^/$">
+# / is served as index.html (DirectoryIndex): the push hangs on that file, as a preload Link and as a resource.
+<Files "index.html">
   H2PushResource /style.css
-</LocationMatch>
+  Header add Link "</style.css>;rel=preload;as=style"
+</Files>
 Listen 8080
 Listen 8443
 SSLSessionCache shmcb:/tmp/ssl_scache(512000)

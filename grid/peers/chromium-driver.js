@@ -11,6 +11,9 @@ const HOST = process.env.SERVER_HOST || 'grid-server';
 const PORT = Number(process.env.SERVER_PORT || 8443);
 const PAGE = process.env.PAGE || 'served';  // served: the server serves page.html; inline: a data: URL (lab servers)
 const QUERY = process.env.QUERY || '';
+// The name the server's certificate carries, when it is not the grid's (the lab's own TLS servers): Chromium asks
+// for that name and resolves it to the grid's server, so the handshake is the one a user's browser would make.
+const NAME = process.env.TLS_NAME || HOST;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (...a) => console.log(`chromium ${PROTO}:`, ...a);
 
@@ -18,7 +21,8 @@ const chrome = spawn('chromium', ['--headless=new', '--no-sandbox', '--disable-g
   '--ignore-certificate-errors', '--remote-debugging-port=9222', '--user-data-dir=/tmp/chrome', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions',
   '--disable-default-apps', '--no-default-browser-check', '--metrics-recording-only',
-  `--ssl-key-log-file=${process.env.SSLKEYLOGFILE || '/tmp/keys'}`, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  `--ssl-key-log-file=${process.env.SSLKEYLOGFILE || '/tmp/keys'}`,
+  ...(NAME !== HOST ? [`--host-resolver-rules=MAP ${NAME} ${HOST}`] : []), 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
 let stderr = '';
 chrome.stderr.on('data', (d) => { stderr = (stderr + d).slice(-2000); });
 
@@ -40,10 +44,10 @@ async function main() {
   let id = 0; const waiting = new Map();
   ws.on('message', (m) => { const msg = JSON.parse(m); if (waiting.has(msg.id)) { waiting.get(msg.id)(msg); waiting.delete(msg.id); } });
   const send = (method, params = {}) => new Promise((r) => { id += 1; waiting.set(id, r); ws.send(JSON.stringify({ id, method, params })); });
-  let url = `https://${HOST}:${PORT}/page.html${QUERY}#${PROTO}`;
+  let url = `https://${NAME}:${PORT}/page.html${QUERY}#${PROTO}`;
   if (PAGE === 'inline') {
     const html = fs.readFileSync('/opt/grid/peers/page.html', 'utf8').replace('<script>',
-      `<script>window.GRID_PROTO=${JSON.stringify(PROTO)};window.GRID_WS=${JSON.stringify(`wss://${HOST}:${PORT}/ticks`)};`);
+      `<script>window.GRID_PROTO=${JSON.stringify(PROTO)};window.GRID_WS=${JSON.stringify(`wss://${NAME}:${PORT}/ticks`)};`);
     url = 'data:text/html;base64,' + Buffer.from(html).toString('base64');
   }
   await send('Page.navigate', { url });
