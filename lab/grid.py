@@ -120,7 +120,8 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
         # tc in the server's namespace, from a one-shot container that alone holds NET_ADMIN.
         services["shaper"] = {"image": peers.PEERS_IMAGE, "network_mode": "service:server", "user": "0:0",
                               "cap_drop": ["ALL"], "cap_add": ["NET_ADMIN"], "restart": "no",
-                              "command": ["tc", "qdisc", "add", "dev", "eth0", "root", *LINKS[link].split()]}
+                              "command": ["sh", "-c",
+                                          f"tc qdisc add dev eth0 root {LINKS[link]} && tc qdisc show dev eth0"]}
     return {"name": PROJECT, "services": services, "networks": {"grid": NETWORK}}
 
 
@@ -160,8 +161,8 @@ def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "")
     try:
         compose(spec, "down", "--remove-orphans", "--timeout", "5", check=False)
         compose(spec, "up", "--detach", "--wait", "server", "capture")
-        if link:
-            compose(spec, "run", "--rm", "--no-deps", "shaper")
+        if link:  # the qdisc as the kernel reports it, into the record: proof the link was shaped
+            record["link_qdisc"] = compose(spec, "run", "--rm", "--no-deps", "-T", "shaper").stdout.strip()
         try:
             proc = compose(spec, "run", "--rm", "--no-deps", "-T", "client", timeout=CLIENT_TIMEOUT, check=False)
             client_code, client_log = proc.returncode, (proc.stdout + proc.stderr)

@@ -73,7 +73,7 @@ def test_a_cells_compose_project_is_the_grids_own_and_publishes_nothing():
     assert spec["services"]["capture"]["cap_add"] == ["NET_RAW", "NET_ADMIN"]
     assert spec["services"]["capture"]["network_mode"] == "service:server"
     assert spec["services"]["shaper"]["cap_add"] == ["NET_ADMIN"]
-    assert spec["services"]["shaper"]["command"][:5] == ["tc", "qdisc", "add", "dev", "eth0"]
+    assert spec["services"]["shaper"]["command"][2].startswith("tc qdisc add dev eth0 root tbf rate")
     assert "cap_add" not in spec["services"]["server"] and "cap_add" not in spec["services"]["client"]
     assert spec["services"]["client"]["environment"]["SSLKEYLOGFILE"] == "/keys/websocket-node-chromium.keys"
     assert spec["services"]["server"]["environment"]["TLS"] == "1"
