@@ -137,9 +137,10 @@ def server_run(protocol: str, server: str, client: str) -> Run:
 
 def _curl(protocol: str, base: str) -> str:
     """The curl command line for ``protocol`` (a shell line: long polls and the slow upload are loops and pipes)."""
-    quiet = "curl -sS -o /dev/null -w '%{http_version} %{http_code}\\n'"
+    opts = "-sS -o /dev/null -w '%{http_version} %{http_code}\\n'"
+    quiet = f"curl {opts}"
     return {
-        "http1": f"{quiet} --http1.1 {base}/item/1 {base}/item/2 {base}/item/3 --next {quiet} --http1.1 "
+        "http1": f"{quiet} --http1.1 {base}/item/1 {base}/item/2 {base}/item/3 --next {opts} --http1.1 "
                  f"--data-binary 'hello 1' {base}/echo",
         "sse": f"curl -sS -N --http1.1 --max-time 4 -H 'Accept: text/event-stream' {base}/events",
         "longpoll": f"a=$(curl -sS {base}/poll | cut -d' ' -f2); for i in 1 2 3; do "
