@@ -21,7 +21,7 @@ help: ## Show the targets and what each does
 lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS=, VIA=, PROFILE=, SERVER_IMAGE=)
 	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(QUIET),--quiet) $(if $(VIA),--via '$(VIA)') $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS)) $(if $(SERVER_IMAGE),--server-image '$(SERVER_IMAGE)' --server-port '$(SERVER_PORT)' --server-path '$(SERVER_PATH)')
 
-grid: ## The interop grid: every protocol x server x client cell in Docker, captured and judged (CELLS=, SHARD=i/N, LINK=slow)
+grid: ## The interop grid: every protocol x server x client cell in Docker, captured and judged (CELLS=, SHARD=i/N, LINK=slow, VIA=nginx|haproxy...)
 	@lab/bootstrap.sh all && $(PY) -m lab.grid $(if $(CELLS),--cells '$(CELLS)') $(if $(SHARD),--shard '$(SHARD)') $(if $(LINK),--link '$(LINK)') $(if $(VIA),--via '$(VIA)')
 
 test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab

@@ -1,6 +1,6 @@
 """``make grid``: the interop grid, protocol × server × client, each cell captured and judged on the wire.
 
-Usage: python -m lab.grid [--cells 'websocket/node/chromium ...'] [--shard I/N] [--link slow] [--out DIR]
+Usage: python -m lab.grid [--cells 'websocket/node/chromium ...'] [--shard I/N] [--link slow] [--via PROXY] [--out DIR]
        python -m lab.grid --rejudge [--out DIR]   (judge grid.json's captures again; no Docker)
        python -m lab.grid --markdown [--out DIR]  (grid.json as the README's table)
 
@@ -33,6 +33,8 @@ from analysis.render import gridpage, htmlpage
 
 from . import peers
 from .secrets import inject_secrets
+from .via import CARRIES as VIA_CARRIES
+from .via import PROXIES
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "duplexlab-grid"
@@ -86,11 +88,17 @@ def shard(cells: list, text: str) -> list:
 # -- one cell --------------------------------------------------------------------------------------------------
 
 
-def compose_file(protocol: str, server: str, client: str, name: str, link: str = "", out: Path | None = None) -> dict:
-    """The compose project of one cell (JSON is YAML)."""
+def compose_file(protocol: str, server: str, client: str, name: str, link: str = "", out: Path | None = None,
+                 via: str = "") -> dict:
+    """The compose project of one cell (JSON is YAML). With ``via``, the client talks to that proxy (the lab's
+    services/proxies), which talks to the server; the capture sits in the proxy's namespace and holds both legs."""
     out = (out or ROOT / "captures" / "grid").resolve()
     srv = peers.server_run(protocol, server, client)
-    cli = peers.client_run(protocol, server, client, srv.port)
+    if via:
+        proxy_port = VIA_CARRIES[via][protocol]
+        cli = peers.client_run(protocol, server, client, proxy_port, host="grid-proxy")
+    else:
+        cli = peers.client_run(protocol, server, client, srv.port)
     listening = f":{srv.port:04X} [0-9A-F]+:0000 0A"
     hardened = {"read_only": True, "tmpfs": ["/tmp"], "init": True, "cap_drop": ["ALL"],
                 "security_opt": ["no-new-privileges:true"]}
@@ -112,6 +120,16 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
                    "networks": ["grid"],
                    "environment": cli.env, "restart": "no"},
     }
+    if via:
+        services["proxy"] = {
+            **hardened, "image": peers.PROXIES_IMAGE, "networks": {"grid": {"aliases": ["grid-proxy"]}},
+            "environment": {"VIA": via, "UPSTREAM": f"grid-server:{srv.port}"},
+            "depends_on": {"server": {"condition": "service_healthy"}},
+            "healthcheck": {"test": ["CMD-SHELL", f"grep -qE ':{proxy_port:04X} [0-9A-F]+:0000 0A' /proc/net/tcp "
+                                     "/proc/net/tcp6"], "interval": "500ms", "retries": 60}}
+        services["capture"]["network_mode"] = "service:proxy"
+        services["capture"]["depends_on"] = {"proxy": {"condition": "service_healthy"}}
+        services["client"]["environment"] = {**cli.env, "VIA": via}
     if peers.tls(client):
         services["client"]["environment"] = {**cli.env, "SSLKEYLOGFILE": f"/keys/{name}.keys"}
         services["client"]["volumes"] = [f"{out}/.keys:/keys"]
@@ -143,11 +161,11 @@ def compose(spec: Path, *args: str, timeout: float = 120, check: bool = True) ->
     return proc
 
 
-def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "") -> dict:
+def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "", via: str = "") -> dict:
     """Run one cell and judge its capture: the cell's record for grid.json."""
-    name = cell_id(protocol, server, client)
+    name = cell_id(protocol, server, client, via)
     t0 = time.monotonic()
-    record = _record(protocol, server, client, link)
+    record = _record(protocol, server, client, link, via)
     cap = out / f"{name}.pcapng"
     keys = out / ".keys" / f"{name}.keys"
     for stale in (cap, out / f"{name}.pcapng.part", keys):
@@ -156,11 +174,11 @@ def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "")
                                           f"{peers.SERVERS[server].implementation} serving, "
                                           f"{peers.CLIENTS[client].implementation} asking.")
     spec = out / ".cell.compose.json"
-    spec.write_text(json.dumps(compose_file(protocol, server, client, name, link, out), indent=1))
+    spec.write_text(json.dumps(compose_file(protocol, server, client, name, link, out, via), indent=1))
     client_code, client_log = -1, ""
     try:
         compose(spec, "down", "--remove-orphans", "--timeout", "5", check=False)
-        compose(spec, "up", "--detach", "--wait", "server", "capture")
+        compose(spec, "up", "--detach", "--wait", "server", *(["proxy"] if via else []), "capture")
         if link:  # the qdisc as the kernel reports it, into the record: proof the link was shaped
             record["link_qdisc"] = compose(spec, "run", "--rm", "--no-deps", "-T", "shaper").stdout.strip()
         try:
@@ -189,9 +207,9 @@ def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "")
     return record
 
 
-def _record(protocol: str, server: str, client: str, link: str) -> dict:
-    return {"cell": cell_id(protocol, server, client), "protocol": protocol, "server": server, "client": client,
-            "via": "", "link": link, "status": "ran", "verdict": "", "fault": peers.fault(server, client, protocol),
+def _record(protocol: str, server: str, client: str, link: str, via: str = "") -> dict:
+    return {"cell": cell_id(protocol, server, client, via), "protocol": protocol, "server": server, "client": client,
+            "via": via, "link": link, "status": "ran", "verdict": "", "fault": peers.fault(server, client, protocol),
             "findings": [], "figure": {}, "figure_text": "", "capture": "", "page": ""}
 
 
@@ -205,7 +223,8 @@ def judge_cell(record: dict, cap: Path, out: Path) -> None:
     except InputError as exc:
         record.update(verdict="error", error=f"capture: {exc}")
         return
-    for eid, limits in peers.expectations(protocol, client):
+    # Through a proxy the path findings replace the scenario's expectations, as in make lab VIA= (lab/run.py).
+    for eid, limits in () if record.get("via") else peers.expectations(protocol, client):
         result.findings.append(judge.expect(eid, **limits))
     result.server = f"{record['server']} ({peers.SERVERS[record['server']].implementation})"
     record["findings"] = [{"invariant": f.invariant, "status": f.status.value, "kind": f.kind, "detail": f.detail,
@@ -221,6 +240,9 @@ def judge_cell(record: dict, cap: Path, out: Path) -> None:
     record["figure"] = {k: m[k] for k in FIGURE_KEYS if k in m}
     record["figure"]["connections"] = m.get("connections", 0)
     record["figure_text"] = figure_text(protocol, m)
+    if record.get("via") and (path := m.get("path")) and path.get("added_delay_ms"):
+        record["figure"]["added_delay_ms"] = path["added_delay_ms"]
+        record["figure_text"] += f", +{path['added_delay_ms']['median']:g} ms median via {record['via']}"
     record["capture"] = cap.name
     page = out / f"{cap.stem}.html"
     page.write_text(htmlpage.render([(result, lads)], f"grid cell {record['cell']}"), encoding="utf-8")
@@ -242,8 +264,8 @@ def figure_text(protocol: str, m: dict) -> str:
     return f"{m.get('unprompted_server_messages', 0)} unprompted"
 
 
-def absent_record(protocol: str, server: str, client: str, why: str, link: str = "") -> dict:
-    record = _record(protocol, server, client, link)
+def absent_record(protocol: str, server: str, client: str, why: str, link: str = "", via: str = "") -> dict:
+    record = _record(protocol, server, client, link, via)
     record.update(status="cannot-exist", verdict="n/a", reason=why)
     return record
 
@@ -251,10 +273,12 @@ def absent_record(protocol: str, server: str, client: str, why: str, link: str =
 # -- the grid ---------------------------------------------------------------------------------------------------
 
 
-def build_images(say) -> None:
-    """The grid's three images, one at a time (the machine has two cores): peers, the lab's peers, the capture."""
-    for tag, dockerfile in ((peers.PEERS_IMAGE, "grid/Dockerfile"), (peers.LAB_IMAGE, "services/Dockerfile"),
-                            (peers.CAPTURE_IMAGE, "capture/Dockerfile")):
+def build_images(say, via: str = "") -> None:
+    """The grid's images, one at a time (the machine has two cores): peers, the lab's peers, the capture, and with
+    VIA the lab's proxies."""
+    images = [(peers.PEERS_IMAGE, "grid/Dockerfile"), (peers.LAB_IMAGE, "services/Dockerfile"),
+              (peers.CAPTURE_IMAGE, "capture/Dockerfile")]
+    for tag, dockerfile in images + ([(peers.PROXIES_IMAGE, "services/proxies/Dockerfile")] if via else []):
         say(f"building {tag} (cached after the first run)")
         proc = subprocess.run(["docker", "build", "-q", "-t", tag, "-f", dockerfile, "."], cwd=ROOT, text=True,
                               capture_output=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))
@@ -278,7 +302,8 @@ def refuse_link(link: str) -> str | None:
     return f"LINK={link}: netem exists on this kernel, but the grid does not shape with it yet."
 
 
-def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str = "", build: bool = True) -> int:
+def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str = "", build: bool = True,
+        via: str = "") -> int:
     t0 = time.monotonic()
 
     def say(text: str) -> None:
@@ -288,20 +313,20 @@ def run(cells: list[tuple[str, str, str]], out: Path, link: str = "", tag: str =
     (out / ".keys").mkdir(exist_ok=True)
     os.chmod(out / ".keys", 0o1777)  # the peers run as their own unprivileged user
     if build:
-        build_images(say)
+        build_images(say, via)
     records = []
     for protocol, server, client in cells:
-        why = peers.absent(protocol, server, client)
+        why = peers.absent(protocol, server, client) or (via and peers.via_absent(protocol, client, via))
         if why:
-            records.append(absent_record(protocol, server, client, why, link))
+            records.append(absent_record(protocol, server, client, why, link, via))
             continue
-        say(f"cell {protocol}/{server}/{client}{' LINK=' + link if link else ''}")
-        record = run_cell(protocol, server, client, out, link)
+        say(f"cell {protocol}/{server}/{client}{' LINK=' + link if link else ''}{' VIA=' + via if via else ''}")
+        record = run_cell(protocol, server, client, out, link, via)
         if record["verdict"] in ("fail", "inconclusive", "missed", "error") and record["client_exit"] != 0:
             record["client_failed"] = True
         say(f"  {record['verdict']} ({record['figure_text'] or record.get('error', '')}) in {record['seconds']} s")
         records.append(record)
-    doc = gridpage.document(records, AXES, {"link": link, "shard": tag})
+    doc = gridpage.document(records, AXES, {"link": link, "via": via, "shard": tag})
     name = f"grid{'.' + tag.replace('/', 'of') if tag else ''}"
     (out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     (out / f"{name}.html").write_text(gridpage.render(doc), encoding="utf-8")
@@ -354,11 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     opts: dict[str, str] = {}
     it = iter(args)
     for a in it:
-        if a == "--via":
-            print("error: VIA= is not on the grid yet: the lab's proxies run with make lab VIA=...; the grid's "
-                  "cells are direct.", file=sys.stderr)
-            return 2
-        if a in ("--cells", "--shard", "--link", "--out"):
+        if a in ("--cells", "--shard", "--link", "--out", "--via"):
             opts[a[2:]] = next(it, "")
         elif a in ("--no-build", "--rejudge", "--markdown"):
             opts[a[2:]] = "1"
@@ -373,21 +394,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    link = opts.get("link", "")
+    link, via = opts.get("link", ""), opts.get("via", "")
+    if via and via not in PROXIES:
+        print(f"error: VIA={via} is not a proxy the lab has; choose one of {', '.join(PROXIES)}.", file=sys.stderr)
+        return 2
     if link and link not in LINKS:
         why = refuse_link(link)
         if why:
             print(f"error: {why}", file=sys.stderr)
             return 2
     # A shaped link's cells go beside the direct ones (captures/grid/link-slow/), not over them.
-    out = Path(opts.get("out") or ROOT / "captures" / "grid" / (f"link-{link}" if link else ""))
+    sub = "-".join(x for x in (f"link-{link}" if link else "", f"via-{via}" if via else "") if x)
+    out = Path(opts.get("out") or ROOT / "captures" / "grid" / sub)
     if opts.get("rejudge"):
         return rejudge(out)
     if opts.get("markdown"):
         print(markdown(json.loads((out / "grid.json").read_text())))
         return 0
     try:
-        return run(cells, out, link, opts.get("shard", ""), build=not opts.get("no-build"))
+        return run(cells, out, link, opts.get("shard", ""), build=not opts.get("no-build"), via=via)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PEERS_IMAGE = "duplexlab-grid-peers:latest"
+PROXIES_IMAGE = "duplexlab-grid-proxies:latest"  # services/proxies (the lab's nginx and HAProxy configs)
 LAB_IMAGE = "duplexlab-grid-lab:latest"
 CAPTURE_IMAGE = "duplexlab-grid-capture:latest"
 
@@ -106,6 +107,18 @@ def absent(protocol: str, server: str, client: str) -> str | None:
     return None
 
 
+def via_absent(protocol: str, client: str, via: str) -> str | None:
+    """Why the cell cannot run through the proxy ``via`` (lab/via.py's table of what each proxy carries), or None."""
+    from .via import CARRIES, WHY_NOT
+
+    if protocol not in CARRIES[via]:
+        return f"VIA={via} cannot carry {protocol}: {WHY_NOT.get(protocol, 'the proxy configs have no route for it')}."
+    if tls(client):
+        return (f"VIA={via} is cleartext, and the grid drives Chromium over TLS only (its keys in the capture); a "
+                "proxy ending TLS would hide one leg's keys.")
+    return None
+
+
 def tls(client: str) -> bool:
     return client == "chromium"
 
@@ -153,8 +166,7 @@ def _curl(protocol: str, base: str) -> str:
     }[protocol]
 
 
-def client_run(protocol: str, server: str, client: str, port: int) -> Run:
-    host = "grid-server"
+def client_run(protocol: str, server: str, client: str, port: int, host: str = "grid-server") -> Run:
     base = f"http://{host}:{port}"
     if client == "lab":
         return Run(LAB_IMAGE, ("python", "-m", f"services.{_LAB_MODULE[protocol]}.client"),

@@ -159,3 +159,18 @@ def test_the_readme_table_written_from_a_grid_reads_back_as_its_verdicts():
     doc = gridpage.document(recs, grid.AXES)
     assert parse_table(grid.markdown(doc)) == {f"{p}/{s}/{c}": {r["verdict"]} for (p, s, c), r in zip(cells, recs,
                                                                                                         strict=True)}
+
+
+def test_through_a_proxy_the_capture_sits_in_the_proxys_namespace_and_the_client_talks_to_it():
+    spec = grid.compose_file("sse", "node", "curl", "sse-node-curl-nginx", via="nginx")
+    proxy = spec["services"]["proxy"]
+    assert proxy["image"].startswith("duplexlab-grid-") and proxy["environment"] == {
+        "VIA": "nginx", "UPSTREAM": "grid-server:8080"}
+    assert "ports" not in proxy and proxy["cap_drop"] == ["ALL"]
+    assert spec["services"]["capture"]["network_mode"] == "service:proxy"
+    assert "grid-proxy:8080" in " ".join(spec["services"]["client"]["command"])
+    assert grid.cell_id("sse", "node", "curl", "nginx") == "sse-node-curl-nginx"
+    assert "cannot carry socketio" in peers.via_absent("socketio", "node", "nginx")
+    assert "Chromium over TLS" in peers.via_absent("sse", "chromium", "haproxy")
+    assert peers.via_absent("h2push", "node", "haproxy") is None
+    assert grid.main(["--via", "squid"]) == 2
