@@ -51,10 +51,9 @@ class Peer:
 SERVERS: dict[str, Peer] = {p.name: p for p in (
     Peer("lab", "duplexlab's own servers (services/: uvicorn, websockets, hypercorn, grpcio, nghttpd)",
          tuple(_LAB_MODULE), "it has no Socket.IO server"),
-    Peer("node", "Node.js (Debian's nodejs): http, https, http2 with pushStream, the ws package",
-         ("http1", "sse", "longpoll", "http1-duplex", "websocket", "http2", "h2push"),
-         "node's http2 has no WebSocket over HTTP/2 of its own (ws speaks HTTP/1.1 only); gRPC and Socket.IO are the "
-         "grpcjs and socketio servers"),
+    Peer("node", "Node.js (Debian's nodejs): http, https, http2 with pushStream and enableConnectProtocol, the ws "
+         "package", ("http1", "sse", "longpoll", "http1-duplex", "websocket", "websocket-h2", "http2", "h2push"),
+         "gRPC and Socket.IO are the grpcjs and socketio servers"),
     Peer("node-fault", "the Node.js ws server, masking its frames ({mask: true}) on purpose", ("websocket",),
          "its fault is a WebSocket one", {"websocket": "websocket.server-frames-unmasked"}),
     Peer("apache", "Apache httpd 2.4 (Debian's apache2) with mod_http2: h2c, H2Push, static files",
@@ -81,9 +80,9 @@ CLIENTS: dict[str, Peer] = {p.name: p for p in (
          "its fault is an SSE one", {"sse": "sse.client-silent"}),
     Peer("chromium", "headless Chromium (Debian's chromium) on the grid's page: fetch, EventSource, WebSocket, "
          "a streamed upload, socket.io's client; TLS with its keys in the capture",
-         ("http1", "sse", "longpoll", "websocket", "http2", "h2push", "socketio"),
-         "a browser cannot speak gRPC (only gRPC-Web), streams a request body only over HTTP/2 (its streamed upload "
-         "is in the http2 cell), and opens WebSocket over HTTP/2 only where the server offers it over TLS"),
+         ("http1", "sse", "longpoll", "websocket", "websocket-h2", "http2", "h2push", "socketio"),
+         "a browser cannot speak gRPC (only gRPC-Web), and streams a request body only over HTTP/2 (its streamed "
+         "upload is in the http2 cell)"),
 )}
 
 # A third-party server that serves the page itself (same origin); the lab's servers do not: there Chromium opens the

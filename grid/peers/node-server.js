@@ -74,8 +74,36 @@ function ticks(ws) {  // the WebSocket scenario: 6 ticks 0.25 s apart, unasked; 
   ws.on('close', () => clearInterval(t));
 }
 
+// WebSocket over one HTTP/2 stream (RFC 8441): node's http2 offers SETTINGS_ENABLE_CONNECT_PROTOCOL and hands the
+// extended CONNECT to a 'connect' listener; ws has no HTTP/2, so the frames (RFC 6455 §5.2) are written here.
+function wsOverStream(stream) {
+  const frame = (op, data) => Buffer.concat([Buffer.from([0x80 | op, data.length]), data]);  // < 126 bytes: ours are
+  let n = 0; let buf = Buffer.alloc(0);
+  const t = setInterval(() => { n += 1; stream.write(frame(1, Buffer.from(payload('tick', n)))); if (n >= 6) clearInterval(t); }, 250);
+  stream.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 6) {
+      const op = buf[0] & 0x0f; const len = buf[1] & 0x7f;  // client frames are masked and short here
+      if (len > 125 || buf.length < 6 + len) break;
+      const key = buf.subarray(2, 6); const data = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ key[i % 4]));
+      buf = buf.subarray(6 + len);
+      if (op === 1) stream.write(frame(1, Buffer.from(('echo ' + data).slice(0, 64))));
+      if (op === 8) { clearInterval(t); stream.end(frame(8, data)); }
+    }
+  });
+  stream.on('close', () => clearInterval(t));
+}
+
 let server;
-if (PROTO === 'http2' || PROTO === 'h2push') {
+if (PROTO === 'websocket-h2') {
+  const settings = { enableConnectProtocol: true };
+  server = TLS ? http2.createSecureServer({ ...tls, allowHTTP1: true, settings }, h1) : http2.createServer({ settings }, h1);
+  server.on('connect', (req, res) => {
+    if (req.headers[':protocol'] !== 'websocket') { res.writeHead(400); res.end(); return; }
+    req.stream.respond({ ':status': 200 });
+    wsOverStream(req.stream);
+  });
+} else if (PROTO === 'http2' || PROTO === 'h2push') {
   server = TLS ? http2.createSecureServer({ ...tls, allowHTTP1: true }, h1) : http2.createServer(h1);
 } else {
   server = TLS ? https.createServer(tls, h1) : http.createServer(h1);
