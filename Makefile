@@ -6,17 +6,23 @@ SERVER_IMAGE ?=
 SERVER_PORT ?=
 SERVER_PATH ?=
 QUIET ?=
+CELLS ?=
+SHARD ?=
+LINK ?=
 PY := .venv/bin/python
 COMPOSE := COMPOSE_BAKE=false docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test down clean lint bench
+.PHONY: help lab grid test down clean lint bench
 
 help: ## Show the targets and what each does
 	@awk 'BEGIN{FS=":.*## "} /^[a-z]+:.*## /{printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 lab: ## Bootstrap, run every protocol's scenario in Docker, capture, check, print verdicts (PROTOCOLS=, VIA=, PROFILE=, SERVER_IMAGE=)
 	@lab/bootstrap.sh all && $(PY) -m lab.run $(if $(QUIET),--quiet) $(if $(VIA),--via '$(VIA)') $(if $(PROFILE),--profile $(PROFILE),$(PROTOCOLS)) $(if $(SERVER_IMAGE),--server-image '$(SERVER_IMAGE)' --server-port '$(SERVER_PORT)' --server-path '$(SERVER_PATH)')
+
+grid: ## The interop grid: every protocol x server x client cell in Docker, captured and judged (CELLS=, SHARD=i/N, LINK=slow, VIA=nginx|haproxy...)
+	@lab/bootstrap.sh all && $(PY) -m lab.grid $(if $(CELLS),--cells '$(CELLS)') $(if $(SHARD),--shard '$(SHARD)') $(if $(LINK),--link '$(LINK)') $(if $(VIA),--via '$(VIA)')
 
 test: ## Bootstrap, then run the unit tests and the end-to-end test of the real lab
 	@lab/bootstrap.sh test && { $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure here" >&2; exit $$rc; }

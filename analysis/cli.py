@@ -3,6 +3,7 @@
   check FILE... [--protocol NAME] [--scenario] [--json] [--junit OUT.xml] [--annotate OUT.pcapng] [-v]
   report FILE... -o OUT.html [--mermaid-dir DIR]
   capture [--port PORT] [--host ADDR]... [--filter BPF] [--interface IFACE] [-o FILE.pcapng] [check flags] -- CMD
+  grid merge GRID.json... -o grid.json
 
 FILE may be ``-`` (standard input), a pipe (``<(zcat x.pcap.gz)``, ``/dev/stdin``) or a FIFO: read as a stream.
 
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     _judging_flags(k)
     _output_flags(k)
     k.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help="the traffic to record")
+    g = sub.add_parser("grid", help="the interop grid's documents: merge the slices of a sharded make grid")
+    g.add_argument("action", choices=["merge"], help="merge: join grid.json slices into one, and rewrite its page")
+    g.add_argument("files", nargs="+", metavar="GRID.json", help="the slices (make grid SHARD=I/N)")
+    g.add_argument("-o", "--output", required=True, metavar="grid.json", help="the merged document; the page is "
+                   "written beside it as .html")
     return p
 
 
@@ -126,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "capture":
             return _capture(args)
+        if args.command == "grid":
+            return _grid_merge(args)
         return _check(args)
     except KeyboardInterrupt:
         print("interrupted.", file=sys.stderr)
@@ -288,6 +296,24 @@ def _report(args: argparse.Namespace) -> int:
         print(f"error: cannot write the report: {exc.strerror} ({exc.filename}).", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def _grid_merge(args: argparse.Namespace) -> int:
+    """The edge of ``grid merge`` (analysis.render.gridpage holds the logic)."""
+    import json
+
+    from .render import gridpage
+    try:
+        docs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.files]
+        doc = gridpage.merge(docs)
+        out = Path(args.output)
+        out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        out.with_suffix(".html").write_text(gridpage.render(doc), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read or write {exc.filename}: {exc.strerror}.") from None
+    except (ValueError, KeyError, TypeError) as exc:  # GridError, bad JSON, a document of another kind
+        raise InputError(f"cannot merge: {exc if isinstance(exc, ValueError) else 'not a grid document'}") from None
+    return EXIT_OK
 
 
 def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
