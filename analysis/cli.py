@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import stat
 import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_CLOSED_OUTPUT, EXIT_FINDINGS, EXIT_OK, InputError
-from .pipeline import IDLE_TIMEOUT, KNOWN_PROTOCOLS, analyse, analyse_and_draw
+from .pipeline import IDLE_TIMEOUT, KNOWN_PROTOCOLS, analyse, analyse_and_draw, analyse_live
 from .render import document, htmlpage, mermaid, table
 from .render.annotate import AnnotateError, comments, write_annotated
 from .render.junit import write_junit
+from .wire.follow import Follow
 from .wire.pcapread import STDIN, FileFacts, read_frames
 
 _PROTOCOL_HELP = ("read connections that began before the capture and whose bytes say nothing as NAME, and name "
@@ -92,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cluster", metavar="ADDRESS",
                    help="check the files on a Dask cluster: a scheduler (tcp://host:8786) or local[:N] for N local "
                         "workers; output and exit code as with -j 1 (needs pip install 'duplexlab[cluster]')")
+    c.add_argument("--live", action="store_true",
+                   help="read one capture as it grows (a pipe from dumpcap -w -, or a file being written) and print "
+                        "each connection's verdict as it ends; Ctrl-C (or the pipe's end) gives the final verdict")
     c.add_argument("--annotate", metavar="OUT.pcapng",
                    help="also write a copy of the capture (one FILE) whose frames carry the findings that name them "
                         "as packet comments (Wireshark: frame.comment)")
@@ -110,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record only traffic to or from ADDR (repeatable: any of them)")
     k.add_argument("--filter", default="", metavar="BPF",
                    help="a capture filter in BPF syntax, and-ed with --port and --host")
+    k.add_argument("--live", action="store_true",
+                   help="check while recording: each connection's verdict as it ends, the final one when COMMAND ends")
     k.add_argument("--interface", default=DEFAULT_INTERFACE, metavar="IFACE",
                    help=f"where to capture (default: {DEFAULT_INTERFACE}, the loopback)")
     k.add_argument("-o", "--output", metavar="FILE.pcapng", help="where to keep the capture (default: "
@@ -160,6 +168,10 @@ def _output_closed() -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if getattr(args, "live", False):
+        if len(args.files) != 1:
+            raise InputError(f"--live follows one capture as it grows, not {len(args.files)}.")
+        return _print(args, [_live(args, Follow())], [])
     annotate = getattr(args, "annotate", None)  # capture reuses _check without the flag
     if annotate and len(args.files) != 1:
         raise InputError(f"--annotate writes one annotated copy, so it takes one capture file, not {len(args.files)}.")
@@ -255,6 +267,29 @@ def _attempt(call: tuple) -> tuple[object, str | None]:
         return None, str(exc)
 
 
+def _live(args: argparse.Namespace, follow: Follow) -> object:
+    """Check one capture as it grows: a line per connection as it ends, with a running count; the result at the
+    end of the input, or on Ctrl-C (which ends the input, not the program)."""
+    tally: Counter[str] = Counter()
+    color = table.use_color()
+    quiet = args.quiet or args.json
+
+    def ended(c) -> None:
+        tally[c.verdict] += 1
+        if not quiet:
+            lines = table.connection_lines(c, color)
+            count = ", ".join(f"{n} {v}" for v, n in tally.most_common())
+            lines[0] = f"{time.strftime('%H:%M:%S')} {lines[0].strip()}  ({sum(tally.values())} ended: {count})"
+            print("\n".join(lines), flush=True)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: follow.stop())
+    try:
+        return analyse_live(args.files[0], follow, ended, args.protocol, args.scenario, args.keylog,
+                            getattr(args, "idle_timeout", IDLE_TIMEOUT))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _capture(args: argparse.Namespace) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
@@ -263,6 +298,8 @@ def _capture(args: argparse.Namespace) -> int:
     out = Path(args.output or f"duplexlab-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
     recorder = Recorder(args.port, out, args.interface, comment=f"duplexlab capture: {' '.join(cmd)}"[:500],
                         hosts=args.host, bpf=args.filter)
+    if args.live:
+        return _capture_live(args, cmd, out, recorder)
     with recorder:
         try:
             code = subprocess.call(cmd)
@@ -276,6 +313,31 @@ def _capture(args: argparse.Namespace) -> int:
         print(f"capture: {out} ({cmd[0]} exited with {code})", file=sys.stderr)
     args.files = [str(out)]
     verdict = _check(args)
+    return code if code != 0 else verdict
+
+
+def _capture_live(args: argparse.Namespace, cmd: list[str], out: Path, recorder: Recorder) -> int:
+    """capture --live: the capture is checked while COMMAND runs; once it has ended, the recording is finalized
+    and the rest of the file read, then the final verdict."""
+    with recorder:
+        try:
+            proc = subprocess.Popen(cmd)
+        except OSError as exc:
+            raise InputError(f"cannot run {cmd[0]}: {exc.strerror}.") from None
+
+        def done() -> bool:
+            if proc.poll() is None:
+                return False
+            recorder.stop()  # the tail is waited for and the pcapng finalized: what remains is read, then the end
+            return True
+
+        args.files = [str(out)]
+        result = _live(args, Follow(done))
+        code = proc.wait()
+    _give_back(out)
+    if not args.quiet:
+        print(f"capture: {out} ({cmd[0]} exited with {code})", file=sys.stderr)
+    verdict = _print(args, [result], [])
     return code if code != 0 else verdict
 
 

@@ -7,13 +7,16 @@ read (the only file access) -> decode + reassemble + recognise + dissect (``prot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import InputError
 from .events import Connection, Event
-from .findings import CaptureResult, Finding, Status
+from .findings import CaptureResult, ConnectionResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
 from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
 from .render.ladder import Ladder, ladders
+from .wire.follow import Follow
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
 from .wire.tcp import IDLE_TIMEOUT
@@ -21,7 +24,7 @@ from .wire.tcp import IDLE_TIMEOUT
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
 
-__all__ = ["IDLE_TIMEOUT", "KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge"]
+__all__ = ["IDLE_TIMEOUT", "KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge", "analyse_live"]
 
 
 def analyse(path: str, protocol: str | None = None, scenario: bool = False,
@@ -45,22 +48,34 @@ def analyse_and_judge(path: str, protocol: str | None = None, keylog: str | None
     return result, judge
 
 
-def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None,
-         draw: bool, idle_timeout: float = IDLE_TIMEOUT) -> tuple[CaptureResult, list[Ladder], Judge]:
+def analyse_live(path: str, follow: Follow, on_connection: Callable[[ConnectionResult], None],
+                 protocol: str | None = None, scenario: bool = False, keylog: str | None = None,
+                 idle_timeout: float = IDLE_TIMEOUT) -> CaptureResult:
+    """``analyse`` on a capture read as it grows (``follow``), telling ``on_connection`` each connection's result
+    the moment the connection ends (a close, a reset, the idle timeout), before the capture's own result."""
+    return _run(path, protocol, scenario, keylog, False, idle_timeout, follow, on_connection)[0]
+
+
+def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None, draw: bool,
+         idle_timeout: float = IDLE_TIMEOUT, follow: Follow | None = None,
+         on_connection: Callable[[ConnectionResult], None] | None = None) -> tuple[CaptureResult, list[Ladder],
+                                                                                    Judge]:
     facts = FileFacts(path)
     judge = Judge(protocol, scenario)
     counters = Counters()
     drawing = _Drawing() if draw else None
     extra = _read_keylog(keylog)
-    items = stream(read_frames(path, facts), CARRIER.get(protocol or ""), counters, Keylog(facts.keylog, extra),
-                   idle_timeout)
+    items = stream(read_frames(path, facts, follow), CARRIER.get(protocol or ""), counters,
+                   Keylog(facts.keylog, extra), idle_timeout)
     event = judge.event
     for item in items:
         kind = item.__class__
         if kind is Opened:
             judge.opened(item.conn)
         elif kind is ConnectionEnded:
-            judge.ended(item.conn)
+            ended = judge.ended(item.conn)
+            if on_connection is not None:
+                on_connection(ended)
             if drawing is not None:
                 drawing.ended(item.conn)
         else:

@@ -28,7 +28,8 @@ def _finding_line(f: Finding, width: int, color: bool, indent: str = "  ") -> st
     return f"{indent}{f.invariant:<{width}}  {status}  frames {frames or '-':<28} {f.detail}"
 
 
-def _connection_lines(c: ConnectionResult, color: bool, verbose: bool = False) -> list[str]:
+def connection_lines(c: ConnectionResult, color: bool, verbose: bool = False) -> list[str]:
+    """A connection's line and its findings that did not hold (all judged ones with ``verbose``)."""
     flow = f"  {c.community_id}" if verbose else ""
     head = f"    {c.label}{flow}  [{c.protocol}{', ' + c.tls if c.tls else ''}]  {_paint(c.verdict, c.verdict, color)}"
     if not c.findings:
@@ -54,7 +55,7 @@ def table(results: Sequence[CaptureResult], color: bool = False, verbose: bool =
             lines.append(f"  connections ({counts}):")
             shown = len(r.connections) if verbose else CONNECTIONS_SHOWN
             for c in r.connections[:shown]:
-                lines.extend(_connection_lines(c, color, verbose))
+                lines.extend(connection_lines(c, color, verbose))
             hidden = len(r.connections) - shown + r.unlisted
             if hidden > 0:
                 lines.append(f"    … {hidden} more (the JSON lists them: --json)")

@@ -27,9 +27,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO
 
 from ..errors import InputError
+from .follow import Follow
 
 RawFrame = tuple  # (number: int, ts: float, linktype: int, data: bytes, wirelen: int)
 
@@ -75,8 +77,9 @@ def display_name(path: str) -> str:
     return "standard input" if path == STDIN else path
 
 
-def _open(path: str) -> tuple[BinaryIO, bytes, bool]:
-    """Open ``path`` (``-``: stdin) and read its first four bytes: (file, magic, is a stream), or raise InputError."""
+def _open(path: str, follow: Follow | None = None) -> tuple[BinaryIO, bytes, bool]:
+    """Open ``path`` (``-``: stdin) and read its first four bytes: (file, magic, is a stream), or raise InputError.
+    Live (``follow``), a file may still be empty: its first bytes are waited for."""
     name = display_name(path)
     try:
         if path == STDIN:
@@ -91,7 +94,7 @@ def _open(path: str) -> tuple[BinaryIO, bytes, bool]:
             if stat.S_ISDIR(mode):
                 raise InputError(f"{path} is a directory, not a capture file.")
             regular = stat.S_ISREG(mode)
-            if regular and os.path.getsize(path) == 0:
+            if regular and os.path.getsize(path) == 0 and follow is None:
                 raise InputError(f"{path} is empty, not a capture file.")
             fh = _open_fifo(path) if stat.S_ISFIFO(mode) else open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -101,7 +104,7 @@ def _open(path: str) -> tuple[BinaryIO, bytes, bool]:
     except OSError as exc:
         raise InputError(f"{name} cannot be read: {exc.strerror}.") from None
     try:
-        magic = fh.read(4)
+        magic = fh.read(4) if follow is None else _first(fh, follow, regular)
     except OSError as exc:
         fh.close()
         raise InputError(f"{name} cannot be read: {exc.strerror}.") from None
@@ -112,6 +115,17 @@ def _open(path: str) -> tuple[BinaryIO, bytes, bool]:
         fh.close()
         raise InputError(f"{name} is not a pcap or pcapng capture file.")
     return fh, magic, not regular
+
+
+def _first(fh: BinaryIO, follow: Follow, grows: bool) -> bytes:
+    """The first four bytes of a capture read live (a file dumpcap has only just created may have none yet)."""
+    got = b""
+    while len(got) < 4:
+        more = follow.read(partial(fh.read1, 4 - len(got)), grows)
+        if not more:
+            break
+        got += more
+    return got
 
 
 def _open_fifo(path: str) -> BinaryIO:
@@ -127,10 +141,11 @@ def _open_fifo(path: str) -> BinaryIO:
         notice.cancel()
 
 
-def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
-    """Yield every frame of the capture in file order; fill ``facts`` as a side channel."""
-    fh, magic, facts.stream = _open(path)
-    reader = _Reader(fh, magic)
+def read_frames(path: str, facts: FileFacts, follow: Follow | None = None) -> Iterator[RawFrame]:
+    """Yield every frame of the capture in file order; fill ``facts`` as a side channel. ``follow``: read the
+    capture as it grows (``check --live``, wire/follow.py)."""
+    fh, magic, facts.stream = _open(path, follow)
+    reader = _Reader(fh, magic, follow, grows=not facts.stream)
     name = display_name(path)
     try:
         if magic in _PCAP_MAGIC:
@@ -168,10 +183,11 @@ def read_frames(path: str, facts: FileFacts) -> Iterator[RawFrame]:
 class _Reader:
     """A chunked view of the file: ``take(n)`` returns (buffer, offset) with n bytes available there."""
 
-    __slots__ = ("base", "buf", "fh", "frames", "pos", "short")
+    __slots__ = ("base", "buf", "fh", "follow", "frames", "grows", "pos", "short")
 
-    def __init__(self, fh: BinaryIO, already: bytes) -> None:
+    def __init__(self, fh: BinaryIO, already: bytes, follow: Follow | None = None, grows: bool = False) -> None:
         self.fh, self.buf, self.pos, self.short = fh, already, 0, False
+        self.follow, self.grows = follow, grows
         self.base = 0  # the file offset of buf[0]
         self.frames = 0  # records yielded so far
 
@@ -184,7 +200,7 @@ class _Reader:
         left = len(self.buf) - self.pos
         if left >= n:
             return True
-        more = self.fh.read(max(_CHUNK, n - left))
+        more = self._follow(n - left) if self.follow is not None else self.fh.read(max(_CHUNK, n - left))
         self.base += self.pos
         self.buf = self.buf[self.pos:] + more
         self.pos = 0
@@ -192,6 +208,17 @@ class _Reader:
             return True
         self.short = len(self.buf) > 0
         return False
+
+    def _follow(self, need: int) -> bytes:
+        """Live: what is there now, as soon as it is there (a record at a time), waiting at the end of a file that
+        grows; fewer than ``need`` bytes only at the end of the input."""
+        got = bytearray()
+        while len(got) < need:
+            more = self.follow.read(lambda: self.fh.read1(_CHUNK), self.grows)
+            if not more:
+                break
+            got += more
+        return bytes(got)
 
 
 def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[RawFrame]:
