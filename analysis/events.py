@@ -238,6 +238,7 @@ class Connection:
     cut_bytes: int = 0  # their payload bytes on the wire, of which ``cut_captured`` were captured
     cut_captured: int = 0
     idle: bool = False  # concluded after the inactivity timeout, not by a close or the end of the capture
+    refused: bool = False  # the server answered the client's SYN with a reset, never a SYN-ACK
 
     def describe(self) -> str:
         c, s = self.client, self.server

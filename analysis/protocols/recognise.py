@@ -222,6 +222,9 @@ def silent_reason(conn: Connection) -> str:
 def not_judged_reason(conn: Connection) -> str:
     """One sentence on why a connection carries nothing the invariants speak about."""
     if conn.app == "unknown":
+        if conn.refused:
+            return (f"refused: the server answered the client's SYN with a reset, so no connection was made "
+                    f"(nothing listening on port {conn.server[1]}?).")
         return "no application bytes: the TCP handshake, ACKs or a close only."
     if conn.app == "tls":
         if conn.tls == HANDSHAKE_ONLY:

@@ -560,6 +560,9 @@ class Reassembler:
             self._acked(info, conn.halves[S2C], seg.ack, ts)
         if seg.flags & RST:
             conn.closed = True
+            if (direction is S2C and half.base is None and info.role_source == "handshake"
+                    and not info.payload_bytes[C2S]):
+                info.refused = True  # RFC 9293 §3.10.7.1: no listener; the SYN's answer was a reset
             info.closed_by = info.closed_by or "rst"
             out.append(Closed(info.id, direction, "rst", ts, frame))
         if seg.true_len:
