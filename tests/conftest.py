@@ -1,14 +1,17 @@
-"""Shared fixtures: where the real-world corpus lives, and running the checks on a file."""
+"""Shared fixtures: where the real-world corpus lives, running the checks on a file, and a loopback test server."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from analysis.findings import Status
 from analysis.pipeline import analyse
+from tests.peers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DUPLEXLAB_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -42,3 +45,22 @@ def holds_and_breaks(invariant: str, protocol: str, holding, breaking):
     broken = finding(breaking, invariant, protocol)
     assert broken.status is VIOLATED, broken.detail
     return broken
+
+
+@pytest.fixture
+def server():
+    procs = []
+
+    def start(role: str, connections: int = 1) -> int:
+        """A server of ``role`` (tests/peers.py) on a free port, for ``connections`` connections; its port."""
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "tests.peers", role, str(port), str(connections)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        procs.append(proc)
+        return port
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

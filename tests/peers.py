@@ -181,4 +181,4 @@ if __name__ == "__main__":
         http_client(port, sys.argv[3] if len(sys.argv) > 3 else "/events", float(sys.argv[4]) if len(sys.argv) > 4
                     else 0.0)
     else:
-        serve(role, port)
+        serve(role, port, int(sys.argv[3]) if len(sys.argv) > 3 else 1)

@@ -27,24 +27,6 @@ needs_capture = pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("DUP
                                           "dumpcap has the capabilities)")
 
 
-@pytest.fixture
-def server():
-    procs = []
-
-    def start(role: str) -> int:
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "tests.peers", role, str(port)], cwd=ROOT,
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        procs.append(proc)
-        return port
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
 def capture(tmp_path, port: int, *command: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run([DUPLEXLAB, "capture", "--port", str(port), "-o", str(tmp_path / "cap.pcapng"),
                            "--junit", str(tmp_path / "junit.xml"), *extra, "--", *command],

@@ -15,31 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.peers import free_port
 from tests.test_capture_command import DUPLEXLAB, needs_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_WAIT = 30.0  # seconds a connection's verdict line may take to appear (a loaded CI host)
-
-
-@pytest.fixture
-def server():
-    procs = []
-
-    def start(role: str, connections: int = 2) -> int:
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-c", f"from tests.peers import serve; serve({role!r}, {port}, "
-                                 f"{connections})"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        procs.append(proc)
-        return port
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
 
 
 def _client(port: int) -> None:
@@ -69,7 +48,7 @@ def _dumpcap(port: int, out: str) -> subprocess.Popen:
 
 @needs_capture
 def test_a_pipe_from_dumpcap_prints_each_verdict_while_the_client_runs(server):
-    port = server("ws")
+    port = server("ws", 2)
     dumpcap = _dumpcap(port, "-")
     check = subprocess.Popen([DUPLEXLAB, "check", "--live", "-"], stdin=dumpcap.stdout, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -114,7 +93,7 @@ def test_a_file_being_written_is_followed_until_ctrl_c(server, tmp_path):
 
 @needs_capture
 def test_capture_live_checks_while_the_command_runs(server, tmp_path):
-    port = server("ws")
+    port = server("ws", 2)
     proc = subprocess.Popen([DUPLEXLAB, "capture", "--live", "--port", str(port), "-o", str(tmp_path / "c.pcapng"),
                              "--", sys.executable, "-c",
                              "import subprocess, sys, time\n"

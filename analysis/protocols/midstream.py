@@ -95,6 +95,19 @@ def h2_frames(data: bytes, start: int) -> tuple[int, int, list[tuple[int, int, i
     return len(frames), i, frames
 
 
+def _first_run(data: bytes, pieces: list[bytes], scan, accept) -> tuple[int, tuple] | None:
+    """The first segment boundary in ``data`` (the ``pieces`` joined) from which ``scan`` finds a run of frames
+    that ``accept(run, len(data))`` takes: (its offset, the run), or None. Frames begin at segment boundaries far
+    more often than anywhere else, so only those are tried."""
+    off = 0
+    for piece in pieces:
+        run = scan(data, off)
+        if run is not None and run[0] and accept(run, len(data)):
+            return off, run
+        off += len(piece)
+    return None
+
+
 def _h2(pieces: dict[Direction, list[bytes]]) -> Sniffed | None:
     starts: dict[Direction, int | None] = {}
     total = 0
@@ -104,16 +117,12 @@ def _h2(pieces: dict[Direction, list[bytes]]) -> Sniffed | None:
         starts[d] = None
         if not data:
             continue
-        off = 0
-        for piece in pieces[d]:
-            run = h2_frames(data, off)
-            # A run: frames chaining to the end of what is held (the last may still be arriving), or several.
-            if run is not None and run[0] and (run[0] >= 2 or run[1] == len(data) or len(data) - run[1] < 9):
-                starts[d] = off
-                total += run[0]
-                roles[d] = _h2_role(data, run[2])
-                break
-            off += len(piece)
+        # A run: frames chaining to the end of what is held (the last may still be arriving), or several.
+        found = _first_run(data, pieces[d], h2_frames, lambda run, n: run[0] >= 2 or run[1] == n or n - run[1] < 9)
+        if found is not None:
+            starts[d], run = found
+            total += run[0]
+            roles[d] = _h2_role(data, run[2])
         if starts[d] is None and (run := h2_frames(data, 0)) is not None and not run[0]:
             starts[d] = 0  # one frame still arriving, its header plausible: read from there
     if total < _MIN_FRAMES or all(s is None for s in starts.values()):
@@ -263,16 +272,12 @@ def _ws(pieces: dict[Direction, list[bytes]]) -> Sniffed | None:
         starts[d] = None
         if not data:
             continue
-        off = 0
-        for piece in pieces[d]:
-            run = ws_frames(data, off)
-            if run is not None and run[0] and (run[0] >= 2 or run[1] == len(data)):
-                starts[d], masked[d] = off, run[2]
-                total += run[0]
-                break
-            off += len(piece)
-        if starts[d] is None:
+        found = _first_run(data, pieces[d], ws_frames, lambda run, n: run[0] >= 2 or run[1] == n)
+        if found is None:
             return None  # bytes that are not WebSocket frames from any segment boundary
+        starts[d], run = found
+        masked[d] = run[2]
+        total += run[0]
     if total < _MIN_WS_FRAMES:
         return None
     out = Sniffed("websocket", starts=starts)

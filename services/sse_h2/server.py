@@ -8,12 +8,8 @@ connection by how this server is built, whatever the host's load.
 
 from __future__ import annotations
 
-import asyncio
-
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-
-from services.common import PORT, log, payload
+from services.common import log, payload
+from services.common.asgi import lifespan, serve_h2c
 from services.sse import server as sse
 
 DOWNLOAD_PIECES = 4
@@ -21,10 +17,7 @@ out = log("sse-h2-server")
 
 
 async def app(scope, receive, send) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+    if await lifespan(scope, receive, send):
         return
     if scope["type"] != "http":
         return
@@ -40,12 +33,5 @@ async def app(scope, receive, send) -> None:
                     "more_body": n < DOWNLOAD_PIECES})
 
 
-def main() -> None:
-    config = Config()
-    config.bind = [f"0.0.0.0:{PORT}"]  # no certificate: h2c, which hypercorn takes with prior knowledge
-    config.accesslog = None
-    asyncio.run(serve(app, config))
-
-
 if __name__ == "__main__":
-    main()
+    serve_h2c(app)

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-
-from services.common import PORT, WS_TICK_EVERY, WS_TICKS, log, payload
+from services.common import WS_TICK_EVERY, WS_TICKS, log, payload
+from services.common.asgi import lifespan, serve_h2c
 
 out = log("websocket-h2-server")
 
 
 async def app(scope, receive, send) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+    if await lifespan(scope, receive, send):
         return
     if scope["type"] != "websocket":
         await send({"type": "http.response.start", "status": 404, "headers": []})
@@ -41,12 +36,5 @@ async def app(scope, receive, send) -> None:
         task.cancel()
 
 
-def main() -> None:
-    config = Config()
-    config.bind = [f"0.0.0.0:{PORT}"]
-    config.accesslog = None
-    asyncio.run(serve(app, config))
-
-
 if __name__ == "__main__":
-    main()
+    serve_h2c(app)
