@@ -239,6 +239,7 @@ class Connection:
     cut_captured: int = 0
     idle: bool = False  # concluded after the inactivity timeout, not by a close or the end of the capture
     refused: bool = False  # the server answered the client's SYN with a reset, never a SYN-ACK
+    evicted: bool = False  # concluded early: too many connections were open at once (tcp.MAX_OPEN)
 
     def describe(self) -> str:
         c, s = self.client, self.server

@@ -82,6 +82,15 @@ _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
 _AT_FRAME = re.compile(r" at frame (\d+)")
 
 
+def _cut_short(f: Finding) -> Finding:
+    """A finding of a connection concluded early (too many open at once): what held so far is no verdict on the
+    rest of it, so ok and not-applicable become inconclusive; a violation seen stands on its evidence."""
+    if f.status not in (Status.OK, Status.NOT_APPLICABLE):
+        return f
+    return replace(f, status=Status.INCONCLUSIVE, detail="concluded early: more TCP connections were open at once "
+                   f"than duplexlab keeps (the bound on memory), so what it did afterwards is not judged. {f.detail}")
+
+
 def _unread_tls(conn: Connection) -> Finding:
     """Inconclusive: what a TLS connection says could not be read (all or part of it), and exactly why."""
     detail = conn.tls if conn.tls and conn.tls != DECRYPTED else NO_LOG
@@ -214,6 +223,8 @@ class Judge:
         else:
             findings = self._conclude(o, label)
             reason = "" if findings else not_judged_reason(conn)
+        if conn.evicted:
+            findings = [_cut_short(f) for f in findings]
         result = ConnectionResult.of(conn, label, findings, reason)
         for f in findings:
             self.rollup.add(result, f)

@@ -19,6 +19,7 @@ from .render.ladder import Ladder, ladders
 from .wire.follow import Follow
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
+from .wire import tcp
 from .wire.tcp import IDLE_TIMEOUT
 
 LADDERS = 12  # connections drawn per capture
@@ -99,6 +100,7 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
                                   "open_connections_peak": counters.open_peak,
                                   "idle_timeout_s": counters.idle_timeout or None,
                                   "connections_ended_idle": counters.idle_ended,
+                                  "connections_evicted": counters.evicted,
                                   "handshake_attempts_peak": counters.attempts_peak}
     if facts.truncated:
         result.findings.append(Finding(
@@ -113,6 +115,10 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
             f"the capturing interface dropped {facts.dropped} packets: the capture is incomplete."
             if facts.dropped else "the capture tool reports no dropped packets.",
             "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "scenario"))
+    if counters.evicted:
+        result.warnings.append(f"{counters.evicted} TCP connections were concluded early because {tcp.MAX_OPEN} were open "
+                               "at once (the bound on memory): what they did afterwards is not judged, and their "
+                               "findings that held say inconclusive")
     if counters.late_payload:
         result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
                                "(retransmissions of what was already judged)")

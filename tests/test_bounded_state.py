@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from analysis.findings import Status
 from analysis.pipeline import analyse
 from analysis.wire.tcp import ATTEMPT_TIMEOUT, SWEEP_EVERY
 from benchmarks.make_capture import write_flood
@@ -148,3 +149,41 @@ def test_state_of_concluded_attempts_and_short_connections_is_released(tmp_path)
     assert len(tcp._attempts) <= (ATTEMPT_TIMEOUT + SWEEP_EVERY) / 0.005 + 1  # the last seconds' only
     assert not tcp._idle and not tcp._new and not tcp._conns  # concluded attempts leave no idle-heap entry
     assert sum(x.__class__.__name__ == "Ended" for x in seen) == 4000 - len(tcp._attempts)
+
+
+def test_too_many_open_at_once_concludes_the_least_active_early_and_says_so(tmp_path, monkeypatch):
+    """A cap on connections open at once (tcp.MAX_OPEN, a memcap by count): past it the least recently active are
+    concluded early; what held on them is inconclusive (their later bytes are not judged), never ok."""
+    import analysis.wire.tcp as tcp
+
+    monkeypatch.setattr(tcp, "MAX_OPEN", 16)
+    path = str(tmp_path / "halfopen.pcap")
+    write_flood("halfopen", 40, path, 0.0)
+    result = analyse(path)
+    cap = _capture(result)
+    assert cap["open_connections_peak"] <= 16 and cap["connections_evicted"] >= 24
+    early = [c for c in result.connections if c.findings and all(
+        f.status is not Status.OK for f in c.findings)]
+    assert len(early) == cap["connections_evicted"]
+    assert all("concluded early" in f.detail for c in early for f in c.findings)
+    assert result.verdict == "inconclusive"
+    assert any("concluded early because 16 were open at once" in w for w in result.warnings)
+    monkeypatch.setattr(tcp, "MAX_OPEN", 1000)
+    whole = analyse(path)
+    assert _capture(whole)["connections_evicted"] == 0 and whole.verdict == "pass"
+
+
+def test_a_violation_seen_before_the_connection_was_concluded_early_stands(tmp_path, monkeypatch):
+    import analysis.wire.tcp as tcp
+
+    monkeypatch.setattr(tcp, "MAX_OPEN", 4)
+    first = Conv().handshake()
+    first.send(S, ok())  # the server answers before anything was asked: violated on the spot
+    first.send(C, get())
+    for n in range(8):  # then enough others open that the first is the least recently active
+        other = first.other(client=("10.0.0.1", 41000 + n)).handshake()
+        other.send(C, get())
+    result = analyse(first.write(tmp_path / "early.pcap"))
+    assert _capture(result)["connections_evicted"] >= 1
+    f = next(f for f in result.findings if f.invariant == "http1.response-follows-request")
+    assert f.status is Status.VIOLATED

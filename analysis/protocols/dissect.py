@@ -97,6 +97,7 @@ class Counters:
     fragments: FragmentStats = field(default_factory=FragmentStats)  # IP fragment reassembly (wire/fragments.py)
     idle_timeout: float = 0.0  # capture seconds of silence that concluded a TCP connection (0: never)
     idle_ended: int = 0  # TCP connections concluded after the inactivity timeout
+    evicted: int = 0  # TCP connections concluded early: too many were open at once (tcp.MAX_OPEN)
     attempts_peak: int = 0  # unanswered handshakes held at once (small records, not connections)
     conflicts: list[tuple[int, int]] = field(default_factory=list)  # (first copy, other copy) frames, the first few
     conflict_count: int = 0  # retransmitted or overlapping segments whose bytes differ from the copy delivered
@@ -216,7 +217,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     yield from _route_all(tcp.finish(), routers, fallback, keylog, swap)
     yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
-    n.idle_ended, n.attempts_peak = tcp.idle_ended, tcp.attempts_peak
+    n.idle_ended, n.attempts_peak, n.evicted = tcp.idle_ended, tcp.attempts_peak, tcp.evicted
     n.conflict_count, n.conflicts = tcp.conflicts, tcp.conflict_frames
     n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
     frags.finish()

@@ -43,6 +43,10 @@ _NONE_UNACKED: deque = deque(maxlen=0)  # a server half's ``unacked`` until it s
 ATTEMPT_TIMEOUT = 5.0  # capture seconds an unanswered handshake waits (Zeek's tcp_attempt_delay)
 IDLE_TIMEOUT = 300.0  # capture seconds of silence after which a connection is concluded (Zeek's tcp_inactivity_timeout)
 SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle connections
+# Connections open at once, at most (Suricata's flow memcap, by count): a connection that has spoken costs about
+# 9 KB (parser, judge, trackers), so 20 000 keep a flood of half-open connections near 200 MB. Past it, the least
+# recently active eighth is concluded early (``evicted``: what it did later is not judged, and says so).
+MAX_OPEN = 20_000
 KEEP_SEGMENTS = 16  # delivered segments kept per direction (16 to 32) to compare retransmissions and overlaps with
 _KEEP_MAX = 2 * KEEP_SEGMENTS
 
@@ -235,7 +239,9 @@ class Reassembler:
     (``Ended``), counted in ``idle_ended``; a later segment of it is late, not a new connection. Timeouts are in
     capture time (frame timestamps), looked at by ``sweep`` in batches, never per packet."""
 
-    def __init__(self, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT, max_open: int | None = None) -> None:
+        self.max_open = max_open or MAX_OPEN
+        self.evicted = 0  # connections concluded early because max_open were open at once
         self._conns: dict[tuple, _Conn] = {}
         self._by_id: dict[int, _Conn] = {}  # connections whose roles are decided, by id (to correct them)
         self.lanes: dict[bytes, Lane] = {}  # wire_key -> Lane, for IPv4 connections whose roles are known
@@ -511,6 +517,15 @@ class Reassembler:
         while len(self._ended) > _ENDED_KEPT:
             self._ended.popitem(last=False)
 
+    def _evict(self, out: list) -> None:
+        """Too many connections open at once: conclude the least recently active eighth now, as the end of the
+        capture would (their later segments are counted as late). Sorting happens once per eighth, not per packet."""
+        oldest = sorted(self._by_id.values(), key=lambda c: c.info.last_ts)[:max(1, self.max_open // 8)]
+        for conn in oldest:
+            conn.info.evicted = True
+            self.evicted += 1
+            self._end(conn, out)
+
     # -- internals -------------------------------------------------------------------------
 
     def _decide_roles(self, seg: Segment, a, b):
@@ -526,6 +541,8 @@ class Reassembler:
         return None
 
     def _open(self, conn: _Conn, roles, frame: int, ts: float, out: list, watch: bool = True) -> None:
+        if len(self._by_id) >= self.max_open:
+            self._evict(out)
         client, server, source = roles
         info = Connection(id=conn.id, client=(_name(client[0]), client[1]), server=(_name(server[0]), server[1]),
                           role_source=source, first_frame=frame, first_ts=ts,
