@@ -19,6 +19,7 @@ measurement, shown as ``fail``, not an error of the grid); 1 a cell could not ru
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -133,6 +134,9 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
         services["capture"]["network_mode"] = "service:proxy"
         services["capture"]["depends_on"] = {"proxy": {"condition": "service_healthy"}}
         services["client"]["environment"] = {**cli.env, "VIA": via}
+    if protocol == "http3" and client == "chromium":  # QUIC in Chromium ignores --ignore-certificate-errors
+        services["client"]["environment"] = {**cli.env, "SPKI": lab_spki()}
+        cli = peers.Run(cli.image, cli.command, services["client"]["environment"])
     if peers.keyed(protocol, client):
         services["client"]["environment"] = {**cli.env, "SSLKEYLOGFILE": f"/keys/{name}.keys"}
         services["client"]["volumes"] = [f"{out}/.keys:/keys"]
@@ -144,6 +148,19 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
                               "command": ["sh", "-c",
                                           f"tc qdisc add dev eth0 root {LINKS[link]} && tc qdisc show dev eth0"]}
     return {"name": PROJECT, "services": services, "networks": {"grid": NETWORK}}
+
+
+@functools.cache
+def lab_spki() -> str:
+    """The base64 SHA-256 of the lab certificate's public key (--ignore-certificate-errors-spki-list), read from the
+    lab's image (its certificate is made when the image is built)."""
+    line = ("openssl x509 -in /opt/lab-tls/cert.pem -pubkey -noout | openssl pkey -pubin -outform der "
+            "| openssl dgst -sha256 -binary | base64")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", peers.LAB_IMAGE, "sh", "-c", line],
+                          text=True, capture_output=True, timeout=60)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"the lab certificate's key could not be read: {proc.stderr.strip()[-200:]}")
+    return proc.stdout.strip()
 
 
 def _uid() -> int:
