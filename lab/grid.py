@@ -277,9 +277,11 @@ def figure_text(protocol: str, m: dict) -> str:
         return f"{m.get('push_promises', 0)} pushes"
     if protocol == "http3":  # the streams the server opened unasked (control, QPACK, push), and requests
         opened = (m.get("http3") or {}).get("streams_opened", {}).get("server", {})
-        kinds = ", ".join(f"{k} {n}" for k, n in opened.items() if k != "request") or "none"
-        return (f"{m.get('requests', 0)} req / {m.get('connections', 0)} conn; server opened {kinds}; "
-                f"{m.get('unprompted_server_messages', 0)} unprompted")
+        kinds = {"control": opened.get("control", 0), "QPACK": opened.get("qpack-encoder", 0)
+                 + opened.get("qpack-decoder", 0), "push": opened.get("push", 0)}
+        return (f"{m.get('requests', 0)} req / {m.get('connections', 0)} conn; server streams: "
+                + ", ".join(f"{k} {n}" for k, n in kinds.items()) + f"; {m.get('unprompted_server_messages', 0)} "
+                "unprompted")
     if protocol in ("http1", "http2", "http1-duplex"):
         extra = f", overlap {m.get('overlap', 0)}" if protocol == "http1-duplex" else ""
         return f"{m.get('requests', 0)} req / {m.get('connections', 0)} conn{extra}"
