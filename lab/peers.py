@@ -2,7 +2,8 @@
 that cannot exist does not (``make grid``; lab/grid.py runs the cells).
 
 Servers listen on 8080 in cleartext; for Chromium, which the grid drives over TLS only, on 8443 (the lab's own TLS
-servers on 443). Every third-party peer is a small program in grid/peers/ on its implementation's own API, in the
+servers on 443); HTTP/3 servers on UDP (the lab's 443, Caddy 8443) whatever the client. Every third-party
+peer is a small program in grid/peers/ on its implementation's own API, in the
 image ``duplexlab-grid-peers`` (grid/Dockerfile); the lab's own peers are services/, in ``duplexlab-grid-lab``.
 A fault peer breaks one rule on purpose, and its cell passes only if the invariant that names the rule fails.
 """
