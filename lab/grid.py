@@ -19,6 +19,7 @@ measurement, shown as ``fail``, not an error of the grid); 1 a cell could not ru
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -46,7 +47,7 @@ QUIET_AFTER_CLIENT = 1.0  # libpcap may still hold the last packets (TOOLING.md)
 LINKS = {"slow": "tbf rate 2mbit burst 16kb latency 200ms"}
 NETEM = {"delay": "netem delay 100ms", "loss": "netem loss 5%"}
 AXES = {"protocols": list(peers.PROTOCOLS), "servers": list(peers.SERVERS), "clients": list(peers.CLIENTS)}
-FIGURE_KEYS = ("unprompted_server_messages", "push_promises", "server_messages", "sse_events")
+FIGURE_KEYS = ("unprompted_server_messages", "push_promises", "server_messages", "sse_events", "http3")
 
 
 def cell_id(protocol: str, server: str, client: str, via: str = "") -> str:
@@ -100,13 +101,16 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
     else:
         cli = peers.client_run(protocol, server, client, srv.port)
     listening = f":{srv.port:04X} [0-9A-F]+:0000 0A"
+    tables = "/proc/net/tcp /proc/net/tcp6"
+    if srv.udp:  # a bound UDP socket (QUIC): no LISTEN state
+        listening, tables = f":{srv.port:04X} ", "/proc/net/udp /proc/net/udp6"
     hardened = {"read_only": True, "tmpfs": ["/tmp"], "init": True, "cap_drop": ["ALL"],
                 "security_opt": ["no-new-privileges:true"]}
     services: dict[str, dict] = {
         "server": {**hardened, "image": srv.image, "command": list(srv.command), "environment": srv.env,
-                   "networks": {"grid": {"aliases": ["grid-server"]}}, "sysctls": srv.sysctls,
+                   "networks": {"grid": {"aliases": ["grid-server", *srv.aliases]}}, "sysctls": srv.sysctls,
                    # Listening, read from /proc: a probe connection would land in the capture.
-                   "healthcheck": {"test": ["CMD-SHELL", f"grep -qE '{listening}' /proc/net/tcp /proc/net/tcp6"],
+                   "healthcheck": {"test": ["CMD-SHELL", f"grep -qsE '{listening}' {tables}"],
                                    "interval": "500ms", "retries": 60}},
         "capture": {"image": peers.CAPTURE_IMAGE, "user": f"{_uid()}:{_gid()}", "cap_drop": ["ALL"],
                     "cap_add": ["NET_RAW", "NET_ADMIN"], "read_only": True, "network_mode": "service:server",
@@ -130,7 +134,10 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
         services["capture"]["network_mode"] = "service:proxy"
         services["capture"]["depends_on"] = {"proxy": {"condition": "service_healthy"}}
         services["client"]["environment"] = {**cli.env, "VIA": via}
-    if peers.tls(client):
+    if protocol == "http3" and client == "chromium":  # QUIC in Chromium ignores --ignore-certificate-errors
+        services["client"]["environment"] = {**cli.env, "SPKI": lab_spki()}
+        cli = peers.Run(cli.image, cli.command, services["client"]["environment"])
+    if peers.keyed(protocol, client):
         services["client"]["environment"] = {**cli.env, "SSLKEYLOGFILE": f"/keys/{name}.keys"}
         services["client"]["volumes"] = [f"{out}/.keys:/keys"]
         services["client"]["shm_size"] = "256m"
@@ -141,6 +148,19 @@ def compose_file(protocol: str, server: str, client: str, name: str, link: str =
                               "command": ["sh", "-c",
                                           f"tc qdisc add dev eth0 root {LINKS[link]} && tc qdisc show dev eth0"]}
     return {"name": PROJECT, "services": services, "networks": {"grid": NETWORK}}
+
+
+@functools.cache
+def lab_spki() -> str:
+    """The base64 SHA-256 of the lab certificate's public key (--ignore-certificate-errors-spki-list), read from the
+    lab's image (its certificate is made when the image is built)."""
+    line = ("openssl x509 -in /opt/lab-tls/cert.pem -pubkey -noout | openssl pkey -pubin -outform der "
+            "| openssl dgst -sha256 -binary | base64")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", peers.LAB_IMAGE, "sh", "-c", line],
+                          text=True, capture_output=True, timeout=60)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"the lab certificate's key could not be read: {proc.stderr.strip()[-200:]}")
+    return proc.stdout.strip()
 
 
 def _uid() -> int:
@@ -195,7 +215,7 @@ def run_cell(protocol: str, server: str, client: str, out: Path, link: str = "",
         (out / f".{name}.comment").unlink(missing_ok=True)
     record["client_exit"] = client_code
     record["client_log"] = client_log.strip().splitlines()[-6:]
-    if cap.exists() and peers.tls(client):
+    if cap.exists() and peers.keyed(protocol, client):
         if keys.exists():
             cap.write_bytes(inject_secrets(cap.read_bytes(), keys.read_bytes()))
             keys.unlink()
@@ -224,7 +244,7 @@ def judge_cell(record: dict, cap: Path, out: Path) -> None:
         record.update(verdict="error", error=f"capture: {exc}")
         return
     # Through a proxy the path findings replace the scenario's expectations, as in make lab VIA= (lab/run.py).
-    for eid, limits in () if record.get("via") else peers.expectations(protocol, client):
+    for eid, limits in () if record.get("via") else peers.expectations(protocol, client, record["server"]):
         result.findings.append(judge.expect(eid, **limits))
     result.server = f"{record['server']} ({peers.SERVERS[record['server']].implementation})"
     record["findings"] = [{"invariant": f.invariant, "status": f.status.value, "kind": f.kind, "detail": f.detail,
@@ -255,6 +275,13 @@ def figure_text(protocol: str, m: dict) -> str:
     """The figure that matters for the protocol, in a few words."""
     if protocol == "h2push":
         return f"{m.get('push_promises', 0)} pushes"
+    if protocol == "http3":  # the streams the server opened unasked (control, QPACK, push), and requests
+        opened = (m.get("http3") or {}).get("streams_opened", {}).get("server", {})
+        kinds = {"control": opened.get("control", 0), "QPACK": opened.get("qpack-encoder", 0)
+                 + opened.get("qpack-decoder", 0), "push": opened.get("push", 0)}
+        return (f"{m.get('requests', 0)} req / {m.get('connections', 0)} conn; server streams: "
+                + ", ".join(f"{k} {n}" for k, n in kinds.items()) + f"; {m.get('unprompted_server_messages', 0)} "
+                "unprompted")
     if protocol in ("http1", "http2", "http1-duplex"):
         extra = f", overlap {m.get('overlap', 0)}" if protocol == "http1-duplex" else ""
         return f"{m.get('requests', 0)} req / {m.get('connections', 0)} conn{extra}"

@@ -2,7 +2,8 @@
 that cannot exist does not (``make grid``; lab/grid.py runs the cells).
 
 Servers listen on 8080 in cleartext; for Chromium, which the grid drives over TLS only, on 8443 (the lab's own TLS
-servers on 443). Every third-party peer is a small program in grid/peers/ on its implementation's own API, in the
+servers on 443); HTTP/3 servers on UDP (the lab's 443, Caddy 8443) whatever the client. Every third-party
+peer is a small program in grid/peers/ on its implementation's own API, in the
 image ``duplexlab-grid-peers`` (grid/Dockerfile); the lab's own peers are services/, in ``duplexlab-grid-lab``.
 A fault peer breaks one rule on purpose, and its cell passes only if the invariant that names the rule fails.
 """
@@ -18,13 +19,13 @@ CAPTURE_IMAGE = "duplexlab-grid-capture:latest"
 
 # The grid's protocols, in the order its page shows them. socketio is Socket.IO (long polling, then the upgrade).
 PROTOCOLS = ("http1", "sse", "longpoll", "http1-duplex", "websocket", "websocket-h2", "http2", "h2push", "grpc",
-             "socketio")
+             "socketio", "http3")
 # How each is judged by analysis (the protocol name --protocol takes).
 JUDGED_AS = {"socketio": "websocket"}
 # The lab's service module per protocol (services/<module>/{server,client}.py).
 _LAB_MODULE = {"http1": "http1", "sse": "sse", "longpoll": "longpoll", "http1-duplex": "duplex",
                "websocket": "websocket", "websocket-h2": "websocket_h2", "http2": "http2", "h2push": "h2push",
-               "grpc": "grpc"}
+               "grpc": "grpc", "http3": "http3"}
 _LAB_TLS = ("websocket", "http2")  # the lab servers with a TLS mode (TLS=1, port 443)
 
 
@@ -37,6 +38,8 @@ class Run:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 8080  # servers: where they listen for this cell
     sysctls: dict[str, str] = field(default_factory=dict)
+    udp: bool = False  # servers: listening on UDP (QUIC), not TCP
+    aliases: tuple[str, ...] = ()  # servers: more names on the grid's bridge (the name their certificate holds)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Peer:
 
 
 SERVERS: dict[str, Peer] = {p.name: p for p in (
-    Peer("lab", "duplexlab's own servers (services/: uvicorn, websockets, hypercorn, grpcio, nghttpd)",
+    Peer("lab", "duplexlab's own servers (services/: uvicorn, websockets, hypercorn, grpcio, nghttpd, aioquic)",
          tuple(_LAB_MODULE), "it has no Socket.IO server"),
     Peer("node", "Node.js (Debian's nodejs): http, https, http2 with pushStream and enableConnectProtocol, the ws "
          "package", ("http1", "sse", "longpoll", "http1-duplex", "websocket", "websocket-h2", "http2", "h2push"),
@@ -59,7 +62,8 @@ SERVERS: dict[str, Peer] = {p.name: p for p in (
     Peer("apache", "Apache httpd 2.4 (Debian's apache2) with mod_http2: h2c, H2Push, static files",
          ("http1", "http2", "h2push"), "it serves static files here: no event stream, long poll, upgrade or gRPC "
          "without an application behind it"),
-    Peer("caddy", "Caddy 2.6 (Debian's caddy): HTTP/1.1, h2c and h2, static files", ("http1", "http2"),
+    Peer("caddy", "Caddy 2.6 (Debian's caddy): HTTP/1.1, h2c and h2, static files; HTTP/3 (quic-go) with the lab's "
+         "services/http3/Caddyfile", ("http1", "http2", "http3"),
          "it serves static files here, and Caddy 2 has no server push"),
     Peer("grpcjs", "grpc-js (npm @grpc/grpc-js), generic handlers", ("grpc",), "it speaks gRPC only"),
     Peer("aiohttp", "aiohttp (Debian's python3-aiohttp): WebSocketResponse, StreamResponse",
@@ -68,19 +72,20 @@ SERVERS: dict[str, Peer] = {p.name: p for p in (
 )}
 
 CLIENTS: dict[str, Peer] = {p.name: p for p in (
-    Peer("lab", "duplexlab's own clients (services/*/client.py: httpx, websockets, h11, nghttp, grpcio)",
+    Peer("lab", "duplexlab's own clients (services/*/client.py: httpx, websockets, h11, nghttp, grpcio, aioquic)",
          tuple(_LAB_MODULE), "it has no Socket.IO client"),
     Peer("curl", "curl (Debian's 7.88)", ("http1", "sse", "longpoll", "http1-duplex", "http2", "h2push"),
-         "Debian's curl 7.88 is built without WebSocket support, and curl speaks neither gRPC nor Socket.IO"),
+         "Debian's curl 7.88 is built without WebSocket support and without HTTP/3 (its --version lists no HTTP3 "
+         "feature), and curl speaks neither gRPC nor Socket.IO"),
     Peer("node", "Node.js: undici fetch (duplex: 'half'), ws, http2, grpc-js, socket.io-client",
          ("http1", "sse", "longpoll", "http1-duplex", "websocket", "http2", "h2push", "grpc", "socketio"),
-         "node's http2 client has no WebSocket over HTTP/2 and ws speaks HTTP/1.1 only"),
+         "node's http2 client has no WebSocket over HTTP/2, ws speaks HTTP/1.1 only, and Node 18 has no QUIC"),
     Peer("node-fault", "node's http.get, then bytes written on its socket into the open event stream on purpose",
          ("sse",),
          "its fault is an SSE one", {"sse": "sse.client-silent"}),
     Peer("chromium", "headless Chromium (Debian's chromium) on the grid's page: fetch, EventSource, WebSocket, "
          "a streamed upload, socket.io's client; TLS with its keys in the capture",
-         ("http1", "sse", "longpoll", "websocket", "websocket-h2", "http2", "h2push", "socketio"),
+         ("http1", "sse", "longpoll", "websocket", "websocket-h2", "http2", "h2push", "socketio", "http3"),
          "a browser cannot speak gRPC (only gRPC-Web), and streams a request body only over HTTP/2 (its streamed "
          "upload is in the http2 cell)"),
 )}
@@ -97,7 +102,7 @@ def absent(protocol: str, server: str, client: str) -> str | None:
         return f"the {server} server has no {protocol}: {s.why_not}."
     if protocol not in c.protocols:
         return f"the {client} client has no {protocol}: {c.why_not}."
-    if client == "chromium" and server not in _SERVES_PAGE:
+    if client == "chromium" and server not in _SERVES_PAGE and protocol != "http3":
         return (f"Chromium is driven over TLS from a page the server serves; the lab's {protocol} server serves no "
                 "page (from a data: page, Chromium closed its TLS connection to the lab's WebSocket server right after "
                 "the handshake, before any request: docs/grid.md).")
@@ -122,7 +127,25 @@ def tls(client: str) -> bool:
     return client == "chromium"
 
 
+def keyed(protocol: str, client: str) -> bool:
+    """Whether the client writes its TLS keys for the capture: Chromium always, every HTTP/3 client (QUIC is TLS)."""
+    return tls(client) or protocol == "http3"
+
+
+# HTTP/3 servers: the lab's aioquic server on UDP 443 and Caddy with the lab's http3 Caddyfile on UDP 8443, both in the
+# lab's image, whose certificate names http3-server (the server gets that name on the grid's bridge too).
+H3_NAME = "http3-server"
+_H3_SERVERS = {
+    "lab": Run(LAB_IMAGE, ("python", "-m", "services.http3.server"), {}, 443,
+               {"net.ipv4.ip_unprivileged_port_start": "0"}, udp=True, aliases=(H3_NAME,)),
+    "caddy": Run(LAB_IMAGE, ("caddy", "run", "--config", "/app/services/http3/Caddyfile", "--adapter", "caddyfile"),
+                 {"XDG_DATA_HOME": "/tmp", "XDG_CONFIG_HOME": "/tmp"}, 8443, udp=True, aliases=(H3_NAME,)),
+}
+
+
 def server_run(protocol: str, server: str, client: str) -> Run:
+    if protocol == "http3":
+        return _H3_SERVERS[server]
     secure = tls(client)
     port = 8443 if secure else 8080
     env = {"PROTO": protocol, **({"TLS": "1"} if secure else {})}
@@ -167,6 +190,9 @@ def _curl(protocol: str, base: str) -> str:
 
 def client_run(protocol: str, server: str, client: str, port: int, host: str = "grid-server") -> Run:
     base = f"http://{host}:{port}"
+    if client == "lab" and protocol == "http3":  # one server per cell: the lab's scenario part that meets it
+        return Run(LAB_IMAGE, ("python", "-m", "services.http3.client"),
+                   {"SERVER_HOST": H3_NAME, "SERVER_PORT": str(port), "BYO": "1", "H3_PEER": server})
     if client == "lab":
         return Run(LAB_IMAGE, ("python", "-m", f"services.{_LAB_MODULE[protocol]}.client"),
                    {"SERVER_HOST": host, "SERVER_PORT": str(port), "BYO": "1"})
@@ -177,6 +203,9 @@ def client_run(protocol: str, server: str, client: str, port: int, host: str = "
         if client == "node-fault":
             env["FAULT"] = "chatty"
         return Run(PEERS_IMAGE, ("node", "/opt/grid/peers/node-client.js"), env)
+    if protocol == "http3":  # QUIC forced on the certificate's name, mapped to the grid's server
+        return Run(PEERS_IMAGE, ("node", "/opt/grid/peers/chromium-driver.js"),
+                   {"PROTO": protocol, "SERVER_HOST": host, "SERVER_PORT": str(port), "TLS_NAME": H3_NAME})
     env = {"PROTO": protocol, "SERVER_HOST": host, "SERVER_PORT": str(port),
            "PAGE": "served" if server in _SERVES_PAGE else "inline",
            # the lab's certificate names websocket-tls-server (services/Dockerfile), not grid-server
@@ -185,14 +214,22 @@ def client_run(protocol: str, server: str, client: str, port: int, host: str = "
     return Run(PEERS_IMAGE, ("node", "/opt/grid/peers/chromium-driver.js"), env)
 
 
-def expectations(protocol: str, client: str) -> tuple[tuple[str, dict[str, float]], ...]:
+def expectations(protocol: str, client: str, server: str = "") -> tuple[tuple[str, dict[str, float]], ...]:
     """The scenario expectations that apply to what this client asked for (with the thresholds its scenario meets).
 
     Push is expected only where the client allowed it (nghttp and node's http2 do; curl and Chromium send
     SETTINGS_ENABLE_PUSH=0, so there http2.push-disabled-respected is the rule that speaks); pipelining only from the
     lab's client, the one that pipelines; three requests on one connection only from the clients that put them
     there (the lab's, and curl given several URLs; undici and Chromium pick connections from their own pools); the
-    overlap of a streamed upload only from clients that stream one."""
+    overlap of a streamed upload only from clients that stream one. HTTP/3: from the lab's server both clients ask
+    a streamed /stream with GETs beside it; only the lab's client sends MAX_PUSH_ID (Chromium never does), so push is
+    expected only there; Caddy answers every GET in one DATA frame and has no push: nothing to expect from it beyond
+    the protocol's rules."""
+    if protocol == "http3":
+        if server != "lab":
+            return ()
+        both = (("http3.multiplexed", {}), ("http3.streamed-response", {}))
+        return both + ((("http3.push-observed", {}),) if client == "lab" else ())
     if protocol == "http1":  # node's fetch (undici) and Chromium choose their connections themselves
         one = (("http1.keep-alive", {"at_least": 3}),) if client in ("lab", "curl") else ()
         return one + ((("http1.pipelined", {}),) if client == "lab" else ())

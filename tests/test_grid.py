@@ -94,6 +94,32 @@ def test_expectations_follow_what_the_client_asked_for():
     assert peers.fault("node", "node-fault", "sse") == "sse.client-silent"
 
 
+def test_http3_cells_listen_on_udp_log_keys_and_expect_push_only_from_the_client_that_allows_it(monkeypatch):
+    lab = grid.compose_file("http3", "lab", "lab", "http3-lab-lab")["services"]
+    assert "':01BB ' /proc/net/udp /proc/net/udp6" in lab["server"]["healthcheck"]["test"][1]
+    assert lab["server"]["networks"]["grid"]["aliases"] == ["grid-server", "http3-server"]  # the certificate's name
+    assert lab["client"]["environment"]["SSLKEYLOGFILE"] == "/keys/http3-lab-lab.keys"
+    assert lab["client"]["environment"]["H3_PEER"] == "lab" and lab["client"]["environment"]["SERVER_PORT"] == "443"
+    caddy = grid.compose_file("http3", "caddy", "lab", "http3-caddy-lab")["services"]
+    assert "':20FB '" in caddy["server"]["healthcheck"]["test"][1] and caddy["server"]["command"][0] == "caddy"
+    monkeypatch.setattr(grid, "lab_spki", lambda: "c3BraQ==")
+    chromium = grid.compose_file("http3", "lab", "chromium", "http3-lab-chromium")["services"]["client"]
+    assert chromium["environment"]["SPKI"] == "c3BraQ==" and chromium["environment"]["TLS_NAME"] == "http3-server"
+    assert chromium["environment"]["SSLKEYLOGFILE"] == "/keys/http3-lab-chromium.keys"
+    assert [e for e, _ in peers.expectations("http3", "lab", "lab")] == [
+        "http3.multiplexed", "http3.streamed-response", "http3.push-observed"]
+    assert [e for e, _ in peers.expectations("http3", "chromium", "lab")] == [  # no MAX_PUSH_ID from Chromium
+        "http3.multiplexed", "http3.streamed-response"]
+    assert peers.expectations("http3", "lab", "caddy") == ()  # one DATA frame per answer, no push
+    assert "without HTTP/3" in peers.absent("http3", "caddy", "curl")
+    assert "no QUIC" in peers.absent("http3", "lab", "node")
+    assert peers.absent("http3", "lab", "chromium") is None and peers.absent("http3", "caddy", "chromium") is None
+    assert "has no http3" in peers.absent("http3", "apache", "lab")
+    m = {"requests": 6, "connections": 2, "unprompted_server_messages": 1, "http3": {"streams_opened": {"server": {
+        "control": 2, "qpack-encoder": 2, "qpack-decoder": 2, "push": 1}}}}
+    assert grid.figure_text("http3", m) == "6 req / 2 conn; server streams: control 2, QPACK 4, push 1; 1 unprompted"
+
+
 def test_merging_two_slices_gives_the_document_of_one_run():
     cells = grid.parse_cells("websocket/node/chromium websocket/node/curl sse/aiohttp/node grpc/grpcjs/node "
                              "h2push/apache/chromium")

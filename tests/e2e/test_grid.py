@@ -23,7 +23,7 @@ from tests.e2e.via_table import README
 pytestmark = pytest.mark.e2e
 GRID = ROOT / "captures" / "grid"
 SLICE = ("websocket/node/chromium", "websocket/node-fault/lab", "sse/aiohttp/node-fault", "h2push/apache/curl",
-         "grpc/grpcjs/node")
+         "grpc/grpcjs/node", "http3/lab/lab")  # http3/lab/lab: 7.7 s, QUIC keys embedded, push expected
 
 
 def readme_grid() -> dict[str, set[str]]:
