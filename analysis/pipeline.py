@@ -16,10 +16,10 @@ from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
 from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
 from .render.ladder import Ladder, ladders
+from .wire import tcp
 from .wire.follow import Follow
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
-from .wire import tcp
 from .wire.tcp import IDLE_TIMEOUT
 
 LADDERS = 12  # connections drawn per capture
@@ -116,9 +116,9 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
             if facts.dropped else "the capture tool reports no dropped packets.",
             "pcapng Interface Statistics Block (isb_ifdrop, isb_osdrop)", "scenario"))
     if counters.evicted:
-        result.warnings.append(f"{counters.evicted} TCP connections were concluded early because {tcp.MAX_OPEN} were open "
-                               "at once (the bound on memory): what they did afterwards is not judged, and their "
-                               "findings that held say inconclusive")
+        result.warnings.append(f"{counters.evicted} TCP connections were concluded early because {tcp.MAX_OPEN} were "
+                               "open at once (the bound on memory): what they did afterwards is not judged, and "
+                               "their findings that held say inconclusive")
     if counters.late_payload:
         result.warnings.append(f"{counters.late_payload} segments with data arrived after their connection had ended "
                                "(retransmissions of what was already judged)")
