@@ -264,3 +264,21 @@ def test_one_sided_connections_are_named_in_a_warning(tmp_path):
     path = write_only(websocket(), tmp_path / "client.pcap", C)
     assert any("hold the packets of one side only" in w for w in analyse(path).warnings)
     assert not any("one side only" in w for w in analyse(websocket().write(tmp_path / "both.pcap")).warnings)
+
+
+def test_a_client_preface_cut_by_the_snap_length_is_inconclusive_not_a_missing_preface(tmp_path):
+    """The preface segment cut short (gRPC's first segment under -s 96): whether the client opened with the preface
+    is in the bytes the capture lost, so the rule cannot say violated; a wrong preface captured whole still breaks."""
+    def conv(preface: bytes) -> Conv:
+        h2, c = H2(), Conv().handshake()
+        c.send(C, preface)  # a segment of its own, as grpc-go sends it (cut by 4 bytes at -s 82 here)
+        c.send(S, H2.settings())
+        c.send(C, H2.settings() + h2.request(1))
+        c.send(S, h2.response(1) + H2.data(1, b"ok", end_stream=True))
+        return c
+
+    cut = write_cut(conv(H2_PREFACE), tmp_path / "cut.pcap", 54 + 20)
+    f = finding(cut, "http2.client-preface", "http2", scenario=False)
+    assert f.status is INCONCLUSIVE and "cut by the snap length" in f.detail, f.detail
+    wrong = conv(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n").write(tmp_path / "wrong.pcap")
+    assert status(wrong, "http2.client-preface", "http2") is VIOLATED

@@ -58,7 +58,7 @@ class ClientPreface(Check):
                 self.first_server = e
                 if self.preface is not None:
                     self.settled = e.frame  # both openings seen: later holes cost nothing
-        elif e.protocol == "http2" and e.direction is C2S and "preface" in e.reason:
+        elif e.protocol == "http2" and e.direction is C2S and e.malformed and "preface" in e.reason:
             self.h2 = True
             self.violate(e.frame, "the client did not open with the connection preface")
 
@@ -68,6 +68,8 @@ class ClientPreface(Check):
         if self.preface is None:
             if not self.conn.handshake_seen:
                 self.cannot_read(BEFORE_CAPTURE)
+            elif self.lost is not None:  # bytes the capture misses (a snap-length cut): the preface may be in them
+                self.cannot_read(self.lost[1])
             else:
                 self.violate(self.conn.first_frame, "the client did not open with the connection preface")
             return self.conclude()
