@@ -74,6 +74,13 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
+def _parts(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--parts takes a number of parts (0 for automatic, or 1 or more), not "
+                                         f"{text!r}")
+    return int(text)
+
+
 def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     p.add_argument("--write-json", metavar="PATH", help="also write the JSON document to PATH")
@@ -95,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cluster", metavar="ADDRESS",
                    help="check the files on a Dask cluster: a scheduler (tcp://host:8786) or local[:N] for N local "
                         "workers; output and exit code as with -j 1 (needs pip install 'duplexlab[cluster]')")
+    c.add_argument("--parts", type=_parts, default=0, metavar="N",
+                   help="with --cluster: split each capture into N parts by flow, judged by different workers and "
+                        "merged into the same result (default 0: a capture of 64 MiB or more is split into as many "
+                        "parts as the cluster has workers; 1: never split)")
     c.add_argument("--live", action="store_true",
                    help="read one capture as it grows (a pipe from dumpcap -w -, or a file being written) and print "
                         "each connection's verdict as it ends; Ctrl-C (or the pipe's end) gives the final verdict")
@@ -172,6 +183,9 @@ def _check(args: argparse.Namespace) -> int:
         if len(args.files) != 1:
             raise InputError(f"--live follows one capture as it grows, not {len(args.files)}.")
         return _print(args, [_live(args, Follow())], [])
+    if getattr(args, "parts", 0) and not getattr(args, "cluster", None):
+        raise InputError("--parts splits captures over the workers of a cluster, so it needs --cluster "
+                         "(local:N, or a scheduler's address).")
     annotate = getattr(args, "annotate", None)  # capture reuses _check without the flag
     if annotate and len(args.files) != 1:
         raise InputError(f"--annotate writes one annotated copy, so it takes one capture file, not {len(args.files)}.")
@@ -229,7 +243,8 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     jobs = min(getattr(args, "jobs", 1), len(pooled))
     outcomes: list = [None] * len(calls)
     if getattr(args, "cluster", None) and pooled:
-        for i, outcome in zip(pooled, cluster.run(args.cluster, _attempt, [calls[i] for i in pooled]), strict=True):
+        outcomes_there = cluster.run(args.cluster, _attempt, [calls[i] for i in pooled], getattr(args, "parts", 1))
+        for i, outcome in zip(pooled, outcomes_there, strict=True):
             outcomes[i] = outcome
     elif jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:

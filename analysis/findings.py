@@ -11,7 +11,7 @@ else ``pass``. Not-applicable never fails a verdict.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -106,41 +106,74 @@ class ConnectionResult:
 class Rollup:
     """One finding per invariant over every connection it judged: the worst status, counted, with the first case.
 
-    Constant memory per invariant, whatever the number of connections."""
+    Constant memory per invariant, whatever the number of connections. Each connection comes with its end key
+    (``judge.end_key``): "first" means the smallest key, so two rollups of disjoint connections (the parts of a
+    capture split by flow, ``parts.py``) merge into the one a single pass makes (``absorb``)."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, _Roll] = {}
 
-    def add(self, conn: ConnectionResult, f: Finding) -> None:
+    def add(self, conn: ConnectionResult, f: Finding, key: tuple = ()) -> None:
         roll = self._by_id.get(f.invariant)
         if roll is None:
-            roll = self._by_id[f.invariant] = _Roll(f.source, f.kind)
-        roll.add(conn.label, f)
+            roll = self._by_id[f.invariant] = _Roll(f.source, f.kind, key)
+        roll.add(conn, f, key)
 
     def findings(self) -> list[Finding]:
-        return [roll.finding(inv) for inv, roll in self._by_id.items()]
+        ordered = sorted(self._by_id.items(), key=lambda x: x[1].key)  # stable: a single pass's order stands
+        return [roll.finding(inv) for inv, roll in ordered]
+
+    def absorb(self, other: Rollup) -> None:
+        """Fold in the rollup of other connections (keys comparable with this one's)."""
+        for inv, theirs in other._by_id.items():
+            mine = self._by_id.get(inv)
+            if mine is None:
+                self._by_id[inv] = theirs
+            else:
+                mine.absorb(theirs)
+
+    def renumber(self, ids: Callable[[ConnectionResult], ConnectionResult], keys: Callable[[tuple], tuple]) -> None:
+        """Give the connections kept as first cases their ids in the whole capture, and the keys theirs."""
+        for roll in self._by_id.values():
+            roll.key = keys(roll.key)
+            roll.first = {s: (keys(k), ids(c), f) for s, (k, c, f) in roll.first.items()}
+            roll.frames = {s: [(keys(k), fr) for k, fr in runs] for s, runs in roll.frames.items()}
 
 
 class _Roll:
-    __slots__ = ("counts", "first", "frames", "kind", "source")
+    __slots__ = ("_held", "counts", "first", "frames", "key", "kind", "source")
 
-    def __init__(self, source: str, kind: str) -> None:
-        self.source, self.kind = source, kind
+    def __init__(self, source: str, kind: str, key: tuple) -> None:
+        self.source, self.kind, self.key = source, kind, key
         self.counts: Counter[Status] = Counter()
-        self.first: dict[Status, tuple[str, Finding]] = {}
-        self.frames: dict[Status, list[int]] = {}
+        self.first: dict[Status, tuple[tuple, ConnectionResult, Finding]] = {}
+        # per status, (end key, frames) of the first connections, until MAX_FRAMES frames are held
+        self.frames: dict[Status, list[tuple[tuple, tuple[int, ...]]]] = {}
+        self._held: dict[Status, int] = {}
 
-    def add(self, where: str, f: Finding) -> None:
+    def add(self, conn: ConnectionResult, f: Finding, key: tuple) -> None:
         self.counts[f.status] += 1
-        self.first.setdefault(f.status, (where, f))
-        frames = self.frames.setdefault(f.status, [])
-        if len(frames) < MAX_FRAMES:
-            frames.extend(f.frames[:MAX_FRAMES - len(frames)])
+        self.first.setdefault(f.status, (key, conn, f))
+        held = self._held.get(f.status, 0)
+        if held < MAX_FRAMES and f.frames:
+            self.frames.setdefault(f.status, []).append((key, f.frames[:MAX_FRAMES - held]))
+            self._held[f.status] = held + min(len(f.frames), MAX_FRAMES - held)
+
+    def absorb(self, other: _Roll) -> None:
+        self.key = min(self.key, other.key)
+        self.counts.update(other.counts)
+        for status, first in other.first.items():
+            if status not in self.first or first[0] < self.first[status][0]:
+                self.first[status] = first
+        for status, runs in other.frames.items():
+            merged = sorted(self.frames.get(status, []) + runs, key=lambda x: x[0])
+            self.frames[status], self._held[status] = _first_frames(merged)
 
     def finding(self, inv: str) -> Finding:
         worst = max(self.counts, key=SEVERITY.__getitem__)
         total = sum(self.counts.values())
-        where, first = self.first[worst]
+        _, conn, first = self.first[worst]
+        where = conn.label
         if total == 1:
             detail = f"{where}: {first.detail}"
         else:
@@ -148,7 +181,21 @@ class _Roll:
             lead = {Status.VIOLATED: "first violation", Status.INCONCLUSIVE: "first unreadable",
                     Status.OK: "first", Status.NOT_APPLICABLE: "first"}[worst]
             detail = f"{total} connections ({tally}); {lead}: {where}: {first.detail}"
-        return Finding(inv, worst, tuple(sorted(set(self.frames[worst]))), detail, self.source, self.kind)
+        frames = {fr for _, run in _first_frames(sorted(self.frames.get(worst, []), key=lambda x: x[0]))[0]
+                  for fr in run}
+        return Finding(inv, worst, tuple(sorted(frames)), detail, self.source, self.kind)
+
+
+def _first_frames(runs: list[tuple[tuple, tuple[int, ...]]]) -> tuple[list, int]:
+    """The runs of frames, in key order, cut where MAX_FRAMES frames are held (as a single pass holds them)."""
+    out, held = [], 0
+    for key, run in runs:
+        if held >= MAX_FRAMES:
+            break
+        run = run[:MAX_FRAMES - held]
+        out.append((key, run))
+        held += len(run)
+    return out, held
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from .events import (
@@ -40,6 +41,7 @@ from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARI
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
+from .protocols.dissect import PHASE_FRAME, PHASE_SWEEP
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import (
     Traits,
@@ -179,11 +181,16 @@ class Judge:
         self._path: tuple[list[Finding], dict | None] | None = None
         self.open: dict[int, _Open] = {}
         self.rollup = Rollup()
-        self.connections: list[ConnectionResult] = []
         self.counts: dict[str, Counter] = defaultdict(Counter)
-        self.unlisted = 0
         self.one_sided = 0  # connections of which one side's packets are all missing
-        self.labels: dict[str, int] = {}  # protocol labels of judged connections, in order of first appearance
+        # Where in the stream each connection ended (``end_key``): what "first" means below, so the judges of a
+        # capture's parts merge into the one a single pass makes (``absorb``).
+        self.at: Callable[[], tuple[int, int]] = _NOWHERE
+        self._ended = 0
+        self.labels: dict[str, tuple] = {}  # protocol labels of judged connections -> the first one's end key
+        self._count_keys: dict[tuple[str, str], tuple] = {}  # (label, verdict) -> the first one's end key
+        self._total = self._any_kept = self._failing_kept = 0
+        self._listable: list[tuple[tuple, ConnectionResult]] = []  # the connections a listing can take
 
     def opened(self, conn: Connection) -> None:
         self.open[conn.id] = _Open(conn, self._shared)
@@ -226,19 +233,24 @@ class Judge:
         if conn.evicted:
             findings = [_cut_short(f) for f in findings]
         result = ConnectionResult.of(conn, label, findings, reason)
+        key = self.end_key(conn)
         for f in findings:
-            self.rollup.add(result, f)
+            self.rollup.add(result, f, key)
         if findings:
-            self.labels.setdefault(label, len(self.labels))
+            self.labels.setdefault(label, key)
         self.counts[label][result.verdict] += 1
-        if len(self.connections) < LISTED_CONNECTIONS or (result.verdict not in ("pass", "not-judged")
-                                                           and len(self.connections) < 2 * LISTED_CONNECTIONS):
-            self.connections.append(result)
-        else:
-            self.unlisted += 1
+        self._count_keys.setdefault((label, result.verdict), key)
+        self._total += 1
+        failing = _failing(result)
+        # Kept: the first LISTED_CONNECTIONS, and the first 2 x LISTED_CONNECTIONS that did not pass. Whatever order
+        # the connections of several parts come in, the listing (``connections``) can only take these.
+        if self._any_kept < LISTED_CONNECTIONS or (failing and self._failing_kept < 2 * LISTED_CONNECTIONS):
+            self._listable.append((key, result))
+        self._any_kept += 1
+        self._failing_kept += failing
         for tracker in self.trackers.values():
             tracker.ended(conn.id)
-        self.measures.ended(conn, label)
+        self.measures.ended(conn, label, key)
         self.path.ended(conn)
         return result
 
@@ -270,6 +282,53 @@ class Judge:
 
     # -- the capture ------------------------------------------------------------------------
 
+    def end_key(self, conn: Connection) -> tuple:
+        """Where ``conn`` ended in the stream, as a sortable key: (frame being read, phase, then the id of a
+        connection ended by a sweep or at the end, or the order within the frame). Increasing along one pass;
+        comparable between the parts of a split capture once their ids are the whole capture's."""
+        self._ended += 1
+        frame, phase = self.at()
+        if phase == PHASE_FRAME:
+            return frame, phase, self._ended
+        if phase == PHASE_SWEEP:
+            return frame, phase + conn.idle, conn.id
+        return frame, phase, conn.id
+
+    @property
+    def connections(self) -> list[ConnectionResult]:
+        """The connections listed one by one: the first LISTED_CONNECTIONS to end, then those that did not pass,
+        up to twice as many."""
+        out: list[ConnectionResult] = []
+        for _, result in sorted(self._listable, key=lambda x: x[0]):
+            if len(out) < LISTED_CONNECTIONS or (_failing(result) and len(out) < 2 * LISTED_CONNECTIONS):
+                out.append(result)
+        return out
+
+    @property
+    def unlisted(self) -> int:
+        return self._total - len(self.connections)
+
+    def absorb(self, other: Judge, ids: Callable[[ConnectionResult], ConnectionResult],
+               keys: Callable[[tuple], tuple]) -> None:
+        """Fold in the judge of another part of the same capture (disjoint connections; ``ids`` and ``keys``
+        give its connections and end keys those of the whole capture). Capture-wide trackers are merged for the
+        figures every check reports; the scenario expectations and path findings are not (``parts.py``)."""
+        other.rollup.renumber(ids, keys)
+        self.rollup.absorb(other.rollup)
+        self._listable.extend((keys(k), ids(r)) for k, r in other._listable)
+        self._total += other._total
+        self.one_sided += other.one_sided
+        for label, verdicts in other.counts.items():
+            self.counts[label].update(verdicts)
+        for firsts, theirs in ((self._count_keys, other._count_keys), (self.labels, other.labels)):
+            for name, key in theirs.items():
+                key = keys(key)
+                firsts[name] = min(firsts.get(name, key), key)
+        self.measures.absorb(other.measures, keys)
+        for cls, tracker in self.trackers.items():
+            tracker.merge(other.trackers[cls])
+        self.path.absorb(other.path)
+
     def capture_protocol(self) -> str:
         if self.protocol:
             return self.protocol
@@ -300,4 +359,19 @@ class Judge:
         return EXPECTATIONS[expectation](**limits).conclude(self.trackers)
 
     def connection_counts(self) -> dict:
-        return {label: dict(c) for label, c in self.counts.items()}
+        """protocol -> verdict -> connections, each in the order of its first connection's end."""
+        out: dict[str, dict[str, int]] = {}
+        for label, verdict in sorted(self._count_keys, key=self._count_keys.__getitem__):
+            out.setdefault(label, {})[verdict] = self.counts[label][verdict]
+        return out
+
+
+def _failing(result: ConnectionResult) -> bool:
+    return result.verdict not in ("pass", "not-judged")
+
+
+def _nowhere() -> tuple[int, int]:
+    return 0, PHASE_FRAME
+
+
+_NOWHERE = _nowhere

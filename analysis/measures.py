@@ -29,7 +29,8 @@ class Measures:
         self.wire = {C2S: 0, S2C: 0}
         self.packets = {C2S: 0, S2C: 0}
         self.retransmissions = self.gaps = 0
-        self.ack_sum, self.ack_count = 0.0, 0
+        self.ack_ns, self.ack_count = 0, 0
+        self.app_keys: dict[str, tuple] = {}  # app -> end key of its first connection (the order it is listed in)
         self.ws: Counter[tuple[Direction, int]] = Counter()  # (direction, opcode) -> frames
         self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
         self.longpoll = False
@@ -46,19 +47,37 @@ class Measures:
             self.plain_answers += 1
 
 
-    def ended(self, conn: Connection, label: str) -> None:
+    def ended(self, conn: Connection, label: str, key: tuple = ()) -> None:
         self.longpoll = self.longpoll or label == "longpoll"
         if conn.app == "unknown":
             return
         self.connections += 1
         self.by_app[conn.app] += 1
+        self.app_keys.setdefault(conn.app, key)
         for d in (C2S, S2C):
             self.wire[d] += conn.wire_bytes[d]
             self.packets[d] += conn.packets[d]
         self.retransmissions += conn.retransmissions
         self.gaps += conn.gaps
-        self.ack_sum += conn.ack_delay_sum
+        self.ack_ns += round(conn.ack_delay_sum * 1e9)  # whole nanoseconds: the sum is the same in any order
         self.ack_count += conn.ack_delay_count
+
+    def absorb(self, other: Measures, keys: Callable[[tuple], tuple]) -> None:
+        """Fold in the figures of another part of the capture (its trackers are merged by the judge)."""
+        self.connections += other.connections
+        self.by_app.update(other.by_app)
+        for app, key in other.app_keys.items():
+            self.app_keys[app] = min(self.app_keys.get(app, keys(key)), keys(key))
+        for d in (C2S, S2C):
+            self.wire[d] += other.wire[d]
+            self.packets[d] += other.packets[d]
+        self.retransmissions += other.retransmissions
+        self.gaps += other.gaps
+        self.ack_ns += other.ack_ns
+        self.ack_count += other.ack_count
+        self.ws.update(other.ws)
+        self.plain_answers += other.plain_answers
+        self.longpoll = self.longpoll or other.longpoll
 
     def result(self, frames: int) -> dict:
         x: Exchanges = self.t[Exchanges]
@@ -69,17 +88,17 @@ class Measures:
         out = {
             "frames": frames,
             "connections": self.connections,
-            "connections_by_app": dict(self.by_app),
+            "connections_by_app": {app: self.by_app[app] for app in sorted(self.by_app, key=self.app_keys.__getitem__)},
             "bytes_on_wire": {"client->server": self.wire[C2S], "server->client": self.wire[S2C]},
             "packets": {"client->server": self.packets[C2S], "server->client": self.packets[S2C]},
             "retransmissions": self.retransmissions,
-            "server_ack_delay_ms": round(1000 * self.ack_sum / self.ack_count, 3) if self.ack_count else None,
+            "server_ack_delay_ms": round(self.ack_ns / self.ack_count / 1e6, 3) if self.ack_count else None,
             "gaps": self.gaps,
             "requests": x.requests + h2.requests,
             "responses": x.finals + h2.responses,
         }
         if x.requests:
-            out.update({"interim_responses": x.interim, "status_codes": x.status_codes,
+            out.update({"interim_responses": x.interim, "status_codes": dict(sorted(x.status_codes.items())),
                         "max_outstanding_requests": x.depth, "overlap": x.overlap})
         if self.longpoll:
             out["hold_times_s"] = _series([p[2] for p in x.polls])
@@ -95,7 +114,8 @@ class Measures:
             if sse.gap_min is not None:
                 out["sse_interval_s"] = {"min": round(sse.gap_min, 4), "max": round(sse.gap_max, 4)}
         if any(h2.frames.values()):
-            out.update({"h2_frames": h2.frames, "h2_streams": h2.streams, "push_promises": h2.promises,
+            out.update({"h2_frames": {d: dict(sorted(c.items())) for d, c in h2.frames.items()},
+                        "h2_streams": h2.streams, "push_promises": h2.promises,
                         "pushed_streams": h2.pushed, "full_duplex_streams": h2.full_duplex})
         h3: QuicStreams = self.t[QuicStreams]
         if h3.frames["client->server"] or h3.frames["server->client"] or h3.opened["client"]:

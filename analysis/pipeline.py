@@ -14,9 +14,10 @@ from .events import Connection, Event
 from .findings import CaptureResult, ConnectionResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
-from .protocols.dissect import CARRIER, ConnectionEnded, Counters, Dissection, Opened, stream
+from .protocols.dissect import CARRIER, END_FRAME, PHASE_END, ConnectionEnded, Counters, Dissection, Opened, stream
 from .render.ladder import Ladder, ladders
 from .wire import tcp
+from .wire.flowkey import FlowPart
 from .wire.follow import Follow
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
@@ -25,7 +26,8 @@ from .wire.tcp import IDLE_TIMEOUT
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
 
-__all__ = ["IDLE_TIMEOUT", "KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge", "analyse_live"]
+__all__ = ["IDLE_TIMEOUT", "KNOWN_PROTOCOLS", "analyse", "analyse_and_draw", "analyse_and_judge", "analyse_live",
+           "evaluate", "run_stream"]
 
 
 def analyse(path: str, protocol: str | None = None, scenario: bool = False,
@@ -61,13 +63,25 @@ def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None, dr
          idle_timeout: float = IDLE_TIMEOUT, follow: Follow | None = None,
          on_connection: Callable[[ConnectionResult], None] | None = None) -> tuple[CaptureResult, list[Ladder],
                                                                                     Judge]:
+    drawing = _Drawing() if draw else None
+    judge, facts, counters = run_stream(path, protocol, scenario, keylog, idle_timeout, follow=follow,
+                                        on_connection=on_connection, drawing=drawing)
+    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else []), judge
+
+
+def run_stream(path: str, protocol: str | None, scenario: bool, keylog: str | None,
+               idle_timeout: float = IDLE_TIMEOUT, follow: Follow | None = None,
+               on_connection: Callable[[ConnectionResult], None] | None = None, drawing: _Drawing | None = None,
+               part: FlowPart | None = None) -> tuple[Judge, FileFacts, Counters]:
+    """Read the capture once and judge it as it streams: the judge, the file's facts and the counters, before
+    the capture's result is made of them (``evaluate``). ``part``: only the flows of one part (``parts.py``)."""
     facts = FileFacts(path)
     judge = Judge(protocol, scenario)
     counters = Counters()
-    drawing = _Drawing() if draw else None
+    judge.at = lambda: (counters.at_frame, counters.at_phase)
     extra = _read_keylog(keylog)
     items = stream(read_frames(path, facts, follow), CARRIER.get(protocol or ""), counters,
-                   Keylog(facts.keylog, extra), idle_timeout)
+                   Keylog(facts.keylog, extra), idle_timeout, part)
     event = judge.event
     for item in items:
         kind = item.__class__
@@ -83,7 +97,12 @@ def _run(path: str, protocol: str | None, scenario: bool, keylog: str | None, dr
             event(item)
             if drawing is not None:
                 drawing.event(item)
-    return evaluate(judge, facts, counters, path, scenario), (drawing.ladders if drawing else []), judge
+    judge.at = _at_end  # (a lambda does not travel to another process)
+    return judge, facts, counters
+
+
+def _at_end() -> tuple[int, int]:
+    return END_FRAME, PHASE_END
 
 
 def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scenario: bool) -> CaptureResult:

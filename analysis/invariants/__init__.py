@@ -180,6 +180,12 @@ class Tracker:
     def ended(self, conn: int) -> None:
         """Release what was kept for ``conn``."""
 
+    def merge(self, other: Tracker) -> None:
+        """Fold in the tracker of another part of the capture (disjoint connections, all ended): the figures the
+        measures report. What the scenario expectations read beyond them is not merged: a split capture is not
+        judged with --scenario (``parts.py``)."""
+        raise NotImplementedError
+
 
 class Expectation:
     """A scenario expectation, concluded at the end of the capture from the trackers.

@@ -103,6 +103,11 @@ class Messages(Tracker):
             self._release(key)
         self.unprompted.forget(conn, keyed_by_conn=False)
 
+    def merge(self, other: Messages) -> None:
+        self.up += other.up
+        self.down += other.down
+        self.unprompted.count += other.unprompted.count
+
 
 @register
 class BidiOneStream(Expectation):

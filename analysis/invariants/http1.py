@@ -292,6 +292,16 @@ class Exchanges(Tracker):
         if self.post_frame is None and e.method == "POST" and e.has_body:
             self.post_frame = e.frame
 
+    def merge(self, other: Exchanges) -> None:
+        self.requests += other.requests
+        self.finals += other.finals
+        self.interim += other.interim
+        self.upgrades += other.upgrades
+        self.overlap += other.overlap
+        for code, n in other.status_codes.items():
+            self.status_codes[code] = self.status_codes.get(code, 0) + n
+        self.depth = max(self.depth, other.depth)
+
     def ended(self, conn: int) -> None:
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)

@@ -428,6 +428,19 @@ class Streams(Tracker):
         if self.push_shown is None and stream in c.promises and stream in c.pushed_heads and stream in c.pushed_data:
             self.push_shown = (stream, c.promises[stream], c.pushed_heads[stream], c.pushed_data[stream])
 
+    def merge(self, other: Streams) -> None:
+        for d, by_type in other.frames.items():
+            mine = self.frames[d]
+            for name, n in by_type.items():
+                mine[name] = mine.get(name, 0) + n
+        self.streams += other.streams
+        self.promises += other.promises
+        self.pushed += other.pushed
+        self.requests += other.requests
+        self.responses += other.responses
+        self.full_duplex += other.full_duplex
+        self.answers += other.answers
+
     def ended(self, conn: int) -> None:
         c = self.conns.pop(conn, None)
         if c is not None and not c.grpc:

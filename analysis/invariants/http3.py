@@ -326,6 +326,16 @@ class QuicStreams(Tracker):
         for key in [k for k in self._wt_answered if k[0] == conn]:
             self._wt_answered.discard(key)
 
+    def merge(self, other: QuicStreams) -> None:
+        for who, c in other.opened.items():
+            self.opened[who].update(c)
+        for d, c in other.frames.items():
+            self.frames[d].update(c)
+        self.requests += other.requests
+        self.responses += other.responses
+        self.pushes += other.pushes
+        self.wt_server_messages += other.wt_server_messages
+
     def figures(self) -> dict:
         return {"streams_opened": {who: dict(sorted(c.items())) for who, c in self.opened.items()},
                 "h3_frames": {d: dict(sorted(c.items())) for d, c in self.frames.items()},

@@ -257,6 +257,13 @@ class PathRecorder:
         self.exchanges[conn.id], self.facts[conn.id] = compile_connection(conn, kept)
         self.ends[conn.id] = conn
 
+    def absorb(self, other: PathRecorder) -> None:
+        """Fold in the addresses another part of the capture saw as servers and clients (its legs are not
+        merged: a capture whose addresses show a proxy is not split, ``parts.py``)."""
+        for mine, theirs in ((self.servers, other.servers), (self.clients, other.clients)):
+            for address, n in theirs.items():
+                mine[address] = mine.get(address, 0) + n
+
     def _leg(self, conn: Connection) -> bool:
         return conn.server[0] in self.clients or conn.client[0] in self.servers
 

@@ -170,6 +170,14 @@ class Events(Tracker):
     def ended(self, conn: int) -> None:
         self.prev.pop(conn, None)
 
+    def merge(self, other: Events) -> None:
+        self.events += other.events
+        self.comments += other.comments
+        for mine, theirs, pick in (("gap_min", other.gap_min, min), ("gap_max", other.gap_max, max)):
+            if theirs is not None:
+                ours = getattr(self, mine)
+                setattr(self, mine, theirs if ours is None else pick(ours, theirs))
+
 
 @register
 class ServerPushesEvents(Expectation):

@@ -148,6 +148,9 @@ class ServerFrames(Tracker):
     def ended(self, conn: int) -> None:
         self.unprompted.forget(conn)
 
+    def merge(self, other: ServerFrames) -> None:
+        self.unprompted.count += other.unprompted.count
+
 
 @register
 class ServerOriginates(Expectation):

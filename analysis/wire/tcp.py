@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush, merge
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from ..events import C2S, S2C, Connection, Direction
 from .decode import ACK, FIN, PSH, RST, SYN, Segment
@@ -47,6 +47,7 @@ SWEEP_EVERY = 1.0  # capture seconds between two looks for attempts and idle con
 # 9 KB (parser, judge, trackers), so 20 000 keep a flood of half-open connections near 200 MB. Past it, the least
 # recently active eighth is concluded early (``evicted``: what it did later is not judged, and says so).
 MAX_OPEN = 20_000
+CONFLICTS_KEPT = 5  # conflicting copies named by their frames; the rest are counted
 KEEP_SEGMENTS = 16  # delivered segments kept per direction (16 to 32) to compare retransmissions and overlaps with
 _KEEP_MAX = 2 * KEEP_SEGMENTS
 
@@ -229,6 +230,9 @@ def _name(addr: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
 
 
+_BY_ID = attrgetter("id")
+
+
 class Reassembler:
     """Feed segments in capture order; collect Opened/Data/Gap/Closed outputs; ``sweep`` now and then.
 
@@ -265,6 +269,15 @@ class Reassembler:
         self.idle_ended = 0
         self.conflicts = 0  # retransmitted or overlapping bytes that differ from the copy delivered
         self.conflict_frames: list[tuple[int, int]] = []  # (first copy, other copy) of the first few
+
+    @property
+    def ids_drawn(self) -> int:
+        """How many connection ids were given out (attempts and QUIC connections included)."""
+        return self._count
+
+    @property
+    def attempts_open(self) -> int:
+        return len(self._attempts)
 
     def new_id(self) -> int:
         """The next connection id (QUIC connections draw from the same count, so ids stay unique)."""
@@ -428,6 +441,7 @@ class Reassembler:
                 conn.watched = True
                 heappush(heap, (conn.info.last_ts + limit, conn.id, conn.keys[0]))
         self._new.clear()
+        idle = []
         while heap and heap[0][0] <= now:
             _, cid, key = heappop(heap)
             conn = self._conns.get(key)
@@ -437,13 +451,16 @@ class Reassembler:
             last = conn.info.last_ts + limit
             if last <= now:
                 conn.watched = False  # its entry is gone
-                conn.info.idle = True
-                self.idle_ended += 1
-                self._end(conn, out)
-                yield from out
-                out.clear()
+                idle.append(conn)
             else:
                 heappush(heap, (last, cid, key))
+        idle.sort(key=_BY_ID)  # in the order they began, whichever part of a split capture each is in
+        for conn in idle:
+            conn.info.idle = True
+            self.idle_ended += 1
+            self._end(conn, out)
+            yield from out
+            out.clear()
 
     def _compact(self) -> None:
         """Drop the idle heap's entries of connections that have ended."""
@@ -666,7 +683,7 @@ class Reassembler:
         found = half.differs(off, payload)
         if found is not None:
             self.conflicts += 1
-            if len(self.conflict_frames) < 5:
+            if len(self.conflict_frames) < CONFLICTS_KEPT:
                 self.conflict_frames.append((found[1], frame))
             out.append(Conflict(info.id, direction, found[1], frame, ts, found[0]))
 
