@@ -9,6 +9,7 @@ QUIET ?=
 CELLS ?=
 SHARD ?=
 LINK ?=
+CLUSTER ?=
 PY := .venv/bin/python
 COMPOSE := COMPOSE_BAKE=false docker compose
 
@@ -33,8 +34,8 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against tshark, the reading floor and our unjudged events on two mixes (SIZES=, REPEAT=), -j scaling, memory at 10^7 (MEMORY=) and on SYN/half-open floods and 10^6 h2 streams
-	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REPEAT),--repeat $(REPEAT))
+bench: ## Time our check against tshark, the reading floor and our unjudged events on two mixes (SIZES=, REPEAT=), -j scaling, memory at 10^7 (MEMORY=), SYN/half-open floods, 10^6 h2 streams, and one 10^7 capture on a cluster of 1 and 2 workers (CLUSTER=packets)
+	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REPEAT),--repeat $(REPEAT)) && $(PY) benchmarks/cluster.py $(CLUSTER)
 
 lint: ## Check the code style with ruff
 	@lab/bootstrap.sh venv && $(PY) -m ruff check analysis lab services tests

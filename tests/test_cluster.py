@@ -2,8 +2,9 @@
 
 On a LocalCluster of two worker processes, and on workers that live in their own network
 namespaces (joined to this one by veth pairs, standing in for hosts) and reach the scheduler
-over TCP. Everything is bounded in time and the namespaces are removed afterwards; the only
-traffic is between this namespace and the ones the test made.
+over TCP; each file whole, and each split by flow into two parts judged by different workers.
+Everything is bounded in time and the namespaces are removed afterwards; the only traffic is
+between this namespace and the ones the test made.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def files(corpus, tmp_path_factory) -> list[str]:
 
 
 def _same_as_one_process(files: list[str], cluster: str) -> None:
-    for flags in ((), ("--json",)):
+    # --parts 2: every capture is also split by flow over the workers, and its parts merged (parts.py)
+    for flags, split in (((), ()), (("--json",), ()), (("--json",), ("--parts", "2"))):
         one = _check("-j", "1", *flags, *files)
-        spread = _check("--cluster", cluster, *flags, *files)
+        spread = _check("--cluster", cluster, *split, *flags, *files)
         assert spread.returncode == one.returncode == 2  # the damaged file says so, the rest are judged
         assert spread.stdout == one.stdout
         assert [line for line in spread.stderr.splitlines() if line.startswith(("error:", "warning:"))] == [

@@ -39,7 +39,7 @@ def _split(path: str, n: int, keylog: str | None = None, idle_timeout: float = I
     return parts.merge(path, [parts.analyse_part(path, None, keylog, i, n, idle_timeout) for i in range(n)])
 
 
-def _same_in_parts(path: str, keylog: str | None = None) -> bool:
+def same_in_parts(path: str, keylog: str | None = None) -> bool:
     """True if the capture was split and merged into the same document for 2 and 3 parts; False if it is one
     that must be judged whole. Fails on any difference."""
     whole = _doc(analyse(path, keylog=keylog))
@@ -56,7 +56,7 @@ def _same_in_parts(path: str, keylog: str | None = None) -> bool:
 def test_every_corpus_and_fixture_capture_merges_into_what_one_pass_gives(corpus):
     captures = sorted(corpus.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
     assert len(captures) > 50
-    merged = [p for p in captures if _same_in_parts(str(p), _keylog(p))]
+    merged = [p for p in captures if same_in_parts(str(p), _keylog(p))]
     assert len(merged) >= len(captures) - 5  # only captures with a proxy's legs or long polling are judged whole
 
 
@@ -69,7 +69,7 @@ def _keylog(p: Path) -> str | None:
 def test_the_bench_mixes_merge_into_what_one_pass_gives(tmp_path, mix):
     path = tmp_path / f"{mix}.pcap"
     write(20_000, str(path), mix)
-    assert _same_in_parts(str(path), _keylog(path))
+    assert same_in_parts(str(path), _keylog(path))
 
 
 def _many(tmp_path: Path, name: str, build) -> str:
@@ -115,7 +115,7 @@ def test_unanswered_handshakes_and_websocket_frames_merge(tmp_path):
         c.send("c", ws_frame(b"hi", masked=i % 5 != 1))  # one connection in five breaks the masking rule
 
     path = _many(tmp_path, "ws.pcap", build)
-    assert _same_in_parts(path)
+    assert same_in_parts(path)
     assert analyse(path).measures["capture"]["handshake_attempts_peak"] >= 1
 
 

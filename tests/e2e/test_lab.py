@@ -247,3 +247,12 @@ def test_make_down_mid_run_finalizes_the_capture():
     frames = list(read_frames(str(path), facts))
     assert frames and not facts.truncated and facts.dropped == 0
     assert _lab_leftovers() == ([], [])
+
+
+def test_every_lab_capture_split_by_flow_merges_into_what_one_pass_gives(lab):
+    from tests.test_parts import same_in_parts  # the differential of tests/test_parts.py, on the lab's captures
+
+    captures = sorted(CAPTURES.glob("*.pcapng"))
+    assert len(captures) >= len(PROTOCOLS)
+    split = [p for p in captures if same_in_parts(str(p))]
+    assert len(split) >= len(captures) // 2  # the rest hold a proxy's two legs or long polling: judged whole
