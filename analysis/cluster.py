@@ -48,8 +48,9 @@ def run(address: str, attempt: Callable, calls: Sequence[tuple], parts: int = 1)
     cluster = None
     try:
         if kind == "local":
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=50)
+            # On loopback only, the scheduler and its HTTP endpoint (on any free port: no clash, no warning).
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0", silence_logs=50)
             client = Client(cluster)
         else:
             client = Client(address, timeout=CONNECT_TIMEOUT)
