@@ -17,6 +17,7 @@ from .invariants.http3 import QuicStreams
 from .invariants.longpoll import SCENARIO_MIN_HOLD
 from .invariants.sse import Events
 from .invariants.websocket import ServerFrames
+from .mergeable import add_counts, add_up
 
 _SERIES_KEPT = 50  # a longer series is summarised
 
@@ -64,19 +65,13 @@ class Measures:
 
     def absorb(self, other: Measures, keys: Callable[[tuple], tuple]) -> None:
         """Fold in the figures of another part of the capture (its trackers are merged by the judge)."""
-        self.connections += other.connections
+        add_up(self, other, "connections", "retransmissions", "gaps", "ack_ns", "ack_count", "plain_answers")
         self.by_app.update(other.by_app)
         for app, key in other.app_keys.items():
             self.app_keys[app] = min(self.app_keys.get(app, keys(key)), keys(key))
-        for d in (C2S, S2C):
-            self.wire[d] += other.wire[d]
-            self.packets[d] += other.packets[d]
-        self.retransmissions += other.retransmissions
-        self.gaps += other.gaps
-        self.ack_ns += other.ack_ns
-        self.ack_count += other.ack_count
+        add_counts(self.wire, other.wire)
+        add_counts(self.packets, other.packets)
         self.ws.update(other.ws)
-        self.plain_answers += other.plain_answers
         self.longpoll = self.longpoll or other.longpoll
 
     def result(self, frames: int) -> dict:

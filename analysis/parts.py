@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from .findings import CaptureResult, ConnectionResult
 from .judge import Judge
+from .mergeable import add_up
 from .pipeline import IDLE_TIMEOUT, evaluate, run_stream
 from .protocols.dissect import PHASE_FRAME, Counters
 from .wire import tcp
@@ -118,15 +119,8 @@ def merge_counters(parts: list[Counters]) -> Counters:
     n = Counters(frames=first.frames, first_ts=first.first_ts, last_ts=first.last_ts, fragments=first.fragments,
                  idle_timeout=first.idle_timeout)
     for c in parts:
-        n.tcp_frames += c.tcp_frames
-        n.late_segments += c.late_segments
-        n.late_payload += c.late_payload
-        n.quic_unopened += c.quic_unopened
-        n.udp_other += c.udp_other
-        n.udp_other_flows += c.udp_other_flows
-        n.idle_ended += c.idle_ended
-        n.evicted += c.evicted
-        n.conflict_count += c.conflict_count
+        add_up(n, c, "tcp_frames", "late_segments", "late_payload", "quic_unopened", "udp_other", "udp_other_flows",
+               "idle_ended", "evicted", "conflict_count")
         n.conflicts.extend(c.conflicts)
     n.conflicts = sorted(n.conflicts, key=lambda x: (x[1], x[0]))[:tcp.CONFLICTS_KEPT]
     n.open_peak = peak([c.part.opens for c in parts])

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from ..events import C2S, Event, GrpcMessage, H2Frame, Undecodable
 from ..findings import MAX_FRAMES, Finding
+from ..mergeable import add_up
 from . import Check, Expectation, Tracker, plural, register
 from .common import StreamIds, Unprompted
 
@@ -104,8 +105,7 @@ class Messages(Tracker):
         self.unprompted.forget(conn, keyed_by_conn=False)
 
     def merge(self, other: Messages) -> None:
-        self.up += other.up
-        self.down += other.down
+        add_up(self, other, "up", "down")
         self.unprompted.count += other.unprompted.count
 
 

@@ -22,6 +22,7 @@ from ..events import (
     Undecodable,
 )
 from ..findings import MAX_FRAMES, Finding
+from ..mergeable import add_counts, add_up
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck
 
@@ -293,13 +294,8 @@ class Exchanges(Tracker):
             self.post_frame = e.frame
 
     def merge(self, other: Exchanges) -> None:
-        self.requests += other.requests
-        self.finals += other.finals
-        self.interim += other.interim
-        self.upgrades += other.upgrades
-        self.overlap += other.overlap
-        for code, n in other.status_codes.items():
-            self.status_codes[code] = self.status_codes.get(code, 0) + n
+        add_up(self, other, "requests", "finals", "interim", "upgrades", "overlap")
+        add_counts(self.status_codes, other.status_codes)
         self.depth = max(self.depth, other.depth)
 
     def ended(self, conn: int) -> None:

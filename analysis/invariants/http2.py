@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..events import C2S, S2C, Event, H2Frame, H2Headers, H2Preface, Http1Request, Undecodable
 from ..findings import MAX_FRAMES, Finding, Status
+from ..mergeable import add_counts, add_up
 from . import Check, Expectation, Tracker, plural, register
 from .common import StreamIds, SyntaxCheck
 from .http1 import BEFORE_CAPTURE
@@ -430,16 +431,8 @@ class Streams(Tracker):
 
     def merge(self, other: Streams) -> None:
         for d, by_type in other.frames.items():
-            mine = self.frames[d]
-            for name, n in by_type.items():
-                mine[name] = mine.get(name, 0) + n
-        self.streams += other.streams
-        self.promises += other.promises
-        self.pushed += other.pushed
-        self.requests += other.requests
-        self.responses += other.responses
-        self.full_duplex += other.full_duplex
-        self.answers += other.answers
+            add_counts(self.frames[d], by_type)
+        add_up(self, other, "streams", "promises", "pushed", "requests", "responses", "full_duplex", "answers")
 
     def ended(self, conn: int) -> None:
         c = self.conns.pop(conn, None)

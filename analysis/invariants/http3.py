@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..events import C2S, S2C, Direction, Event, H3Frame, QuicStream, Undecodable, WtData
 from ..findings import Finding
+from ..mergeable import add_up
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck
 
@@ -331,10 +332,7 @@ class QuicStreams(Tracker):
             self.opened[who].update(c)
         for d, c in other.frames.items():
             self.frames[d].update(c)
-        self.requests += other.requests
-        self.responses += other.responses
-        self.pushes += other.pushes
-        self.wt_server_messages += other.wt_server_messages
+        add_up(self, other, "requests", "responses", "pushes", "wt_server_messages")
 
     def figures(self) -> dict:
         return {"streams_opened": {who: dict(sorted(c.items())) for who, c in self.opened.items()},

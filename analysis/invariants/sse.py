@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ..events import C2S, AppData, Event, EventStreamOpened, Http1End, Http1Request, Http1Response, SseEvent, TcpClose
 from ..findings import MAX_FRAMES, Finding
+from ..mergeable import add_up
 from . import Check, Expectation, Tracker, plural, register
 
 SCENARIO_MIN_EVENTS = 5
@@ -171,8 +172,7 @@ class Events(Tracker):
         self.prev.pop(conn, None)
 
     def merge(self, other: Events) -> None:
-        self.events += other.events
-        self.comments += other.comments
+        add_up(self, other, "events", "comments")
         for mine, theirs, pick in (("gap_min", other.gap_min, min), ("gap_max", other.gap_max, max)):
             if theirs is not None:
                 ours = getattr(self, mine)
