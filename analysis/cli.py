@@ -19,20 +19,15 @@ import argparse
 import os
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_CLOSED_OUTPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import IDLE_TIMEOUT, KNOWN_PROTOCOLS, analyse, analyse_and_draw, analyse_live
-from .render import document, htmlpage, mermaid, table
-from .render.annotate import AnnotateError, comments, write_annotated
-from .render.junit import write_junit
+from .render import document, table
 from .wire.follow import Follow
 from .wire.pcapread import STDIN, FileFacts, read_frames
 
@@ -186,6 +181,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _annotate(src: str, dst: str, result) -> None:
     """The edge of the annotate stage: the copy of ``src`` with the findings as packet comments."""
+    from .render.annotate import AnnotateError, comments, write_annotated  # a check that annotates nothing skips it
     try:
         marked = write_annotated(src, dst, comments(result))
     except AnnotateError as exc:
@@ -205,6 +201,7 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
         if args.write_json:
             Path(args.write_json).write_text(document.document(results) + "\n", encoding="utf-8")
         if args.junit:
+            from .render.junit import write_junit  # junitparser loads only when JUnit is asked for
             write_junit(results, args.junit)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename}: {exc.strerror}.") from None
@@ -229,9 +226,11 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     jobs = min(getattr(args, "jobs", 1), len(pooled))
     outcomes: list = [None] * len(calls)
     if getattr(args, "cluster", None) and pooled:
+        from . import cluster
         for i, outcome in zip(pooled, cluster.run(args.cluster, _attempt, [calls[i] for i in pooled]), strict=True):
             outcomes[i] = outcome
     elif jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs) as pool:
             for i, outcome in zip(pooled, pool.map(_attempt, [calls[i] for i in pooled]), strict=True):
                 outcomes[i] = outcome
@@ -300,6 +299,8 @@ def _capture(args: argparse.Namespace) -> int:
                         hosts=args.host, bpf=args.filter)
     if args.live:
         return _capture_live(args, cmd, out, recorder)
+    import subprocess
+
     with recorder:
         try:
             code = subprocess.call(cmd)
@@ -319,6 +320,8 @@ def _capture(args: argparse.Namespace) -> int:
 def _capture_live(args: argparse.Namespace, cmd: list[str], out: Path, recorder: Recorder) -> int:
     """capture --live: the capture is checked while COMMAND runs; once it has ended, the recording is finalized
     and the rest of the file read, then the final verdict."""
+    import subprocess
+
     with recorder:
         try:
             proc = subprocess.Popen(cmd)
@@ -380,6 +383,7 @@ def _grid_merge(args: argparse.Namespace) -> int:
 
 def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
     """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
+    from .render import htmlpage, mermaid
     Path(output).write_text(htmlpage.render(drawn), encoding="utf-8")
     if mermaid_dir:
         Path(mermaid_dir).mkdir(parents=True, exist_ok=True)
