@@ -78,8 +78,26 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
                    help="list every connection in the table, with its Community ID and every judged finding")
 
 
+class _Version(argparse.Action):
+    """--version: the release and which path runs (the compiled hot modules or pure Python, analysis._speed)."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and whether the compiled path runs")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from ._speed import describe
+        try:
+            release = version("duplexlab")
+        except PackageNotFoundError:
+            release = "(not installed)"
+        parser.exit(EXIT_OK, f"duplexlab {release}, {describe(__package__)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=_prog(), description="Check captures against duplexlab's invariants: who may speak when.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
     c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files; - reads standard input (pipes "
