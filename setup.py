@@ -2,8 +2,8 @@
 hand, the pure-Python package otherwise. pyproject.toml holds everything else.
 
 - ``pip install .`` (a wheel) and ``pip install -e .`` (an editable install, the extensions built beside their
-  sources) both compile; a machine without a C compiler (or without Cython) gets the pure package, silently: every
-  extension is optional and a failed one is left out.
+  sources) both compile; a machine without a C compiler (or without Cython) gets the pure package: a module that
+  does not compile is left out with one line on stderr, and the install goes on.
 - The sources are compiled as they are (plain Python, annotations not used as C types), so both paths run the
   same code; analysis/_compiled.txt records each compiled source's CRC-32, and a source edited since the build
   runs as Python until the next build.
@@ -32,8 +32,7 @@ def _extensions() -> list:
         from setuptools import Extension
     except ImportError:
         return []
-    exts = [Extension(f"{BUILT_AS}.{rel}", [os.path.join("analysis", *rel.split(".")) + ".py"], optional=True)
-            for rel in HOT]
+    exts = [Extension(f"{BUILT_AS}.{rel}", [os.path.join("analysis", *rel.split(".")) + ".py"]) for rel in HOT]
     try:
         return cythonize(exts, build_dir=os.path.join("build", "cython"), quiet=True, nthreads=0,
                          compiler_directives={"language_level": 3, "annotation_typing": False,
@@ -46,6 +45,12 @@ def _extensions() -> list:
 class BuildExt(build_ext):
     """Builds what it can and writes the manifest of what was built (beside the sources in place, else in the
     build tree), so the package loads an extension only for the source it came from."""
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # no C compiler, or it failed: this module stays pure Python
+            print(f"duplexlab: {ext.name} not compiled ({exc}); it runs as pure Python", file=sys.stderr)
 
     def run(self) -> None:
         super().run()

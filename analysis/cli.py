@@ -92,7 +92,8 @@ class _Version(argparse.Action):
             release = version("duplexlab")
         except PackageNotFoundError:
             release = "(not installed)"
-        parser.exit(EXIT_OK, f"duplexlab {release}, {describe(__package__)}\n")
+        print(f"duplexlab {release}, {describe(__package__)}")
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:
