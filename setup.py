@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ana
 from _speed import BUILT_AS, ENV, HOT, MANIFEST, source_hash
 
 sys.path.pop(0)
+PACKAGE = "duplexlab"  # the installed package (pyproject.toml's package-dir maps it to analysis/)
 
 
 def _extensions() -> list:
@@ -32,14 +33,19 @@ def _extensions() -> list:
         from setuptools import Extension
     except ImportError:
         return []
+    # Cython names each module BUILT_AS.<rel> (see analysis/_speed.py: its relative imports must not find another
+    # tree's duplexlab in sys.modules); setuptools places it as duplexlab.<rel> (PyInit_<leaf> is the same).
     exts = [Extension(f"{BUILT_AS}.{rel}", [os.path.join("analysis", *rel.split(".")) + ".py"]) for rel in HOT]
     try:
-        return cythonize(exts, build_dir=os.path.join("build", "cython"), quiet=True, nthreads=0,
-                         compiler_directives={"language_level": 3, "annotation_typing": False,
-                                              "binding": True, "embedsignature": False})
+        built = cythonize(exts, build_dir=os.path.join("build", "cython"), quiet=True, nthreads=0,
+                          compiler_directives={"language_level": 3, "annotation_typing": False,
+                                               "binding": True, "embedsignature": False})
     except Exception as exc:  # Cython could not translate a module: the pure package still installs
         print(f"duplexlab: not compiling ({exc}); the package runs as pure Python", file=sys.stderr)
         return []
+    for ext in built:
+        ext.name = f"{PACKAGE}.{ext.name.partition('.')[2]}"
+    return built
 
 
 class BuildExt(build_ext):

@@ -6,9 +6,12 @@ package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those
 
 - the source (.py) when ``DUPLEXLAB_PURE`` is set to anything but ``0`` or empty, when nothing was built, or when
   the source is no longer the one the extension was built from (an edited clone must never run stale code);
-- the extension otherwise. It is built under the installed name (``duplexlab.wire.tcp``); loaded under another
-  (``analysis.wire.tcp`` from a clone), its classes and functions get that module's name, so pickle (``-j``,
-  ``--cluster``) finds them where they live.
+- the extension otherwise. Cython gives a module the name it was compiled under for its classes' ``__module__``
+  and looks its relative imports up in sys.modules under that name first, so setup.py compiles each under a name
+  no one imports (``_duplexlab_built.wire.tcp``): its imports then resolve from where it was loaded (``analysis``
+  from a clone, ``duplexlab`` installed: both names may live in one process, from different trees), and the
+  loader gives its classes and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds
+  them where they live.
 
 Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
 """
@@ -23,7 +26,7 @@ import sys
 import zlib
 
 ENV = "DUPLEXLAB_PURE"
-BUILT_AS = "duplexlab"  # the package name the extensions were compiled under (setup.py)
+BUILT_AS = "_duplexlab_built"  # the package name Cython compiles the extensions under (setup.py): none imports it
 MANIFEST = "_compiled.txt"  # "<module> <CRC-32 of its source>" per line, beside this file
 HOT = (  # the modules setup.py compiles, relative to the package
     "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments",
