@@ -52,6 +52,11 @@ class BuildExt(build_ext):
     """Builds what it can and writes the manifest of what was built (beside the sources in place, else in the
     build tree), so the package loads an extension only for the source it came from."""
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1  # the modules compile independently
+
     def build_extension(self, ext) -> None:
         try:
             super().build_extension(ext)

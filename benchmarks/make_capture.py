@@ -251,15 +251,15 @@ def write_h3(packets: int, path: str) -> int:
         while count < packets:
             peers = Peers(t0=1_790_000_000.0 + conn * 100.0)
             peers.on_server = lambda p, e: respond(p, e, _H3_BODY)
-            done = [0]
-            peers.on_client = lambda p, e: done.__setitem__(0, done[0] + (isinstance(e, DataReceived) and e.stream_ended))
+            done = _Answers(DataReceived)
+            peers.on_client = done.see
             peers.pump()  # the handshake: every secret is in the key log now
             keys.append(peers.keylog.getvalue().encode())
             for i in range(_H3_REQUESTS):
                 peers.request(f"/file/{conn}/{i}")
                 for _ in range(200):  # until the answer is whole (bounded: pacing can leave a round quiet)
                     peers.pump(rounds=100)
-                    if done[0] > i:
+                    if done.count > i:
                         break
                     peers.now += 0.01
                 count += _drain(fh, peers, _epb, conn, CLIENT[1])
@@ -275,6 +275,17 @@ def write_h3(packets: int, path: str) -> int:
             out.write(chunk)
     os.unlink(body)
     return count
+
+
+class _Answers:
+    """Counts the answers the client has read whole."""
+
+    def __init__(self, data_received: type) -> None:
+        self.kind, self.count = data_received, 0
+
+    def see(self, _peers, event) -> None:
+        if isinstance(event, self.kind) and event.stream_ended:
+            self.count += 1
 
 
 def _drain(fh, peers, epb, conn: int, client_port: int) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .quiccrypto import hkdf_expand_label, make_aead
+from .quiccrypto import hkdf_expand_label, invalid_tag, make_aead
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET, END_OF_EARLY_DATA = 1, 2, 4, 5
@@ -246,12 +246,12 @@ class Tls13Keys(RecordKeys):
         self.aead = make_aead(kind, key)
 
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes, int]:
-        from cryptography.exceptions import InvalidTag  # loaded with the AEAD (make_aead)
-
         nonce = (self.iv ^ self.seq).to_bytes(12, "big")
         try:
             inner = self.aead.decrypt(nonce, fragment, header)
-        except InvalidTag as exc:
+        except Exception as exc:
+            if not invalid_tag(exc):
+                raise
             raise BadRecord from exc
         self.seq += 1
         if inner and inner[-1]:  # the usual case: no padding
@@ -315,8 +315,6 @@ class _Aead12(RecordKeys):
         self.iv = iv
 
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes, int]:
-        from cryptography.exceptions import InvalidTag  # loaded with the AEAD (make_aead)
-
         skip = 8 if self.gcm else 0
         if len(fragment) < skip + 16:
             raise BadRecord
@@ -325,7 +323,9 @@ class _Aead12(RecordKeys):
         aad = self.seq.to_bytes(8, "big") + header[:3] + (len(fragment) - skip - 16).to_bytes(2, "big")
         try:
             plain = self.aead.decrypt(nonce, fragment[skip:], aad)
-        except InvalidTag as exc:
+        except Exception as exc:
+            if not invalid_tag(exc):
+                raise
             raise BadRecord from exc
         self.seq += 1
         return header[0], plain, skip
