@@ -28,8 +28,10 @@ def venv(tmp_path_factory) -> Path:
     env = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=120)
     # The README's install line for the plugin: the [pytest] extra brings pytest itself.
+    # Built as a user builds it: DUPLEXLAB_PURE (set by CI's pure-path run) would make setup.py compile nothing.
+    build_env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
     proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", f"{src}[pytest]"], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=build_env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return env
 
@@ -74,7 +76,8 @@ def test_an_install_without_a_compiler_is_pure_python_and_works(tmp_path, corpus
     env = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=120)
     proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(src)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "CC": "/bin/false"})
+                          timeout=600, env={**{k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"},
+                                            "CC": "/bin/false"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     said = _run(env, "duplexlab", "--version", cwd=tmp_path).stdout
     assert "pure Python (not built)" in said, said
