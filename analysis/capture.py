@@ -12,15 +12,16 @@ the usual cause is traffic that went elsewhere.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # subprocess, shutil and tempfile load when a recording starts, not with `check`
+    import subprocess
 
 TAIL_WAIT = 1.0  # seconds between the last traffic and stopping dumpcap (≥ 0.3 s kept every tail, TOOLING.md)
 START_TIMEOUT = 15.0
@@ -85,6 +86,10 @@ class Recorder:
         self.busy: list[str] = []  # after stop: the interfaces that carried packets while recording
 
     def start(self) -> None:
+        import shutil
+        import subprocess
+        import tempfile
+
         dumpcap = shutil.which("dumpcap")
         if dumpcap is None:
             raise CaptureError("dumpcap is not installed: install Wireshark's command-line tools (Debian: apt-get "
@@ -117,6 +122,8 @@ class Recorder:
 
     def stop(self) -> Path:
         """Wait for the tail, stop dumpcap, and return the finalized capture file."""
+        import subprocess
+
         proc = self._proc
         if proc is None:
             raise CaptureError("the capture was never started.")

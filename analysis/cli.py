@@ -19,20 +19,15 @@ import argparse
 import os
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import cluster
 from .capture import DEFAULT_INTERFACE, Recorder
 from .errors import EXIT_BAD_INPUT, EXIT_CLOSED_OUTPUT, EXIT_FINDINGS, EXIT_OK, InputError
 from .pipeline import IDLE_TIMEOUT, KNOWN_PROTOCOLS, analyse, analyse_and_draw, analyse_live
-from .render import document, htmlpage, mermaid, table
-from .render.annotate import AnnotateError, comments, write_annotated
-from .render.junit import write_junit
+from .render import document, table
 from .wire.follow import Follow
 from .wire.pcapread import STDIN, FileFacts, read_frames
 
@@ -90,8 +85,27 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
                    help="list every connection in the table, with its Community ID and every judged finding")
 
 
+class _Version(argparse.Action):
+    """--version: the release and which path runs (the compiled hot modules or pure Python, analysis._speed)."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and whether the compiled path runs")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from ._speed import describe
+        try:
+            release = version("duplexlab")
+        except PackageNotFoundError:
+            release = "(not installed)"
+        print(f"duplexlab {release}, {describe(__package__)}")
+        parser.exit(EXIT_OK)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=_prog(), description="Check captures against duplexlab's invariants: who may speak when.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check capture files and print a verdict per invariant")
     c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files; - reads standard input (pipes "
@@ -200,6 +214,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _annotate(src: str, dst: str, result) -> None:
     """The edge of the annotate stage: the copy of ``src`` with the findings as packet comments."""
+    from .render.annotate import AnnotateError, comments, write_annotated  # a check that annotates nothing skips it
     try:
         marked = write_annotated(src, dst, comments(result))
     except AnnotateError as exc:
@@ -219,6 +234,7 @@ def _print(args: argparse.Namespace, results: list, bad: list[str]) -> int:
         if args.write_json:
             Path(args.write_json).write_text(document.document(results) + "\n", encoding="utf-8")
         if args.junit:
+            from .render.junit import write_junit  # junitparser loads only when JUnit is asked for
             write_junit(results, args.junit)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename}: {exc.strerror}.") from None
@@ -243,10 +259,12 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     jobs = min(getattr(args, "jobs", 1), len(pooled))
     outcomes: list = [None] * len(calls)
     if getattr(args, "cluster", None) and pooled:
+        from . import cluster
         outcomes_there = cluster.run(args.cluster, _attempt, [calls[i] for i in pooled], getattr(args, "parts", 1))
         for i, outcome in zip(pooled, outcomes_there, strict=True):
             outcomes[i] = outcome
     elif jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs) as pool:
             for i, outcome in zip(pooled, pool.map(_attempt, [calls[i] for i in pooled]), strict=True):
                 outcomes[i] = outcome
@@ -315,6 +333,8 @@ def _capture(args: argparse.Namespace) -> int:
                         hosts=args.host, bpf=args.filter)
     if args.live:
         return _capture_live(args, cmd, out, recorder)
+    import subprocess
+
     with recorder:
         try:
             code = subprocess.call(cmd)
@@ -334,6 +354,8 @@ def _capture(args: argparse.Namespace) -> int:
 def _capture_live(args: argparse.Namespace, cmd: list[str], out: Path, recorder: Recorder) -> int:
     """capture --live: the capture is checked while COMMAND runs; once it has ended, the recording is finalized
     and the rest of the file read, then the final verdict."""
+    import subprocess
+
     with recorder:
         try:
             proc = subprocess.Popen(cmd)
@@ -395,6 +417,7 @@ def _grid_merge(args: argparse.Namespace) -> int:
 
 def write_report(drawn: list, output: str, mermaid_dir: str | None = None) -> None:
     """Write the HTML page and, if asked, one Mermaid file per capture (the edge of the report stage)."""
+    from .render import htmlpage, mermaid
     Path(output).write_text(htmlpage.render(drawn), encoding="utf-8")
     if mermaid_dir:
         Path(mermaid_dir).mkdir(parents=True, exist_ok=True)

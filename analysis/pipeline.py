@@ -8,6 +8,7 @@ read (the only file access) -> decode + reassemble + recognise + dissect (``prot
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .events import Connection, Event
@@ -15,13 +16,15 @@ from .findings import CaptureResult, ConnectionResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
 from .protocols.dissect import CARRIER, END_FRAME, PHASE_END, ConnectionEnded, Counters, Dissection, Opened, stream
-from .render.ladder import Ladder, ladders
 from .wire import tcp
 from .wire.flowkey import FlowPart
 from .wire.follow import Follow
 from .wire.keys import Keylog
 from .wire.pcapread import FileFacts, read_frames
 from .wire.tcp import IDLE_TIMEOUT
+
+if TYPE_CHECKING:  # drawing loads its module only when a report asks for ladders
+    from .render.ladder import Ladder
 
 LADDERS = 12  # connections drawn per capture
 LADDER_EVENTS = 600  # events kept per drawn connection (the drawing folds long runs anyway)
@@ -224,4 +227,6 @@ class _Drawing:
     def ended(self, conn: Connection) -> None:
         kept = self.events.pop(conn.id, None)
         if kept:
+            from .render.ladder import ladders
+
             self.ladders.extend(ladders(Dissection(connections=[conn], events=kept)))

@@ -11,12 +11,14 @@ from __future__ import annotations
 import sys
 
 from analysis.protocols.dissect import stream
+from analysis.wire.keys import Keylog
 from analysis.wire.pcapread import FileFacts, read_frames
 
 
 def events(path: str) -> int:
     n = 0
-    for _ in stream(read_frames(path, FileFacts(path))):
+    facts = FileFacts(path)
+    for _ in stream(read_frames(path, facts), keylog=Keylog(facts.keylog)):  # a DSB's keys, as check reads them
         n += 1
     return n
 

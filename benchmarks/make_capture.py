@@ -1,6 +1,7 @@
 """Write a large synthetic capture fast, of one of four mixes.
 
 Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]
+       python benchmarks/make_capture.py PACKETS OUT.pcapng http3                       (``write_h3``)
        python benchmarks/make_capture.py CONNECTIONS OUT.pcap syn|halfopen|h2streams   (``write_flood``)
 
 - ``mix``: HTTP/1.1 keep-alive exchanges on 64 connections and WebSocket streams on 8, interleaved.
@@ -8,6 +9,9 @@ Usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|w
   now and then) and masked client messages, with client ACKs between.
 - ``websocket-tls``: the websocket mix over TLS 1.3, each segment's bytes one record; its key log is written
   beside it as OUT.pcap.keylog (``check --keylog``).
+- ``http3`` (``write_h3``): HTTP/3 downloads between real aioquic peers in memory (tests/quicpeers.py), a
+  pcapng with the keys in its Decryption Secrets Block: each connection fetches 256 KB files one after another
+  and closes after 50; the next connection opens in its place.
 - ``http1``: HTTP/1.1 keep-alive-heavy: 64 connections, each request answered, client ACKs between;
   every 500 exchanges a connection closes and a new one opens in its place.
 
@@ -19,6 +23,7 @@ a WebSocket upgrade and masked/unmasked frames.
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from pathlib import Path
@@ -224,6 +229,77 @@ def write_flood(kind: str, count: int, path: str, spacing: float = 0.0) -> int:
         return w.count
 
 
+# -- HTTP/3: real QUIC peers (aioquic), encrypted, the keys in a Decryption Secrets Block ------------------------
+
+_H3_BODY = b"h3" * (128 << 10)  # 256 KB per request: ~220 packets each way and back
+_H3_REQUESTS = 50  # requests per connection before it closes and another opens
+
+
+def write_h3(packets: int, path: str) -> int:
+    """Write at least ``packets`` packets of HTTP/3 downloads (pcapng, every key in one DSB before the packets),
+    streaming: each connection's datagrams go to a side file as they are exchanged, joined behind the keys at the
+    end. Returns the packets written."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from aioquic.h3.events import DataReceived
+
+    from tests.pcapng import dsb, idb, shb
+    from tests.quicpeers import CLIENT, Peers, _epb, respond
+
+    count, conn, keys = 0, 0, []
+    body = path + ".packets"
+    with open(body, "wb") as fh:
+        while count < packets:
+            peers = Peers(t0=1_790_000_000.0 + conn * 100.0)
+            peers.on_server = lambda p, e: respond(p, e, _H3_BODY)
+            done = _Answers(DataReceived)
+            peers.on_client = done.see
+            peers.pump()  # the handshake: every secret is in the key log now
+            keys.append(peers.keylog.getvalue().encode())
+            for i in range(_H3_REQUESTS):
+                peers.request(f"/file/{conn}/{i}")
+                for _ in range(200):  # until the answer is whole (bounded: pacing can leave a round quiet)
+                    peers.pump(rounds=100)
+                    if done.count > i:
+                        break
+                    peers.now += 0.01
+                count += _drain(fh, peers, _epb, conn, CLIENT[1])
+                if count >= packets:
+                    break
+            peers.close()
+            count += _drain(fh, peers, _epb, conn, CLIENT[1])
+            conn += 1
+    # Every connection's keys in one DSB before the first packet (where readers look for them), then the packets.
+    with open(path, "wb") as out, open(body, "rb") as packets_in:
+        out.write(shb() + idb() + dsb(b"".join(keys)))
+        while chunk := packets_in.read(1 << 20):
+            out.write(chunk)
+    os.unlink(body)
+    return count
+
+
+class _Answers:
+    """Counts the answers the client has read whole."""
+
+    def __init__(self, data_received: type) -> None:
+        self.kind, self.count = data_received, 0
+
+    def see(self, _peers, event) -> None:
+        if isinstance(event, self.kind) and event.stream_ended:
+            self.count += 1
+
+
+def _drain(fh, peers, epb, conn: int, client_port: int) -> int:
+    """Write the datagrams exchanged so far, the client on its own port per connection (a new 4-tuple each)."""
+    records, peers.records = peers.records, []
+    port = 40000 + conn % 20000
+
+    def moved(addr: tuple) -> tuple:
+        return (addr[0], port) if addr[1] == client_port else addr
+
+    fh.write(b"".join(epb(ts, moved(src), moved(dst), data) for ts, src, dst, data in records))
+    return len(records)
+
+
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # Header blocks from HPACK's static table only (RFC 7541 Appendix A): GET, /, http, :authority "lab"; :status 200.
 _H2_REQUEST = b"\x82\x84\x86\x01\x03lab"
@@ -237,6 +313,8 @@ def _h2_frame(ftype: int, flags: int, stream: int, payload: bytes) -> bytes:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[3] in ("syn", "halfopen", "h2streams") and sys.argv[1].isdigit():
         sys.exit(print(write_flood(sys.argv[3], int(sys.argv[1]), sys.argv[2])))
+    if len(sys.argv) == 4 and sys.argv[3] == "http3" and sys.argv[1].isdigit():
+        sys.exit(print(write_h3(int(sys.argv[1]), sys.argv[2])))
     if len(sys.argv) not in (3, 4) or not sys.argv[1].isdigit() or sys.argv[3:] not in ([], *([m] for m in _MIXES)):
         sys.exit("usage: python benchmarks/make_capture.py PACKETS OUT.pcap [mix|websocket|http1|websocket-tls]")
     print(write(int(sys.argv[1]), sys.argv[2], *sys.argv[3:]))

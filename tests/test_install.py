@@ -28,15 +28,19 @@ def venv(tmp_path_factory) -> Path:
     env = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=120)
     # The README's install line for the plugin: the [pytest] extra brings pytest itself.
+    # Built as a user builds it: DUPLEXLAB_PURE (set by CI's pure-path run) would make setup.py compile nothing.
+    build_env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
     proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", f"{src}[pytest]"], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=build_env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return env
 
 
-def _run(venv: Path, *args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+def _run(venv: Path, *args: str, cwd: Path, env_extra: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", **(env_extra or {})}
     env.pop("PYTHONPATH", None)
+    if env_extra is None:
+        env.pop("DUPLEXLAB_PURE", None)  # the installed path as built (CI runs the suite again with it set)
     return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, timeout=300, **kw)
 
 
@@ -49,6 +53,36 @@ def test_the_installed_package_is_duplexlab_and_claims_no_generic_names(venv, co
     assert proc.stdout.split() == ["None", "None", "3"], proc.stderr
     proc = _run(venv, "python", "-m", "pytest", "--help", cwd=tmp_path)
     assert "--duplexlab-keep" in proc.stdout and "--duplexlab-missing" in proc.stdout
+
+
+def test_an_install_where_a_compiler_is_runs_the_compiled_path_and_pickles(venv, corpus, tmp_path):
+    """pip install . compiled the hot modules (setup.py); -j 2 sends results between processes under the installed
+    name, and DUPLEXLAB_PURE=1 gives the same document from the same install."""
+    if not (shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: the install is pure Python (test_an_install_without_a_compiler covers it)")
+    said = _run(venv, "duplexlab", "--version", cwd=tmp_path).stdout
+    assert "compiled (Cython)" in said and "partly" not in said, said
+    files = [str(corpus / "ws-arkime.pcap"), str(corpus / "http1-keepalive-5req-zeek.pcap")]
+    docs = [_run(venv, "duplexlab", "check", "--json", "-j", "2", *files, cwd=tmp_path, env_extra=extra)
+            for extra in (None, {"DUPLEXLAB_PURE": "1"})]
+    assert [d.returncode for d in docs] == [0, 0], [d.stderr for d in docs]
+    assert docs[0].stdout == docs[1].stdout
+
+
+def test_an_install_without_a_compiler_is_pure_python_and_works(tmp_path, corpus):
+    """No C compiler (CC=/bin/false): the install still succeeds, quietly, and runs as pure Python."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
+    env = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=120)
+    proc = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(src)], capture_output=True, text=True,
+                          timeout=600, env={**{k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"},
+                                            "CC": "/bin/false"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    said = _run(env, "duplexlab", "--version", cwd=tmp_path).stdout
+    assert "pure Python (not built)" in said, said
+    proc = _run(env, "duplexlab", "check", str(corpus / "ws-arkime.pcap"), cwd=tmp_path)
+    assert proc.returncode == 0 and "[websocket]  verdict: PASS" in proc.stdout, proc.stdout + proc.stderr
 
 
 @needs_capture

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
-from statistics import median
 
 from ..events import (
     C2S,
@@ -402,6 +401,14 @@ def bunched(rows: list[tuple[Piece, Piece, float]]) -> list[tuple[Piece, Piece]]
         if b1.ts - b0.ts >= DISTINCT_GAP and f1.ts - f0.ts < BUNCH_WINDOW:
             out.append((b1, f1))
     return out
+
+
+def median(values: list[float]) -> float:
+    """statistics.median, imported on first use: statistics (with decimal and fractions) loads only when a
+    proxied path is judged."""
+    from statistics import median as _median
+
+    return _median(values)
 
 
 def held_back(pairs: list[Pair]) -> Finding:

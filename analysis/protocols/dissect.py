@@ -35,6 +35,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamConflict, StreamGap, TcpClose
 from ..wire.decode import LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, decode, decode_udp
@@ -42,7 +43,6 @@ from ..wire.flowkey import FlowPart
 from ..wire.fragments import Defragmenter, FragmentStats
 from ..wire.keys import Keylog
 from ..wire.pcapread import RawFrame
-from ..wire.quic import QuicReader
 from ..wire.tcp import (
     IDLE_TIMEOUT,
     SWEEP_EVERY,
@@ -59,9 +59,12 @@ from ..wire.tcp import (
 )
 from .http1 import Http1Connection
 from .http2 import Http2Connection
-from .http3 import Http3Connection
 from .midstream import Sniffed, sniff
 from .tls import TlsConnection
+
+if TYPE_CHECKING:  # QUIC and HTTP/3 load with the first UDP datagram (_quic_reader)
+    from ..wire.quic import QuicReader
+    from .http3 import Http3Connection
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
@@ -198,7 +201,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     tcp = Reassembler(idle_timeout)
     n.idle_timeout = idle_timeout
     keylog = keylog if keylog is not None else Keylog()
-    quic = QuicReader(keylog, tcp.new_id)
+    quic: QuicReader | None = None  # made by the first UDP datagram: a TCP-only capture never loads QUIC
     routers: dict[int, _Router] = {}
     frags = Defragmenter()
     lanes, fast = tcp.lanes, tcp.fast
@@ -255,6 +258,8 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
             if seg is None:
                 if dgram is not None and (owns is None or owns(dgram.src, dgram.sport, dgram.dst, dgram.dport)):
                     n.at_frame = number
+                    if quic is None:
+                        quic = _quic_reader(keylog, tcp.new_id)
                     yield from _route_quic(quic.feed(number, ts, dgram), routers)
                     if len(routers) > n.open_peak:
                         n.open_peak = len(routers)
@@ -282,11 +287,13 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     n.at_frame, n.at_phase = END_FRAME, PHASE_END
     yield from _route_all(tcp.finish(), routers, fallback, keylog, swap)
     n.at_phase = PHASE_QUIC_END
-    yield from _route_quic(quic.finish(), routers)
+    if quic is not None:
+        yield from _route_quic(quic.finish(), routers)
     n.late_segments, n.late_payload = tcp.late_segments, tcp.late_payload
     n.idle_ended, n.attempts_peak, n.evicted = tcp.idle_ended, tcp.attempts_peak, tcp.evicted
     n.conflict_count, n.conflicts = tcp.conflicts, tcp.conflict_frames
-    n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
+    if quic is not None:
+        n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
     frags.finish()
     n.fragments = frags.stats
 
@@ -340,7 +347,16 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
         router.flip = False
 
 
+def _quic_reader(keylog: Keylog, first_id: Callable[[], int]) -> QuicReader:
+    """The QUIC reader, imported with the first UDP datagram (QUIC crypto and QPACK cost start-up time)."""
+    from ..wire.quic import QuicReader
+
+    return QuicReader(keylog, first_id)
+
+
 def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
+    from .http3 import Http3Connection  # loaded once a QUIC reader exists (_quic_reader)
+
     for item in items:
         kind = item.__class__
         if kind is Opened:

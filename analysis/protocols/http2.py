@@ -25,8 +25,6 @@ one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` say
 
 from __future__ import annotations
 
-from hpack import Decoder
-from hpack.exceptions import HPACKError, InvalidTableIndex
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import Frame
 
@@ -72,6 +70,8 @@ class _Side:
         self.direction = direction
         self.stream = Stream()
         self.state = "preface" if expect_preface else "frames"
+        from hpack import Decoder  # hpack (and logging) load with the first HTTP/2 connection
+
         self.decoder = Decoder()
         self.decoder.max_allowed_table_size = 1 << 20  # a passive reader accepts what the peers agreed
         self.block: _Block | None = None  # a header block awaiting CONTINUATION
@@ -258,6 +258,8 @@ class Http2Connection:
         self.carried.reset(sid)
 
     def _header_block(self, side: _Side) -> None:
+        from hpack.exceptions import HPACKError, InvalidTableIndex  # loaded by _Side
+
         b = side.block
         first, block = b.first, bytes(b.buf)
         side.block = None

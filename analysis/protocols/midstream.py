@@ -24,10 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hpack.exceptions import HPACKError
-from hpack.huffman_table import decode_huffman
-from hpack.table import HeaderTable
-
 from ..events import C2S, S2C, Direction
 
 _MAX_FRAME = 1 << 20  # larger than any SETTINGS_MAX_FRAME_SIZE seen in practice (default 16384)
@@ -40,7 +36,6 @@ _REQUEST_LINE = re.compile(rb"(?<![A-Z])[A-Z]{3,10} [!-~]+ HTTP/1\.[01]\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] \d{3}[^\n]*\n")
 _WS_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 _REQUEST_NAMES = (b":method", b":path", b":scheme", b":authority", b":protocol")
-_STATIC: tuple[tuple[bytes, bytes], ...] = HeaderTable.STATIC_TABLE
 
 
 @dataclass(slots=True)
@@ -196,6 +191,10 @@ def static_fields(block: bytes, names_only: bool = False) -> list[tuple[bytes, b
     §6), walked representation by representation without a decoder, so a dynamic-table reference (an entry made
     before the capture, or after a block that could not be decoded) is stepped over. With ``names_only`` a field
     whose value is a dynamic reference is listed with an empty value. Stops at the first byte that breaks."""
+    from hpack.exceptions import HPACKError  # hpack (and logging) load with the first block read, not at start-up
+    from hpack.table import HeaderTable
+
+    static: tuple[tuple[bytes, bytes], ...] = HeaderTable.STATIC_TABLE
     out: list[tuple[bytes, bytes]] = []
     i = 0
     try:
@@ -203,8 +202,8 @@ def static_fields(block: bytes, names_only: bool = False) -> list[tuple[bytes, b
             b = block[i]
             if b & 0x80:
                 index, i = _int(block, i, 7)
-                if 1 <= index <= len(_STATIC):
-                    out.append(_STATIC[index - 1])
+                if 1 <= index <= len(static):
+                    out.append(static[index - 1])
                 continue
             if b & 0xE0 == 0x20:
                 _, i = _int(block, i, 5)  # a dynamic table size update
@@ -213,7 +212,7 @@ def static_fields(block: bytes, names_only: bool = False) -> list[tuple[bytes, b
             if index == 0:
                 name, i = _string(block, i)
             else:
-                name = _STATIC[index - 1][0] if index <= len(_STATIC) else b""
+                name = static[index - 1][0] if index <= len(static) else b""
             value, i = _string(block, i)
             if name:
                 out.append((name, value))
@@ -223,6 +222,8 @@ def static_fields(block: bytes, names_only: bool = False) -> list[tuple[bytes, b
 
 
 def _string(block: bytes, i: int) -> tuple[bytes, int]:
+    from hpack.huffman_table import decode_huffman
+
     huffman = block[i] & 0x80
     length, i = _int(block, i, 7)
     raw = block[i:i + length]

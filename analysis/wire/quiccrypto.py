@@ -9,13 +9,7 @@ pcapng Decryption Secrets Block carries. Key updates (§6) derive the next gener
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from dataclasses import dataclass, field
 
 VERSION_1 = 0x00000001
 _INITIAL_SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
@@ -36,11 +30,15 @@ class Unopenable(Exception):
 
 
 def _hkdf_extract(salt: bytes, ikm: bytes, hash_name: str) -> bytes:
+    import hmac  # hmac and hashlib (OpenSSL) load with the first key derived, not with the package
+
     return hmac.new(salt, ikm, hash_name).digest()
 
 
 def hkdf_expand_label(secret: bytes, label: str, length: int, hash_name: str = "sha256") -> bytes:
     """TLS 1.3's HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, as QUIC uses it."""
+    import hmac
+
     full = b"tls13 " + label.encode()
     info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
     out, block, i = b"", b"", 1
@@ -60,6 +58,9 @@ class Keys:
     key: bytes
     iv: bytes
     hp: bytes
+    # Made on first use and kept (a cipher object per packet cost more than the decryption); not part of the value.
+    _aead: object = field(default=None, init=False, repr=False, compare=False)
+    _ecb: object = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_secret(cls, secret: bytes, suite: int, hp: bytes | None = None) -> Keys:
@@ -72,24 +73,53 @@ class Keys:
 
     def next_phase(self) -> Keys:
         """The keys after a key update: a new secret, the same header protection key (RFC 9001 §6)."""
+        import hashlib
+
         hash_name = SUITES[self.suite][2]
         secret = hkdf_expand_label(self.secret, "quic ku", hashlib.new(hash_name).digest_size, hash_name)
         return Keys.from_secret(secret, self.suite, self.hp)
 
     def mask(self, sample: bytes) -> bytes:
-        if SUITES[self.suite][0] == "aes":
+        aes = SUITES[self.suite][0] == "aes"
+        if aes and len(sample) == 16 and self._ecb is not None:  # ECB keeps no state across whole blocks
+            return self._ecb.update(sample)[:5]
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # loaded by the first QUIC flow
+
+        if aes:
             enc = Cipher(algorithms.AES(self.hp), modes.ECB()).encryptor()
+            if len(sample) == 16:
+                self._ecb = enc
             return enc.update(sample)[:5]
         enc = Cipher(algorithms.ChaCha20(self.hp, sample), mode=None).encryptor()
         return enc.update(b"\x00" * 5)
 
     def open(self, pn: int, aad: bytes, ciphertext: bytes) -> bytes:
         nonce = (int.from_bytes(self.iv, "big") ^ pn).to_bytes(12, "big")
-        aead = AESGCM(self.key) if SUITES[self.suite][0] == "aes" else ChaCha20Poly1305(self.key)
+        aead = self._aead
+        if aead is None:
+            aead = self._aead = make_aead(SUITES[self.suite][0], self.key)
         try:
             return aead.decrypt(nonce, ciphertext, aad)
-        except InvalidTag as exc:
+        except Exception as exc:
+            if not invalid_tag(exc):
+                raise
             raise Unopenable from exc
+
+
+def make_aead(kind: str, key: bytes):
+    """An AEAD opener: AES-GCM for ``kind`` "aes" or "gcm", else ChaCha20-Poly1305. ``cryptography`` is imported
+    here, on first use: a capture with nothing to decrypt (most small checks) never loads it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    return AESGCM(key) if kind in ("aes", "gcm") else ChaCha20Poly1305(key)
+
+
+def invalid_tag(exc: BaseException) -> bool:
+    """Whether ``exc`` is cryptography's InvalidTag (a record or packet that does not open); imported once one
+    fails, so the path of every record that opens pays no import."""
+    from cryptography.exceptions import InvalidTag
+
+    return isinstance(exc, InvalidTag)
 
 
 def initial_keys(dcid: bytes) -> tuple[Keys, Keys]:

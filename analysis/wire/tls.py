@@ -20,15 +20,9 @@ export, RC4, 3DES and CCM suites are reported as not read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-
-from .quiccrypto import hkdf_expand_label
+from .quiccrypto import hkdf_expand_label, invalid_tag, make_aead
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET, END_OF_EARLY_DATA = 1, 2, 4, 5
@@ -249,13 +243,15 @@ class Tls13Keys(RecordKeys):
         self.secret, self.suite = secret, suite
         key = hkdf_expand_label(secret, "key", key_len, self.hash)
         self.iv = int.from_bytes(hkdf_expand_label(secret, "iv", 12, self.hash), "big")
-        self.aead = AESGCM(key) if kind == "gcm" else ChaCha20Poly1305(key)
+        self.aead = make_aead(kind, key)
 
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes, int]:
         nonce = (self.iv ^ self.seq).to_bytes(12, "big")
         try:
             inner = self.aead.decrypt(nonce, fragment, header)
-        except InvalidTag as exc:
+        except Exception as exc:
+            if not invalid_tag(exc):
+                raise
             raise BadRecord from exc
         self.seq += 1
         if inner and inner[-1]:  # the usual case: no padding
@@ -267,12 +263,16 @@ class Tls13Keys(RecordKeys):
 
     def updated(self) -> Tls13Keys:
         """The keys after a KeyUpdate (RFC 8446 §7.2)."""
+        import hashlib
+
         size = hashlib.new(self.hash).digest_size
         return Tls13Keys(hkdf_expand_label(self.secret, "traffic upd", size, self.hash), self.suite)
 
 
 def prf12(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str) -> bytes:
     """TLS 1.2's PRF, P_hash (RFC 5246 §5)."""
+    import hmac  # with the first key block, not with the package
+
     seed = label + seed
     out, a = b"", seed
     while len(out) < length:
@@ -311,7 +311,7 @@ class _Aead12(RecordKeys):
     def __init__(self, cipher: str, key: bytes, iv: bytes) -> None:
         super().__init__()
         self.gcm = cipher == "gcm"
-        self.aead = AESGCM(key) if self.gcm else ChaCha20Poly1305(key)
+        self.aead = make_aead(cipher, key)
         self.iv = iv
 
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes, int]:
@@ -323,7 +323,9 @@ class _Aead12(RecordKeys):
         aad = self.seq.to_bytes(8, "big") + header[:3] + (len(fragment) - skip - 16).to_bytes(2, "big")
         try:
             plain = self.aead.decrypt(nonce, fragment[skip:], aad)
-        except InvalidTag as exc:
+        except Exception as exc:
+            if not invalid_tag(exc):
+                raise
             raise BadRecord from exc
         self.seq += 1
         return header[0], plain, skip
@@ -341,10 +343,14 @@ class _Cbc12(RecordKeys):
         self.mac_len = _MAC_LEN[self.mac]
 
     def _tag(self, header: bytes, content: bytes) -> bytes:
+        import hmac
+
         head = self.seq.to_bytes(8, "big") + header[:3] + len(content).to_bytes(2, "big")
         return hmac.new(self.mac_key, head + content, self.mac).digest()
 
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes, int]:
+        import hmac
+
         if self.etm:
             body, tag = fragment[:-self.mac_len], fragment[-self.mac_len:]
             if len(body) < 32 or len(body) % 16 or not hmac.compare_digest(self._tag(header, body), tag):
@@ -353,6 +359,8 @@ class _Cbc12(RecordKeys):
             body = fragment
             if len(body) < 32 or len(body) % 16:
                 raise BadRecord
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # on the first CBC record
+
         dec = Cipher(algorithms.AES(self.key), modes.CBC(body[:16])).decryptor()
         plain = dec.update(body[16:]) + dec.finalize()
         pad = plain[-1]

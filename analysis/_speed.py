@@ -1,0 +1,132 @@
+"""Which path runs: the hot modules compiled (Cython, built by setup.py where a C compiler is at hand) or pure Python.
+
+setup.py compiles the modules named in HOT, as they are (no .pxd, no Cython syntax), into extension modules beside
+their sources, and writes MANIFEST: each compiled module's source CRC-32 at build time. ``install()`` (called by the
+package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those modules only, chooses:
+
+- the source (.py) when ``DUPLEXLAB_PURE`` is set to anything but ``0`` or empty, when nothing was built, or when
+  the source is no longer the one the extension was built from (an edited clone must never run stale code);
+- the extension otherwise. Cython gives a module the name it was compiled under for its classes' ``__module__``
+  and looks its relative imports up in sys.modules under that name first, so setup.py compiles each under a name
+  no one imports (``_duplexlab_built.wire.tcp``): its imports then resolve from where it was loaded (``analysis``
+  from a clone, ``duplexlab`` installed: both names may live in one process, from different trees), and the
+  loader gives its classes and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds
+  them where they live.
+
+Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import zlib
+
+ENV = "DUPLEXLAB_PURE"
+BUILT_AS = "_duplexlab_built"  # the package name Cython compiles the extensions under (setup.py): none imports it
+MANIFEST = "_compiled.txt"  # "<module> <CRC-32 of its source>" per line, beside this file
+HOT = (  # the modules setup.py compiles, relative to the package
+    "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments",
+    "protocols.dissect", "protocols.websocket", "protocols.http1", "protocols.http2", "protocols.sse",
+    "protocols.carrier", "protocols.recognise",
+    "judge", "measures",
+    "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
+)
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def pure_forced() -> bool:
+    return os.environ.get(ENV, "") not in ("", "0")
+
+
+def _manifest() -> dict[str, str]:
+    try:
+        with open(os.path.join(_ROOT, MANIFEST), encoding="ascii") as f:
+            return dict(line.split() for line in f if line.strip())
+    except (OSError, ValueError):
+        return {}
+
+
+def _extension(rel: str) -> str | None:
+    base = os.path.join(_ROOT, *rel.split("."))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        if os.path.exists(base + suffix):
+            return base + suffix
+    return None
+
+
+def source_hash(path: str) -> str | None:
+    """The CRC-32 of a source file (staleness, not security: hashlib would cost start-up time)."""
+    try:
+        with open(path, "rb") as f:
+            return f"{zlib.crc32(f.read()):08x}"
+    except OSError:
+        return None
+
+
+class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
+    """Loads an extension and gives its classes and functions the name it was imported under."""
+
+    def exec_module(self, module) -> None:
+        super().exec_module(module)
+        built = f"{BUILT_AS}.{self.name.partition('.')[2]}"
+        if self.name == built:
+            return
+        for obj in list(vars(module).values()):
+            if getattr(obj, "__module__", None) == built:
+                with contextlib.suppress(AttributeError, TypeError):
+                    obj.__module__ = self.name
+
+
+class _Finder:
+    """A meta path finder for the HOT modules of one package name (``analysis`` or ``duplexlab``)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self.pure = pure_forced()
+        self.built = {} if self.pure else _manifest()
+        self.chosen: dict[str, str] = {}  # module -> "compiled" or why it is pure
+
+    def find_spec(self, name: str, path=None, target=None):
+        package, _, rel = name.partition(".")
+        if package != self.package or rel not in HOT:
+            return None
+        source = os.path.join(_ROOT, *rel.split(".")) + ".py"
+        extension = None if self.pure else _extension(rel)
+        if self.pure:
+            self.chosen[rel] = f"{ENV} is set"
+        elif extension is None or rel not in self.built:
+            self.chosen[rel] = "not built"
+        elif self.built[rel] != source_hash(source):
+            self.chosen[rel] = "its source changed since the build"
+        else:
+            self.chosen[rel] = "compiled"
+            return importlib.util.spec_from_file_location(name, extension,
+                                                          loader=_CompiledLoader(name, extension))
+        return importlib.util.spec_from_file_location(name, source)
+
+
+def install(package: str) -> None:
+    """Put the finder for ``package`` first on sys.meta_path (once per package name)."""
+    if not any(isinstance(f, _Finder) and f.package == package for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(package))
+
+
+def describe(package: str) -> str:
+    """Which path runs, for --version and the bench: "compiled (Cython)", "pure Python (...)" or mixed."""
+    import importlib
+
+    for rel in HOT:
+        importlib.import_module(f"{package}.{rel}")
+    finder = next((f for f in sys.meta_path if isinstance(f, _Finder) and f.package == package), None)
+    chosen = finder.chosen if finder is not None else {}
+    compiled = [rel for rel in HOT if chosen.get(rel) == "compiled"]
+    if len(compiled) == len(HOT):
+        return f"compiled (Cython): {len(HOT)} hot modules"
+    reasons = sorted({chosen.get(rel, "not built") for rel in HOT if rel not in compiled})
+    if not compiled:
+        return f"pure Python ({'; '.join(reasons)})"
+    return f"partly compiled (Cython): {len(compiled)} of {len(HOT)} hot modules; the rest pure ({'; '.join(reasons)})"

@@ -1,0 +1,147 @@
+"""The compiled path (the hot modules built by setup.py with Cython) against the pure-Python one: the same captures,
+the same JSON documents, the same wire events.
+
+Each path runs in its own process (DUPLEXLAB_PURE=1 for the pure one) on the real-world corpus, the TLS, stack,
+mid-stream and fragment fixtures, crafted captures and a 10^4-packet bench capture. Where no compiled path was
+built, the test says so and fails when a C compiler is at hand or under CI (no silent skip); without a compiler it
+is skipped with the reason, since the pure package is then what an install gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ok, ws_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from make_capture import write as write_bench  # noqa: E402
+
+sys.path.pop(0)
+
+# One process per path: every capture's wire events (with the counters the dissection kept) as text, one JSON
+# object per capture. The JSON documents come from the command line itself (check --json).
+_EVENTS = """
+import json, sys
+from analysis.protocols.dissect import Counters, stream
+from analysis.wire.keys import Keylog
+from analysis.wire.pcapread import FileFacts, read_frames
+out = {}
+for path, keylog in json.loads(sys.argv[1]):
+    facts, counters = FileFacts(path), Counters()
+    extra = open(keylog, "rb").read() if keylog else b""
+    items = [repr(item) for item in stream(read_frames(path, facts), None, counters, Keylog(facts.keylog, extra))]
+    out[path] = {"items": items, "counters": repr(counters)}
+print(json.dumps(out))
+"""
+
+
+def _env(pure: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
+    if pure:
+        env["DUPLEXLAB_PURE"] = "1"
+    return env
+
+
+def _run(args: list[str], pure: bool) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(pure), capture_output=True, text=True,
+                          timeout=600)
+
+
+def _path(pure: bool) -> str:
+    return _run(["-m", "analysis", "--version"], pure).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def compiled() -> str:
+    said = _path(pure=False)
+    if "compiled (Cython)" in said and "partly" not in said:
+        return said
+    why = (f"the compiled path is not (wholly) built here: --version says {said!r}; build it with "
+           "`pip install -e .` (lab/bootstrap.sh does) or `python setup.py build_ext --inplace`")
+    compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+    if os.environ.get("CI") == "true" or compiler:
+        pytest.fail(f"{why} (a C compiler is at hand: {compiler})" if compiler else why)
+    pytest.skip(f"{why}; no C compiler here, so an install gives the pure path")
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory, corpus) -> list[tuple[str, str | None]]:
+    """(capture, key log or None) for every capture both paths read."""
+    tmp = tmp_path_factory.mktemp("compiled")
+    found: list[tuple[str, str | None]] = []
+    for p in sorted(corpus.iterdir()):
+        if p.suffix in (".pcap", ".pcapng"):
+            keylog = p.with_suffix(".keylog")
+            found.append((str(p), str(keylog) if keylog.exists() else None))
+    for topic in ("tls", "stacks", "midstream", "fragments"):
+        found += [(str(p), None) for p in sorted((FIXTURES / topic).glob("*.pcap*"))]
+    found += [(path, None) for path in _crafted(tmp)]
+    bench = str(tmp / "bench-mix-10000.pcap")
+    write_bench(10_000, bench, "mix")
+    found.append((bench, None))
+    tls = str(tmp / "bench-websocket-tls-2000.pcap")
+    write_bench(2_000, tls, "websocket-tls")
+    found.append((tls, tls + ".keylog"))
+    return found
+
+
+def _crafted(tmp: Path) -> list[str]:
+    """Small captures that hold and break: a WebSocket session with a masked server frame, HTTP/1.1 keep-alive
+    with a response before its request, a connection cut mid-way."""
+    ws = Conv().handshake()
+    ws.send(C, WS_UPGRADE)
+    ws.send(S, WS_101)
+    ws.send(C, ws_frame(b"hello", masked=True))
+    ws.send(S, ws_frame(b"masked by the server", masked=True))
+    ws.send(S, ws_frame(b"", opcode=8))
+    ws.close(C)
+    h1 = Conv(client=("10.0.0.1", 40002)).handshake()
+    h1.send(C, get("/a"))
+    h1.send(S, ok(b"one"))
+    h1.send(S, ok(b"unasked"))
+    h1.send(C, get("/b"))
+    h1.send(S, ok(b"two"))
+    h1.close(S, how="R")
+    cut = Conv(client=("10.0.0.1", 40003)).handshake()
+    cut.send(C, get("/never-answered"))
+    return [ws.write(tmp / "crafted-ws.pcap"), h1.write(tmp / "crafted-h1.pcapng", ng=True),
+            cut.write(tmp / "crafted-cut.pcap")]
+
+
+def test_the_variable_chooses_the_path(compiled):
+    assert "pure Python (DUPLEXLAB_PURE is set)" in _path(pure=True)
+    assert compiled.startswith("duplexlab ") and "compiled (Cython)" in compiled
+
+
+def test_check_json_is_the_same_on_both_paths(compiled, captures):
+    plain = [path for path, keylog in captures if keylog is None]
+    runs = {}
+    for pure in (False, True):
+        both = [_run(["-m", "analysis", "check", "--json", *plain], pure)]
+        both += [_run(["-m", "analysis", "check", "--json", "--keylog", keylog, path], pure)
+                 for path, keylog in captures if keylog is not None]
+        assert all(r.returncode in (0, 1) for r in both), [r.stderr for r in both]
+        runs[pure] = [(r.returncode, json.loads(r.stdout), r.stderr) for r in both]
+    assert len(runs[False][0][1]["captures"]) == len(plain)
+    for compiled_run, pure_run in zip(runs[False], runs[True], strict=True):
+        assert compiled_run == pure_run
+
+
+def test_wire_events_are_the_same_on_both_paths(compiled, captures):
+    outs = {}
+    for pure in (False, True):
+        r = _run(["-c", _EVENTS, json.dumps(captures)], pure)
+        assert r.returncode == 0, r.stderr
+        outs[pure] = json.loads(r.stdout)
+    assert sum(len(v["items"]) for v in outs[False].values()) > 10_000  # the bench capture alone makes thousands
+    for path, _ in captures:
+        assert outs[False][path] == outs[True][path], path
