@@ -15,6 +15,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 
+from .events import TLS_DECRYPTED as DECRYPTED
+from .events import TLS_NO_LOG as NO_LOG
 from .events import (
     AppData,
     Connection,
@@ -50,7 +52,6 @@ from .protocols.recognise import (
     one_side_missing,
     silent_reason,
 )
-from .protocols.tls import DECRYPTED, NO_LOG
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():
