@@ -289,11 +289,11 @@ def _quic_reader(keylog: Keylog, first_id: Callable[[], int]) -> QuicReader:
 
 
 def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
-    from .http3 import Http3Connection  # loaded once a QUIC reader exists (_quic_reader)
-
     for item in items:
         kind = item.__class__
         if kind is Opened:
+            from .http3 import Http3Connection  # loaded with the first QUIC connection
+
             router = routers[item.conn.id] = _Router(item.conn)
             router.parser = Http3Connection(item.conn, router.out)
             yield item
