@@ -6,12 +6,12 @@ package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those
 
 - the source (.py) when ``DUPLEXLAB_PURE`` is set to anything but ``0`` or empty, when nothing was built, or when
   the source is no longer the one the extension was built from (an edited clone must never run stale code);
-- the extension otherwise. Cython gives a module the name it was compiled under for its classes' ``__module__``
-  and looks its relative imports up in sys.modules under that name first, so setup.py compiles each under a name
-  no one imports (``_duplexlab_built.wire.tcp``): its imports then resolve from where it was loaded (``analysis``
-  from a clone, ``duplexlab`` installed: both names may live in one process, from different trees), and the
-  loader gives its classes and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds
-  them where they live.
+- the extension otherwise. Cython gives a module the name it was compiled under for its classes' ``__module__``,
+  enters it in sys.modules under that name too, and looks its relative imports up there first; so setup.py
+  compiles each under a name no one imports (``_duplexlab_built.wire.tcp``), the loader drops those entries around
+  each load (``_forget_built``), and imports resolve from where the module was loaded (``analysis`` from a clone,
+  ``duplexlab`` installed: both may live in one process, even from different trees). The loader gives its classes
+  and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds them where they live.
 
 Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
 """
@@ -67,12 +67,33 @@ def source_hash(path: str) -> str | None:
         return None
 
 
+_LOADING: set[int] = set()  # id() of the compiled modules executing now (the import chain in progress)
+
+
+def _forget_built() -> None:
+    """Cython enters each module in sys.modules under its compile-time name too (BUILT_AS.<rel>) and looks a
+    relative import up there first: left there, a module of one tree (an installed duplexlab) would serve the
+    imports of another (a clone's analysis) in the same process. Nothing imports that name, so entries are dropped,
+    but for the modules of the import chain in progress (``dataclasses`` looks their classes' module up by it)."""
+    for name in [n for n in sys.modules if n.startswith(BUILT_AS + ".")]:
+        if id(sys.modules[name]) not in _LOADING:
+            del sys.modules[name]
+
+
 class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
     """Loads an extension and gives its classes and functions the name it was imported under."""
 
     def exec_module(self, module) -> None:
-        super().exec_module(module)
         built = f"{BUILT_AS}.{self.name.partition('.')[2]}"
+        _forget_built()
+        sys.modules[built] = module  # this module, not another tree's, while it executes
+        _LOADING.add(id(module))
+        try:
+            super().exec_module(module)
+        finally:
+            _LOADING.discard(id(module))
+            if sys.modules.get(built) is module:
+                del sys.modules[built]
         if self.name == built:
             return
         for obj in list(vars(module).values()):

@@ -203,6 +203,17 @@ class Undecodable(Event):
         return self.cause == "malformed"
 
 
+# What ``Connection.tls`` says (protocols.tls sets it; the judge and the recogniser read it without loading the TLS
+# reader, which a capture with no TLS in it never needs).
+TLS_DECRYPTED = "decrypted"
+TLS_HANDSHAKE_ONLY = "TLS handshake only"
+TLS_SPARE = "the client sent nothing over TLS"  # an h2 connection a browser opened and never used
+TLS_OTHER_ALPN = "ALPN "  # a decrypted connection whose ALPN duplexlab does not judge: "ALPN <name>"
+TLS_ENCRYPTED = "the connection is TLS-encrypted and "
+TLS_NO_LOG = (TLS_ENCRYPTED + "the capture carries no keys (no key log at all: embed them with editcap "
+              "--inject-secrets tls,KEYLOG, or pass --keylog), so what it says cannot be checked")
+
+
 @dataclass(slots=True)
 class Connection:
     """A TCP connection as reassembled, or a QUIC connection as read: endpoints, roles and how the roles were

@@ -16,6 +16,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
+from .events import TLS_DECRYPTED as DECRYPTED
+from .events import TLS_NO_LOG as NO_LOG
 from .events import (
     AppData,
     Connection,
@@ -52,7 +54,6 @@ from .protocols.recognise import (
     one_side_missing,
     silent_reason,
 )
-from .protocols.tls import DECRYPTED, NO_LOG
 
 _FAMILIES: dict[str, list[type[Check]]] = defaultdict(list)
 for _cls in CHECKS.values():

@@ -145,3 +145,26 @@ def test_wire_events_are_the_same_on_both_paths(compiled, captures):
     assert sum(len(v["items"]) for v in outs[False].values()) > 10_000  # the bench capture alone makes thousands
     for path, _ in captures:
         assert outs[False][path] == outs[True][path], path
+
+
+_BOTH_NAMES = """
+import pickle, sys
+import duplexlab.pytest_plugin  # the installed name first, as pytest loads the plugin before any test
+import analysis.invariants.common, analysis.invariants.http1, analysis.protocols.dissect, analysis.wire.tcp
+import duplexlab.invariants.common, duplexlab.invariants.http1
+for pkg in (analysis, duplexlab):
+    assert pkg.invariants.http1.MessageSyntax.__mro__[1] is pkg.invariants.common.SyntaxCheck, pkg
+assert analysis.protocols.dissect.Reassembler is analysis.wire.tcp.Reassembler
+assert not [n for n in sys.modules if n.startswith("_duplexlab_built")]
+c = analysis.protocols.dissect.Counters(frames=3)
+assert type(pickle.loads(pickle.dumps(c))) is analysis.protocols.dissect.Counters
+print(analysis.wire.tcp.__file__)
+"""
+
+
+def test_a_clone_and_an_installed_duplexlab_in_one_process_keep_their_own_modules(compiled):
+    """pytest loads the installed duplexlab (its plugin) before the tests import the clone's analysis: each name's
+    compiled modules must import their own siblings, and pickle must find a class under the name it was loaded by."""
+    r = _run(["-c", _BOTH_NAMES], pure=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().endswith(".so"), r.stdout

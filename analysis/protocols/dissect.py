@@ -60,11 +60,12 @@ from ..wire.tcp import (
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 from .midstream import Sniffed, sniff
-from .tls import TlsConnection
 
-if TYPE_CHECKING:  # QUIC and HTTP/3 load with the first UDP datagram (_quic_reader)
+if TYPE_CHECKING:  # QUIC and HTTP/3 load with the first UDP datagram (_quic_reader), the TLS reader with the first
+    # TLS connection
     from ..wire.quic import QuicReader
     from .http3 import Http3Connection
+    from .tls import TlsConnection
 
 _H2_PREFACE = b"PRI * HTTP/2.0"
 _DECIDE_WITHIN = 4096  # bytes held before a connection whose first bytes say nothing is called opaque
@@ -355,11 +356,11 @@ def _quic_reader(keylog: Keylog, first_id: Callable[[], int]) -> QuicReader:
 
 
 def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
-    from .http3 import Http3Connection  # loaded once a QUIC reader exists (_quic_reader)
-
     for item in items:
         kind = item.__class__
         if kind is Opened:
+            from .http3 import Http3Connection  # loaded with the first QUIC connection
+
             router = routers[item.conn.id] = _Router(item.conn)
             router.parser = Http3Connection(item.conn, router.out)
             yield item
@@ -499,6 +500,8 @@ def _settle(router: _Router, fallback: str | None, final: bool) -> None:
     elif app == "http2":
         router.parser = Http2Connection(conn, router.out, preface=not conn.joined)
     elif app == "tls":  # decrypted with the key store's secrets, then read by the parser its ALPN names
+        from .tls import TlsConnection
+
         router.parser = TlsConnection(conn, router.out, router.keylog if router.keylog is not None else Keylog())
         for d, joined in router.joined_mid.items():
             if joined:

@@ -25,7 +25,9 @@ from ..events import (
     StreamGap,
     Undecodable,
 )
-from .tls import HANDSHAKE_ONLY, OTHER_ALPN, SPARE
+from ..events import TLS_HANDSHAKE_ONLY as HANDSHAKE_ONLY
+from ..events import TLS_OTHER_ALPN as OTHER_ALPN
+from ..events import TLS_SPARE as SPARE
 
 _PUSH_PROMISE = 5
 

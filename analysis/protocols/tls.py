@@ -17,6 +17,12 @@ bytes are missing. ``conn.tls`` is "decrypted" or one sentence on why not.
 from __future__ import annotations
 
 from ..events import C2S, S2C, Connection, Direction
+from ..events import TLS_DECRYPTED as DECRYPTED
+from ..events import TLS_ENCRYPTED as _ENCRYPTED
+from ..events import TLS_HANDSHAKE_ONLY as HANDSHAKE_ONLY
+from ..events import TLS_NO_LOG as NO_LOG
+from ..events import TLS_OTHER_ALPN as OTHER_ALPN
+from ..events import TLS_SPARE as SPARE
 from ..wire.keys import Keylog
 from ..wire.stream import Stream
 from ..wire.tls import (
@@ -51,13 +57,6 @@ from ..wire.tls import (
 from .http1 import Http1Connection
 from .http2 import Http2Connection
 
-DECRYPTED = "decrypted"
-HANDSHAKE_ONLY = "TLS handshake only"
-SPARE = "the client sent nothing over TLS"  # an h2 connection a browser opened and never used
-OTHER_ALPN = "ALPN "  # conn.tls of a decrypted connection whose ALPN duplexlab does not judge: "ALPN <name>"
-_ENCRYPTED = "the connection is TLS-encrypted and "
-NO_LOG = (_ENCRYPTED + "the capture carries no keys (no key log at all: embed them with editcap --inject-secrets "
-          "tls,KEYLOG, or pass --keylog), so what it says cannot be checked")
 BEFORE_CAPTURE = (_ENCRYPTED + "the TLS handshake is not in the capture (the connection began before it), so no "
                   "keys can be found for it and what it says cannot be checked")
 _HS_LIMIT = 256 * 1024  # handshake bytes kept per direction (a certificate chain fits many times over)

@@ -95,18 +95,20 @@ class Malformed(Exception):
     pass
 
 
+_VARINT_MASK = {2: (1 << 14) - 1, 4: (1 << 30) - 1, 8: (1 << 62) - 1}  # the two length bits cleared
+
+
 def varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it)."""
     if pos >= len(buf):
         raise Malformed("a variable-length integer runs past the end")
     first = buf[pos]
+    if first < 0x40:  # one byte: most frame types, lengths and stream ids
+        return first, pos + 1
     size = 1 << (first >> 6)
     if pos + size > len(buf):
         raise Malformed("a variable-length integer runs past the end")
-    value = first & 0x3F
-    for b in buf[pos + 1:pos + size]:
-        value = (value << 8) | b
-    return value, pos + size
+    return int.from_bytes(buf[pos:pos + size], "big") & _VARINT_MASK[size], pos + size
 
 
 class Ranges:
