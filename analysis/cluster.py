@@ -49,8 +49,13 @@ def run(address: str, attempt: Callable, calls: Sequence[tuple], parts: int = 1)
     try:
         if kind == "local":
             # On loopback only, the scheduler and its HTTP endpoint (on any free port: no clash, no warning).
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0", silence_logs=50)
+            import dask
+
+            # Without the workers' statistical profiler: it samples the running check every 10 ms, which cost
+            # a third more time on a 10^7-packet capture (benchmarks/cluster.py).
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0", silence_logs=50)
             client = Client(cluster)
         else:
             client = Client(address, timeout=CONNECT_TIMEOUT)
