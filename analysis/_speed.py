@@ -80,6 +80,15 @@ def _forget_built() -> None:
             del sys.modules[name]
 
 
+def _loaded_from(extension: str) -> str | None:
+    """The name a module was already loaded under from this extension file, in this process. (Each package name
+    runs its own copy of this module, so the answer is asked of sys.modules, which both share.)"""
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == extension:
+            return name
+    return None
+
+
 class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
     """Loads an extension and gives its classes and functions the name it was imported under."""
 
@@ -123,6 +132,11 @@ class _Finder:
             self.chosen[rel] = "not built"
         elif self.built[rel] != source_hash(source):
             self.chosen[rel] = "its source changed since the build"
+        elif (other := _loaded_from(extension)) is not None:
+            # One extension module lives once per process (Cython keeps its state in C globals, and a second load
+            # hands back the first module, bound to the other name's classes): when both names are one tree (an
+            # editable install beside its clone), the second name to import runs the source.
+            self.chosen[rel] = f"compiled under {other.partition('.')[0]} in this process"
         else:
             self.chosen[rel] = "compiled"
             return importlib.util.spec_from_file_location(name, extension,

@@ -17,14 +17,18 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .capture import DEFAULT_INTERFACE, CaptureError, Recorder
 from .findings import CaptureResult, Finding, Status
-from .invariants import CHECKS, EXPECTATIONS
-from .judge import Judge
-from .pipeline import analyse_and_judge
+
+if TYPE_CHECKING:
+    from .judge import Judge
+# The analysis itself (invariants, judge, pipeline) loads when a test first asks for a verdict: pytest loads this
+# plugin before any test imports anything, and a package's compiled modules serve the first name that imports them
+# (``_speed``), which should be the one the tests use.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +60,8 @@ class Capture:
     def __exit__(self, kind, exc, tb) -> None:
         self._recorder.__exit__(kind, exc, tb)
         if kind is None:
+            from .pipeline import analyse_and_judge
+
             self.result, self._judge = analyse_and_judge(str(self.path), self._protocol, self._keylog)
             self._owner.kept(self.path)
 
@@ -73,6 +79,8 @@ class Capture:
             if bad or self.result.verdict != "pass":
                 raise AssertionError(self._explain(bad, f"verdict {self.result.verdict}"))
             return None
+        from .invariants import CHECKS, EXPECTATIONS
+
         if invariant in EXPECTATIONS:
             found = self._judge.expect(invariant, **limits)
         elif invariant in CHECKS:

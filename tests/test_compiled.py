@@ -168,3 +168,25 @@ def test_a_clone_and_an_installed_duplexlab_in_one_process_keep_their_own_module
     r = _run(["-c", _BOTH_NAMES], pure=False)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith(".so"), r.stdout
+
+
+_SAME_TREE_FIRST = """
+import duplexlab.judge, duplexlab.findings  # the installed name takes the compiled modules first
+import analysis.judge, analysis.findings
+from analysis import _speed
+for pkg in (duplexlab, analysis):
+    assert pkg.judge.Status is pkg.findings.Status, pkg  # each name's modules bound to its own classes
+print(_speed.describe("analysis"))
+"""
+
+
+def test_one_tree_under_both_names_gives_each_name_its_own_classes(compiled):
+    """An editable install is the clone itself: ``duplexlab`` and ``analysis`` are one tree, one set of extension
+    files. An extension loads once per process (a second load hands back the first module, bound to the other
+    name's classes: findings compared with ``is`` then fail), so the second name runs the source."""
+    r = _run(["-c", _SAME_TREE_FIRST], pure=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import duplexlab
+
+    same_tree = Path(duplexlab.__file__).resolve().parent == ROOT / "analysis"
+    assert ("compiled under duplexlab in this process" in r.stdout) is same_tree, r.stdout
