@@ -186,7 +186,7 @@ class Judge:
         self.one_sided = 0  # connections of which one side's packets are all missing
         # Where in the stream each connection ended (``end_key``): what "first" means below, so the judges of a
         # capture's parts merge into the one a single pass makes (``absorb``).
-        self.at: Callable[[], tuple[int, int]] = _NOWHERE
+        self.at: Callable[[], tuple[int, int]] = _nowhere
         self._ended = 0
         self.labels: dict[str, tuple] = {}  # protocol labels of judged connections -> the first one's end key
         self._count_keys: dict[tuple[str, str], tuple] = {}  # (label, verdict) -> the first one's end key
@@ -372,7 +372,5 @@ def _failing(result: ConnectionResult) -> bool:
 
 
 def _nowhere() -> tuple[int, int]:
+    """Where a judge fed by hand (no stream clock) is: every connection ends in the order it is told."""
     return 0, PHASE_FRAME
-
-
-_NOWHERE = _nowhere

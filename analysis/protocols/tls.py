@@ -160,10 +160,7 @@ class TlsConnection:
         if not self.bad_record:  # unlike cleartext, nothing after a hole can be read again: record framing is lost
             self.bad_record = (f"{missing} bytes of the {direction.value} TLS stream are missing at frame {frame} (not "
                                "captured): the records after them cannot be read")
-        if self.inner is not None:
-            self.inner.gap(direction, missing, ts, frame)
-        else:
-            self.gaps.append((direction, missing, ts, frame))
+        self._hole(direction, missing, ts, frame)
 
     def finish(self) -> None:
         conn = self.conn
@@ -277,10 +274,7 @@ class TlsConnection:
         side.lost = True
         side.stream.clear()
         ts = marks[0][1]
-        if self.inner is not None:
-            self.inner.gap(d, len(record), ts, frame)
-        else:
-            self.gaps.append((d, len(record), ts, frame))
+        self._hole(d, len(record), ts, frame)
 
     def _lose(self, d: Direction, what: str) -> None:
         side = self.sides[d]
@@ -292,6 +286,10 @@ class TlsConnection:
         if not self.bad_record:  # whatever came after (a response, say) is unread: never a pass on what remains
             self.bad_record = (f"the {d.value} TLS stream holds {what}: it and what follows in its direction are not "
                                "read")
+        self._hole(d, missing, ts, frame)
+
+    def _hole(self, d: Direction, missing: int, ts: float, frame: int) -> None:
+        """Plaintext the inner parser will not get: told now, or when it is made (its ALPN not yet known)."""
         if self.inner is not None:
             self.inner.gap(d, missing, ts, frame)
         else:
