@@ -265,8 +265,9 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
             outcomes[i] = outcome
     elif jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
+        biggest_first = _biggest_first(args.files, pooled)
         with ProcessPoolExecutor(jobs) as pool:
-            for i, outcome in zip(pooled, pool.map(_attempt, [calls[i] for i in pooled]), strict=True):
+            for i, outcome in zip(biggest_first, pool.map(_attempt, [calls[i] for i in biggest_first]), strict=True):
                 outcomes[i] = outcome
     for i, call in enumerate(calls):
         if outcomes[i] is None:
@@ -279,6 +280,20 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
             bad.append(error)
             print(f"error: {error}", file=sys.stderr)
     return done, bad
+
+
+def _biggest_first(files: list[str], which: list[int]) -> list[int]:
+    """The order the pool takes files in: the biggest first (longest-processing-time first), so no core is left
+    idle behind one big file given last. Results are still reported in file order."""
+    return sorted(which, key=lambda i: -_size(files[i]))
+
+
+def _size(path: str) -> int:
+    """A file's size in bytes (0 if it cannot be read: its error comes from the check, in file order)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _is_stream(path: str) -> bool:
