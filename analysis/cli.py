@@ -111,15 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files; - reads standard input (pipes "
                    "and FIFOs are read as streams)")
     c.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
-                   help="check up to N files at once in separate processes (default: the cores); the output order "
-                        "and exit code do not change")
+                   help="check up to N files (or parts of a big one: --parts) at once in separate processes "
+                        "(default: the cores); the output order and exit code do not change")
     c.add_argument("--cluster", metavar="ADDRESS",
                    help="check the files on a Dask cluster: a scheduler (tcp://host:8786) or local[:N] for N local "
                         "workers; output and exit code as with -j 1 (needs pip install 'duplexlab[cluster]')")
     c.add_argument("--parts", type=_parts, default=0, metavar="N",
-                   help="with --cluster: split each capture into N parts by flow, judged by different workers and "
-                        "merged into the same result (default 0: a capture of 64 MiB or more is split into as many "
-                        "parts as the cluster has workers; 1: never split)")
+                   help="split each capture into N parts by flow, judged by different workers (-j processes or "
+                        "--cluster workers) and merged into the same result (default 0: a capture of 64 MiB or more "
+                        "is split into as many parts as there are workers; 1: never split)")
     c.add_argument("--live", action="store_true",
                    help="read one capture as it grows (a pipe from dumpcap -w -, or a file being written) and print "
                         "each connection's verdict as it ends; Ctrl-C (or the pipe's end) gives the final verdict")
@@ -197,8 +197,8 @@ def _check(args: argparse.Namespace) -> int:
         if len(args.files) != 1:
             raise InputError(f"--live follows one capture as it grows, not {len(args.files)}.")
         return _print(args, [_live(args, Follow())], [])
-    if getattr(args, "parts", 0) and not getattr(args, "cluster", None):
-        raise InputError("--parts splits captures over the workers of a cluster, so it needs --cluster "
+    if getattr(args, "parts", 0) > 1 and getattr(args, "jobs", 1) < 2 and not getattr(args, "cluster", None):
+        raise InputError(f"--parts {args.parts} splits a capture over workers, so it needs -j 2 or more, or --cluster "
                          "(local:N, or a scheduler's address).")
     annotate = getattr(args, "annotate", None)  # capture reuses _check without the flag
     if annotate and len(args.files) != 1:
@@ -256,19 +256,21 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
     calls = [(fn, path, args.protocol, args.scenario, args.keylog, more) for path in args.files]
     # Streams (stdin, pipes, FIFOs) are read here: their file descriptors belong to this process.
     pooled = [i for i, path in enumerate(args.files) if not _is_stream(path)]
-    jobs = min(getattr(args, "jobs", 1), len(pooled))
     outcomes: list = [None] * len(calls)
+    there = [calls[i] for i in pooled]
+    outcomes_there: list = [None] * len(there)  # None: checked here, below
     if getattr(args, "cluster", None) and pooled:
         from . import cluster
-        outcomes_there = cluster.run(args.cluster, _attempt, [calls[i] for i in pooled], getattr(args, "parts", 1))
-        for i, outcome in zip(pooled, outcomes_there, strict=True):
-            outcomes[i] = outcome
-    elif jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        biggest_first = _biggest_first(args.files, pooled)
-        with ProcessPoolExecutor(jobs) as pool:
-            for i, outcome in zip(biggest_first, pool.map(_attempt, [calls[i] for i in biggest_first]), strict=True):
-                outcomes[i] = outcome
+        outcomes_there = cluster.run(args.cluster, _attempt, there, getattr(args, "parts", 1))
+    elif (jobs := getattr(args, "jobs", 1)) > 1 and pooled:
+        from . import spread
+        plan = spread.plan(there, getattr(args, "parts", 0), jobs)  # a big capture is split by flow
+        if sum(plan) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(min(jobs, sum(plan))) as pool:
+                outcomes_there = spread.run(pool.submit, _attempt, there, plan)
+    for i, outcome in zip(pooled, outcomes_there, strict=True):
+        outcomes[i] = outcome
     for i, call in enumerate(calls):
         if outcomes[i] is None:
             outcomes[i] = _attempt(call)
@@ -280,20 +282,6 @@ def _each(args: argparse.Namespace, fn) -> tuple[list, list[str]]:
             bad.append(error)
             print(f"error: {error}", file=sys.stderr)
     return done, bad
-
-
-def _biggest_first(files: list[str], which: list[int]) -> list[int]:
-    """The order the pool takes files in: the biggest first (longest-processing-time first), so no core is left
-    idle behind one big file given last. Results are still reported in file order."""
-    return sorted(which, key=lambda i: -_size(files[i]))
-
-
-def _size(path: str) -> int:
-    """A file's size in bytes (0 if it cannot be read: its error comes from the check, in file order)."""
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
 
 
 def _is_stream(path: str) -> bool:

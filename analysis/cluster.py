@@ -5,7 +5,7 @@ Slurm, ``dask ssh``, or ``dask scheduler`` by hand) or ``local[:N]``, which star
 LocalCluster of N single-threaded worker processes on this machine (default: the cores).
 Each file is one task, run by a worker with the same function ``-j`` runs in a process; a big
 one is judged in parts by flow, one task a part, and the parts' results merge into the file's
-(``parts.py``). The results come back in file order, so the table, the JSON and the exit code
+(``spread.py``, as with ``-j``). The results come back in file order, so the table, the JSON and the exit code
 are those of ``-j 1``. Workers read the files by their paths: the files (and a ``--keylog``) must be where
 every worker sees them (shared storage), as on any cluster that runs file jobs.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from . import spread
 from .errors import InputError
-from .parts import SPLIT_BYTES, analyse_part, merge
 
 CONNECT_TIMEOUT = "10s"
 
@@ -66,53 +66,10 @@ def run(address: str, attempt: Callable, calls: Sequence[tuple], parts: int = 1)
     try:
         slots = workers if kind == "local" else max(1, sum(client.nthreads().values()))
         # pure=False: the same file checked twice is two tasks (a file may change between runs).
-        plan = [split_into(call, parts, slots) for call in calls]
-        futures = [client.submit(attempt, call, pure=False) if n == 1 else
-                   [client.submit(attempt_part, call, i, n, pure=False) for i in range(n)]
-                   for call, n in zip(calls, plan, strict=True)]
-        outcomes = []
-        for call, future in zip(calls, futures, strict=True):
-            if not isinstance(future, list):
-                outcomes.append(future.result())
-                continue
-            outcome = merge_parts(call, client.gather(future))
-            if outcome is None:  # it needs its connections together: judged whole after all
-                outcome = client.submit(attempt, call, pure=False).result()
-            outcomes.append(outcome)
-        return outcomes
+        return spread.run(lambda fn, *args: client.submit(fn, *args, pure=False), attempt, calls,
+                          spread.plan(calls, parts, slots))
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
-
-def split_into(call: tuple, parts: int, workers: int) -> int:
-    """How many parts a call's capture is judged in: only ``check``'s (no scenario), only a file."""
-    fn, path, _protocol, scenario, *_ = call
-    if fn.__name__ != "analyse" or scenario or parts == 1:
-        return 1
-    if parts:
-        return parts
-    try:
-        big = os.path.getsize(path) >= SPLIT_BYTES
-    except OSError:
-        return 1  # the whole-file attempt says what is wrong with it
-    return workers if big else 1
-
-
-def attempt_part(call: tuple, index: int, count: int) -> tuple[object, str | None]:
-    """Part ``index`` of ``count`` of a call's capture, or the sentence saying why there is none."""
-    _fn, path, protocol, _scenario, keylog, more = call
-    try:
-        return analyse_part(path, protocol, keylog, index, count, **more), None
-    except InputError as exc:
-        return None, str(exc)
-
-
-def merge_parts(call: tuple, outcomes: list[tuple[object, str | None]]) -> tuple[object, str | None] | None:
-    """The capture's outcome from its parts' (the first error if any), or None: judge it whole."""
-    for _, error in outcomes:
-        if error is not None:
-            return None, error
-    result = merge(call[1], [part for part, _ in outcomes], call[2])
-    return None if result is None else (result, None)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli
 from tests.crafted import C, Conv, S, get, ok
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -135,11 +134,3 @@ def test_parallel_check_keeps_the_order_the_output_and_the_exit_code(tmp_path, c
     assert heads == [f for f in files if not f.endswith("missing.pcap")]
     assert run("check", "-j", "0", _good(tmp_path)).returncode == 2
 
-
-def test_the_pool_takes_the_biggest_files_first(tmp_path):
-    sizes = {"a.pcap": 10, "b.pcap": 3000, "c.pcap": 200, "d.pcap": 3000}
-    for name, size in sizes.items():
-        (tmp_path / name).write_bytes(b"x" * size)
-    files = [str(tmp_path / n) for n in sizes] + [str(tmp_path / "missing.pcap")]
-    assert cli._biggest_first(files, [0, 1, 2, 3, 4]) == [1, 3, 2, 0, 4]  # equal sizes keep file order
-    assert cli._biggest_first(files, [0, 2]) == [2, 0]

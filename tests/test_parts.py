@@ -187,10 +187,21 @@ def test_check_on_a_local_cluster_splits_one_capture_and_prints_what_one_process
     assert split.stdout == one.stdout
 
 
-def test_parts_without_a_cluster_is_one_sentence_and_exit_two(corpus):
-    proc = _check("--parts", "2", str(corpus / "ws-arkime.pcap"))
+def test_check_with_two_processes_splits_one_capture_and_prints_what_one_process_prints(tmp_path, corpus):
+    big = tmp_path / "big.pcap"
+    write(30_000, str(big), "http1")
+    files = [str(corpus / "ws-arkime.pcap"), str(big), str(corpus / "http1-ajax-xhr-polling-susam.pcap")]
+    one = _check("-j", "1", "--json", *files)
+    split = _check("-j", "2", "--parts", "2", "--json", *files)
+    assert one.returncode == split.returncode and not split.stderr
+    assert split.stdout == one.stdout
+
+
+def test_parts_with_one_process_and_no_cluster_is_one_sentence_and_exit_two(corpus):
+    proc = _check("-j", "1", "--parts", "2", str(corpus / "ws-arkime.pcap"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == ("error: --parts splits captures over the workers of a cluster, so it needs "
+    assert proc.stderr.strip() == ("error: --parts 2 splits a capture over workers, so it needs -j 2 or more, or "
                                    "--cluster (local:N, or a scheduler's address).")
+    assert _check("-j", "1", "--parts", "1", "--quiet", str(corpus / "ws-arkime.pcap")).returncode == 0
     proc = _check("--parts", "two", str(corpus / "ws-arkime.pcap"))
     assert proc.returncode == 2 and "--parts takes a number of parts" in proc.stderr
