@@ -6,7 +6,8 @@ Usage: python benchmarks/cluster.py [PACKETS] [--repeat N]   (default 10000000 p
 Prints, each command in its own process, best of --repeat runs, taking turns:
   scaling   check --cluster local:1 FILE   against   check --cluster local:2 FILE   on a PACKETS-packet capture
             (a file of 64 MiB or more is split into as many parts as the cluster has workers; target >= 1.6x on
-            2 cores), beside check -j 1 FILE (one process, no cluster) as the reference
+            2 cores), beside check -j 1 FILE (one process, no cluster) as the reference and check -j 2 FILE (the
+            same two parts in a process pool, no Dask)
   overhead  check FILE   against   check --cluster local:2 FILE   on a 10^4-packet capture (start-up of the
             LocalCluster and the round trips)
   memory    peak RSS of one part (of two) judged alone, beside the whole capture judged in one process
@@ -20,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import OURS, capture, measure  # noqa: E402
+from run import CHECK, OURS, capture, measure  # noqa: E402
 
 USAGE = "usage: python benchmarks/cluster.py [PACKETS] [--repeat N]"
 
@@ -32,11 +33,13 @@ def best(commands: list[list[str]], repeat: int) -> list[tuple[float, float]]:
 
 def scaling(n: int, repeat: int) -> None:
     path = str(capture(n, "websocket"))
-    (ref, _), (one, _), (two, _) = best([[*OURS, "-j", "1", path], [*OURS, "--cluster", "local:1", path],
-                                         [*OURS, "--cluster", "local:2", path]], repeat)
+    (ref, _), (pool, _), (one, _), (two, _) = best([[*OURS, path], [*CHECK, "-j", "2", path],
+                                                    [*OURS, "--cluster", "local:1", path],
+                                                    [*OURS, "--cluster", "local:2", path]], repeat)
     print(f"cluster scaling: one capture of {n} packets ({Path(path).stat().st_size / 1e6:.0f} MB): -j 1 {ref:.2f} s, "
-          f"--cluster local:1 {one:.2f} s, --cluster local:2 {two:.2f} s (2 parts): speed-up {one / two:.2f}x "
-          f"(target >= 1.6x), {ref / two:.2f}x against one process", flush=True)
+          f"-j 2 {pool:.2f} s (2 parts in the process pool: {ref / pool:.2f}x), --cluster local:1 {one:.2f} s, "
+          f"--cluster local:2 {two:.2f} s (2 parts): speed-up {one / two:.2f}x (target >= 1.6x), {ref / two:.2f}x "
+          "against one process", flush=True)
 
 
 def overhead(repeat: int) -> None:

@@ -11,7 +11,7 @@ DUPLEXLAB_PURE=1 in the environment forces pure Python) and the start-up time: `
 For each size it writes three captures (benchmarks/make_capture.py): a WebSocket-heavy one, an
 HTTP/1.1 keep-alive-heavy one and an HTTP/3 one (real aioquic peers, keys in the pcapng's DSB). On each
 it times, every command in its own process and in the same run:
-  ours    `python -m analysis check --quiet FILE` (every connection recognised and judged)
+  ours    `python -m analysis check --quiet -j 1 FILE` (every connection recognised and judged, one process)
   tshark  the field pass a user would run for that protocol, and only that protocol's fields:
           websocket: -e frame.number -e tcp.stream -e websocket.opcode -e websocket.mask
           http1:     -e frame.number -e tcp.stream -e http.request.method -e http.response.code
@@ -66,7 +66,8 @@ TSHARK_FIELDS = {
     "http3": ("frame.number", "quic.stream.stream_id", "http3.frame_type"),
 }
 STARTUP_RUNS = 10
-OURS = [sys.executable, "-m", "analysis", "check", "--quiet"]
+CHECK = [sys.executable, "-m", "analysis", "check", "--quiet"]
+OURS = [*CHECK, "-j", "1"]  # one process (a big capture is not split over the cores): the per-core figures
 FLOOR = [sys.executable, str(HERE / "floor.py")]
 EVENTS = [sys.executable, str(HERE / "events.py")]
 
@@ -167,7 +168,7 @@ def tls_cost(sizes: list[int], repeat: int) -> None:
 
 def scaling(n: int, repeat: int) -> None:
     files = [str(capture(n, mix)) for mix in ("websocket", "http1")] * 2
-    runs = [(measure([*OURS, "-j", "1", *files])[0], measure([*OURS, "-j", "2", *files])[0]) for _ in range(repeat)]
+    runs = [(measure([*CHECK, "-j", "1", *files])[0], measure([*CHECK, "-j", "2", *files])[0]) for _ in range(repeat)]
     one, two = min(r[0] for r in runs), min(r[1] for r in runs)
     print(f"scaling: {len(files)} files of {n} packets: -j 1 {one:.2f} s, -j 2 {two:.2f} s, speed-up {one / two:.2f}x "
           f"on {os.cpu_count()} cores", flush=True)
