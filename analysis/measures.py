@@ -32,7 +32,9 @@ class Measures:
         self.retransmissions = self.gaps = 0
         self.ack_ns, self.ack_count = 0, 0
         self.app_keys: dict[str, tuple] = {}  # app -> end key of its first connection (the order it is listed in)
-        self.ws: Counter[tuple[Direction, int]] = Counter()  # (direction, opcode) -> frames
+        # (direction, opcode) -> frames: a plain dict, counted per frame (a Counter's item assignment goes through a
+        # Python-level slot: four times the instructions)
+        self.ws: dict[tuple[Direction, int], int] = {}
         self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
         self.longpoll = False
 
@@ -41,7 +43,8 @@ class Measures:
         return {WsFrame: self._ws, Http1Response: self._response}
 
     def _ws(self, e: WsFrame) -> None:
-        self.ws[e.direction, e.opcode] += 1
+        key = e.direction, e.opcode
+        self.ws[key] = self.ws.get(key, 0) + 1
 
     def _response(self, e: Http1Response) -> None:
         if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
@@ -71,7 +74,7 @@ class Measures:
             self.app_keys[app] = min(self.app_keys.get(app, keys(key)), keys(key))
         add_counts(self.wire, other.wire)
         add_counts(self.packets, other.packets)
-        self.ws.update(other.ws)
+        add_counts(self.ws, other.ws)
         self.longpoll = self.longpoll or other.longpoll
 
     def result(self, frames: int) -> dict:
