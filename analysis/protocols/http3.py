@@ -52,6 +52,7 @@ class Http3Connection:
     def __init__(self, conn: Connection, out: list[Event]) -> None:
         self.conn, self.out = conn, out
         self.halves: dict[tuple[Direction, int], _Half] = {}
+        self.busy: dict[tuple[Direction, int], _Half] = {}  # the halves holding bytes not yet parsed
         self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
         self.settings: dict[Direction, dict[int, int]] = {}
         self.decoders: dict[Direction, pylsqpack.Decoder] = {}  # by the side whose headers it decodes
@@ -99,10 +100,18 @@ class Http3Connection:
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
+        if half.buf.buf:
+            self.busy[key] = half
+        else:
+            self.busy.pop(key, None)
 
     def pending_frame(self) -> int | None:
-        marks = [h.buf.where(0)[1] for h in self.halves.values() if h.buf.buf]
-        marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
+        """The first frame begun and not yet reported: of bytes held (``busy``, kept by ``data``, the only way into
+        a half), of header blocks waiting, of what rides on a stream. Its cost follows what is in flight, not how
+        many streams the connection has had."""
+        marks = [h.buf.where(0)[1] for h in self.busy.values()]
+        if self.blocked[C2S] or self.blocked[S2C]:
+            marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
         marks += [f.frame for f, _, _ in self.waiting]
         m = self.carried.pending_frame()
         if m is not None:

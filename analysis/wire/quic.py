@@ -157,9 +157,14 @@ class _Recv:
         self.pending: dict[int, bytes] = {}
 
     def add(self, offset: int, data: bytes, fin: bool) -> list[bytes]:
-        if fin:
-            self.final = offset + len(data)
         end = offset + len(data)
+        if fin:
+            self.final = end
+        if offset == self.next and not self.pending:  # the common case: the next bytes, nothing held
+            if not data:
+                return []
+            self.next = end
+            return [data]
         if end <= self.next and data:
             return []  # a retransmission of what was released
         if offset < self.next:
@@ -333,18 +338,20 @@ class QuicReader:
 
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
                 frame: int, ts: float, out: list) -> None:
-        keys = qc.keys.get((space, direction))
+        sd = (space, direction)
+        keys = qc.keys.get(sd)
         if keys is None:
             if space == "1rtt" or (space == "handshake" and qc.random is not None):
                 self._no_keys(qc)
             return
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
-            pn = decode_packet_number(truncated, pn_len, qc.largest.get((space, direction), -1))
+            largest = qc.largest.get(sd, -1)
+            pn = decode_packet_number(truncated, pn_len, largest)
             if not long and (first >> 2) & 1 != qc.phase[direction]:
                 keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
-                qc.keys[(space, direction)], qc.phase[direction] = keys, (first >> 2) & 1
+                qc.keys[sd], qc.phase[direction] = keys, (first >> 2) & 1
             else:
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
         except Unopenable:
@@ -354,11 +361,10 @@ class QuicReader:
                 if not qc.opened_1rtt and qc.failed_1rtt >= 3:
                     self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
             return
+        if pn > largest:
+            qc.largest[sd] = pn
         if space == "1rtt":
             qc.opened_1rtt += 1
-        if pn > qc.largest.get((space, direction), -1):
-            qc.largest[(space, direction)] = pn
-        if space == "1rtt":
             qc.held[direction].add(pn, pn + 1)
         self._frames(qc, direction, space, plain, frame, ts, out)
 
@@ -378,7 +384,11 @@ class QuicReader:
         conn = qc.info.id
         pos, n = 0, len(p)
         while pos < n:
-            ftype, pos = varint(p, pos)
+            ftype = p[pos]
+            if ftype < 0x40:  # every frame type this reader knows is one byte
+                pos += 1
+            else:
+                ftype, pos = varint(p, pos)
             if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
                 continue
             if 0x08 <= ftype <= 0x0F:
@@ -471,14 +481,18 @@ class QuicReader:
             return
         before = recv.next
         pieces = recv.add(off, data, fin)
-        if not pieces and off + len(data) <= before and data:
-            qc.info.retransmissions += 1
-        qc.info.payload_bytes[direction] += sum(map(len, pieces))
+        info = qc.info
+        if not pieces:
+            if data:
+                if off + len(data) <= before:
+                    info.retransmissions += 1
+            elif fin and recv.done:
+                out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+            return
+        last = len(pieces) - 1
         for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            out.append(StreamData(qc.info.id, direction, sid, piece, last and recv.done, ts, frame))
-        if not pieces and recv.done and fin and not data:
-            out.append(StreamData(qc.info.id, direction, sid, b"", True, ts, frame))
+            info.payload_bytes[direction] += len(piece)
+            out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""

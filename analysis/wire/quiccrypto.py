@@ -61,6 +61,7 @@ class Keys:
     # Made on first use and kept (a cipher object per packet cost more than the decryption); not part of the value.
     _aead: object = field(default=None, init=False, repr=False, compare=False)
     _ecb: object = field(default=None, init=False, repr=False, compare=False)
+    _iv: int = field(default=0, init=False, repr=False, compare=False)  # ``iv`` as an integer, set with ``_aead``
 
     @classmethod
     def from_secret(cls, secret: bytes, suite: int, hp: bytes | None = None) -> Keys:
@@ -80,9 +81,9 @@ class Keys:
         return Keys.from_secret(secret, self.suite, self.hp)
 
     def mask(self, sample: bytes) -> bytes:
-        aes = SUITES[self.suite][0] == "aes"
-        if aes and len(sample) == 16 and self._ecb is not None:  # ECB keeps no state across whole blocks
+        if self._ecb is not None and len(sample) == 16:  # AES: ECB keeps no state across whole blocks
             return self._ecb.update(sample)[:5]
+        aes = SUITES[self.suite][0] == "aes"
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # loaded by the first QUIC flow
 
         if aes:
@@ -94,10 +95,11 @@ class Keys:
         return enc.update(b"\x00" * 5)
 
     def open(self, pn: int, aad: bytes, ciphertext: bytes) -> bytes:
-        nonce = (int.from_bytes(self.iv, "big") ^ pn).to_bytes(12, "big")
         aead = self._aead
         if aead is None:
             aead = self._aead = make_aead(SUITES[self.suite][0], self.key)
+            self._iv = int.from_bytes(self.iv, "big")
+        nonce = (self._iv ^ pn).to_bytes(12, "big")
         try:
             return aead.decrypt(nonce, ciphertext, aad)
         except Exception as exc:
@@ -139,9 +141,10 @@ def unprotect(keys: Keys, packet: bytes, pn_offset: int, long_header: bool) -> t
     mask = keys.mask(bytes(packet[sample_at:sample_at + 16]))
     first = packet[0] ^ (mask[0] & (0x0F if long_header else 0x1F))
     pn_len = (first & 0x03) + 1
-    pn_bytes = bytes(b ^ m for b, m in zip(packet[pn_offset:pn_offset + pn_len], mask[1:1 + pn_len], strict=False))
-    header = bytes([first]) + bytes(packet[1:pn_offset]) + pn_bytes
-    return header, int.from_bytes(pn_bytes, "big"), pn_len, first
+    pn_end = pn_offset + pn_len
+    truncated = int.from_bytes(packet[pn_offset:pn_end], "big") ^ int.from_bytes(mask[1:1 + pn_len], "big")
+    header = bytes((first,)) + bytes(packet[1:pn_offset]) + truncated.to_bytes(pn_len, "big")
+    return header, truncated, pn_len, first
 
 
 def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
