@@ -35,13 +35,14 @@ def _other(d: Direction) -> Direction:
 class _Half:
     """One direction of one stream: its bytes, and how far its header (type, ids) has been read."""
 
-    __slots__ = ("buf", "kind", "skip", "started")
+    __slots__ = ("buf", "kind", "need", "skip", "started")
 
     def __init__(self) -> None:
         self.buf = Stream()
         self.kind = ""  # "" until known; "frames", "raw" (WebTransport data), "encoder", "ignore"
         self.started = False
         self.skip = 0  # bytes of a long DATA frame still to pass
+        self.need = 0  # bytes ``buf`` must hold before the frame it begins with is whole (0: not known)
 
 
 class Http3Connection:
@@ -112,7 +113,8 @@ class Http3Connection:
         marks = [h.buf.where(0)[1] for h in self.busy.values()]
         if self.blocked[C2S] or self.blocked[S2C]:
             marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
-        marks += [f.frame for f, _, _ in self.waiting]
+        if self.waiting:
+            marks += [f.frame for f, _, _ in self.waiting]
         m = self.carried.pending_frame()
         if m is not None:
             marks.append(m)
@@ -211,6 +213,9 @@ class Http3Connection:
 
     def _frames(self, direction: Direction, sid: int, half: _Half) -> None:
         buf = half.buf
+        if len(buf.buf) < half.need:
+            return  # the frame it begins with is still not whole: no need to read its header again
+        half.need = 0
         while buf.buf:
             if half.skip:
                 n = min(half.skip, len(buf.buf))
@@ -239,6 +244,7 @@ class Http3Connection:
                 half.skip = length
                 continue
             if len(b) < pos + length:
+                half.need = pos + length
                 return
             end_ts, end_frame = buf.where(pos + length - 1) if length else (ts, frame)
             if ftype == 0 and length and not sid & 0x3 and self.carried.rides(sid):

@@ -10,6 +10,7 @@ cannot be opened — no keys for it, keys that do not fit, or an Initial the cap
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,20 +96,29 @@ class Malformed(Exception):
     pass
 
 
-_VARINT_MASK = {2: (1 << 14) - 1, 4: (1 << 30) - 1, 8: (1 << 62) - 1}  # the two length bits cleared
+_U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("!H", "!I", "!Q"))
+_PAST_END = "a variable-length integer runs past the end"
 
 
 def varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it)."""
-    if pos >= len(buf):
-        raise Malformed("a variable-length integer runs past the end")
-    first = buf[pos]
+    try:
+        first = buf[pos]
+    except IndexError:
+        raise Malformed(_PAST_END) from None
     if first < 0x40:  # one byte: most frame types, lengths and stream ids
         return first, pos + 1
-    size = 1 << (first >> 6)
-    if pos + size > len(buf):
-        raise Malformed("a variable-length integer runs past the end")
-    return int.from_bytes(buf[pos:pos + size], "big") & _VARINT_MASK[size], pos + size
+    if first < 0x80:
+        if pos + 2 > len(buf):
+            raise Malformed(_PAST_END)
+        return _U16(buf, pos)[0] & 0x3FFF, pos + 2  # the two length bits cleared
+    if first < 0xC0:
+        if pos + 4 > len(buf):
+            raise Malformed(_PAST_END)
+        return _U32(buf, pos)[0] & 0x3FFFFFFF, pos + 4
+    if pos + 8 > len(buf):
+        raise Malformed(_PAST_END)
+    return _U64(buf, pos)[0] & 0x3FFFFFFFFFFFFFFF, pos + 8
 
 
 class Ranges:
