@@ -343,7 +343,15 @@ class QuicReader:
                 dcid_len = qc.cid_len.get(direction)
                 if dcid_len is None:
                     return  # a short packet before any long one from this side: nothing says where its header ends
-                self._packet(qc, direction, "1rtt", d[pos:], 1 + dcid_len, False, frame, ts, out)
+                packet = d[pos:]
+                keys = qc.keys.get(("1rtt", direction))
+                if keys is not None:  # the fast lane: most packets of a connection open in one go
+                    opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
+                                             qc.phase[direction])
+                    if opened is not None:
+                        self._opened(qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
+                        return
+                self._packet(qc, direction, "1rtt", packet, 1 + dcid_len, False, frame, ts, out)
                 return
 
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
@@ -371,8 +379,13 @@ class QuicReader:
                 if not qc.opened_1rtt and qc.failed_1rtt >= 3:
                     self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
             return
-        if pn > largest:
-            qc.largest[sd] = pn
+        self._opened(qc, direction, space, pn, plain, frame, ts, out)
+
+    def _opened(self, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int, ts: float,
+                out: list) -> None:
+        """A packet that opened: its number recorded, its frames read."""
+        if pn > qc.largest.get((space, direction), -1):
+            qc.largest[(space, direction)] = pn
         if space == "1rtt":
             qc.opened_1rtt += 1
             qc.held[direction].add(pn, pn + 1)
