@@ -5,9 +5,10 @@ the TCP ones).
   (``unprotect``, ``decode_packet_number``, ``open``), the lane switched off, on captures of real peers that
   reorder, resend, lose, update their keys and carry many streams.
 - ``decode_udp``'s one-struct read of Ethernet/IPv4/UDP against its general read of the same IP packet.
-- ``Http3Connection.pending_frame``, kept from the halves holding bytes, against the first frame begun and not yet
-  reported over every half, after every piece of stream bytes; and HTTP/3 frames fed in any cut give the events
-  they give whole (a frame not yet whole is not read again until its bytes are).
+- ``Http3Connection.pending_frame``, kept from the halves holding bytes and worked out again only when something
+  may have moved it, against the first frame begun and not yet reported over every half, after every piece of
+  stream bytes; and HTTP/3 frames fed in any cut give the events they give whole (a frame not yet whole is not
+  read again until its bytes are).
 """
 
 from __future__ import annotations

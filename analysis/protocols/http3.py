@@ -26,6 +26,7 @@ _WT_BIDI = 0x41  # WEBTRANSPORT_STREAM: the signal that opens a WebTransport bid
 _HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINUATION"}  # RFC 9114 §7.2.8
 _QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
 _MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
+_STALE = -1  # pending_frame must be worked out again
 
 
 def _other(d: Direction) -> Direction:
@@ -61,10 +62,12 @@ class Http3Connection:
         self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
+        self.mark: int | None = None  # what pending_frame last said, or _STALE once anything may have moved it
 
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
+        self.mark = _STALE
         if isinstance(x, StreamData):
             self.data(x)
         elif isinstance(x, StreamReset):
@@ -93,6 +96,9 @@ class Http3Connection:
             return
         if x.data:
             half.buf.feed(x.data, x.ts, x.frame)
+            if len(half.buf.buf) < half.need and not x.fin:
+                return  # more of a frame not yet whole: nothing to read, and its first byte is where it was
+        self.mark = _STALE
         try:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
@@ -109,7 +115,9 @@ class Http3Connection:
     def pending_frame(self) -> int | None:
         """The first frame begun and not yet reported: of bytes held (``busy``, kept by ``data``, the only way into
         a half), of header blocks waiting, of what rides on a stream. Its cost follows what is in flight, not how
-        many streams the connection has had."""
+        many streams the connection has had, and it is worked out again only once something may have moved it."""
+        if self.mark != _STALE:
+            return self.mark
         marks = [h.buf.where(0)[1] for h in self.busy.values()]
         if self.blocked[C2S] or self.blocked[S2C]:
             marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
@@ -118,9 +126,11 @@ class Http3Connection:
         m = self.carried.pending_frame()
         if m is not None:
             marks.append(m)
-        return min(marks) if marks else None
+        self.mark = min(marks) if marks else None
+        return self.mark
 
     def finish(self) -> None:
+        self.mark = _STALE
         self.carried.finish()
         for frame, direction, _ in self.waiting:
             self.out.append(Undecodable(frame.ts, frame.frame, self.conn.id, direction, protocol="qpack",
