@@ -67,10 +67,11 @@ class Http3Connection:
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
-        self.mark = _STALE
         if isinstance(x, StreamData):
             self.data(x)
-        elif isinstance(x, StreamReset):
+            return
+        self.mark = _STALE
+        if isinstance(x, StreamReset):
             self.carried.reset(x.stream_id)
         elif isinstance(x, StreamLost):
             self.carried.lost(x.direction, x.stream_id, x.ts, x.frame)
