@@ -232,22 +232,23 @@ class QuicReader:
         self.unopened = 0  # QUIC packets that did not open
 
     def feed(self, frame: int, ts: float, dg: Datagram) -> list:
-        a, b = (dg.src, dg.sport), (dg.dst, dg.dport)
+        src, sport, dst, dport, payload = dg
+        a, b = (src, sport), (dst, dport)
         key = (a, b) if a <= b else (b, a)
         qc = self.conns.get(key)
         out: list = []
         if qc is None:
-            qc = self._open(key, a, frame, ts, dg.payload, out)
+            qc = self._open(key, a, frame, ts, payload, out)
             if qc is None:
                 return out
         direction = C2S if a == qc.client else S2C
         info = qc.info
         info.packets[direction] += 1
-        info.wire_bytes[direction] += len(dg.payload)
+        info.wire_bytes[direction] += len(payload)
         info.last_frame, info.last_ts = frame, ts
         if not info.unread:
             try:
-                self._datagram(qc, direction, dg.payload, frame, ts, out)
+                self._datagram(qc, direction, payload, frame, ts, out)
             except Malformed as exc:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
             except IndexError:
