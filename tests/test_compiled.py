@@ -2,9 +2,9 @@
 the same JSON documents, the same wire events.
 
 Each path runs in its own process (DUPLEXLAB_PURE=1 for the pure one) on the real-world corpus, the TLS, stack,
-mid-stream and fragment fixtures, crafted captures and a 10^4-packet bench capture. Where no compiled path was
-built, the test says so and fails when a C compiler is at hand or under CI (no silent skip); without a compiler it
-is skipped with the reason, since the pure package is then what an install gives.
+mid-stream and fragment fixtures, crafted captures, a 10^4-packet bench capture and an HTTP/3 one. Where no compiled
+path was built, the test says so and fails when a C compiler is at hand or under CI (no silent skip); without a
+compiler it is skipped with the reason, since the pure package is then what an install gives.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_capture import write as write_bench  # noqa: E402
+from make_capture import write_h3  # noqa: E402
 
 sys.path.pop(0)
 
@@ -91,6 +92,9 @@ def captures(tmp_path_factory, corpus) -> list[tuple[str, str | None]]:
     tls = str(tmp / "bench-websocket-tls-2000.pcap")
     write_bench(2_000, tls, "websocket-tls")
     found.append((tls, tls + ".keylog"))
+    h3 = str(tmp / "bench-http3-1500.pcapng")  # QUIC and HTTP/3 (decode_udp, carrier: compiled), keys in its DSB
+    write_h3(1500, h3)
+    found.append((h3, None))
     return found
 
 

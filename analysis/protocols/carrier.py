@@ -152,6 +152,8 @@ class Carried:
             child.finish()
 
     def pending_frame(self) -> int | None:
+        if not self.children:  # the common case: nothing rides on any stream
+            return None
         marks = [m for c in self.children.values() if (m := c.pending_frame()) is not None]
         return min(marks) if marks else None
 

@@ -26,6 +26,7 @@ _WT_BIDI = 0x41  # WEBTRANSPORT_STREAM: the signal that opens a WebTransport bid
 _HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINUATION"}  # RFC 9114 §7.2.8
 _QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
 _MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
+_STALE = -1  # pending_frame must be worked out again
 
 
 def _other(d: Direction) -> Direction:
@@ -35,13 +36,14 @@ def _other(d: Direction) -> Direction:
 class _Half:
     """One direction of one stream: its bytes, and how far its header (type, ids) has been read."""
 
-    __slots__ = ("buf", "kind", "skip", "started")
+    __slots__ = ("buf", "kind", "need", "skip", "started")
 
     def __init__(self) -> None:
         self.buf = Stream()
         self.kind = ""  # "" until known; "frames", "raw" (WebTransport data), "encoder", "ignore"
         self.started = False
         self.skip = 0  # bytes of a long DATA frame still to pass
+        self.need = 0  # bytes ``buf`` must hold before the frame it begins with is whole (0: not known)
 
 
 class Http3Connection:
@@ -52,6 +54,7 @@ class Http3Connection:
     def __init__(self, conn: Connection, out: list[Event]) -> None:
         self.conn, self.out = conn, out
         self.halves: dict[tuple[Direction, int], _Half] = {}
+        self.busy: dict[tuple[Direction, int], _Half] = {}  # the halves holding bytes not yet parsed
         self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
         self.settings: dict[Direction, dict[int, int]] = {}
         self.decoders: dict[Direction, pylsqpack.Decoder] = {}  # by the side whose headers it decodes
@@ -59,13 +62,16 @@ class Http3Connection:
         self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
+        self.mark: int | None = None  # what pending_frame last said, or _STALE once anything may have moved it
 
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
         if isinstance(x, StreamData):
             self.data(x)
-        elif isinstance(x, StreamReset):
+            return
+        self.mark = _STALE
+        if isinstance(x, StreamReset):
             self.carried.reset(x.stream_id)
         elif isinstance(x, StreamLost):
             self.carried.lost(x.direction, x.stream_id, x.ts, x.frame)
@@ -91,6 +97,9 @@ class Http3Connection:
             return
         if x.data:
             half.buf.feed(x.data, x.ts, x.frame)
+            if len(half.buf.buf) < half.need and not x.fin:
+                return  # more of a frame not yet whole: nothing to read, and its first byte is where it was
+        self.mark = _STALE
         try:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
@@ -99,17 +108,30 @@ class Http3Connection:
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
+        if half.buf.buf:
+            self.busy[key] = half
+        else:
+            self.busy.pop(key, None)
 
     def pending_frame(self) -> int | None:
-        marks = [h.buf.where(0)[1] for h in self.halves.values() if h.buf.buf]
-        marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
-        marks += [f.frame for f, _, _ in self.waiting]
+        """The first frame begun and not yet reported: of bytes held (``busy``, kept by ``data``, the only way into
+        a half), of header blocks waiting, of what rides on a stream. Its cost follows what is in flight, not how
+        many streams the connection has had, and it is worked out again only once something may have moved it."""
+        if self.mark != _STALE:
+            return self.mark
+        marks = [h.buf.where(0)[1] for h in self.busy.values()]
+        if self.blocked[C2S] or self.blocked[S2C]:
+            marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
+        if self.waiting:
+            marks += [f.frame for f, _, _ in self.waiting]
         m = self.carried.pending_frame()
         if m is not None:
             marks.append(m)
-        return min(marks) if marks else None
+        self.mark = min(marks) if marks else None
+        return self.mark
 
     def finish(self) -> None:
+        self.mark = _STALE
         self.carried.finish()
         for frame, direction, _ in self.waiting:
             self.out.append(Undecodable(frame.ts, frame.frame, self.conn.id, direction, protocol="qpack",
@@ -202,6 +224,9 @@ class Http3Connection:
 
     def _frames(self, direction: Direction, sid: int, half: _Half) -> None:
         buf = half.buf
+        if len(buf.buf) < half.need:
+            return  # the frame it begins with is still not whole: no need to read its header again
+        half.need = 0
         while buf.buf:
             if half.skip:
                 n = min(half.skip, len(buf.buf))
@@ -230,6 +255,7 @@ class Http3Connection:
                 half.skip = length
                 continue
             if len(b) < pos + length:
+                half.need = pos + length
                 return
             end_ts, end_frame = buf.where(pos + length - 1) if length else (ts, frame)
             if ftype == 0 and length and not sid & 0x3 and self.carried.rides(sid):

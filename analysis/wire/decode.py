@@ -171,9 +171,20 @@ class Datagram(NamedTuple):
     payload: bytes
 
 
+# Ethernet + IPv4 without options + UDP, in one unpack (QUIC's common frame): ethertype, version/IHL, total length,
+# flags/offset, protocol, addresses, ports, UDP length.
+_ETH_IPV4_UDP = struct.Struct("!12xHBxHxxHxBxx4s4sHHH").unpack_from
+_UDP = struct.Struct("!HHH").unpack_from
+
+
 def decode_udp(linktype: int, data: bytes) -> Datagram | None:
     """The UDP datagram in ``data``, or None. Asked only of frames ``decode`` found no TCP in, so TCP's
     fast path pays nothing for it."""
+    if linktype == LINKTYPE_ETHERNET and len(data) >= 42:
+        ethertype, vihl, total, frag, proto, src, dst, sport, dport, ulen = _ETH_IPV4_UDP(data)
+        if ethertype == _ETHERTYPE_IPV4 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF:
+            end = 14 + (total or len(data) - 14)
+            return _datagram(data, 34, end, src, sport, dst, dport, ulen)
     l3 = _network_start(linktype, data)
     if l3 is None:
         return None
@@ -196,6 +207,12 @@ def decode_udp(linktype: int, data: bytes) -> Datagram | None:
         return None
     if len(data) < start + 8:
         return None
-    sport, dport, ulen = struct.unpack_from("!HHH", data, start)
+    sport, dport, ulen = _UDP(data, start)
+    return _datagram(data, start, end, src, sport, dst, dport, ulen)
+
+
+def _datagram(data: bytes, start: int, end: int, src: bytes, sport: int, dst: bytes, dport: int,
+              ulen: int) -> Datagram:
+    """The datagram whose UDP header is at ``start``, ending where the IP and UDP lengths (and the frame) say."""
     end = min(end, start + ulen, len(data)) if ulen >= 8 else min(end, len(data))
     return Datagram(src, sport, dst, dport, bytes(data[start + 8:end]))

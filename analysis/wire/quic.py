@@ -6,10 +6,15 @@ per stream (retransmitted and reordered STREAM frames folded, coalesced packets 
 ``QuicClosed``, and ``Ended`` once both sides have closed (or at ``finish``). A connection whose packets
 cannot be opened — no keys for it, keys that do not fit, or an Initial the capture missed — says so once
 (``conn.unread``) and yields nothing else. Pure: secrets come in as key log text, never from a file.
+
+Most packets of a big capture take a fast lane: a 1-RTT packet whose keys have opened one before and whose key
+phase is the current one is opened in one go (``Keys.open_short``); anything else (a key update, a packet that does
+not open, a long header) takes the general way, and both give the same (tests/test_quic_fast_paths.py).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,20 +100,29 @@ class Malformed(Exception):
     pass
 
 
-_VARINT_MASK = {2: (1 << 14) - 1, 4: (1 << 30) - 1, 8: (1 << 62) - 1}  # the two length bits cleared
+_U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("!H", "!I", "!Q"))
+_PAST_END = "a variable-length integer runs past the end"
 
 
 def varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it)."""
-    if pos >= len(buf):
-        raise Malformed("a variable-length integer runs past the end")
-    first = buf[pos]
+    try:
+        first = buf[pos]
+    except IndexError:
+        raise Malformed(_PAST_END) from None
     if first < 0x40:  # one byte: most frame types, lengths and stream ids
         return first, pos + 1
-    size = 1 << (first >> 6)
-    if pos + size > len(buf):
-        raise Malformed("a variable-length integer runs past the end")
-    return int.from_bytes(buf[pos:pos + size], "big") & _VARINT_MASK[size], pos + size
+    if first < 0x80:
+        if pos + 2 > len(buf):
+            raise Malformed(_PAST_END)
+        return _U16(buf, pos)[0] & 0x3FFF, pos + 2  # the two length bits cleared
+    if first < 0xC0:
+        if pos + 4 > len(buf):
+            raise Malformed(_PAST_END)
+        return _U32(buf, pos)[0] & 0x3FFFFFFF, pos + 4
+    if pos + 8 > len(buf):
+        raise Malformed(_PAST_END)
+    return _U64(buf, pos)[0] & 0x3FFFFFFFFFFFFFFF, pos + 8
 
 
 class Ranges:
@@ -157,9 +171,14 @@ class _Recv:
         self.pending: dict[int, bytes] = {}
 
     def add(self, offset: int, data: bytes, fin: bool) -> list[bytes]:
-        if fin:
-            self.final = offset + len(data)
         end = offset + len(data)
+        if fin:
+            self.final = end
+        if offset == self.next and not self.pending:  # the common case: the next bytes, nothing held
+            if not data:
+                return []
+            self.next = end
+            return [data]
         if end <= self.next and data:
             return []  # a retransmission of what was released
         if offset < self.next:
@@ -217,22 +236,23 @@ class QuicReader:
         self.unopened = 0  # QUIC packets that did not open
 
     def feed(self, frame: int, ts: float, dg: Datagram) -> list:
-        a, b = (dg.src, dg.sport), (dg.dst, dg.dport)
+        src, sport, dst, dport, payload = dg
+        a, b = (src, sport), (dst, dport)
         key = (a, b) if a <= b else (b, a)
         qc = self.conns.get(key)
         out: list = []
         if qc is None:
-            qc = self._open(key, a, frame, ts, dg.payload, out)
+            qc = self._open(key, a, frame, ts, payload, out)
             if qc is None:
                 return out
         direction = C2S if a == qc.client else S2C
         info = qc.info
         info.packets[direction] += 1
-        info.wire_bytes[direction] += len(dg.payload)
+        info.wire_bytes[direction] += len(payload)
         info.last_frame, info.last_ts = frame, ts
         if not info.unread:
             try:
-                self._datagram(qc, direction, dg.payload, frame, ts, out)
+                self._datagram(qc, direction, payload, frame, ts, out)
             except Malformed as exc:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
             except IndexError:
@@ -328,23 +348,33 @@ class QuicReader:
                 dcid_len = qc.cid_len.get(direction)
                 if dcid_len is None:
                     return  # a short packet before any long one from this side: nothing says where its header ends
-                self._packet(qc, direction, "1rtt", d[pos:], 1 + dcid_len, False, frame, ts, out)
+                packet = d[pos:]
+                keys = qc.keys.get(("1rtt", direction))
+                if keys is not None:  # the fast lane: most packets of a connection open in one go
+                    opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
+                                             qc.phase[direction])
+                    if opened is not None:
+                        self._opened(qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
+                        return
+                self._packet(qc, direction, "1rtt", packet, 1 + dcid_len, False, frame, ts, out)
                 return
 
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
                 frame: int, ts: float, out: list) -> None:
-        keys = qc.keys.get((space, direction))
+        sd = (space, direction)
+        keys = qc.keys.get(sd)
         if keys is None:
             if space == "1rtt" or (space == "handshake" and qc.random is not None):
                 self._no_keys(qc)
             return
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
-            pn = decode_packet_number(truncated, pn_len, qc.largest.get((space, direction), -1))
+            largest = qc.largest.get(sd, -1)
+            pn = decode_packet_number(truncated, pn_len, largest)
             if not long and (first >> 2) & 1 != qc.phase[direction]:
                 keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
-                qc.keys[(space, direction)], qc.phase[direction] = keys, (first >> 2) & 1
+                qc.keys[sd], qc.phase[direction] = keys, (first >> 2) & 1
             else:
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
         except Unopenable:
@@ -354,11 +384,15 @@ class QuicReader:
                 if not qc.opened_1rtt and qc.failed_1rtt >= 3:
                     self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
             return
-        if space == "1rtt":
-            qc.opened_1rtt += 1
+        self._opened(qc, direction, space, pn, plain, frame, ts, out)
+
+    def _opened(self, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int, ts: float,
+                out: list) -> None:
+        """A packet that opened: its number recorded, its frames read."""
         if pn > qc.largest.get((space, direction), -1):
             qc.largest[(space, direction)] = pn
         if space == "1rtt":
+            qc.opened_1rtt += 1
             qc.held[direction].add(pn, pn + 1)
         self._frames(qc, direction, space, plain, frame, ts, out)
 
@@ -378,7 +412,11 @@ class QuicReader:
         conn = qc.info.id
         pos, n = 0, len(p)
         while pos < n:
-            ftype, pos = varint(p, pos)
+            ftype = p[pos]
+            if ftype < 0x40:  # every frame type this reader knows is one byte
+                pos += 1
+            else:
+                ftype, pos = varint(p, pos)
             if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
                 continue
             if 0x08 <= ftype <= 0x0F:
@@ -471,14 +509,18 @@ class QuicReader:
             return
         before = recv.next
         pieces = recv.add(off, data, fin)
-        if not pieces and off + len(data) <= before and data:
-            qc.info.retransmissions += 1
-        qc.info.payload_bytes[direction] += sum(map(len, pieces))
+        info = qc.info
+        if not pieces:
+            if data:
+                if off + len(data) <= before:
+                    info.retransmissions += 1
+            elif fin and recv.done:
+                out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+            return
+        last = len(pieces) - 1
         for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            out.append(StreamData(qc.info.id, direction, sid, piece, last and recv.done, ts, frame))
-        if not pieces and recv.done and fin and not data:
-            out.append(StreamData(qc.info.id, direction, sid, b"", True, ts, frame))
+            info.payload_bytes[direction] += len(piece)
+            out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""

@@ -1,0 +1,171 @@
+"""The QUIC and HTTP/3 shortcuts give what the general reading gives, to the field (as tests/test_fast_paths.py holds
+the TCP ones).
+
+- The 1-RTT fast lane (``Keys.open_short``: a short header packet opened in one go) against the general way
+  (``unprotect``, ``decode_packet_number``, ``open``), the lane switched off, on captures of real peers that
+  reorder, resend, lose, update their keys and carry many streams.
+- ``decode_udp``'s one-struct read of Ethernet/IPv4/UDP against its general read of the same IP packet.
+- ``Http3Connection.pending_frame``, kept from the halves holding bytes and worked out again only when something
+  may have moved it, against the first frame begun and not yet reported over every half, after every piece of
+  stream bytes; and HTTP/3 frames fed in any cut give the events they give whole (a frame not yet whole is not
+  read again until its bytes are).
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.events import C2S, S2C, Connection
+from analysis.protocols.dissect import Keylog, dissect
+from analysis.protocols.http3 import Http3Connection
+from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp
+from analysis.wire.pcapread import FileFacts, read_frames
+from analysis.wire.quic import QuicReader, StreamData
+from analysis.wire.quiccrypto import Keys
+from tests.quicpeers import Peers, respond
+from tests.test_quic_reader import _one_response, pushed_page, webtransport
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _events(path: str) -> tuple[list, list]:
+    facts = FileFacts(path)
+    d = dissect(read_frames(path, facts), keylog=Keylog(facts.keylog))
+    return [repr(c) for c in d.connections], [repr(e) for e in d.events]
+
+
+def _key_update(tmp_path) -> str:
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    peers.request("/before")
+    peers.pump()
+    peers.client.request_key_update()
+    peers.request("/after")
+    peers.pump()
+    peers.close()
+    return peers.write(tmp_path / "ku.pcapng")
+
+
+def _reordered(tmp_path) -> str:
+    def swap_and_repeat(records: list) -> None:
+        late = [i for i, r in enumerate(records) if len(r[3]) > 60 and r[3][0] & 0x80 == 0]  # 1-RTT datagrams
+        records[late[1]], records[late[2]] = records[late[2]], records[late[1]]
+        records.insert(late[2] + 1, records[late[2]])
+        del records[late[0]]  # and one the capture missed
+
+    return pushed_page(tmp_path, "moved.pcapng", swap_and_repeat)
+
+
+def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from make_capture import write_h3
+
+    paths = [pushed_page(tmp_path), webtransport(tmp_path), _one_response(tmp_path, "resent.pcapng", True),
+             _key_update(tmp_path), _reordered(tmp_path), ROOT / "tests/fixtures/fragments/quic-fragmented.pcapng"]
+    write_h3(1500, str(tmp_path / "h3.pcapng"))
+    paths = [str(p) for p in [*paths, tmp_path / "h3.pcapng"]]
+    taken: list[bool] = []
+    real = Keys.open_short
+    monkeypatch.setattr(Keys, "open_short", lambda self, *a: taken.append(r := real(self, *a)) or r)
+    fast = {p: _events(p) for p in paths}
+    monkeypatch.setattr(Keys, "open_short", lambda self, *a: None)
+    slow = {p: _events(p) for p in paths}
+    assert sum(r is not None for r in taken) > 1000, "the lane was seldom taken: the comparison proves little"
+    assert any(r is None for r in taken), "the lane never handed a packet to the general way"
+    assert slow == fast
+
+
+def _ipv4_udp(ihl: int, total: int, frag: int, proto: int, ulen: int, rest: bytes) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 7, frag, 64, proto, 0, b"\x0a\x00\x00\x01",
+                     b"\x0a\x00\x00\x02")
+    return ip + b"\x01" * max(0, ihl * 4 - 20) + struct.pack("!HHHH", 50000, 443, ulen, 0) + rest
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(ihl=st.sampled_from([5, 5, 5, 6, 4]), total=st.integers(0, 200), frag=st.sampled_from([0, 0x4000, 0x2000, 1]),
+       proto=st.sampled_from([17, 17, 6]), ulen=st.integers(0, 200), rest=st.binary(max_size=120),
+       cut=st.integers(0, 40), ethertype=st.sampled_from([0x0800, 0x0800, 0x86DD, 0x8100]))
+def test_decode_udp_reads_ethernet_ipv4_with_one_struct_as_it_reads_the_ip_packet(ihl, total, frag, proto, ulen,
+                                                                                   rest, cut, ethertype):
+    packet = _ipv4_udp(ihl, total, frag, proto, ulen, rest)
+    packet = packet[:len(packet) - cut] if cut < len(packet) else b""
+    frame = b"\x02" * 12 + ethertype.to_bytes(2, "big") + packet
+    general = decode_udp(LINKTYPE_RAW, packet) if ethertype == 0x0800 else None
+    assert decode_udp(LINKTYPE_ETHERNET, frame) == general
+
+
+def _h3_stream_bytes(tmp_path) -> list[StreamData]:
+    """The stream bytes of a real HTTP/3 exchange (pushes, QPACK, several streams), as the QUIC reader gives them."""
+    path = pushed_page(tmp_path)
+    facts = FileFacts(path)
+    ids = iter(range(100))
+    reader = QuicReader(Keylog(facts.keylog), lambda: next(ids))
+    items = []
+    for number, ts, linktype, data, _ in read_frames(path, facts):
+        dg = decode_udp(linktype, data)
+        if dg is not None:
+            items += [x for x in reader.feed(number, ts, dg) if isinstance(x, StreamData)]
+    assert len(items) > 10
+    return items
+
+
+def _first_begun(h3: Http3Connection) -> int | None:
+    """pending_frame as it was first written: over every half, every blocked and waiting header block."""
+    marks = [h.buf.where(0)[1] for h in h3.halves.values() if h.buf.buf]
+    marks += [f.frame for blocked in h3.blocked.values() for f in blocked.values()]
+    marks += [f.frame for f, _, _ in h3.waiting]
+    m = h3.carried.pending_frame()
+    if m is not None:
+        marks.append(m)
+    return min(marks) if marks else None
+
+
+def _reader() -> tuple[Http3Connection, list]:
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
+    out: list = []
+    return Http3Connection(conn, out), out
+
+
+def test_pending_frame_kept_from_the_busy_halves_is_the_first_frame_begun_over_all(tmp_path):
+    items = _h3_stream_bytes(tmp_path)
+    seen = set()
+    for size in (1, 7, None):  # each piece cut in bytes of this size (None: as it came)
+        h3, _ = _reader()
+        for x in items:
+            cuts = [x.data] if size is None else [x.data[i:i + size] for i in range(0, len(x.data), size)] or [b""]
+            for k, piece in enumerate(cuts):
+                h3.data(StreamData(x.conn, x.direction, x.stream_id, piece, x.fin and k == len(cuts) - 1, x.ts,
+                                   x.frame))
+                assert h3.pending_frame() == _first_begun(h3)
+                seen.add(h3.pending_frame())
+    assert len(seen) > 2, "pending_frame never held anything back: the comparison proves little"
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(cuts=st.lists(st.integers(1, 300), min_size=1, max_size=40))
+def test_http3_frames_cut_anywhere_give_the_events_they_give_whole(tmp_path_factory, cuts):
+    items = _STREAMS.get("items")
+    if items is None:
+        items = _STREAMS["items"] = _h3_stream_bytes(tmp_path_factory.mktemp("h3cut"))
+    whole, whole_out = _reader()
+    for x in items:
+        whole.data(x)
+    whole.finish()
+    cut, cut_out = _reader()
+    for n, x in enumerate(items):
+        size = cuts[n % len(cuts)]
+        pieces = [x.data[i:i + size] for i in range(0, len(x.data), size)] or [b""]
+        for k, piece in enumerate(pieces):
+            cut.data(StreamData(x.conn, x.direction, x.stream_id, piece, x.fin and k == len(pieces) - 1, x.ts, x.frame))
+    cut.finish()
+    assert [repr(e) for e in cut_out] == [repr(e) for e in whole_out]
+    assert {e.direction for e in whole_out} == {C2S, S2C}
+
+
+_STREAMS: dict[str, list] = {}
