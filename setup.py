@@ -5,8 +5,10 @@ hand, the pure-Python package otherwise. pyproject.toml holds everything else.
   sources) both compile; a machine without a C compiler (or without Cython) gets the pure package: a module that
   does not compile is left out with one line on stderr, and the install goes on.
 - The sources are compiled as they are (plain Python, annotations not used as C types), so both paths run the
-  same code; analysis/_compiled.txt records each compiled source's CRC-32, and a source edited since the build
-  runs as Python until the next build.
+  same code. A few hot modules have a .pxd beside them (Cython's augmenting declarations): their classes become
+  extension types with C-typed attributes, and their hottest functions get C-typed arguments and locals; the .py
+  stays the one source. analysis/_compiled.txt records each compiled module's CRC-32 (its .py and .pxd), and a
+  module edited since the build runs as Python until the next build.
 - ``DUPLEXLAB_PURE=1`` at build time builds nothing; at run time it makes the package ignore what was built.
 """
 
@@ -38,6 +40,7 @@ def _extensions() -> list:
     exts = [Extension(f"{BUILT_AS}.{rel}", [os.path.join("analysis", *rel.split(".")) + ".py"]) for rel in HOT]
     try:
         built = cythonize(exts, build_dir=os.path.join("build", "cython"), quiet=True, nthreads=0,
+                          include_path=[_pxd_root()],
                           compiler_directives={"language_level": 3, "annotation_typing": False,
                                                "binding": True, "embedsignature": False})
     except Exception as exc:  # Cython could not translate a module: the pure package still installs
@@ -46,6 +49,20 @@ def _extensions() -> list:
     for ext in built:
         ext.name = f"{PACKAGE}.{ext.name.partition('.')[2]}"
     return built
+
+
+def _pxd_root() -> str:
+    """Where Cython finds each module's .pxd (analysis/wire/tcp.pxd beside tcp.py) under the name the module is
+    compiled as (BUILT_AS.wire.tcp): a directory holding BUILT_AS, a link to analysis/. A .pxd declares only
+    types of its own module (no cimport from another: that would import BUILT_AS at run time)."""
+    root = os.path.abspath(os.path.join("build", "pxd"))
+    link = os.path.join(root, BUILT_AS)
+    os.makedirs(root, exist_ok=True)
+    if not os.path.islink(link):
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(os.path.abspath("analysis"), link)
+    return root
 
 
 class BuildExt(build_ext):

@@ -1,7 +1,8 @@
 """Which path runs: the hot modules compiled (Cython, built by setup.py where a C compiler is at hand) or pure Python.
 
-setup.py compiles the modules named in HOT, as they are (no .pxd, no Cython syntax), into extension modules beside
-their sources, and writes MANIFEST: each compiled module's source CRC-32 at build time. ``install()`` (called by the
+setup.py compiles the modules named in HOT into extension modules beside their sources (the .py as it is, no Cython
+syntax in it; a few have a .pxd beside them that declares C types for their classes and hottest functions), and
+writes MANIFEST: each compiled module's source CRC-32 (.py and .pxd) at build time. ``install()`` (called by the
 package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those modules only, chooses:
 
 - the source (.py) when ``DUPLEXLAB_PURE`` is set to anything but ``0`` or empty, when nothing was built, or when
@@ -59,12 +60,19 @@ def _extension(rel: str) -> str | None:
 
 
 def source_hash(path: str) -> str | None:
-    """The CRC-32 of a source file (staleness, not security: hashlib would cost start-up time)."""
+    """The CRC-32 of a module's source (staleness, not security: hashlib would cost start-up time): the .py and,
+    where there is one, the .pxd beside it that gives its classes and hot functions C types when compiled."""
     try:
         with open(path, "rb") as f:
-            return f"{zlib.crc32(f.read()):08x}"
+            crc = zlib.crc32(f.read())
     except OSError:
         return None
+    try:
+        with open(path[:-3] + ".pxd", "rb") as f:
+            crc = zlib.crc32(f.read(), crc)
+    except OSError:
+        pass
+    return f"{crc:08x}"
 
 
 _LOADING: set[int] = set()  # id() of the compiled modules executing now (the import chain in progress)

@@ -194,3 +194,20 @@ def test_one_tree_under_both_names_gives_each_name_its_own_classes(compiled):
 
     same_tree = Path(duplexlab.__file__).resolve().parent == ROOT / "analysis"
     assert ("compiled under duplexlab in this process" in r.stdout) is same_tree, r.stdout
+
+
+def test_a_module_is_stale_when_its_pxd_changes_too(tmp_path):
+    from analysis import _speed
+
+    source = tmp_path / "mod.py"
+    source.write_text("x = 1\n")
+    alone = _speed.source_hash(str(source))
+    (tmp_path / "mod.pxd").write_text("cdef class A:\n    cdef public object a\n")
+    typed = _speed.source_hash(str(source))
+    (tmp_path / "mod.pxd").write_text("cdef class A:\n    cdef public object a, b\n")
+    assert len({alone, typed, _speed.source_hash(str(source))}) == 3
+    assert _speed.source_hash(str(tmp_path / "missing.py")) is None
+    # every .pxd in the tree types a module the build compiles (one anywhere else would be dead)
+    root = Path(_speed.__file__).parent
+    typed_modules = {str(p.relative_to(root).with_suffix("")).replace("/", ".") for p in root.rglob("*.pxd")}
+    assert typed_modules and typed_modules <= set(_speed.HOT)

@@ -1,0 +1,12 @@
+# C types for dissect.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
+# sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
+cimport cython
+
+cdef class _Router:
+    cdef public object conn, held, joined_mid, keylog, opened, parser, swap
+    cdef public list out, pending
+    cdef public bint flip, unsure
+
+@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list)
+cpdef list _release(_Router router, bint final=*)

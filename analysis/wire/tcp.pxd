@@ -1,0 +1,24 @@
+# C types for tcp.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
+# sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
+cimport cython
+
+cdef class _Half:
+    cdef public object base, ooo, recent, unacked
+    cdef public long long next, ooo_bytes, last
+    cdef public bint fin, started
+
+cdef class Lane:
+    cdef public object conn, direction, info
+    cdef public _Half half, other
+
+cdef class Reassembler:
+    cdef public long long max_open, evicted, _count, late_segments, late_payload, attempts_peak, _stale, idle_ended
+    cdef public long long conflicts
+    cdef public object _conns, _by_id, lanes, _ended, _attempts, _answers, _idle, _new, conflict_frames
+    cdef public bint _finishing
+    cdef public double idle_timeout
+
+    @cython.locals(half=_Half, info=object, direction=object, recent=object)
+    cpdef object fast(self, Lane lane, long long frame, double ts, long long seq, long long ack, long long flags,
+                      Py_ssize_t true_len, long long wire_len, bytes data, Py_ssize_t start)
