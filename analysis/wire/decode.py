@@ -70,7 +70,9 @@ def decode(linktype: int, data: bytes, wirelen: int) -> Segment | None:
                 return Segment(src, sport, dst, dport, seq, ack, flags, window,
                                data[start:end] if true_len else b"", true_len, wirelen)
         if ethertype == _ETHERTYPE_IPV4:
-            return _ipv4(data, 14, wirelen)
+            # not TCP (UDP, ICMP...): nothing for _ipv4 to find, whatever the header length (the protocol byte is at
+            # the same place in every IPv4 header)
+            return _ipv4(data, 14, wirelen) if proto == 6 else None
     l3 = _network_start(linktype, data)
     if l3 is None:
         return None
