@@ -155,6 +155,20 @@ def respond(peers: Peers, event: H3Event, body: bytes = b"hello") -> None:
         peers.server_h3.send_data(event.stream_id, body, end_stream=True)
 
 
+def key_update(path: os.PathLike) -> str:
+    """A capture of two requests, the client updating its keys between them (RFC 9001 §6)."""
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    peers.request("/before")
+    peers.pump()
+    peers.client.request_key_update()
+    peers.request("/after")
+    peers.pump()
+    peers.close()
+    return peers.write(path)
+
+
 def raw_uni_stream(h3: H3Connection, stream_type: int, payload: bytes) -> int:
     """A unidirectional stream written by hand (what a misbehaving peer sends)."""
     sid = h3._quic.get_next_available_stream_id(is_unidirectional=True)

@@ -27,7 +27,7 @@ from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import QuicReader, StreamData
 from analysis.wire.quiccrypto import Keys
-from tests.quicpeers import Peers, respond
+from tests.quicpeers import key_update
 from tests.test_quic_reader import _one_response, pushed_page, webtransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,19 +37,6 @@ def _events(path: str) -> tuple[list, list]:
     facts = FileFacts(path)
     d = dissect(read_frames(path, facts), keylog=Keylog(facts.keylog))
     return [repr(c) for c in d.connections], [repr(e) for e in d.events]
-
-
-def _key_update(tmp_path) -> str:
-    peers = Peers()
-    peers.on_server = respond
-    peers.pump()
-    peers.request("/before")
-    peers.pump()
-    peers.client.request_key_update()
-    peers.request("/after")
-    peers.pump()
-    peers.close()
-    return peers.write(tmp_path / "ku.pcapng")
 
 
 def _reordered(tmp_path) -> str:
@@ -67,7 +54,8 @@ def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
     from make_capture import write_h3
 
     paths = [pushed_page(tmp_path), webtransport(tmp_path), _one_response(tmp_path, "resent.pcapng", True),
-             _key_update(tmp_path), _reordered(tmp_path), ROOT / "tests/fixtures/fragments/quic-fragmented.pcapng"]
+             key_update(tmp_path / "ku.pcapng"), _reordered(tmp_path),
+             ROOT / "tests/fixtures/fragments/quic-fragmented.pcapng"]
     write_h3(1500, str(tmp_path / "h3.pcapng"))
     paths = [str(p) for p in [*paths, tmp_path / "h3.pcapng"]]
     taken: list[bool] = []

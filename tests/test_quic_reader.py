@@ -17,7 +17,7 @@ from analysis.protocols.http3 import Http3Connection
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import StreamData
 from tests.oracle import compare_quic, tshark_quic_events
-from tests.quicpeers import Peers, respond
+from tests.quicpeers import Peers, key_update, respond
 from tests.test_http3_invariants import pushing, webtransport_server
 
 
@@ -148,16 +148,7 @@ def test_stream_bytes_resent_in_a_new_packet_are_read_once(tmp_path):
 
 
 def test_a_key_update_mid_connection_is_followed(tmp_path):
-    peers = Peers()
-    peers.on_server = respond
-    peers.pump()
-    peers.request("/before")
-    peers.pump()
-    peers.client.request_key_update()
-    peers.request("/after")
-    peers.pump()
-    peers.close()
-    d = read(peers.write(tmp_path / "ku.pcapng"))
+    d = read(key_update(tmp_path / "ku.pcapng"))
     paths = [e.field(":path") for e in d.events if isinstance(e, H3Frame) and e.direction is C2S and e.fields]
     assert paths == ["/before", "/after"]
     answers = [e for e in d.events if isinstance(e, H3Frame) and e.direction is S2C and e.ftype == 0]
