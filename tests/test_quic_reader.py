@@ -213,3 +213,39 @@ def test_stream_bytes_the_capture_missed_are_said_not_hidden(tmp_path):
     f = next(f for f in r.findings if f.invariant == "http3.frame-syntax")
     assert "never arrived in the capture" in f.detail and "1 of the server's packets" in f.detail, f.detail
     assert not [w for w in r.warnings if "did not open" in w]  # nothing failed to open: it is simply not there
+
+
+def test_a_connection_of_many_requests_keeps_only_the_streams_in_flight(tmp_path, monkeypatch):
+    """Bounded state: a finished stream is forgotten by the QUIC reader and the HTTP/3 reader (a late copy of its
+    bytes is still recognised and dropped), so one long connection costs its open streams, not every stream."""
+    from analysis.wire.quic import QuicReader
+
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    for i in range(100):
+        peers.request(f"/{i}")
+        peers.pump(rounds=5)
+    peers.records.insert(len(peers.records) // 2, peers.records[len(peers.records) // 3])  # a late copy
+    peers.close()
+    path = peers.write(tmp_path / "many.pcapng")
+    peak = {"streams": 0, "halves": 0}
+    feed, data = QuicReader.feed, Http3Connection.data
+
+    def counting_feed(self, *args):
+        out = feed(self, *args)
+        peak["streams"] = max(peak["streams"], *(len(qc.streams) for qc in self.conns.values()))
+        return out
+
+    def counting_data(self, x):
+        data(self, x)
+        peak["halves"] = max(peak["halves"], len(self.halves))
+
+    monkeypatch.setattr(QuicReader, "feed", counting_feed)
+    monkeypatch.setattr(Http3Connection, "data", counting_data)
+    d = read(path)
+    asked = [e for e in d.events if isinstance(e, H3Frame) and e.direction is C2S and e.fields]
+    answered = [e for e in d.events if isinstance(e, H3Frame) and e.direction is S2C and e.fields]
+    assert len(asked) == len(answered) == 100  # every request and response read, none twice
+    assert 0 < peak["streams"] <= 12 and 0 < peak["halves"] <= 12, peak  # 6 control streams + those in flight
+    assert analyse(path).verdict == "pass"

@@ -94,6 +94,8 @@ class Http3Connection:
         if half is None:
             half = self.halves[key] = _Half()
         if half.kind == "ignore":
+            if x.fin:
+                del self.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
             return
         if x.data:
             half.buf.feed(x.data, x.ts, x.frame)
@@ -112,6 +114,8 @@ class Http3Connection:
             self.busy[key] = half
         else:
             self.busy.pop(key, None)
+            if x.fin:  # read to its end, nothing left over: the QUIC reader delivers nothing of it again
+                del self.halves[key]
 
     def pending_frame(self) -> int | None:
         """The first frame begun and not yet reported: of bytes held (``busy``, kept by ``data``, the only way into

@@ -15,6 +15,7 @@ not open, a long header) takes the general way, and both give the same (tests/te
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -101,6 +102,7 @@ class Malformed(Exception):
 
 
 _U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("!H", "!I", "!Q"))
+_ENDLESS = float("inf")
 _PAST_END = "a variable-length integer runs past the end"
 
 
@@ -147,6 +149,10 @@ class Ranges:
             else:
                 merged.append([a, b])
         self.spans = merged
+
+    def __contains__(self, n: int) -> bool:
+        i = bisect_right(self.spans, [n, _ENDLESS])  # the spans that start at or before n
+        return i > 0 and n < self.spans[i - 1][1]
 
     def missing_from(self, other: Ranges) -> int:
         """How many numbers of ``other`` are not in this set."""
@@ -214,7 +220,10 @@ class _QConn:
     hello: dict[Direction, bytes] = field(default_factory=lambda: {C2S: b"", S2C: b""})
     random: bytes | None = None
     suite: int | None = None
-    streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)
+    streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)  # open ones only
+    # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
+    # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
+    finished: dict[tuple[Direction, int], Ranges] = field(default_factory=dict)
     closed: set = field(default_factory=set)
     opened_1rtt: int = 0
     # 1-RTT packet numbers each side sent that the capture holds, and those the other side acknowledged: a
@@ -504,6 +513,9 @@ class QuicReader:
         key = (direction, sid)
         recv = qc.streams.get(key)
         if recv is None:
+            finished = qc.finished.get((direction, sid & 0x3))
+            if finished is not None and sid >> 2 in finished:
+                return  # a stream whose bytes all arrived: a late copy says nothing new
             recv = qc.streams[key] = _Recv()
         elif recv.done:
             return
@@ -516,11 +528,24 @@ class QuicReader:
                     info.retransmissions += 1
             elif fin and recv.done:
                 out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+                self._finished(qc, key)
             return
         last = len(pieces) - 1
         for i, piece in enumerate(pieces):
             info.payload_bytes[direction] += len(piece)
             out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
+        if recv.done:
+            self._finished(qc, key)
+
+    @staticmethod
+    def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
+        """All of a stream's bytes arrived: forget it, remembering only its number among the finished."""
+        direction, sid = key
+        del qc.streams[key]
+        ranges = qc.finished.get((direction, sid & 0x3))
+        if ranges is None:
+            ranges = qc.finished[direction, sid & 0x3] = Ranges()
+        ranges.add(sid >> 2, (sid >> 2) + 1)
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
