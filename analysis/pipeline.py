@@ -192,9 +192,11 @@ def _fragment_warnings(counters: Counters) -> list[str]:
 def _nothing_judged(judge: Judge, counters: Counters) -> Finding:
     total = sum(sum(c.values()) for c in judge.counts.values())
     if total:
-        detail = f"none of the {total} TCP connections carries HTTP that could be recognised (see the connections)."
+        # (TCP or QUIC: a QUIC connection whose packets did not open counts here too)
+        which = "its one connection carries no HTTP" if total == 1 else f"none of its {total} connections carries HTTP"
+        detail = f"{which} that could be recognised (see the connections)."
     else:
-        detail = f"the capture holds no TCP connections ({counters.frames} frames)."
+        detail = f"the capture holds no TCP or QUIC connection ({counters.frames} frames)."
     return Finding("capture.recognised", Status.INCONCLUSIVE, (), detail, "", "protocol")
 
 

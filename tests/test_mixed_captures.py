@@ -116,7 +116,22 @@ def test_only_unrecognised_traffic_is_inconclusive_with_a_sentence(tmp_path):
     result = analyse(_ssh(tmp_path))
     assert result.verdict == "inconclusive"
     f = by_id(result, "capture.recognised")
-    assert f.status is Status.INCONCLUSIVE and "none of the 1 TCP connections" in f.detail
+    assert f.status is Status.INCONCLUSIVE and f.detail.startswith("its one connection carries no HTTP")
+
+
+def test_a_quic_connection_heard_from_one_side_only_is_not_called_tcp(tmp_path):
+    from tests.quicpeers import SERVER, Peers, respond
+
+    peers = Peers()
+    peers.on_server = respond
+    peers.pump()
+    peers.request("/")
+    peers.pump()
+    peers.records = [r for r in peers.records if r[1] == SERVER]  # the client's datagrams never captured
+    result = analyse(peers.write(tmp_path / "server-only.pcapng"))
+    assert result.verdict == "inconclusive"
+    f = by_id(result, "capture.recognised")
+    assert f.status is Status.INCONCLUSIVE and "TCP" not in f.detail and "connection" in f.detail, f.detail
 
 
 def test_a_handshake_without_bytes_is_not_judged(tmp_path):
