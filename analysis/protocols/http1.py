@@ -132,8 +132,12 @@ class Http1Connection:
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
-        side, upgraded = self.sides[direction], self.upgraded  # (both sides are upgraded at once)
-        if (direction is C2S and not upgraded and side.state in ("head", "paused") and not side.stream.buf
+        upgraded = self.upgraded  # (both sides are upgraded at once)
+        if upgraded:  # after a 101 (or a CONNECT tunnel) every byte is the other protocol's: no question to ask
+            upgraded[direction](data, ts, frame)
+            return
+        side = self.sides[direction]
+        if (direction is C2S and side.state in ("head", "paused") and not side.stream.buf
                 and (self.unanswered or self.sides[S2C].sink is not None)):
             # A request is unanswered, or an event stream is open: the client had said its piece.
             self.out.append(AppData(ts, frame, self.conn.id, C2S, len(data)))
@@ -152,9 +156,6 @@ class Http1Connection:
         side.stream.feed(data, ts, frame)
         self._run(side)
 
-    def _feed_upgraded(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
-        self.upgraded[direction](data, ts, frame)
-
     def _whole(self, side: _Side, data: bytes, ts: float, frame: int) -> bytes | None:
         """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
         they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
@@ -166,7 +167,10 @@ class Http1Connection:
         if head.count(b"\n") != head.count(b"\r\n"):
             return None
         side.start = side.head_end = (ts, frame)
-        if not (self._request if side.direction is C2S else self._response)(side, head.split(b"\r\n"), ts, frame):
+        if side.direction is C2S:
+            if not self._request(side, head.split(b"\r\n"), ts, frame):
+                return b""
+        elif not self._response(side, head.split(b"\r\n"), ts, frame):
             return b""
         rest = data[end + 4:]
         if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
@@ -432,7 +436,6 @@ class Http1Connection:
         self._end_message(server, server.head_end)  # a 101 has no body: the head is the message
         client = self.sides[C2S]
         self.upgrade_pending = None
-        self.feed = self._feed_upgraded  # from now on every byte is the other protocol's: no question to ask
         if resp.status == 101 and "h2c" in resp.upgrade:
             self.h2 = Http2Connection(self.conn, self.out, upgraded=True)
             for side in (client, server):
@@ -463,7 +466,6 @@ class Http1Connection:
     def joined_websocket(self) -> None:
         """A WebSocket the capture joined mid-session (``midstream``): every byte from here on is frames."""
         self._app = "websocket"
-        self.feed = self._feed_upgraded
         for side in self.sides.values():
             side.state = "upgraded"
             parser = self.ws[side.direction] = WsParser(self.conn.id, side.direction, self.out, side.stream)

@@ -1,0 +1,34 @@
+# C types for http1.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
+# sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
+# Numbers a peer writes (a Content-Length, a chunk size) stay Python integers: they may be any size.
+cimport cython
+
+cdef class _Side:
+    cdef public object direction, stream, draft, sink, remaining
+    cdef public str state, framing, chunk_state
+    cdef public tuple start, head_end, last
+    cdef public Py_ssize_t body, count
+
+cdef class Http1Connection:
+    cdef public object conn, upgrade_pending, h2
+    cdef public list out, unanswered
+    cdef public dict sides, upgraded, ws
+    cdef public str _app
+
+    cpdef feed(self, direction, data, ts, frame)
+    @cython.locals(end=Py_ssize_t, take=object)
+    cpdef _whole(self, _Side side, data, ts, frame)
+    cpdef _run(self, _Side side)
+    cpdef bint _head(self, _Side side)
+    cpdef bint _request(self, _Side side, list lines, ts, frame)
+    cpdef bint _response(self, _Side side, list lines, ts, frame)
+    cpdef _start_body(self, _Side side, str framing, length)
+    cpdef bint _body(self, _Side side)
+    cpdef _emit_body(self, _Side side, Py_ssize_t pos, Py_ssize_t n, bint goes_on)
+    cpdef _end_message(self, _Side side, tuple last)
+    cpdef _abandon(self, _Side side)
+
+@cython.locals(out=dict, line=bytes, key=bytes, k=str, val=str)
+cpdef dict _headers(list lines)
+cpdef str _token(bytes raw)
