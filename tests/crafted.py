@@ -30,7 +30,8 @@ class Conv:
         src, dst = self.ep[who], self.ep[S if who == C else C]
         other = S if who == C else C
         ip = IPv6(src=src[0], dst=dst[0]) if self.ipv6 else IP(src=src[0], dst=dst[0])
-        tcp = TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq, ack=self.seq[other] if "A" in flags else 0)
+        tcp = TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq & 0xFFFFFFFF,  # 32 bits: sequence numbers wrap
+                  ack=self.seq[other] & 0xFFFFFFFF if "A" in flags else 0)
         pkt = ip / tcp / Raw(payload) if payload else ip / tcp
         if self.link == "sll":
             pkt = CookedLinux(pkttype=0 if who == S else 4, proto=0x86DD if self.ipv6 else 0x0800) / pkt

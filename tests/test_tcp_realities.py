@@ -183,3 +183,42 @@ def test_client_is_found_without_a_handshake(tmp_path):
 
 def test_direction_names():
     assert C2S.arrow == "->" and S2C.arrow == "<-"
+
+
+def _wrapping(tmp_path, name: str, isn_client: int, isn_server: int):
+    """One keep-alive connection whose server bytes arrive in pieces, one piece late and one twice, with ACKs timing
+    them; the sequence numbers start at the given values."""
+    c = Conv().handshake()
+    c.seq[C], c.seq[S] = isn_client, isn_server
+    c.pkts.clear()
+    c.handshake()
+    for n in range(3):
+        c.send(C, get(f"/{n}"))
+        body = ok(bytes([97 + n]) * 300)
+        c.send(S, body[:100], advance=False)
+        c.send(S, body[200:], seq_offset=200, advance=False)  # ahead of the next expected byte: held
+        c.send(S, body[100:200], seq_offset=100, advance=False)  # the hole filled
+        c.send(S, body[100:200], seq_offset=100, advance=False)  # a retransmission
+        c.seq[S] += len(body)
+        c.ack(C)
+    c.close(C)
+    c.close(S)
+    c.ack(C)
+    path = c.write(tmp_path / name)
+    d = _events(path)
+    conn = d.connections[0]
+    facts = (conn.retransmissions, conn.ack_delay_count, conn.payload_bytes, conn.gaps)
+    return [(type(e).__name__, e.frame, e.direction) for e in d.events], facts, analyse(str(path), "http1")
+
+
+def test_sequence_numbers_that_wrap_past_2_32_read_as_any_other(tmp_path):
+    """Initial sequence numbers are random 32-bit values, so a connection may wrap from 2^32 - 1 to 0 in its first
+    bytes: each side wraps inside a message here, and a held segment and a retransmission straddle the wrap."""
+    low, low_facts, r_low = _wrapping(tmp_path, "low.pcap", 1000, 5000)
+    high, high_facts, r_high = _wrapping(tmp_path, "wrap.pcap", 2**32 - 60, 2**32 - 250)
+    assert high == low
+    assert high_facts == low_facts
+    assert high_facts[:2] == (3, 9)  # each retransmission counted; each piece of an answer timed by the ACK
+    assert [(f.invariant, f.status) for f in r_high.connections[0].findings] == \
+        [(f.invariant, f.status) for f in r_low.connections[0].findings]
+    assert r_high.verdict == r_low.verdict == "pass"

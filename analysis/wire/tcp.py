@@ -30,6 +30,7 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", 
                  b"TRACE ")
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
+_SPACE, _HALF_SPACE, _MASK = 1 << 32, 1 << 31, 0xFFFFFFFF  # the sequence number space, half of it, its mask
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
@@ -184,14 +185,28 @@ class _Half:
         return None if first is None else (differ, first)
 
     def offset(self, seq: int) -> int:
-        rel = (seq - self.base) & 0xFFFFFFFF
-        # Extend the 32-bit offset to the one nearest the expected offset (wraparound).
-        cand = (self.next & ~0xFFFFFFFF) | rel
-        if cand - self.next > 1 << 31:
-            cand -= 1 << 32
-        elif self.next - cand > 1 << 31:
-            cand += 1 << 32
+        """The stream offset of sequence number ``seq``: 32 bits relative to ``base`` (sequence numbers wrap), extended
+        to the 64-bit offset nearest the next expected one (a stream may pass 4 GiB)."""
+        nxt, base = self.next, self.base
+        rel = (seq - base) & _MASK
+        cand = ((nxt >> 32) << 32) | rel
+        if cand - nxt > _HALF_SPACE:
+            cand -= _SPACE
+        elif nxt - cand > _HALF_SPACE:
+            cand += _SPACE
         return cand
+
+
+def _time_acks(info: Connection, half: _Half, ack: int, ts: float) -> None:
+    """The client acknowledged server bytes up to ``ack``: time each server segment (of ``half``) it covers."""
+    if half.base is None or not half.unacked:
+        return
+    upto = half.offset(ack)
+    unacked = half.unacked
+    while unacked and unacked[0][0] <= upto:
+        _, sent = unacked.popleft()
+        info.ack_delay_sum += ts - sent
+        info.ack_delay_count += 1
 
 
 class Lane:
@@ -299,7 +314,7 @@ class Reassembler:
         info.wire_bytes[direction] += wire_len
         info.last_frame, info.last_ts = frame, ts
         if direction is C2S and flags & ACK and lane.other.unacked:
-            self._acked(info, lane.other, ack, ts)
+            _time_acks(info, lane.other, ack, ts)
         if true_len:
             info.payload_bytes[direction] += true_len
             half.started = True
@@ -330,7 +345,7 @@ class Reassembler:
             info.wire_bytes[direction] += seg.wire_len
             info.last_frame, info.last_ts = frame, ts
             if direction is C2S and flags & ACK and conn.halves[S2C].unacked:
-                self._acked(info, conn.halves[S2C], seg.ack, ts)
+                _time_acks(info, conn.halves[S2C], seg.ack, ts)
             return _NOTHING
         out: list = []
         syn_only = flags & SYN and not flags & ACK
@@ -591,7 +606,7 @@ class Reassembler:
                 info.handshake_seen = True
             return
         if seg.flags & ACK and direction is C2S:
-            self._acked(info, conn.halves[S2C], seg.ack, ts)
+            _time_acks(info, conn.halves[S2C], seg.ack, ts)
         if seg.flags & RST:
             conn.closed = True
             if (direction is S2C and half.base is None and info.role_source == "handshake"
@@ -618,17 +633,6 @@ class Reassembler:
                 conn.closed = conn.halves[C2S].fin and conn.halves[S2C].fin
             info.closed_by = info.closed_by or "fin"
             out.append(Closed(info.id, direction, "fin", ts, frame))
-
-    @staticmethod
-    def _acked(info: Connection, half: _Half, ack: int, ts: float) -> None:
-        """The client acknowledged server bytes up to ``ack``: time each server segment it covers."""
-        if half.base is None or not half.unacked:
-            return
-        upto = half.offset(ack)
-        while half.unacked and half.unacked[0][0] <= upto:
-            _, sent = half.unacked.popleft()
-            info.ack_delay_sum += ts - sent
-            info.ack_delay_count += 1
 
     def _payload(self, info: Connection, direction: Direction, half: _Half, off: int, seg: Segment,
                  frame: int, ts: float, out: list) -> None:
