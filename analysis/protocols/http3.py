@@ -15,7 +15,7 @@ from __future__ import annotations
 import pylsqpack
 
 from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose, QuicStream, Undecodable, WtData
-from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, varint
+from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, Untracked, varint
 from ..wire.stream import Stream
 from .carrier import Carried, pieces_of
 from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
@@ -63,16 +63,18 @@ class Http3Connection:
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
         self.mark: int | None = None  # what pending_frame last said, or _STALE once anything may have moved it
+        self.spoke = False  # a stream carried bytes (its half may since be forgotten): the connection is HTTP/3's
 
     # -- input -------------------------------------------------------------------------------------
 
-    def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
+    def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | Untracked | QuicClosed) -> None:
         if isinstance(x, StreamData):
             self.data(x)
             return
         self.mark = _STALE
         if isinstance(x, StreamReset):
             self.carried.reset(x.stream_id)
+            self._reset(x.direction, x.stream_id)
         elif isinstance(x, StreamLost):
             self.carried.lost(x.direction, x.stream_id, x.ts, x.frame)
             self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3",
@@ -84,6 +86,9 @@ class Http3Connection:
                                         reason=f"{x.count} of the {who}'s packets were acknowledged by its peer but "
                                                "never arrived in the capture: what they carried cannot be judged",
                                         cause="lost"))
+        elif isinstance(x, Untracked):
+            self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3", reason=x.why,
+                                        cause="lost"))
         elif isinstance(x, QuicClosed):
             self.out.append(QuicClose(x.ts, x.frame, self.conn.id, x.direction, error=x.error, reason=x.reason,
                                       app=x.app))
@@ -93,6 +98,7 @@ class Http3Connection:
         half = self.halves.get(key)
         if half is None:
             half = self.halves[key] = _Half()
+            self.spoke = True
         if half.kind == "ignore":
             if x.fin:
                 del self.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
@@ -106,7 +112,7 @@ class Http3Connection:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
             self._malformed(x.direction, x.stream_id, half, str(exc))
-        if x.fin and half.buf.buf and half.kind not in ("ignore", "raw"):
+        if x.fin and (half.buf.buf or half.skip) and half.kind not in ("ignore", "raw"):
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
@@ -149,17 +155,29 @@ class Http3Connection:
         self.waiting.clear()
         self.blocked = {C2S: {}, S2C: {}}
         for (direction, sid), half in self.halves.items():
-            if half.kind != "frames" or half.skip or not half.buf.buf:
-                continue
-            try:
-                ftype = varint(half.buf.buf, 0)[0]
-            except Malformed:
-                continue
-            if ftype in (_HEADERS, _PUSH_PROMISE):  # limits: a head the capture ends inside is missing evidence
-                ts, frame = half.buf.where(0)
-                self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
-                                            reason=unfinished_head(f"a header block (stream {sid})",
-                                                                   len(half.buf.buf)), cause="lost"))
+            self._unfinished(direction, sid, half)
+
+    def _unfinished(self, direction: Direction, sid: int, half: _Half) -> None:
+        """A half left inside a header block, which nothing more will finish (the capture or the stream ended)."""
+        if half.kind != "frames" or half.skip or not half.buf.buf:
+            return
+        try:
+            ftype = varint(half.buf.buf, 0)[0]
+        except Malformed:
+            return
+        if ftype in (_HEADERS, _PUSH_PROMISE):  # limits: a head the capture ends inside is missing evidence
+            ts, frame = half.buf.where(0)
+            self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                        reason=unfinished_head(f"a header block (stream {sid})", len(half.buf.buf)),
+                                        cause="lost"))
+
+    def _reset(self, direction: Direction, sid: int) -> None:
+        """A RESET_STREAM: no more of this half comes (the QUIC reader delivers nothing of it again). What the end of
+        the capture would have said of it is said now (a header block left unfinished), and it is forgotten."""
+        half = self.halves.pop((direction, sid), None)
+        if half is not None:
+            self.busy.pop((direction, sid), None)
+            self._unfinished(direction, sid, half)
 
     # -- streams -----------------------------------------------------------------------------------
 
