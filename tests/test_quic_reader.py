@@ -15,7 +15,7 @@ from analysis.pipeline import analyse
 from analysis.protocols.dissect import Dissection, Keylog, dissect
 from analysis.protocols.http3 import Http3Connection
 from analysis.wire.pcapread import FileFacts, read_frames
-from analysis.wire.quic import StreamData
+from analysis.wire.quic import StreamData, StreamReset
 from tests.oracle import compare_quic, tshark_quic_events
 from tests.quicpeers import Peers, key_update, respond
 from tests.test_http3_invariants import pushing, webtransport_server
@@ -474,3 +474,75 @@ def test_packet_numbers_past_the_ranges_cap_leave_the_losses_unknown(tmp_path, m
     monkeypatch.setattr(quic, "MAX_SPANS", 2)
     f = next(f for f in analyse(path).findings if f.invariant == "http3.frame-syntax")
     assert f.status.value == "inconclusive" and "more than 2 ranges" in f.detail, f
+
+
+_SETTINGS_S2C = b"\x00" + b"\x04\x06" + b"\x01\x50\x00" + b"\x07\x40\x64"  # control: QPACK table 4096, 100 blocked
+
+
+def _undecodable(out: list) -> list[tuple[int, str, str]]:
+    from analysis.events import Undecodable
+
+    return [(e.frame, e.cause, e.reason) for e in out if isinstance(e, Undecodable)]
+
+
+def test_header_blocks_held_for_later_stop_at_the_cap(monkeypatch):
+    """QPACK holds a header block for later (before the receiver's SETTINGS, or blocked on the encoder stream) up to
+    a cap; one more is said undecodable at once (missing evidence, the cap named), not kept."""
+    from analysis.protocols import http3
+
+    monkeypatch.setattr(http3, "MAX_HELD_BLOCKS", 2)
+    out: list = []
+    h3 = _h3(out)
+    for i in range(3):  # no SETTINGS from the server yet: each waits
+        h3.data(StreamData(0, C2S, 4 * i, b"\x01\x03\x00\x00\xd1", True, float(i), 10 + i))  # :method GET
+    assert len(h3.waiting) == 2
+    assert [(f, c) for f, c, _ in _undecodable(out)] == [(12, "lost")]
+    assert "already waiting, as many as duplexlab keeps (HEADERS on stream 8)" in _undecodable(out)[0][2]
+    out.clear()
+    h3.data(StreamData(0, S2C, 3, _SETTINGS_S2C, False, 5.0, 20))  # the two waiting decode (static table only)
+    assert not h3.waiting and not _undecodable(out)
+    for i in range(3, 6):  # each needs an insert the encoder stream never sends: blocked
+        h3.data(StreamData(0, C2S, 4 * i, b"\x01\x03\x02\x00\x80", True, float(i), 30 + i))
+    assert len(h3.blocked[C2S]) == 2
+    assert [(f, c) for f, c, _ in _undecodable(out)] == [(35, "lost")]
+    assert "waiting for encoder stream instructions" in _undecodable(out)[0][2]
+
+
+def test_an_encoder_stream_past_the_cap_before_settings_leaves_its_blocks_undecoded(monkeypatch):
+    from analysis.protocols import http3
+
+    monkeypatch.setattr(http3, "MAX_HELD_BYTES", 16)
+    out: list = []
+    h3 = _h3(out)
+    h3.conn.last_ts, h3.conn.last_frame = 1.0, 3  # what the QUIC reader keeps up to date
+    h3.data(StreamData(0, C2S, 2, b"\x02" + b"\x3f\xe1\x1f" + b"\x00" * 20, False, 1.0, 3))  # encoder stream
+    assert not h3.encoder_backlog[C2S]
+    assert [(f, c) for f, c, _ in _undecodable(out)] == [(3, "lost")]
+    h3.data(StreamData(0, S2C, 3, _SETTINGS_S2C, False, 2.0, 4))
+    h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1", True, 3.0, 5))
+    said = _undecodable(out)
+    assert said[-1][:2] == (5, "lost") and "more than duplexlab keeps" in said[-1][2], said
+
+
+def test_webtransport_streams_are_forgotten_once_both_halves_are_known():
+    out: list = []
+    h3 = _h3(out)
+    h3.data(StreamData(0, C2S, 0, b"\x40\x41\x00hello", False, 1.0, 3))  # WEBTRANSPORT_STREAM, session 0
+    h3.data(StreamData(0, C2S, 4, b"\x40\x41\x00hi", False, 1.0, 4))
+    assert h3.wt_streams == {0, 4}
+    h3.data(StreamData(0, S2C, 0, b"back", False, 2.0, 5))  # the answer begins: raw bytes, it is known
+    h3.item(StreamReset(0, S2C, 4, 0, 2.0, 6))  # the other answer is reset before it began
+    assert not h3.wt_streams
+
+
+def test_initial_crypto_bytes_past_what_is_read_are_not_held():
+    """Only the first bytes of each side's handshake are read (random, suite, ALPN); CRYPTO frames far past them are
+    not held out of order (anyone can make Initial packets: their keys come from the connection id)."""
+    from analysis.wire.quic import QuicReader, _QConn
+
+    reader = QuicReader(lambda random: {}, lambda: 0)
+    qc = _QConn(Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic"),
+                (b"\x0a\x00\x00\x01", 1), b"")
+    for i in range(100):
+        reader._hello(qc, C2S, 10**6 + 1000 * i, b"x" * 100)
+    assert not qc.crypto[C2S].pending

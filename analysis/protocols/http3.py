@@ -27,6 +27,11 @@ _HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINU
 _QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
 _MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
 _STALE = -1  # pending_frame must be worked out again
+# Bounded state: the header blocks QPACK holds for later (before the receiver's SETTINGS, or blocked on the encoder
+# stream), per side, and the bytes held before SETTINGS. Real peers hold a few (a receiver allows 16 to 100 blocked
+# streams); past these a header block is not kept but said undecodable, naming the cap: missing evidence.
+MAX_HELD_BLOCKS = 1000
+MAX_HELD_BYTES = 1 << 22
 
 
 def _other(d: Direction) -> Direction:
@@ -61,6 +66,8 @@ class Http3Connection:
         self.encoder_backlog: dict[Direction, bytearray] = {C2S: bytearray(), S2C: bytearray()}
         self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
+        self.waiting_bytes = 0
+        self.encoder_lost: dict[Direction, str] = {}  # why a side's encoder stream was not all kept (a cap)
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
         self.mark: int | None = None  # what pending_frame last said, or _STALE once anything may have moved it
         self.spoke = False  # a stream carried bytes (its half may since be forgotten): the connection is HTTP/3's
@@ -153,6 +160,7 @@ class Http3Connection:
                                             reason="a header block waits for encoder stream instructions that "
                                                    "never came", cause="lost"))
         self.waiting.clear()
+        self.waiting_bytes = 0
         self.blocked = {C2S: {}, S2C: {}}
         for (direction, sid), half in self.halves.items():
             self._unfinished(direction, sid, half)
@@ -174,6 +182,8 @@ class Http3Connection:
     def _reset(self, direction: Direction, sid: int) -> None:
         """A RESET_STREAM: no more of this half comes (the QUIC reader delivers nothing of it again). What the end of
         the capture would have said of it is said now (a header block left unfinished), and it is forgotten."""
+        if direction is (C2S if sid & 1 else S2C):  # the answering side ends before it began: nothing to tell it
+            self.wt_streams.discard(sid)
         half = self.halves.pop((direction, sid), None)
         if half is not None:
             self.busy.pop((direction, sid), None)
@@ -225,6 +235,7 @@ class Http3Connection:
                                            session=extra if kind == "webtransport" else -1))
             elif sid in self.wt_streams:
                 half.kind = "raw"
+                self.wt_streams.discard(sid)  # both halves know what they are: nothing more to tell
             elif direction is opener:
                 first, pos = varint(b, 0)
                 if first == _WT_BIDI:
@@ -323,15 +334,27 @@ class Http3Connection:
         self.encoder_backlog[sender].clear()
         waiting = [w for w in self.waiting if w[1] is sender]
         self.waiting = [w for w in self.waiting if w[1] is not sender]
+        self.waiting_bytes = sum(len(w[2]) for w in self.waiting)
         if backlog:
             self._encoder(sender, backlog)
         for f, _, block in waiting:
             self._headers(f, block)
 
     def _encoder(self, sender: Direction, data: bytes) -> None:
+        if sender in self.encoder_lost:
+            return
         decoder = self.decoders.get(sender)
         if decoder is None:
-            self.encoder_backlog[sender] += data
+            backlog = self.encoder_backlog[sender]
+            if len(backlog) + len(data) > MAX_HELD_BYTES:  # its table can no longer be followed
+                backlog.clear()
+                why = self.encoder_lost[sender] = (
+                    f"its QPACK encoder stream sent more than {MAX_HELD_BYTES >> 20} MiB before the receiver's "
+                    "SETTINGS, more than duplexlab keeps: its header blocks cannot be decoded")
+                self.out.append(Undecodable(self.conn.last_ts, self.conn.last_frame, self.conn.id, sender,
+                                            protocol="qpack", reason=why, cause="lost"))
+                return
+            backlog += data
             return
         try:
             unblocked = decoder.feed_encoder(data)
@@ -352,7 +375,20 @@ class Http3Connection:
     def _headers(self, f: H3Frame, block: bytes) -> None:
         decoder = self.decoders.get(f.direction)
         if decoder is None:
+            if len(self.waiting) >= MAX_HELD_BLOCKS or self.waiting_bytes + len(block) > MAX_HELD_BYTES:
+                self._not_kept(f, f"a header block arrived before the receiver's SETTINGS that say how to decode it, "
+                                  f"with {MAX_HELD_BLOCKS} blocks or {MAX_HELD_BYTES >> 20} MiB already waiting, as "
+                                  "many as duplexlab keeps")
+                return
             self.waiting.append((f, f.direction, block))
+            self.waiting_bytes += len(block)
+            return
+        if f.direction in self.encoder_lost:
+            self._not_kept(f, self.encoder_lost[f.direction])
+            return
+        if len(self.blocked[f.direction]) >= MAX_HELD_BLOCKS:
+            self._not_kept(f, f"a header block arrived with {MAX_HELD_BLOCKS} others already waiting for encoder "
+                              "stream instructions, as many as duplexlab keeps")
             return
         try:
             _, fields = decoder.feed_header(f.stream_id, block)
@@ -369,6 +405,11 @@ class Http3Connection:
         self.out.append(f)
         if f.ftype == _HEADERS and not f.stream_id & 0x3:  # a request stream's request or response
             self.carried.headers(f.direction, f.stream_id, {k.lower(): v for k, v in f.fields}, f.ts, f.frame)
+
+    def _not_kept(self, f: H3Frame, reason: str) -> None:
+        """A header block not decoded because a cap was reached: missing evidence, as one the capture ends with."""
+        self.out.append(Undecodable(f.ts, f.frame, self.conn.id, f.direction, protocol="qpack",
+                                    reason=f"{reason} ({f.type_name} on stream {f.stream_id})", cause="lost"))
 
     def _bad_block(self, f: H3Frame, exc: Exception) -> None:
         self.out.append(f)

@@ -612,7 +612,9 @@ class QuicReader:
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
-        for piece in qc.crypto[direction].add(off, data, False):
+        if off >= _HELLO_KEPT:
+            return  # past what is read: not kept (held out of order, it would be unbounded)
+        for piece in qc.crypto[direction].add(off, data[:_HELLO_KEPT - off], False):
             if len(qc.hello[direction]) < _HELLO_KEPT:
                 qc.hello[direction] += piece
         hello = qc.hello[direction]
