@@ -546,3 +546,54 @@ def test_initial_crypto_bytes_past_what_is_read_are_not_held():
     for i in range(100):
         reader._hello(qc, C2S, 10**6 + 1000 * i, b"x" * 100)
     assert not qc.crypto[C2S].pending
+
+
+def test_frames_too_long_to_buffer_are_passed_by_or_refused():
+    """No HTTP/3 frame is buffered without bound: a type the reader does not read (a reserved, greased one, RFC 9114
+    §9) longer than 16 MiB is passed by as a long DATA frame is; a frame it reads whole (SETTINGS here) longer than a
+    header block may be is the peer's fault, as an oversized HEADERS frame is (limits.py)."""
+    from analysis.events import H3Frame, Undecodable
+
+    out: list = []
+    h3 = _h3(out)
+    h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1" + b"\x21\xc0\x00\x00\x00\x40\x00\x00\x00", False, 1.0, 3))
+    for i in range(40):
+        h3.data(StreamData(0, C2S, 0, b"g" * 1000, False, 1.0, 4 + i))
+    assert len(h3.halves[(C2S, 0)].buf.buf) == 0 and h3.halves[(C2S, 0)].skip > 1 << 29
+    assert [(e.ftype, e.length) for e in out if isinstance(e, H3Frame)][-1] == (0x21, 1 << 30)
+    h3.data(StreamData(0, C2S, 2, b"\x00" + b"\x04\x80\x10\x00\x00" + b"\x00" * 1000, False, 2.0, 50))  # 1 MiB
+    bad = [e for e in out if isinstance(e, Undecodable)]
+    assert len(bad) == 1 and bad[0].malformed and "a SETTINGS frame on stream 2 larger than 256 KiB" in bad[0].reason
+    assert len(h3.halves[(C2S, 2)].buf.buf) == 0
+
+
+def test_bytes_held_after_a_hole_stop_at_the_cap(tmp_path, monkeypatch):
+    """Bytes of a stream that come after a hole are held until it fills; a capture that missed a packet the receiver
+    got never fills it, and the sender goes on. Past the cap the stream is said lost at once and forgotten."""
+    from analysis.wire import quic
+
+    peers = Peers()
+    peers.on_server = lambda p, event: respond(p, event, body=b"z" * 30000)
+    peers.pump()
+    before = len(peers.records)
+    peers.request("/big")
+    peers.pump()
+    peers.close()
+    first = next(i for i in range(before, len(peers.records)) if peers.records[i][1][1] == 443
+                 and len(peers.records[i][3]) > 1000)  # the answer's first full datagram
+    del peers.records[first]
+    path = peers.write(tmp_path / "hole.pcapng")
+    monkeypatch.setattr(quic, "MAX_OUT_OF_ORDER", 8000)
+    peak = 0
+    feed = quic.QuicReader.feed
+
+    def watching(self, *args):
+        nonlocal peak
+        out = feed(self, *args)
+        peak = max(peak, *(qc.out_of_order for qc in self.conns.values()), 0)
+        return out
+
+    monkeypatch.setattr(quic.QuicReader, "feed", watching)
+    f = next(f for f in analyse(path).findings if f.invariant == "http3.frame-syntax")
+    assert f.status.value == "inconclusive" and "stream 0: its bytes from offset" in f.detail, f
+    assert 0 < peak <= 8000 + 1500, peak

@@ -25,7 +25,11 @@ _HEADERS, _SETTINGS, _PUSH_PROMISE, _GOAWAY, _CANCEL_PUSH, _MAX_PUSH_ID = 0x1, 0
 _WT_BIDI = 0x41  # WEBTRANSPORT_STREAM: the signal that opens a WebTransport bidirectional stream
 _HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINUATION"}  # RFC 9114 §7.2.8
 _QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
-_MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
+_MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA, types not read) are counted as they stream by
+# The frames whose payload is read (buffered whole): one longer than a header block may be is the peer's fault
+# (limits.py), so none is buffered without bound.
+_READ_WHOLE = {_HEADERS: "HEADERS", _PUSH_PROMISE: "PUSH_PROMISE", _SETTINGS: "SETTINGS", _GOAWAY: "GOAWAY",
+               _CANCEL_PUSH: "CANCEL_PUSH", _MAX_PUSH_ID: "MAX_PUSH_ID", **_HTTP2_ONLY}
 _STALE = -1  # pending_frame must be worked out again
 # Bounded state: the header blocks QPACK holds for later (before the receiver's SETTINGS, or blocked on the encoder
 # stream), per side, and the bytes held before SETTINGS. Real peers hold a few (a receiver allows 16 to 100 blocked
@@ -273,17 +277,17 @@ class Http3Connection:
             except Malformed:
                 return  # the frame header is not all here yet
             ts, frame = buf.where(0)
-            if ftype == 0 and length > _MAX_FRAME:
+            if length > _MAX_FRAME and ftype not in _READ_WHOLE:  # DATA, or a type not read: passed by
                 end_ts, end_frame = buf.where(len(b) - 1)
-                self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=0, length=length,
-                                        end_ts=end_ts, end_frame=end_frame))
+                self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=ftype,
+                                        length=length, end_ts=end_ts, end_frame=end_frame))
                 buf.consume(pos)
                 half.skip = length
                 continue
-            if ftype in (_HEADERS, _PUSH_PROMISE) and length > MAX_HEADER_BLOCK:
-                name = "HEADERS" if ftype == _HEADERS else "PUSH_PROMISE"
+            if length > MAX_HEADER_BLOCK and ftype in _READ_WHOLE:
                 self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
-                                            reason=oversized_head(f"a {name} frame on stream {sid}", length)))
+                                            reason=oversized_head(f"a {_READ_WHOLE[ftype]} frame on stream {sid}",
+                                                                  length)))
                 buf.consume(pos)
                 half.skip = length
                 continue

@@ -41,6 +41,9 @@ _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read 
 # (a peer's MAX_STREAMS is typically 100 to 1000; ranges are as many as holes); only a hostile capture reaches them.
 MAX_OPEN_STREAMS = 10_000
 MAX_SPANS = 10_000
+# Bytes of one connection's streams held out of order (after a hole): a receiver's windows bound them on the wire
+# (a few MiB), but a capture that missed a packet the receiver got sees the sender go on past the hole for good.
+MAX_OUT_OF_ORDER = 64 << 20
 
 
 @dataclass(slots=True)
@@ -201,12 +204,13 @@ class Ranges:
 class _Recv:
     """One direction of one stream (or CRYPTO space): bytes released in offset order, each piece once."""
 
-    __slots__ = ("final", "next", "pending")
+    __slots__ = ("final", "held", "next", "pending")
 
     def __init__(self) -> None:
         self.next = 0
         self.final: int | None = None
         self.pending: dict[int, bytes] = {}
+        self.held = 0  # bytes in ``pending``
 
     def add(self, offset: int, data: bytes, fin: bool) -> list[bytes]:
         end = offset + len(data)
@@ -221,17 +225,22 @@ class _Recv:
             return []  # a retransmission of what was released
         if offset < self.next:
             data, offset = data[self.next - offset:], self.next
-        if data and self.pending.get(offset, b"") < data:
-            self.pending[offset] = data
+        pending = self.pending
+        if data and (old := pending.get(offset, b"")) < data:
+            pending[offset] = data
+            self.held += len(data) - len(old)
         out = []
-        while self.next in self.pending:
-            piece = self.pending.pop(self.next)
+        while self.next in pending:
+            piece = pending.pop(self.next)
+            self.held -= len(piece)
             out.append(piece)
             self.next += len(piece)
-            for off in [o for o in self.pending if o < self.next]:  # overlapping later pieces: keep their tails
-                rest = self.pending.pop(off)
-                if off + len(rest) > self.next:
-                    self.pending.setdefault(self.next, rest[self.next - off:])
+            for off in [o for o in pending if o < self.next]:  # overlapping later pieces: keep their tails
+                rest = pending.pop(off)
+                self.held -= len(rest)
+                if off + len(rest) > self.next and self.next not in pending:
+                    pending[self.next] = rest[self.next - off:]
+                    self.held += len(pending[self.next])
         return out
 
     @property
@@ -253,6 +262,7 @@ class _QConn:
     random: bytes | None = None
     suite: int | None = None
     streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)  # open ones only
+    out_of_order: int = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
     # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
     # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
     finished: dict[tuple[Direction, int], Ranges] = field(default_factory=dict)
@@ -566,9 +576,16 @@ class QuicReader:
             recv = qc.streams[key] = _Recv()
         elif recv.done:
             return
-        before = recv.next
+        before, held = recv.next, recv.held
         pieces = recv.add(off, data, fin)
         info = qc.info
+        if recv.held != held:
+            qc.out_of_order += recv.held - held
+            if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
+                info.gaps += 1
+                out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
+                self._finished(qc, key)
+                return
         if not pieces:
             if data:
                 if off + len(data) <= before:
@@ -590,7 +607,9 @@ class QuicReader:
         finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
         any more: the connection is then not read on (``_TooMuch``)."""
         direction, sid = key
-        qc.streams.pop(key, None)
+        recv = qc.streams.pop(key, None)
+        if recv is not None and recv.held:
+            qc.out_of_order -= recv.held
         ranges = qc.finished.get((direction, sid & 0x3))
         if ranges is None:
             ranges = qc.finished[direction, sid & 0x3] = Ranges()
