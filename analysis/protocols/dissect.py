@@ -370,7 +370,7 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | E
             router.parser.finish()
             if router.conn.unread:
                 router.conn.app = "quic"
-            elif router.parser.halves:
+            elif router.parser.spoke:
                 router.conn.app = "http3"
             yield from _release(router, final=True)
             yield ConnectionEnded(router.conn)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pylsqpack
 
 from ..events import C2S, S2C, Connection, Direction, Event, H3Frame, QuicClose, QuicStream, Undecodable, WtData
-from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, varint
+from ..wire.quic import Malformed, PacketsMissed, QuicClosed, StreamData, StreamLost, StreamReset, Untracked, varint
 from ..wire.stream import Stream
 from .carrier import Carried, pieces_of
 from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
@@ -25,8 +25,17 @@ _HEADERS, _SETTINGS, _PUSH_PROMISE, _GOAWAY, _CANCEL_PUSH, _MAX_PUSH_ID = 0x1, 0
 _WT_BIDI = 0x41  # WEBTRANSPORT_STREAM: the signal that opens a WebTransport bidirectional stream
 _HTTP2_ONLY = {0x2: "PRIORITY", 0x6: "PING", 0x8: "WINDOW_UPDATE", 0x9: "CONTINUATION"}  # RFC 9114 §7.2.8
 _QPACK_CAPACITY, _QPACK_BLOCKED = 0x1, 0x7
-_MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA) are counted as they stream by
+_MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA, types not read) are counted as they stream by
+# The frames whose payload is read (buffered whole): one longer than a header block may be is the peer's fault
+# (limits.py), so none is buffered without bound.
+_READ_WHOLE = {_HEADERS: "HEADERS", _PUSH_PROMISE: "PUSH_PROMISE", _SETTINGS: "SETTINGS", _GOAWAY: "GOAWAY",
+               _CANCEL_PUSH: "CANCEL_PUSH", _MAX_PUSH_ID: "MAX_PUSH_ID", **_HTTP2_ONLY}
 _STALE = -1  # pending_frame must be worked out again
+# Bounded state: the header blocks QPACK holds for later (before the receiver's SETTINGS, or blocked on the encoder
+# stream), per side, and the bytes held before SETTINGS. Real peers hold a few (a receiver allows 16 to 100 blocked
+# streams); past these a header block is not kept but said undecodable, naming the cap: missing evidence.
+MAX_HELD_BLOCKS = 1000
+MAX_HELD_BYTES = 1 << 22
 
 
 def _other(d: Direction) -> Direction:
@@ -61,18 +70,22 @@ class Http3Connection:
         self.encoder_backlog: dict[Direction, bytearray] = {C2S: bytearray(), S2C: bytearray()}
         self.blocked: dict[Direction, dict[int, H3Frame]] = {C2S: {}, S2C: {}}  # waiting for the encoder stream
         self.waiting: list[tuple[H3Frame, Direction, bytes]] = []  # header blocks before the receiver's SETTINGS
+        self.waiting_bytes = 0
+        self.encoder_lost: dict[Direction, str] = {}  # why a side's encoder stream was not all kept (a cap)
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 9220) and event streams on request streams
         self.mark: int | None = None  # what pending_frame last said, or _STALE once anything may have moved it
+        self.spoke = False  # a stream carried bytes (its half may since be forgotten): the connection is HTTP/3's
 
     # -- input -------------------------------------------------------------------------------------
 
-    def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | QuicClosed) -> None:
+    def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | Untracked | QuicClosed) -> None:
         if isinstance(x, StreamData):
             self.data(x)
             return
         self.mark = _STALE
         if isinstance(x, StreamReset):
             self.carried.reset(x.stream_id)
+            self._reset(x.direction, x.stream_id)
         elif isinstance(x, StreamLost):
             self.carried.lost(x.direction, x.stream_id, x.ts, x.frame)
             self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3",
@@ -84,6 +97,9 @@ class Http3Connection:
                                         reason=f"{x.count} of the {who}'s packets were acknowledged by its peer but "
                                                "never arrived in the capture: what they carried cannot be judged",
                                         cause="lost"))
+        elif isinstance(x, Untracked):
+            self.out.append(Undecodable(x.ts, x.frame, self.conn.id, x.direction, protocol="http3", reason=x.why,
+                                        cause="lost"))
         elif isinstance(x, QuicClosed):
             self.out.append(QuicClose(x.ts, x.frame, self.conn.id, x.direction, error=x.error, reason=x.reason,
                                       app=x.app))
@@ -93,6 +109,7 @@ class Http3Connection:
         half = self.halves.get(key)
         if half is None:
             half = self.halves[key] = _Half()
+            self.spoke = True
         if half.kind == "ignore":
             if x.fin:
                 del self.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
@@ -106,7 +123,7 @@ class Http3Connection:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
             self._malformed(x.direction, x.stream_id, half, str(exc))
-        if x.fin and half.buf.buf and half.kind not in ("ignore", "raw"):
+        if x.fin and (half.buf.buf or half.skip) and half.kind not in ("ignore", "raw"):
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
@@ -147,19 +164,34 @@ class Http3Connection:
                                             reason="a header block waits for encoder stream instructions that "
                                                    "never came", cause="lost"))
         self.waiting.clear()
+        self.waiting_bytes = 0
         self.blocked = {C2S: {}, S2C: {}}
         for (direction, sid), half in self.halves.items():
-            if half.kind != "frames" or half.skip or not half.buf.buf:
-                continue
-            try:
-                ftype = varint(half.buf.buf, 0)[0]
-            except Malformed:
-                continue
-            if ftype in (_HEADERS, _PUSH_PROMISE):  # limits: a head the capture ends inside is missing evidence
-                ts, frame = half.buf.where(0)
-                self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
-                                            reason=unfinished_head(f"a header block (stream {sid})",
-                                                                   len(half.buf.buf)), cause="lost"))
+            self._unfinished(direction, sid, half)
+
+    def _unfinished(self, direction: Direction, sid: int, half: _Half) -> None:
+        """A half left inside a header block, which nothing more will finish (the capture or the stream ended)."""
+        if half.kind != "frames" or half.skip or not half.buf.buf:
+            return
+        try:
+            ftype = varint(half.buf.buf, 0)[0]
+        except Malformed:
+            return
+        if ftype in (_HEADERS, _PUSH_PROMISE):  # limits: a head the capture ends inside is missing evidence
+            ts, frame = half.buf.where(0)
+            self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                        reason=unfinished_head(f"a header block (stream {sid})", len(half.buf.buf)),
+                                        cause="lost"))
+
+    def _reset(self, direction: Direction, sid: int) -> None:
+        """A RESET_STREAM: no more of this half comes (the QUIC reader delivers nothing of it again). What the end of
+        the capture would have said of it is said now (a header block left unfinished), and it is forgotten."""
+        if direction is (C2S if sid & 1 else S2C):  # the answering side ends before it began: nothing to tell it
+            self.wt_streams.discard(sid)
+        half = self.halves.pop((direction, sid), None)
+        if half is not None:
+            self.busy.pop((direction, sid), None)
+            self._unfinished(direction, sid, half)
 
     # -- streams -----------------------------------------------------------------------------------
 
@@ -207,6 +239,7 @@ class Http3Connection:
                                            session=extra if kind == "webtransport" else -1))
             elif sid in self.wt_streams:
                 half.kind = "raw"
+                self.wt_streams.discard(sid)  # both halves know what they are: nothing more to tell
             elif direction is opener:
                 first, pos = varint(b, 0)
                 if first == _WT_BIDI:
@@ -244,17 +277,17 @@ class Http3Connection:
             except Malformed:
                 return  # the frame header is not all here yet
             ts, frame = buf.where(0)
-            if ftype == 0 and length > _MAX_FRAME:
+            if length > _MAX_FRAME and ftype not in _READ_WHOLE:  # DATA, or a type not read: passed by
                 end_ts, end_frame = buf.where(len(b) - 1)
-                self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=0, length=length,
-                                        end_ts=end_ts, end_frame=end_frame))
+                self.out.append(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=ftype,
+                                        length=length, end_ts=end_ts, end_frame=end_frame))
                 buf.consume(pos)
                 half.skip = length
                 continue
-            if ftype in (_HEADERS, _PUSH_PROMISE) and length > MAX_HEADER_BLOCK:
-                name = "HEADERS" if ftype == _HEADERS else "PUSH_PROMISE"
+            if length > MAX_HEADER_BLOCK and ftype in _READ_WHOLE:
                 self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
-                                            reason=oversized_head(f"a {name} frame on stream {sid}", length)))
+                                            reason=oversized_head(f"a {_READ_WHOLE[ftype]} frame on stream {sid}",
+                                                                  length)))
                 buf.consume(pos)
                 half.skip = length
                 continue
@@ -305,15 +338,27 @@ class Http3Connection:
         self.encoder_backlog[sender].clear()
         waiting = [w for w in self.waiting if w[1] is sender]
         self.waiting = [w for w in self.waiting if w[1] is not sender]
+        self.waiting_bytes = sum(len(w[2]) for w in self.waiting)
         if backlog:
             self._encoder(sender, backlog)
         for f, _, block in waiting:
             self._headers(f, block)
 
     def _encoder(self, sender: Direction, data: bytes) -> None:
+        if sender in self.encoder_lost:
+            return
         decoder = self.decoders.get(sender)
         if decoder is None:
-            self.encoder_backlog[sender] += data
+            backlog = self.encoder_backlog[sender]
+            if len(backlog) + len(data) > MAX_HELD_BYTES:  # its table can no longer be followed
+                backlog.clear()
+                why = self.encoder_lost[sender] = (
+                    f"its QPACK encoder stream sent more than {MAX_HELD_BYTES >> 20} MiB before the receiver's "
+                    "SETTINGS, more than duplexlab keeps: its header blocks cannot be decoded")
+                self.out.append(Undecodable(self.conn.last_ts, self.conn.last_frame, self.conn.id, sender,
+                                            protocol="qpack", reason=why, cause="lost"))
+                return
+            backlog += data
             return
         try:
             unblocked = decoder.feed_encoder(data)
@@ -334,7 +379,20 @@ class Http3Connection:
     def _headers(self, f: H3Frame, block: bytes) -> None:
         decoder = self.decoders.get(f.direction)
         if decoder is None:
+            if len(self.waiting) >= MAX_HELD_BLOCKS or self.waiting_bytes + len(block) > MAX_HELD_BYTES:
+                self._not_kept(f, f"a header block arrived before the receiver's SETTINGS that say how to decode it, "
+                                  f"with {MAX_HELD_BLOCKS} blocks or {MAX_HELD_BYTES >> 20} MiB already waiting, as "
+                                  "many as duplexlab keeps")
+                return
             self.waiting.append((f, f.direction, block))
+            self.waiting_bytes += len(block)
+            return
+        if f.direction in self.encoder_lost:
+            self._not_kept(f, self.encoder_lost[f.direction])
+            return
+        if len(self.blocked[f.direction]) >= MAX_HELD_BLOCKS:
+            self._not_kept(f, f"a header block arrived with {MAX_HELD_BLOCKS} others already waiting for encoder "
+                              "stream instructions, as many as duplexlab keeps")
             return
         try:
             _, fields = decoder.feed_header(f.stream_id, block)
@@ -351,6 +409,11 @@ class Http3Connection:
         self.out.append(f)
         if f.ftype == _HEADERS and not f.stream_id & 0x3:  # a request stream's request or response
             self.carried.headers(f.direction, f.stream_id, {k.lower(): v for k, v in f.fields}, f.ts, f.frame)
+
+    def _not_kept(self, f: H3Frame, reason: str) -> None:
+        """A header block not decoded because a cap was reached: missing evidence, as one the capture ends with."""
+        self.out.append(Undecodable(f.ts, f.frame, self.conn.id, f.direction, protocol="qpack",
+                                    reason=f"{reason} ({f.type_name} on stream {f.stream_id})", cause="lost"))
 
     def _bad_block(self, f: H3Frame, exc: Exception) -> None:
         self.out.append(f)

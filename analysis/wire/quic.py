@@ -36,6 +36,14 @@ from .tcp import Ended, Opened, _name
 _SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types of version 1 (3 is Retry)
 _RETRY = 3
 _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
+# Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
+# a set of numbers (finished streams, packet numbers held or acknowledged) may break into. Real peers stay far below
+# (a peer's MAX_STREAMS is typically 100 to 1000; ranges are as many as holes); only a hostile capture reaches them.
+MAX_OPEN_STREAMS = 10_000
+MAX_SPANS = 10_000
+# Bytes of one connection's streams held out of order (after a hole): a receiver's windows bound them on the wire
+# (a few MiB), but a capture that missed a packet the receiver got sees the sender go on past the hole for good.
+MAX_OUT_OF_ORDER = 64 << 20
 
 
 @dataclass(slots=True)
@@ -85,6 +93,18 @@ class PacketsMissed:
 
 
 @dataclass(slots=True)
+class Untracked:
+    """The reader stopped following something of the connection at one of its caps (``why`` says which and names
+    the cap): what it would have told (packets the capture missed, here) is not known."""
+
+    conn: int
+    direction: Direction
+    why: str
+    ts: float
+    frame: int
+
+
+@dataclass(slots=True)
 class QuicClosed:
     """A CONNECTION_CLOSE: ``app`` when it is the application's (0x1d), else the transport's (0x1c)."""
 
@@ -99,6 +119,10 @@ class QuicClosed:
 
 class Malformed(Exception):
     pass
+
+
+class _TooMuch(Exception):
+    """The connection needs more state than a cap allows: it is no longer read (the message says why)."""
 
 
 _U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("!H", "!I", "!Q"))
@@ -128,53 +152,65 @@ def varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 class Ranges:
-    """A set of packet numbers as sorted, merged [start, end) ranges: small when the numbers mostly run on."""
+    """A set of numbers as sorted, merged [start, end) ranges: small when the numbers mostly run on.
 
-    __slots__ = ("spans",)
+    It keeps at most ``MAX_SPANS`` ranges: a number that would make one more is not added and ``full`` says the set
+    is no longer exact (a hostile capture can make every number its own range)."""
+
+    __slots__ = ("full", "spans")
 
     def __init__(self) -> None:
         self.spans: list[list[int]] = []
+        self.full = False
 
     def add(self, start: int, end: int) -> None:
         spans = self.spans
         if spans and spans[-1][0] <= start <= spans[-1][1]:  # the common case: extends the last span
-            spans[-1][1] = max(spans[-1][1], end)
+            if end > spans[-1][1]:
+                spans[-1][1] = end
             return
-        spans.append([start, end])
-        spans.sort()
-        merged = [spans[0]]
-        for a, b in spans[1:]:
-            if a <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], b)
-            else:
-                merged.append([a, b])
-        self.spans = merged
+        i = bisect_right(spans, [start, _ENDLESS])  # the spans that start at or before start
+        if i and spans[i - 1][1] >= start:  # it touches the span before it
+            i -= 1
+            start = spans[i][0]
+            end = max(end, spans[i][1])
+        j = i
+        while j < len(spans) and spans[j][0] <= end:  # and those after it that it reaches
+            end = max(end, spans[j][1])
+            j += 1
+        if j == i and len(spans) >= MAX_SPANS:
+            self.full = True
+            return
+        spans[i:j] = [[start, end]]
 
     def __contains__(self, n: int) -> bool:
         i = bisect_right(self.spans, [n, _ENDLESS])  # the spans that start at or before n
         return i > 0 and n < self.spans[i - 1][1]
 
     def missing_from(self, other: Ranges) -> int:
-        """How many numbers of ``other`` are not in this set."""
-        count = 0
+        """How many numbers of ``other`` are not in this set (one walk along both)."""
+        count, mine, k = 0, self.spans, 0
         for a, b in other.spans:
             count += b - a
-            for x, y in self.spans:
-                lo, hi = max(a, x), min(b, y)
-                if lo < hi:
-                    count -= hi - lo
+            while k < len(mine) and mine[k][1] <= a:
+                k += 1
+            m = k
+            while m < len(mine) and mine[m][0] < b:
+                count -= min(b, mine[m][1]) - max(a, mine[m][0])
+                m += 1
         return count
 
 
 class _Recv:
     """One direction of one stream (or CRYPTO space): bytes released in offset order, each piece once."""
 
-    __slots__ = ("final", "next", "pending")
+    __slots__ = ("final", "held", "next", "pending")
 
     def __init__(self) -> None:
         self.next = 0
         self.final: int | None = None
         self.pending: dict[int, bytes] = {}
+        self.held = 0  # bytes in ``pending``
 
     def add(self, offset: int, data: bytes, fin: bool) -> list[bytes]:
         end = offset + len(data)
@@ -189,17 +225,22 @@ class _Recv:
             return []  # a retransmission of what was released
         if offset < self.next:
             data, offset = data[self.next - offset:], self.next
-        if data and self.pending.get(offset, b"") < data:
-            self.pending[offset] = data
+        pending = self.pending
+        if data and (old := pending.get(offset, b"")) < data:
+            pending[offset] = data
+            self.held += len(data) - len(old)
         out = []
-        while self.next in self.pending:
-            piece = self.pending.pop(self.next)
+        while self.next in pending:
+            piece = pending.pop(self.next)
+            self.held -= len(piece)
             out.append(piece)
             self.next += len(piece)
-            for off in [o for o in self.pending if o < self.next]:  # overlapping later pieces: keep their tails
-                rest = self.pending.pop(off)
-                if off + len(rest) > self.next:
-                    self.pending.setdefault(self.next, rest[self.next - off:])
+            for off in [o for o in pending if o < self.next]:  # overlapping later pieces: keep their tails
+                rest = pending.pop(off)
+                self.held -= len(rest)
+                if off + len(rest) > self.next and self.next not in pending:
+                    pending[self.next] = rest[self.next - off:]
+                    self.held += len(pending[self.next])
         return out
 
     @property
@@ -221,6 +262,7 @@ class _QConn:
     random: bytes | None = None
     suite: int | None = None
     streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)  # open ones only
+    out_of_order: int = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
     # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
     # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
     finished: dict[tuple[Direction, int], Ranges] = field(default_factory=dict)
@@ -266,6 +308,10 @@ class QuicReader:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
             except IndexError:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: a header is cut short")
+            except _TooMuch as exc:
+                self._fail(qc, f"{exc} (from frame {frame} on, it is not read)")
+                qc.streams.clear()
+                qc.finished.clear()
         if len(qc.closed) == 2:
             del self.conns[key]
             self._end(qc, out)
@@ -282,7 +328,14 @@ class QuicReader:
     def _end(qc: _QConn, out: list) -> None:
         info = qc.info
         for direction in (C2S, S2C):
-            if qc.opened_1rtt and (missed := qc.held[direction].missing_from(qc.acked[direction])):
+            held, acked = qc.held[direction], qc.acked[direction]
+            if held.full or acked.full:
+                who = "client" if direction is C2S else "server"
+                out.append(Untracked(info.id, direction, f"the {who}'s packet numbers (those the capture holds or "
+                                     f"those its peer acknowledged) break into more than {MAX_SPANS} ranges, more "
+                                     "than duplexlab keeps: whether the capture missed any of its packets is not known",
+                                     info.last_ts, info.last_frame))
+            elif qc.opened_1rtt and (missed := held.missing_from(acked)):
                 info.gaps += 1
                 out.append(PacketsMissed(info.id, direction, missed, info.last_ts, info.last_frame))
         for (direction, sid), recv in qc.streams.items():
@@ -471,6 +524,7 @@ class QuicReader:
                 sid, pos = varint(p, pos)
                 err, pos = varint(p, pos)
                 _, pos = varint(p, pos)
+                self._reset(qc, direction, sid, frame, ts, out)
                 out.append(StreamReset(conn, direction, sid, err, ts, frame))
             elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE
                 err, pos = varint(p, pos)
@@ -515,13 +569,23 @@ class QuicReader:
         if recv is None:
             finished = qc.finished.get((direction, sid & 0x3))
             if finished is not None and sid >> 2 in finished:
-                return  # a stream whose bytes all arrived: a late copy says nothing new
+                return  # a stream whose bytes all arrived, or that was reset: a late copy says nothing new
+            if len(qc.streams) >= MAX_OPEN_STREAMS:
+                raise _TooMuch(f"it has more than {MAX_OPEN_STREAMS} streams open at once, more than duplexlab "
+                               "follows in one connection")
             recv = qc.streams[key] = _Recv()
         elif recv.done:
             return
-        before = recv.next
+        before, held = recv.next, recv.held
         pieces = recv.add(off, data, fin)
         info = qc.info
+        if recv.held != held:
+            qc.out_of_order += recv.held - held
+            if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
+                info.gaps += 1
+                out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
+                self._finished(qc, key)
+                return
         if not pieces:
             if data:
                 if off + len(data) <= before:
@@ -539,17 +603,37 @@ class QuicReader:
 
     @staticmethod
     def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
-        """All of a stream's bytes arrived: forget it, remembering only its number among the finished."""
+        """All of a stream's bytes arrived (or it was reset): forget it, remembering only its number among the
+        finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
+        any more: the connection is then not read on (``_TooMuch``)."""
         direction, sid = key
-        del qc.streams[key]
+        recv = qc.streams.pop(key, None)
+        if recv is not None and recv.held:
+            qc.out_of_order -= recv.held
         ranges = qc.finished.get((direction, sid & 0x3))
         if ranges is None:
             ranges = qc.finished[direction, sid & 0x3] = Ranges()
         ranges.add(sid >> 2, (sid >> 2) + 1)
+        if ranges.full:
+            raise _TooMuch(f"the numbers of its finished streams break into more than {MAX_SPANS} ranges, more "
+                           "than duplexlab keeps to tell a late copy of a finished stream from a new one")
+
+    def _reset(self, qc: _QConn, direction: Direction, sid: int, frame: int, ts: float, out: list) -> None:
+        """A RESET_STREAM: the sender abandoned its side of the stream (RFC 9000 §3.1), so no more of its bytes are
+        due. Its receive state is forgotten as a finished stream's is; bytes it was still waiting for (a hole before
+        bytes held, or before a FIN) are said lost now, as the end of the connection would have said."""
+        key = (direction, sid)
+        recv = qc.streams.get(key)
+        if recv is not None and (recv.pending or (recv.final is not None and recv.next < recv.final)):
+            qc.info.gaps += 1
+            out.append(StreamLost(qc.info.id, direction, sid, recv.next, ts, frame))
+        self._finished(qc, key)
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
-        for piece in qc.crypto[direction].add(off, data, False):
+        if off >= _HELLO_KEPT:
+            return  # past what is read: not kept (held out of order, it would be unbounded)
+        for piece in qc.crypto[direction].add(off, data[:_HELLO_KEPT - off], False):
             if len(qc.hello[direction]) < _HELLO_KEPT:
                 qc.hello[direction] += piece
         hello = qc.hello[direction]
