@@ -85,13 +85,21 @@ _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
 _AT_FRAME = re.compile(r" at frame (\d+)")
 
 
-def _cut_short(f: Finding) -> Finding:
-    """A finding of a connection concluded early (too many open at once): what held so far is no verdict on the
-    rest of it, so ok and not-applicable become inconclusive; a violation seen stands on its evidence."""
+def _read_in_part(f: Finding, why: str) -> Finding:
+    """A finding of a connection read only in part (``why`` says where reading stopped): what held so far is no
+    verdict on the rest of it, so ok and not-applicable become inconclusive; a violation seen stands on its
+    evidence."""
     if f.status not in (Status.OK, Status.NOT_APPLICABLE):
         return f
-    return replace(f, status=Status.INCONCLUSIVE, detail="concluded early: more TCP connections were open at once "
-                   f"than duplexlab keeps (the bound on memory), so what it did afterwards is not judged. {f.detail}")
+    return replace(f, status=Status.INCONCLUSIVE, detail=f"{why}, so what it did afterwards is not judged. {f.detail}")
+
+
+_EVICTED = "concluded early: more TCP connections were open at once than duplexlab keeps (the bound on memory)"
+
+
+def _unread_quic(conn: Connection) -> Finding:
+    return Finding("quic.decrypted", Status.INCONCLUSIVE, (conn.first_frame,),
+                   f"the QUIC connection cannot be read: {conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")
 
 
 def _unread_tls(conn: Connection) -> Finding:
@@ -232,7 +240,7 @@ class Judge:
             findings = self._conclude(o, label)
             reason = "" if findings else not_judged_reason(conn)
         if conn.evicted:
-            findings = [_cut_short(f) for f in findings]
+            findings = [_read_in_part(f, _EVICTED) for f in findings]
         result = ConnectionResult.of(conn, label, findings, reason)
         key = self.end_key(conn)
         for f in findings:
@@ -260,8 +268,7 @@ class Judge:
         if label == "tls":
             return [_unread_tls(conn)]
         if label == "quic":
-            return [Finding("quic.decrypted", Status.INCONCLUSIVE, (o.conn.first_frame,),
-                            f"the QUIC connection cannot be read: {o.conn.unread}", "RFC 9001 (QUIC-TLS)", "protocol")]
+            return [_unread_quic(conn)]
         if label == "cut":
             c = o.conn
             return [Finding("capture.snap-length", Status.INCONCLUSIVE, (c.first_frame,),
@@ -279,6 +286,9 @@ class Judge:
         found = [o.finding(cid, lost) for cid in ids]
         if conn.tls and conn.tls != DECRYPTED:  # decrypted in part: a record did not authenticate, or bytes were lost
             found.insert(0, _unread_tls(conn))
+        if conn.transport == "quic" and conn.unread:  # HTTP/3 read up to where reading stopped
+            found = [_unread_quic(conn), *(_read_in_part(f, "the QUIC connection was read only in part")
+                                           for f in found)]
         return found
 
     # -- the capture ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import random
 import shutil
 
 import pytest
+from aioquic.h3.connection import H3Connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import StreamData, StreamReset
 from tests.oracle import compare_quic, tshark_quic_events
 from tests.quicpeers import Peers, key_update, respond
-from tests.test_http3_invariants import pushing, webtransport_server
+from tests.test_http3_invariants import open_session, pushing, webtransport_server
 
 
 def read(path: str) -> Dissection:
@@ -432,23 +433,56 @@ def test_ranges_stop_growing_at_their_cap(monkeypatch):
     assert len(r.spans) == 3
 
 
-def test_a_connection_over_the_open_streams_cap_is_not_read_on(tmp_path, monkeypatch):
-    """More streams open at once than the cap: the connection is inconclusive, with the cap named, never ok."""
-    from analysis.wire import quic
-
-    peers = Peers()
-    peers.on_server = respond
+def _open_streams(tmp_path, name: str, peers: Peers, first: str = "/first") -> str:
+    """A connection of one exchange (``first``), then 12 requests the client leaves open (never finished)."""
+    peers.pump()
+    if first == "wt":
+        open_session(peers)
+    else:
+        peers.request(first)
     peers.pump()
     for i in range(12):
         peers.request(f"/{i}", end=False)  # open, never finished
     peers.pump()
     peers.close()
-    path = peers.write(tmp_path / "open.pcapng")
+    return peers.write(tmp_path / name)
+
+
+def test_a_connection_over_the_open_streams_cap_is_not_read_on(tmp_path, monkeypatch):
+    """More streams open at once than the cap: the connection is read up to there, and what held so far is
+    inconclusive, with the cap named, never ok."""
+    from analysis.wire import quic
+
+    peers = Peers()
+    peers.on_server = respond
+    path = _open_streams(tmp_path, "open.pcapng", peers)
     assert analyse(path).verdict == "pass"
     monkeypatch.setattr(quic, "MAX_OPEN_STREAMS", 8)
     r = analyse(path)
-    assert [(f.invariant, f.status.value) for f in r.findings] == [("quic.decrypted", "inconclusive")]
-    assert "more than 8 streams open at once" in r.findings[0].detail
+    assert r.verdict == "inconclusive"
+    first, *rest = r.findings
+    assert (first.invariant, first.status.value) == ("quic.decrypted", "inconclusive")
+    assert "more than 8 streams open at once" in first.detail
+    assert rest and all(f.status.value == "inconclusive" and "read only in part" in f.detail for f in rest), rest
+
+
+def test_a_violation_before_a_cap_stands(tmp_path, monkeypatch):
+    """The server broke a rule before the connection outgrew a cap: the violation is evidence the capture holds."""
+    from analysis.wire import quic
+
+    wt = lambda q: H3Connection(q, enable_webtransport=True)  # noqa: E731
+    peers = Peers(client_h3=wt, server_h3=wt)
+    peers.on_server = webtransport_server(session_offset=4)  # its streams name a session never opened
+    path = _open_streams(tmp_path, "nosession-open.pcapng", peers, first="wt")
+    assert analyse(path).verdict == "fail"
+    monkeypatch.setattr(quic, "MAX_OPEN_STREAMS", 10)
+    r = analyse(path)
+    assert r.verdict == "fail"
+    f = next(f for f in r.findings if f.invariant == "webtransport.streams-in-session")
+    assert f.status.value == "violated" and "never opened" in f.detail, f
+    unread = next(f for f in r.findings if f.invariant == "quic.decrypted")
+    assert unread.status.value == "inconclusive" and "more than 10 streams open at once" in unread.detail
+    assert not any(f.status.value == "ok" for f in r.findings), r.findings
 
 
 def test_packet_numbers_past_the_ranges_cap_leave_the_losses_unknown(tmp_path, monkeypatch):

@@ -368,10 +368,10 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | E
         if kind is Ended:
             router = routers.pop(item.conn)
             router.parser.finish()
-            if router.conn.unread:
-                router.conn.app = "quic"
-            elif router.parser.spoke:
+            if router.parser.spoke:  # judged on what was read; ``unread`` says why reading stopped, if it did
                 router.conn.app = "http3"
+            elif router.conn.unread:
+                router.conn.app = "quic"
             yield from _release(router, final=True)
             yield ConnectionEnded(router.conn)
             continue
