@@ -227,25 +227,32 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
     linktype = struct.unpack_from(endian + "I", r.buf, r.pos + 20)[0] & 0xFFFF
     r.pos += 24
     head = struct.Struct(endian + "IIII").unpack_from
-    number = 0
-    while True:
-        buf, pos = r.buf, r.pos
-        if len(buf) - pos < 16 and not r.fill(16):
-            return
-        buf, pos = r.buf, r.pos
-        sec, frac, caplen, wirelen = head(buf, pos)
-        if caplen > _MAX_RECORD:
-            raise _Damaged(f"the record header at byte {r.offset(pos)} declares {caplen} captured bytes, more than "
-                           f"any packet ({_MAX_RECORD})")
-        end = pos + 16 + caplen
-        if end > len(buf):
-            if not r.fill(16 + caplen):
-                return
-            buf, pos = r.buf, r.pos
+    number, buf, pos = 0, r.buf, r.pos
+    try:  # the reader's position and count are kept in locals, and given back before a fill and at the end
+        while True:
+            if len(buf) - pos < 16:
+                r.pos = pos
+                more = r.fill(16)
+                buf, pos = r.buf, r.pos
+                if not more:
+                    return
+            sec, frac, caplen, wirelen = head(buf, pos)
+            if caplen > _MAX_RECORD:
+                raise _Damaged(f"the record header at byte {r.offset(pos)} declares {caplen} captured bytes, more "
+                               f"than any packet ({_MAX_RECORD})")
             end = pos + 16 + caplen
-        number += 1
-        r.pos, r.frames = end, number
-        yield number, sec + frac * scale, linktype, buf[pos + 16:end], wirelen
+            if end > len(buf):
+                r.pos = pos
+                more = r.fill(16 + caplen)
+                buf, pos = r.buf, r.pos
+                if not more:
+                    return
+                end = pos + 16 + caplen
+            number += 1
+            start, pos = pos + 16, end
+            yield number, sec + frac * scale, linktype, buf[start:end], wirelen
+    finally:
+        r.pos, r.frames = pos, number
 
 
 def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
