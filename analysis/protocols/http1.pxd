@@ -17,7 +17,7 @@ cdef class Http1Connection:
     cdef public str _app
 
     cpdef feed(self, direction, data, ts, frame)
-    @cython.locals(end=Py_ssize_t, take=object)
+    @cython.locals(end=Py_ssize_t, take=object, lines=list)
     cpdef _whole(self, _Side side, data, ts, frame)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)
@@ -32,3 +32,4 @@ cdef class Http1Connection:
 @cython.locals(out=dict, line=bytes, key=bytes, k=str, val=str)
 cpdef dict _headers(list lines)
 cpdef str _token(bytes raw)
+cpdef object _content_length(dict h)

@@ -164,13 +164,14 @@ class Http1Connection:
         if end <= 0 or data[0] in b"\r\n":
             return None
         head = data[:end]
-        if head.count(b"\n") != head.count(b"\r\n"):
+        lines = head.split(b"\r\n")
+        if head.count(b"\n") != len(lines) - 1:  # a bare LF: the buffered reading takes it
             return None
         side.start = side.head_end = (ts, frame)
         if side.direction is C2S:
-            if not self._request(side, head.split(b"\r\n"), ts, frame):
+            if not self._request(side, lines, ts, frame):
                 return b""
-        elif not self._response(side, head.split(b"\r\n"), ts, frame):
+        elif not self._response(side, lines, ts, frame):
             return b""
         rest = data[end + 4:]
         if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
