@@ -9,6 +9,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from analysis.events import C2S, Undecodable
 from analysis.pipeline import analyse
 from analysis.wire import quic
 from tests.pcapng import write_pcap
@@ -54,3 +55,75 @@ def test_a_flood_of_udp_flows_is_counted_up_to_the_cap(tmp_path, monkeypatch):
     w = _udp_warning(path)
     assert max(sizes) == 8 and len(sizes) == 80
     assert w.startswith("80 UDP datagrams in at least 8 flows (more than the 8 duplexlab tells apart) are not QUIC")
+
+
+def _h3_conn(out: list):
+    from analysis.events import Connection
+    from analysis.protocols.http3 import Http3Connection
+
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "handshake", 1, 0.0, handshake_seen=True,
+                      transport="quic")
+    return Http3Connection(conn, out)
+
+
+def _held(h3) -> int:
+    """The bytes the reader's halves hold unparsed, counted from the halves themselves."""
+    return sum(len(h.buf.buf) for h in h3.halves.values())
+
+
+def test_http3_bytes_held_unparsed_across_streams_stop_at_the_cap(monkeypatch):
+    from analysis.protocols import http3
+    from analysis.wire.quic import StreamData
+
+    monkeypatch.setattr(http3, "MAX_HELD_UNPARSED", 10_000, raising=False)
+    out: list = []
+    h3 = _h3_conn(out)
+    peak = 0
+    frame = 0
+    for sid in range(0, 4 * 20, 4):  # 20 requests, each a DATA frame of 5000 bytes of which 3000 arrive
+        frame += 1
+        h3.data(StreamData(0, C2S, sid, b"\x00\x53\x88" + b"d" * 3000, False, frame * 0.001, frame))
+        peak = max(peak, _held(h3))
+    lost = [e for e in out if isinstance(e, Undecodable)]
+    assert peak <= 10_000 and len(h3.busy) == 3, (peak, len(h3.busy))
+    assert len(lost) == 17 and all(not e.malformed for e in lost)
+    assert lost[0].reason.startswith("stream 12: its frame not yet whole would take the bytes held unparsed on this "
+                                     "connection's streams past 10000 bytes, more than duplexlab keeps")
+    # A forgotten half reads nothing more (not its frame's tail as a new frame) and goes with its stream's end.
+    frame += 1
+    h3.data(StreamData(0, C2S, 12, b"d" * 2000, True, frame * 0.001, frame))
+    assert len([e for e in out if isinstance(e, Undecodable)]) == 17 and (C2S, 12) not in h3.halves
+    # A stream that finishes its frame gives its bytes back: another half may hold them.
+    frame += 1
+    h3.data(StreamData(0, C2S, 0, b"d" * 2000, True, frame * 0.001, frame))
+    assert _held(h3) == 6006 and h3.held == 6006
+    h3.data(StreamData(0, C2S, 200, b"\x00\x53\x88" + b"d" * 3000, False, 1.0, frame + 1))
+    assert _held(h3) == 9009 and len(out) == len([e for e in out if not isinstance(e, Undecodable)]) + 17
+
+
+def test_http3_a_capture_past_the_held_cap_is_inconclusive_naming_it(tmp_path, monkeypatch):
+    from analysis.protocols import http3
+    from tests.quicpeers import Peers, respond
+
+    peers = Peers()
+    peers.on_server = lambda p, event: respond(p, event, body=b"z" * 30000)
+    peers.pump()
+    for i in range(3):
+        peers.request(f"/big{i}")
+    peers.pump()
+    peers.close()
+    path = peers.write(tmp_path / "big.pcapng")
+    assert analyse(path).verdict == "pass"
+    peak = 0
+    data = http3.Http3Connection.data
+
+    def watching(self, x):
+        nonlocal peak
+        data(self, x)
+        peak = max(peak, _held(self))
+
+    monkeypatch.setattr(http3.Http3Connection, "data", watching)
+    monkeypatch.setattr(http3, "MAX_HELD_UNPARSED", 8000, raising=False)
+    f = next(f for f in analyse(path).findings if f.invariant == "http3.frame-syntax")
+    assert f.status.value == "inconclusive" and "past 8000 bytes, more than duplexlab keeps" in f.detail, f
+    assert 0 < peak <= 8000, peak
