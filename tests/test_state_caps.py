@@ -127,3 +127,94 @@ def test_http3_a_capture_past_the_held_cap_is_inconclusive_naming_it(tmp_path, m
     f = next(f for f in analyse(path).findings if f.invariant == "http3.frame-syntax")
     assert f.status.value == "inconclusive" and "past 8000 bytes, more than duplexlab keeps" in f.detail, f
     assert 0 < peak <= 8000, peak
+
+
+def _sse_answer(h, stream: int) -> bytes:
+    from tests.crafted import S, sse_chunk
+
+    return h.headers(S, stream, [(":status", "200"), ("content-type", "text/event-stream")]) + h.data(stream,
+                                                                                                     sse_chunk(1))
+
+
+def _h2_unanswered(tmp_path, name: str, asked: int, talk: bool) -> str:
+    """``asked`` requests no answer ever comes to, then one more answered by an event stream (the client sending
+    DATA into it after its request ended when ``talk``)."""
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 2 * asked, 2):
+        c.send(C, h.request(sid, f"/{sid}"))
+    last = 2 * asked + 1
+    c.send(C, h.headers(C, last, [(":method", "POST"), (":path", "/events"), (":scheme", "http"),
+                                  (":authority", "lab")]) + h.data(last, b"q", end_stream=True))
+    c.send(S, _sse_answer(h, last))
+    if talk:
+        c.send(C, h.data(last, b"more"))
+    return c.write(tmp_path / name)
+
+
+def _carried_peak(monkeypatch) -> list[int]:
+    """Watch every Carried: the most entries its request sets held."""
+    from analysis.protocols import carrier
+
+    peak = [0]
+    headers, ended = carrier.Carried.headers, carrier.Carried.ended
+
+    def watch(c):
+        peak[0] = max(peak[0], len(c.requested), len(c.requests_ended))
+
+    def headers_watched(self, *args, **kw):
+        out = headers(self, *args, **kw)
+        watch(self)
+        return out
+
+    def ended_watched(self, *args):
+        ended(self, *args)
+        watch(self)
+
+    monkeypatch.setattr(carrier.Carried, "headers", headers_watched)
+    monkeypatch.setattr(carrier.Carried, "ended", ended_watched)
+    return peak
+
+
+def test_requests_never_answered_are_kept_up_to_the_cap_and_then_the_event_stream_is_not_judged(tmp_path, monkeypatch):
+    from analysis.protocols import carrier
+    from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
+
+    path = _h2_unanswered(tmp_path, "unanswered.pcap", 12, talk=True)
+    assert finding(path, "sse.one-response-many-events").status is OK  # below the cap: judged
+    assert finding(path, "sse.client-silent").status is VIOLATED
+    monkeypatch.setattr(carrier, "MAX_PENDING", 5, raising=False)
+    peak = _carried_peak(monkeypatch)
+    for invariant in ("sse.one-response-many-events", "sse.client-silent"):
+        f = finding(path, invariant)
+        assert f.status is INCONCLUSIVE, f
+        assert "more than 5 requests awaited their answer at once on this connection, more than duplexlab keeps" \
+            in f.detail, f
+    assert peak[0] == 5
+
+
+def test_requests_answered_but_never_ended_are_not_kept(tmp_path, monkeypatch):
+    """A final response that is no event stream ends what the carrier keeps of its request: streams answered and
+    left open (long responses, gRPC server streams) cost nothing, however many."""
+    from analysis.protocols import carrier
+    from tests.conftest import OK, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 61, 2):
+        c.send(C, h.request(sid, f"/{sid}"))
+        c.send(S, h.response(sid) + h.data(sid, b"part"))  # answered, never ended
+    c.send(C, h.request(61, "/events"))
+    c.send(S, _sse_answer(h, 61))
+    path = c.write(tmp_path / "open.pcap")
+    monkeypatch.setattr(carrier, "MAX_PENDING", 5, raising=False)
+    peak = _carried_peak(monkeypatch)
+    assert finding(path, "sse.one-response-many-events").status is OK
+    assert peak[0] == 1
