@@ -218,3 +218,34 @@ def test_requests_answered_but_never_ended_are_not_kept(tmp_path, monkeypatch):
     peak = _carried_peak(monkeypatch)
     assert finding(path, "sse.one-response-many-events").status is OK
     assert peak[0] == 1
+
+
+def test_grpc_streams_left_open_are_followed_up_to_the_cap(tmp_path, monkeypatch):
+    from analysis.protocols import carrier, http2
+    from tests.conftest import INCONCLUSIVE, OK, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S, grpc_message
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 41, 2):  # 20 calls, each one message both ways, never ended
+        c.send(C, h.request(sid, "/svc/Say", end_stream=False, grpc=True) + h.data(sid, grpc_message(b"hi")))
+        c.send(S, h.response(sid, grpc=True) + h.data(sid, grpc_message(b"yo")))
+    path = c.write(tmp_path / "open-calls.pcap")
+    assert finding(path, "grpc.messages-framed").status is OK  # below the cap: every stream read
+    monkeypatch.setattr(carrier, "MAX_PENDING", 6, raising=False)
+    peak = 0
+    data = http2.Http2Connection._grpc_data
+
+    def watching(self, *args):
+        nonlocal peak
+        data(self, *args)
+        peak = max(peak, len(self.grpc_streams), *(len(s.grpc) for s in self.sides.values()))
+
+    monkeypatch.setattr(http2.Http2Connection, "_grpc_data", watching)
+    f = finding(path, "grpc.messages-framed")
+    assert f.status is INCONCLUSIVE, f
+    assert ("stream 13's gRPC messages are not read: more than 6 gRPC streams were open at once on this connection, "
+            "more than duplexlab follows") in f.detail, f
+    assert peak == 6
