@@ -249,3 +249,35 @@ def test_grpc_streams_left_open_are_followed_up_to_the_cap(tmp_path, monkeypatch
     assert ("stream 13's gRPC messages are not read: more than 6 gRPC streams were open at once on this connection, "
             "more than duplexlab follows") in f.detail, f
     assert peak == 6
+
+
+def test_http3_requests_never_answered_are_kept_up_to_the_cap(tmp_path, monkeypatch):
+    """The same carrier on HTTP/3: requests the server never answers (their FIN sent), then an event stream."""
+    from aioquic.h3.events import HeadersReceived
+
+    from analysis.protocols import carrier
+    from tests.conftest import INCONCLUSIVE, OK, finding
+    from tests.quicpeers import Peers
+
+    def answer_events_only(peers, event):
+        if isinstance(event, HeadersReceived) and dict(event.headers).get(b":path") == b"/events":
+            peers.server_h3.send_headers(event.stream_id, [(b":status", b"200"),
+                                                           (b"content-type", b"text/event-stream")])
+            peers.server_h3.send_data(event.stream_id, b"data: 1\n\n", end_stream=False)
+
+    peers = Peers()
+    peers.on_server = answer_events_only
+    peers.pump()
+    for i in range(10):
+        peers.request(f"/{i}")
+    peers.pump()
+    peers.request("/events")
+    peers.pump()
+    peers.close()
+    path = peers.write(tmp_path / "unanswered.pcapng")
+    assert finding(path, "sse.one-response-many-events").status is OK
+    monkeypatch.setattr(carrier, "MAX_PENDING", 5, raising=False)
+    peak = _carried_peak(monkeypatch)
+    f = finding(path, "sse.one-response-many-events")
+    assert f.status is INCONCLUSIVE and "more than 5 requests awaited their answer at once" in f.detail, f
+    assert peak[0] == 5
