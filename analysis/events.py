@@ -144,7 +144,8 @@ class EventStreamOpened(Event):
     """A ``text/event-stream`` response began on ``stream`` of a multiplexed carrier (an HTTP/2 stream, an HTTP/3
     request stream): ts/frame are those of its header block. ``answers``: the client's request on that stream was
     seen (its HEADERS, or the HTTP/1.1 request of an h2c Upgrade). On HTTP/1.1 the ``Http1Response`` says it.
-    ``unknown``: why a request not seen may still have been asked (the carrier kept no more of them)."""
+    ``unknown``: why a request not seen may still have been asked (the carrier kept no more of them), or why the
+    stream is not followed (the carrier follows no more of them at once)."""
 
     stream: int = 0
     status: int = 0

@@ -281,3 +281,49 @@ def test_http3_requests_never_answered_are_kept_up_to_the_cap(tmp_path, monkeypa
     f = finding(path, "sse.one-response-many-events")
     assert f.status is INCONCLUSIVE and "more than 5 requests awaited their answer at once" in f.detail, f
     assert peak[0] == 5
+
+
+def test_websockets_and_event_streams_left_open_are_followed_up_to_the_cap(tmp_path, monkeypatch):
+    """Streams that stay open with something riding on them (WebSocket after an extended CONNECT, an event stream)
+    are followed up to the cap each; one past it is not read, and the findings it would feed are inconclusive."""
+    from analysis.protocols import carrier
+    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S, sse_chunk, ws_frame
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings(connect_protocol=1))
+    for sid in range(1, 21, 2):  # 10 WebSockets, each a masked frame up and a frame down, never closed
+        c.send(C, h.headers(C, sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+                                     (":path", "/ws"), (":authority", "lab")]))
+        c.send(S, h.headers(S, sid, [(":status", "200")]))
+        c.send(C, h.data(sid, ws_frame(b"up", masked=True)))
+        c.send(S, h.data(sid, ws_frame(b"down")))
+    c.send(C, h.data(19, ws_frame(b"bare")))  # the last one's client sends a frame unmasked
+    for sid in range(21, 41, 2):  # 10 event streams, never closed
+        c.send(C, h.request(sid, "/events"))
+        c.send(S, _sse_answer(h, sid) + h.data(sid, sse_chunk(2)))
+    c.send(C, h.data(39, b"talk"))  # the last one's client talks into it after its request ended
+    path = c.write(tmp_path / "open-rides.pcap")
+    assert finding(path, "websocket.client-frames-masked").status is VIOLATED  # below the cap: all read
+    assert finding(path, "sse.client-silent").status is VIOLATED
+    monkeypatch.setattr(carrier, "MAX_PENDING", 6, raising=False)
+    peak, children = 0, 0
+    data = carrier.Carried.data
+
+    def watching(self, *args):
+        nonlocal peak, children
+        data(self, *args)
+        peak, children = max(peak, len(self.ws_streams), len(self.event_streams)), max(children, len(self.children))
+
+    monkeypatch.setattr(carrier.Carried, "data", watching)
+    f = finding(path, "websocket.client-frames-masked")
+    assert f.status is INCONCLUSIVE, f
+    assert ("the WebSocket on stream 13 is not read: more than 6 were open at once on this connection, more than "
+            "duplexlab follows") in f.detail, f
+    f = finding(path, "sse.client-silent")
+    assert f.status is INCONCLUSIVE, f
+    assert ("the event stream on stream 33 is not read: more than 6 were open at once on this connection, more than "
+            "duplexlab follows") in f.detail, f
+    assert peak == 6 and children == 3 * 6  # a WebSocket's parser each way, an event stream's one

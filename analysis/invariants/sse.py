@@ -131,7 +131,9 @@ class ClientSilent(_Streams):
 
     def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
         if isinstance(resp, EventStreamOpened):
-            if answers:
+            if resp.unknown:  # its carrier could not follow it (or its request): what the client sent is not known
+                self.cannot_read(resp.unknown)
+            elif answers:
                 self.saw(resp.frame)
         elif answers:
             self.asked_index = self.finals - 1

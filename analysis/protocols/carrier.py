@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..events import C2S, S2C, AppData, Direction, EventStreamOpened
+from ..events import C2S, S2C, AppData, Direction, EventStreamOpened, Undecodable
 from ..wire.stream import Stream
 from .sse import SseParser
 from .websocket import WsParser
@@ -65,6 +65,8 @@ class Carried:
 
     __slots__ = ("broken", "children", "conn", "event_streams", "forgot", "out", "requested", "requests_ended",
                  "ws_streams")
+    # what follows the streams that stay open (ws_streams, event_streams and their children) is capped as well:
+    # a stream past MAX_PENDING of its kind is not followed, and the findings it would feed are inconclusive
 
     def __init__(self, conn: int, out: list) -> None:
         self.conn, self.out = conn, out
@@ -86,7 +88,13 @@ class Carried:
         if direction is C2S:
             self._keep(self.requested, stream)
             if fields.get(":method") == "CONNECT" and fields.get(":protocol", "").lower() == "websocket":
-                self.ws_streams.add(stream)
+                if len(self.ws_streams) < MAX_PENDING or stream in self.ws_streams:
+                    self.ws_streams.add(stream)
+                else:  # not followed: its frames are not read, both ways
+                    why = (f"the WebSocket on stream {stream} is not read: more than {MAX_PENDING} were open at once "
+                           "on this connection, more than duplexlab follows")
+                    for d in (C2S, S2C):
+                        self.out.append(Undecodable(ts, frame, self.conn, d, "websocket", why, "lost"))
                 return "websocket"
             return ""
         status = fields.get(":status", "")
@@ -98,11 +106,16 @@ class Carried:
             self.requests_ended.discard(stream)
             return "websocket"
         if fields.get("content-type", "").lower().startswith("text/event-stream") and stream not in self.event_streams:
-            self.event_streams.add(stream)
+            unknown = "" if asked else self.forgot
+            if len(self.event_streams) < MAX_PENDING:
+                self.event_streams.add(stream)
+                if S2C not in self.broken:
+                    self.children[(S2C, stream)] = _SseChild(self.conn, frame, self.out, stream)
+            else:  # not followed: its events, and what the client sends into it, are not read
+                unknown = (f"the event stream on stream {stream} is not read: more than {MAX_PENDING} were open at "
+                           "once on this connection, more than duplexlab follows")
             self.out.append(EventStreamOpened(ts, frame, self.conn, S2C, stream=stream, status=int(status),
-                                              answers=asked, unknown="" if asked else self.forgot))
-            if S2C not in self.broken:
-                self.children[(S2C, stream)] = _SseChild(self.conn, frame, self.out, stream)
+                                              answers=asked, unknown=unknown))
             return "sse"
         if stream not in self.event_streams:
             self.requests_ended.discard(stream)  # an answer that is no event stream: its request's end says nothing
