@@ -20,7 +20,9 @@ final response that is no event stream; both when the stream ends or resets (HTT
 outlives that is a request left unanswered, which a hostile peer can send without end (and, on HTTP/3, a request
 that ends or sends trailers after its answer ended): at most ``MAX_PENDING`` of each are kept, and once one was not
 (``forgot``) what needed it is not known (``EventStreamOpened.unknown``, ``AppData.unknown``): inconclusive, naming
-the cap, never ok and never violated.
+the cap, never ok and never violated. The streams that stay open with something riding on them are capped the same
+way: a WebSocket or an event stream past ``MAX_PENDING`` of its kind is not followed, and says so (an ``Undecodable``
+each way, cause "lost"; ``EventStreamOpened.unknown``).
 """
 
 from __future__ import annotations
@@ -65,14 +67,14 @@ class Carried:
 
     __slots__ = ("broken", "children", "conn", "event_streams", "forgot", "out", "requested", "requests_ended",
                  "ws_streams")
-    # what follows the streams that stay open (ws_streams, event_streams and their children) is capped as well:
-    # a stream past MAX_PENDING of its kind is not followed, and the findings it would feed are inconclusive
 
     def __init__(self, conn: int, out: list) -> None:
         self.conn, self.out = conn, out
         self.children: dict[tuple[Direction, int], WsParser | _SseChild] = {}
-        self.ws_streams: set[int] = set()  # streams opened by an extended CONNECT :protocol websocket
-        self.event_streams: set[int] = set()  # streams whose response is text/event-stream, while open
+        # streams opened by an extended CONNECT :protocol websocket; streams whose response is text/event-stream,
+        # while open: at most MAX_PENDING each (children: a WebSocket's parser each way, an event stream's one)
+        self.ws_streams: set[int] = set()
+        self.event_streams: set[int] = set()
         self.requested: set[int] = set()  # streams whose request headers were seen, until their final response
         # streams whose request has ended (client END_STREAM / FIN), while they are or may become event streams
         self.requests_ended: set[int] = set()
