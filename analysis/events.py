@@ -143,11 +143,14 @@ class SseEvent(Event):
 class EventStreamOpened(Event):
     """A ``text/event-stream`` response began on ``stream`` of a multiplexed carrier (an HTTP/2 stream, an HTTP/3
     request stream): ts/frame are those of its header block. ``answers``: the client's request on that stream was
-    seen (its HEADERS, or the HTTP/1.1 request of an h2c Upgrade). On HTTP/1.1 the ``Http1Response`` says it."""
+    seen (its HEADERS, or the HTTP/1.1 request of an h2c Upgrade). On HTTP/1.1 the ``Http1Response`` says it.
+    ``unknown``: why a request not seen may still have been asked (the carrier kept no more of them), or why the
+    stream is not followed (the carrier follows no more of them at once)."""
 
     stream: int = 0
     status: int = 0
     answers: bool = True
+    unknown: str = ""
 
 
 @dataclass(slots=True)
@@ -157,10 +160,12 @@ class AppData(Event):
     into an event stream both show up here; ordinary request/response traffic emits none,
     which keeps the event list small on big captures.
 
-    On HTTP/2 and HTTP/3 (``stream`` ≥ 0): DATA the client sent on an event stream after its request ended."""
+    On HTTP/2 and HTTP/3 (``stream`` ≥ 0): DATA the client sent on an event stream after its request ended, or,
+    with ``unknown`` (why), on an event stream whose request may have ended: its carrier kept no more of them."""
 
     size: int = 0
     stream: int = -1
+    unknown: str = ""
 
 
 @dataclass(slots=True)

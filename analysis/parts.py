@@ -122,6 +122,7 @@ def merge_counters(parts: list[Counters]) -> Counters:
         add_up(n, c, "tcp_frames", "late_segments", "late_payload", "quic_unopened", "udp_other", "udp_other_flows",
                "idle_ended", "evicted", "conflict_count")
         n.conflicts.extend(c.conflicts)
+        n.udp_other_flows_full = n.udp_other_flows_full or c.udp_other_flows_full
     n.conflicts = sorted(n.conflicts, key=lambda x: (x[1], x[0]))[:tcp.CONFLICTS_KEPT]
     n.open_peak = peak([c.part.opens for c in parts])
     n.attempts_peak = peak([c.part.attempts for c in parts])

@@ -156,7 +156,12 @@ def evaluate(judge: Judge, facts: FileFacts, counters: Counters, path: str, scen
                                "mirror port, asymmetric routing, a capture filter): what needed the other side is "
                                "inconclusive")
     if counters.udp_other:
-        result.warnings.append(f"{counters.udp_other} UDP datagrams in {counters.udp_other_flows} flows are not QUIC "
+        flows = f"{counters.udp_other_flows} flows"
+        if counters.udp_other_flows_full:  # a flood of flows: counted up to the cap (quic.MAX_OTHER_FLOWS)
+            from .wire.quic import MAX_OTHER_FLOWS
+
+            flows = f"at least {flows} (more than the {MAX_OTHER_FLOWS} duplexlab tells apart)"
+        result.warnings.append(f"{counters.udp_other} UDP datagrams in {flows} are not QUIC "
                                "connections whose start the capture holds (no QUIC v1 Initial): not judged")
     if counters.quic_unopened:
         result.warnings.append(f"{counters.quic_unopened} QUIC packets did not open with the keys at hand "

@@ -35,6 +35,9 @@ class MessagesFramed(Check):
                 self.streams.add(e.stream)
                 self.saw(e.frame)
         elif e.protocol == "grpc":
+            if not e.malformed:  # messages not read (a cap): missing evidence
+                self.cannot_read(e.reason)
+                return
             self.judged += 1
             self.violate(e.frame, e.reason)
 

@@ -89,7 +89,12 @@ class OneResponseManyEvents(_Streams):
             self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} has status {resp.status}, not "
                          "200")
         if not answers:
-            self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} answers no request")
+            unknown = resp.unknown if isinstance(resp, EventStreamOpened) else ""
+            if unknown:  # the carrier could not keep every request: this one may have been asked
+                self.cannot_read(f"whether the event stream at frame {resp.frame}{where} answers a request is not "
+                                 f"known: {unknown}")
+            else:
+                self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} answers no request")
 
     def asked_again(self, e: Http1Request) -> None:
         self.violate(e.frame, f"the client sent another request (frame {e.frame}) while the event stream of frame "
@@ -112,7 +117,10 @@ class ClientSilent(_Streams):
     def feed(self, e: Event) -> None:
         if isinstance(e, AppData):
             s = self.stream
-            if e.stream >= 0:  # its carrier saw DATA on an event stream after the request ended
+            if e.stream >= 0 and e.unknown:  # DATA on an event stream whose request may have ended
+                self.cannot_read(f"whether the client's DATA at frame {e.frame} on event stream {e.stream} came after "
+                                 f"its request had ended is not known: {e.unknown}")
+            elif e.stream >= 0:  # its carrier saw DATA on an event stream after the request ended
                 self.violate(e.frame, f"the client sent {e.size} bytes of DATA at frame {e.frame} into its open "
                              f"event stream on stream {e.stream}, after its request had ended")
             elif s is not None and e.direction is C2S and self.req_end >= self.asked_index:
@@ -123,7 +131,9 @@ class ClientSilent(_Streams):
 
     def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
         if isinstance(resp, EventStreamOpened):
-            if answers:
+            if resp.unknown:  # its carrier could not follow it (or its request): what the client sent is not known
+                self.cannot_read(resp.unknown)
+            elif answers:
                 self.saw(resp.frame)
         elif answers:
             self.asked_index = self.finals - 1

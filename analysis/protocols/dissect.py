@@ -130,6 +130,7 @@ class Counters:
     quic_unopened: int = 0  # QUIC packets that did not open with the keys at hand
     udp_other: int = 0  # UDP datagrams of flows that are not QUIC (or began before the capture)
     udp_other_flows: int = 0
+    udp_other_flows_full: bool = False  # more flows than quic.MAX_OTHER_FLOWS: udp_other_flows is a lower bound
     fragments: FragmentStats = field(default_factory=FragmentStats)  # IP fragment reassembly (wire/fragments.py)
     idle_timeout: float = 0.0  # capture seconds of silence that concluded a TCP connection (0: never)
     idle_ended: int = 0  # TCP connections concluded after the inactivity timeout
@@ -295,6 +296,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     n.conflict_count, n.conflicts = tcp.conflicts, tcp.conflict_frames
     if quic is not None:
         n.quic_unopened, n.udp_other, n.udp_other_flows = quic.unopened, quic.other_datagrams, len(quic.other_flows)
+        n.udp_other_flows_full = quic.other_flows_full
     frags.finish()
     n.fragments = frags.stats
 

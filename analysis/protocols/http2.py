@@ -19,8 +19,11 @@ the table is out of step. On a connection whose start was captured an invalid in
 
 Per-stream state (gRPC message framing, what rides on the stream) lives while the stream does: it is dropped
 when both sides have ended the stream (END_STREAM) or one reset it (RST_STREAM), and the ``H2Frame`` that closed
-it says so (``closes``), so the checks and trackers drop theirs too. A header block the capture ends inside, or
-one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` says.
+it says so (``closes``), so the checks and trackers drop theirs too. A peer may leave streams open without end: at
+most ``carrier.MAX_PENDING`` gRPC streams are followed at once; the DATA of one past them is not split into
+messages (``Undecodable`` cause "lost", the cap named), and neither is that of any stream numbered below it that
+shows up later (client streams are numbered in order: it may be one not followed). A header block the capture
+ends inside, or one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` says.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from hyperframe.frame import Frame
 
 from ..events import C2S, S2C, Connection, Direction, GrpcMessage, H2Frame, H2Headers, H2Preface, Undecodable
 from ..wire.stream import Stream
+from . import carrier
 from .carrier import Carried, pieces_of
 from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
 from .midstream import static_fields
@@ -88,7 +92,8 @@ class Http2Connection:
         self.upgraded = upgraded  # h2c via HTTP/1.1 Upgrade: stream 1 was opened by the upgrade request
         # preface=False: read frames from the first byte (a connection the capture joined mid-way, --protocol)
         self.sides = {C2S: _Side(C2S, preface), S2C: _Side(S2C, False)}
-        self.grpc_streams: set[int] = set()
+        self.grpc_streams: set[int] = set()  # at most carrier.MAX_PENDING
+        self.grpc_refused = 0  # the highest gRPC stream not followed (the cap): none numbered below it is, later
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 8441) and event streams on its streams
         self.app = "http2"
         self.joined = not preface  # the capture began after the connection did: its HPACK tables began before
@@ -288,7 +293,8 @@ class Http2Connection:
         content_type = h.get("content-type", "").lower()
         status = h.get(":status", "")
         if content_type.startswith("application/grpc") and first.ftype == _HEADERS and not first.closes:
-            self.grpc_streams.add(first.stream)
+            if first.stream not in self.grpc_streams:
+                self._grpc_stream(side, first)
             self.app = "grpc"
         protocol = h.get(":protocol", "")
         self.out.append(H2Headers(first.ts, first.frame, self.conn.id, side.direction, stream=first.stream,
@@ -304,6 +310,19 @@ class Http2Connection:
                 self.app = "sse-h2"
         if first.end_stream:
             self.carried.ended(side.direction, first.stream)
+
+    def _grpc_stream(self, side: _Side, first: H2Frame) -> None:
+        """Follow the gRPC messages of stream ``first.stream`` from its header block on, unless as many are followed
+        already (carrier.MAX_PENDING) or it may be one that was not (numbered below one not followed)."""
+        cap = carrier.MAX_PENDING
+        if len(self.grpc_streams) < cap and first.stream > self.grpc_refused:
+            self.grpc_streams.add(first.stream)
+            return
+        self.grpc_refused = max(self.grpc_refused, first.stream)
+        self.out.append(Undecodable(first.ts, first.frame, self.conn.id, side.direction, "grpc",
+                                    f"stream {first.stream}'s gRPC messages are not read: more than {cap} gRPC "
+                                    "streams were open at once on this connection, more than duplexlab follows",
+                                    "lost"))
 
     def _grpc_data(self, side: _Side, stream_id: int, data: bytes, ts: float, frame: int, end: int) -> None:
         g = side.grpc.setdefault(stream_id, _Grpc())

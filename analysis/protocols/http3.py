@@ -36,6 +36,14 @@ _STALE = -1  # pending_frame must be worked out again
 # streams); past these a header block is not kept but said undecodable, naming the cap: missing evidence.
 MAX_HELD_BLOCKS = 1000
 MAX_HELD_BYTES = 1 << 22
+# Bytes the halves of one connection hold unparsed (frames not yet whole), all streams together: one half holds at
+# most a frame of _MAX_FRAME, but a peer may open thousands of streams at once. Past the cap, the half whose bytes
+# would take the total beyond it is not read on: said lost (as a stream whose bytes never arrived) and forgotten.
+MAX_HELD_UNPARSED = 64 << 20
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n & 0xFFFFF else f"{n} bytes"
 
 
 def _other(d: Direction) -> Direction:
@@ -64,6 +72,7 @@ class Http3Connection:
         self.conn, self.out = conn, out
         self.halves: dict[tuple[Direction, int], _Half] = {}
         self.busy: dict[tuple[Direction, int], _Half] = {}  # the halves holding bytes not yet parsed
+        self.held = 0  # the bytes they hold, all together (at most MAX_HELD_UNPARSED)
         self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
         self.settings: dict[Direction, dict[int, int]] = {}
         self.decoders: dict[Direction, pylsqpack.Decoder] = {}  # by the side whose headers it decodes
@@ -116,9 +125,13 @@ class Http3Connection:
             return
         if x.data:
             half.buf.feed(x.data, x.ts, x.frame)
+            self.held += len(x.data)
             if len(half.buf.buf) < half.need and not x.fin:
+                if self.held > MAX_HELD_UNPARSED:
+                    self._held_too_much(key, half)
                 return  # more of a frame not yet whole: nothing to read, and its first byte is where it was
         self.mark = _STALE
+        fed = len(half.buf.buf)
         try:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
@@ -127,7 +140,12 @@ class Http3Connection:
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
-        if half.buf.buf:
+        left = len(half.buf.buf)
+        self.held -= fed - left
+        if left:
+            if self.held > MAX_HELD_UNPARSED:
+                self._held_too_much(key, half)
+                return
             self.busy[key] = half
         else:
             self.busy.pop(key, None)
@@ -191,7 +209,25 @@ class Http3Connection:
         half = self.halves.pop((direction, sid), None)
         if half is not None:
             self.busy.pop((direction, sid), None)
+            self.held -= len(half.buf.buf)
             self._unfinished(direction, sid, half)
+
+    def _held_too_much(self, key: tuple[Direction, int], half: _Half) -> None:
+        """``half``'s bytes take what the connection holds unparsed past ``MAX_HELD_UNPARSED``: the rest of that half
+        is not read (missing evidence, as a lost stream is), and what it held is forgotten."""
+        direction, sid = key
+        ts, frame = half.buf.where(0)
+        self.carried.lost(direction, sid, ts, frame)
+        self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
+                                    reason=f"stream {sid}: its frame not yet whole would take the bytes held unparsed "
+                                           f"on this connection's streams past {_size(MAX_HELD_UNPARSED)}, more than "
+                                           "duplexlab keeps: the rest of this side of the stream is not read",
+                                    cause="lost"))
+        self.held -= len(half.buf.buf)
+        half.buf.clear()
+        half.kind, half.skip, half.need = "ignore", 0, 0
+        self.busy.pop(key, None)
+        self.mark = _STALE
 
     # -- streams -----------------------------------------------------------------------------------
 

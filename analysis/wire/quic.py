@@ -44,6 +44,12 @@ MAX_SPANS = 10_000
 # Bytes of one connection's streams held out of order (after a hole): a receiver's windows bound them on the wire
 # (a few MiB), but a capture that missed a packet the receiver got sees the sender go on past the hole for good.
 MAX_OUT_OF_ORDER = 64 << 20
+# UDP flows that are not QUIC are told apart only to be counted (the capture's warning: "N datagrams in M flows are
+# not QUIC"). A flood of distinct 4-tuples must not grow that set, so past this many a new flow is not remembered and
+# the count becomes a lower bound, said so (``other_flows_full``). Forgetting costs nothing else: every datagram of a
+# flow without a connection is looked at for a QUIC Initial whether or not its flow is remembered, so no datagram is
+# read differently, and below the cap (all correct traffic this side of a flood) the count is exact.
+MAX_OTHER_FLOWS = 10_000
 
 
 @dataclass(slots=True)
@@ -283,7 +289,8 @@ class QuicReader:
         self.next_id = first_id
         self.conns: dict[tuple, _QConn] = {}
         self.other_datagrams = 0  # UDP that is not QUIC (or a flow whose start the capture missed)
-        self.other_flows: set[tuple] = set()
+        self.other_flows: set[tuple] = set()  # at most MAX_OTHER_FLOWS of them
+        self.other_flows_full = False  # a flow was not remembered: len(other_flows) is a lower bound
         self.unopened = 0  # QUIC packets that did not open
 
     def feed(self, frame: int, ts: float, dg: Datagram) -> list:
@@ -349,7 +356,10 @@ class QuicReader:
     def _open(self, key: tuple, sender: tuple, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
         if not _is_initial(payload):
             if key not in self.other_flows:
-                self.other_flows.add(key)
+                if len(self.other_flows) < MAX_OTHER_FLOWS:
+                    self.other_flows.add(key)
+                else:
+                    self.other_flows_full = True
             self.other_datagrams += 1
             return None
         self.other_flows.discard(key)
