@@ -244,15 +244,21 @@ def _peaks(monkeypatch, path: str) -> tuple[dict[str, int], Dissection]:
     return peak, d
 
 
-def test_a_connection_of_many_requests_keeps_only_the_streams_in_flight(tmp_path, monkeypatch):
-    """Bounded state: a finished stream is forgotten by the QUIC reader and the HTTP/3 reader (a late copy of its
-    bytes is still recognised and dropped), so one long connection costs its open streams, not every stream."""
+def _answered(n: int) -> Peers:
+    """Peers that made ``n`` requests, each answered before the next was sent."""
     peers = Peers()
     peers.on_server = respond
     peers.pump()
-    for i in range(100):
+    for i in range(n):
         peers.request(f"/{i}")
         peers.pump(rounds=5)
+    return peers
+
+
+def test_a_connection_of_many_requests_keeps_only_the_streams_in_flight(tmp_path, monkeypatch):
+    """Bounded state: a finished stream is forgotten by the QUIC reader and the HTTP/3 reader (a late copy of its
+    bytes is still recognised and dropped), so one long connection costs its open streams, not every stream."""
+    peers = _answered(100)
     peers.records.insert(len(peers.records) // 2, peers.records[len(peers.records) // 3])  # a late copy
     peers.close()
     path = peers.write(tmp_path / "many.pcapng")
@@ -490,12 +496,7 @@ def test_packet_numbers_past_the_ranges_cap_leave_the_losses_unknown(tmp_path, m
     and whether any was missed is not known: http3.frame-syntax is inconclusive and names the cap."""
     from analysis.wire import quic
 
-    peers = Peers()
-    peers.on_server = respond
-    peers.pump()
-    for i in range(6):
-        peers.request(f"/{i}")
-        peers.pump(rounds=5)
+    peers = _answered(6)
     peers.close()
     bare = [i for i, (_, src, _, d) in enumerate(peers.records)
             if src[1] == 443 and not d[0] & 0x80 and len(d) < 60][:6:2]  # ACK-only 1-RTT datagrams of the server
