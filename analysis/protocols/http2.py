@@ -19,10 +19,16 @@ the table is out of step. On a connection whose start was captured an invalid in
 
 Per-stream state (gRPC message framing, what rides on the stream) lives while the stream does: it is dropped
 when both sides have ended the stream (END_STREAM) or one reset it (RST_STREAM), and the ``H2Frame`` that closed
-it says so (``closes``), so the checks and trackers drop theirs too. A peer may leave streams open without end: at
-most ``carrier.MAX_PENDING`` gRPC streams are followed at once; the DATA of one past them is not split into
-messages (``Undecodable`` cause "lost", the cap named), and neither is that of any stream numbered below it that
-shows up later (client streams are numbered in order: it may be one not followed). A header block the capture
+it says so (``closes``), so the checks and trackers drop theirs too. A stream opens with its first frame (a
+PRIORITY opens none) whose id is above every one its opener used (RFC 9113 §5.1.1), or with the PUSH_PROMISE that
+promises it; a frame on one neither new nor open (closed, or let go) is ``untracked``: it neither ends nor closes a
+stream, and the checks keep nothing for it. A peer may leave streams open without end: at most
+``MAX_OPEN_STREAMS`` are followed at once, and a new one past them lets the oldest go (``H2Frame.let_go``: the checks
+drop what they kept for it, and what they could not find may have been in it; a gRPC stream let go says its messages
+are no longer read, ``Undecodable`` cause "lost"). At most ``carrier.MAX_PENDING`` gRPC streams are followed at
+once; the DATA of one past them is not split into messages (``Undecodable`` cause "lost", the cap named), and
+neither is that of any stream numbered below it that shows up later (client streams are numbered in order: it may
+be one not followed). A header block the capture
 ends inside, or one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` says.
 """
 
