@@ -302,9 +302,10 @@ class Http2Connection:
     def _let_go(self, sid: int, ts: float, frame: int) -> None:
         """Stream ``sid`` is no longer followed (the cap): its gRPC messages are not read from here, and say so."""
         if sid in self.grpc_streams:
-            self._closed(sid)
+            self.grpc_streams.discard(sid)
             self.grpc_refused = max(self.grpc_refused, sid)
             for side in self.sides.values():
+                side.grpc.pop(sid, None)
                 self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
                                             f"stream {sid}'s gRPC messages are not read from frame {frame} on: "
                                             f"{let_go_reason()}", "lost"))
