@@ -313,7 +313,7 @@ class Http2Connection:
     def _ended(self, sid: int, sides: int) -> bool:
         """``sides`` ended stream ``sid`` (open): True when it is now closed (both ended, or a reset)."""
         live = self.live
-        mask = live[sid] | sides | (0 if sid % 2 else 1)  # the client never sends on a pushed stream
+        mask = live.get(sid, 0) | sides | (0 if sid % 2 else 1)  # the client never sends on a pushed stream
         if mask == 3:
             del live[sid]
             return True
