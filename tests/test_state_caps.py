@@ -448,3 +448,55 @@ def test_http2_multiplexed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
     f = finding(path, "http2.multiplexed")
     assert f.status is INCONCLUSIVE, f
     assert "more than 4 streams were open at once on this connection, more than duplexlab follows" in f.detail, f
+
+
+def test_a_stream_let_go_is_not_reopened_nor_closed_by_its_later_frames(monkeypatch):
+    """The parser's view: past the cap the oldest open stream goes (said in the frame that let it go); its later
+    frames, its END_STREAMs and its reset included, are untracked: they do not open it again or close it."""
+    from analysis.events import Connection, H2Frame
+    from analysis.protocols import http2
+    from tests.crafted import H2, H2_PREFACE
+
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 3, raising=False)
+    conn = Connection(0, ("10.0.0.1", 40000), ("10.0.0.2", 80), "handshake", 1, 0.0, handshake_seen=True)
+    out: list = []
+    p = http2.Http2Connection(conn, out)
+    h = H2()
+    p.feed(C2S, H2_PREFACE + h.settings(), 0.0, 1)
+    p.feed(S2C, h.settings(), 0.0, 2)
+    for n, sid in enumerate(range(1, 9, 2)):  # streams 1, 3, 5, 7: the fourth lets 1 go
+        p.feed(C2S, h.request(sid, end_stream=False), 0.0, 3 + n)
+    frames = [e for e in out if isinstance(e, H2Frame) and e.stream]
+    assert [e.let_go for e in frames] == [(), (), (), (1,)] and list(p.live) == [3, 5, 7]
+    out.clear()
+    p.feed(C2S, h.data(1, b"late", end_stream=True), 0.0, 10)
+    p.feed(S2C, h.response(1, end_stream=True), 0.0, 11)
+    p.feed(C2S, b"\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00\x08", 0.0, 12)  # RST_STREAM(CANCEL) on 1
+    frames = [e for e in out if isinstance(e, H2Frame)]
+    assert len(frames) == 3 and all(e.untracked and not e.closes and not e.let_go for e in frames), frames
+    assert list(p.live) == [3, 5, 7]
+    p.feed(C2S, h.request(9, end_stream=True), 0.0, 13)  # a new one still opens (and lets 3 go)
+    assert list(p.live) == [5, 7, 9] and out[-2].let_go == (3,) and not out[-2].untracked
+
+
+def test_push_observed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
+    """Pushes whose pushed stream carries HEADERS only, never DATA, all left open: h2push.push-observed fails;
+    past the cap the pushed streams' DATA may be in what was let go: inconclusive, naming the cap."""
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 21, 2):
+        c.send(C, h.request(sid, f"/{sid}", end_stream=False))
+        c.send(S, h.push_promise(sid, sid + 1, f"/pushed/{sid}") + h.response(sid)
+               + h.headers(S, sid + 1, [(":status", "200")]))
+    path = c.write(tmp_path / "open-pushes.pcap")
+    assert finding(path, "h2push.push-observed", protocol="h2push").status is VIOLATED
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
+    f = finding(path, "h2push.push-observed", protocol="h2push")
+    assert f.status is INCONCLUSIVE, f
+    assert "more than 4 streams were open at once on this connection, more than duplexlab follows" in f.detail, f
