@@ -1,6 +1,7 @@
 """State a hostile capture could grow without bound, capped: non-QUIC UDP flows counted, the bytes an HTTP/3
-connection holds unparsed, what the multiplexed carrier (carrier.Carried) keeps per request, and HTTP/2's gRPC
-streams. Each cap is lowered by monkeypatch, grown past, and shown to hold the state down and to make what needed
+connection holds unparsed, what the multiplexed carrier (carrier.Carried) keeps per request, HTTP/2's gRPC
+streams, and the HTTP/2 streams open at once (http2.MAX_OPEN_STREAMS) with what the HTTP/2 and gRPC checks keep for
+each. Each cap is lowered by monkeypatch, grown past, and shown to hold the state down and to make what needed
 the forgotten state inconclusive, naming the cap; below the cap, results are those of before."""
 
 from __future__ import annotations
