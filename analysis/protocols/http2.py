@@ -34,6 +34,8 @@ ends inside, or one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported a
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import Frame
 
@@ -110,8 +112,9 @@ class Http2Connection:
         self.app = "http2"
         self.joined = not preface  # the capture began after the connection did: its HPACK tables began before
         # open streams, in the order they opened -> which sides ended them (1 client, 2 server); at most
-        # MAX_OPEN_STREAMS: the oldest is let go for a new one (H2Frame.let_go)
-        self.live: dict[int, int] = {}
+        # MAX_OPEN_STREAMS: the oldest is let go for a new one (H2Frame.let_go; ordered: a plain dict's first key is
+        # found by scanning past the ones deleted before it, which made a flood of evictions quadratic)
+        self.live: OrderedDict[int, int] = OrderedDict()
         self.high = [0, 0]  # the highest stream id opened, by parity (even: pushed, odd: the client's)
         self.dropped = [0, 0]  # the highest stream id let go, by parity
         if upgraded:  # stream 1 was opened by the HTTP/1.1 request
@@ -291,8 +294,7 @@ class Http2Connection:
         live = self.live
         gone: tuple[int, ...] = ()
         if len(live) >= MAX_OPEN_STREAMS:
-            old = next(iter(live))
-            del live[old]
+            old = live.popitem(last=False)[0]
             self.dropped[old & 1] = max(self.dropped[old & 1], old)
             self._let_go(old, ts, frame)
             gone = (old,)
