@@ -297,6 +297,9 @@ class H2Frame(Event):
     end_ts: float = 0.0
     connect_protocol: int | None = None  # SETTINGS: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441) when present
     closes: bool = False  # this frame closed its stream (the second END_STREAM, or RST_STREAM): its state can go
+    # the stream is not followed (closed before, or let go by the cap on streams open at once): keep nothing for it
+    untracked: bool = False
+    let_go: tuple[int, ...] = ()  # streams this frame made the parser let go (the cap): what was kept for them goes
 
     @property
     def type_name(self) -> str:
@@ -321,6 +324,7 @@ class H2Headers(Event):
     content_type: str = ""
     end_stream: bool = False
     protocol: str = ""  # the :protocol pseudo-header of an extended CONNECT (RFC 8441), e.g. "websocket"
+    untracked: bool = False  # as its H2Frame's: the stream is not followed
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """State a hostile capture could grow without bound, capped: non-QUIC UDP flows counted, the bytes an HTTP/3
-connection holds unparsed, what the multiplexed carrier (carrier.Carried) keeps per request, and HTTP/2's gRPC
-streams. Each cap is lowered by monkeypatch, grown past, and shown to hold the state down and to make what needed
+connection holds unparsed, what the multiplexed carrier (carrier.Carried) keeps per request, HTTP/2's gRPC
+streams, and the HTTP/2 streams open at once (http2.MAX_OPEN_STREAMS) with what the HTTP/2 and gRPC checks keep for
+each. Each cap is lowered by monkeypatch, grown past, and shown to hold the state down and to make what needed
 the forgotten state inconclusive, naming the cap; below the cap, results are those of before."""
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from analysis.events import C2S, Undecodable
+from analysis.events import C2S, S2C, Undecodable
 from analysis.pipeline import analyse
 from analysis.wire import quic
+from tests.crafted import grpc_message
 from tests.pcapng import write_pcap
 
 
@@ -327,3 +329,175 @@ def test_websockets_and_event_streams_left_open_are_followed_up_to_the_cap(tmp_p
     assert ("the event stream on stream 33 is not read: more than 6 were open at once on this connection, more than "
             "duplexlab follows") in f.detail, f
     assert peak == 6 and children == 3 * 6  # a WebSocket's parser each way, an event stream's one
+
+
+def _open_streams(h, first: int, count: int, grpc_every: int = 2):
+    """``count`` streams from ``first`` left open (no END_STREAM, no reset): every ``grpc_every``-th a gRPC call with
+    a message each way, the others a plain exchange whose server also pushes a stream (HEADERS and DATA, left open).
+    (direction, bytes) in wire order."""
+    from tests.crafted import S
+
+    for n, sid in enumerate(range(first, first + 2 * count, 2)):
+        if n % grpc_every == 0:
+            yield C2S, h.request(sid, "/svc/Say", end_stream=False, grpc=True) + h.data(sid, grpc_message(b"hi"))
+            yield S2C, h.response(sid, grpc=True) + h.data(sid, grpc_message(b"yo"))
+        else:
+            yield C2S, h.request(sid, f"/{sid}", end_stream=False) + h.data(sid, b"up")
+            yield S2C, (h.push_promise(sid, sid + 1, f"/pushed/{sid}") + h.response(sid) + h.data(sid, b"down")
+                        + h.headers(S, sid + 1, [(":status", "200")]) + h.data(sid + 1, b"pushed"))
+
+
+def test_http2_streams_never_closed_are_followed_up_to_the_cap(monkeypatch):
+    """Streams never closed: the parser follows at most http2.MAX_OPEN_STREAMS at once, and the HTTP/2 and gRPC
+    trackers keep nothing for a stream it let go; what needed one is inconclusive naming the cap."""
+    from analysis.events import Connection
+    from analysis.invariants.grpc import Messages
+    from analysis.invariants.http2 import Streams
+    from analysis.judge import Judge
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, OK
+    from tests.crafted import H2, H2_PREFACE
+
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 8, raising=False)
+    conn = Connection(0, ("10.0.0.1", 40000), ("10.0.0.2", 50051), "handshake", 1, 0.0, handshake_seen=True)
+    out: list = []
+    p = http2.Http2Connection(conn, out)
+    judge = Judge()
+    judge.opened(conn)
+    h = H2()
+    peak: dict[str, int] = {}
+    items = [(C2S, H2_PREFACE + h.settings()), (S2C, h.settings()), *_open_streams(h, 1, 40)]
+    for frame, (direction, data) in enumerate(items, 1):
+        p.feed(direction, data, frame * 0.001, frame)
+        for e in out:
+            judge.event(e)
+        out.clear()
+        streams, messages = judge.trackers[Streams], judge.trackers[Messages]
+        c = streams.conns[conn.id]
+        sizes = {"live": len(p.live), "half_closed": len(streams._half_closed), "data_seen": len(c.data_seen),
+                 "promises": len(c.promises), "pushed_heads": len(c.pushed_heads), "pushed_data": len(c.pushed_data),
+                 "messages": len(messages.streams), "frames": len(messages._frames),
+                 "prompted": len(messages.unprompted.prompted)}
+        for k, v in sizes.items():
+            peak[k] = max(peak.get(k, 0), v)
+    assert peak["live"] == 8 and max(peak.values()) <= 8, peak
+    conn.app = p.app
+    found = {f.invariant: f for f in judge.ended(conn).findings}
+    f = found["grpc.messages-framed"]
+    assert f.status is INCONCLUSIVE, f
+    assert ("stream 1's gRPC messages are not read from frame 14 on: more than 8 streams were open at once on this "
+            "connection, more than duplexlab follows") in f.detail, f
+    for kept in ("http2.streams-client-initiated", "http2.response-follows-request", "http2.push-promised"):
+        assert found[kept].status is OK, found[kept]  # what they judge does not depend on what was let go
+
+
+def test_frames_on_a_stream_let_go_are_neither_new_nor_judged(tmp_path, monkeypatch):
+    """A gRPC call let go half-way through a message, then finished: below the cap it is read and framed; past it
+    nothing of it is read (no false violation from its message's second half read as a new one), no HTTP/2 finding
+    sees its later frames as a new stream's, and the scenario expectations the lost messages might have met are
+    inconclusive instead of failed."""
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    whole = grpc_message(b"hello there")
+    c.send(C, h.request(1, "/svc/Chat", end_stream=False, grpc=True) + h.data(1, whole[:7]))
+    for sid in range(3, 23, 2):  # ten more calls left open, one message each way
+        c.send(C, h.request(sid, "/svc/Say", end_stream=False, grpc=True) + h.data(sid, grpc_message(b"hi")))
+        c.send(S, h.response(sid, grpc=True) + h.data(sid, grpc_message(b"yo")))
+    c.send(S, h.response(1, grpc=True) + h.data(1, grpc_message(b"a")))
+    c.send(C, h.data(1, whole[7:]) + h.data(1, grpc_message(b"b")))
+    c.send(S, h.data(1, grpc_message(b"c")) + h.headers(S, 1, [("grpc-status", "0")], end_stream=True))
+    c.send(C, h.data(1, b"", end_stream=True))
+    path = c.write(tmp_path / "let-go.pcap")
+    assert finding(path, "grpc.messages-framed").status is OK  # below the cap: all read
+    assert finding(path, "grpc.bidi-one-stream").status is OK  # stream 1: two messages each way
+    assert finding(path, "grpc.server-originates").status is VIOLATED  # one unprompted message a call
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
+    cap = "more than 4 streams were open at once on this connection, more than duplexlab follows"
+    f = finding(path, "grpc.messages-framed")
+    assert f.status is INCONCLUSIVE and "stream 1's gRPC messages are not read from frame" in f.detail, f
+    assert cap in f.detail, f
+    for expectation in ("grpc.bidi-one-stream", "grpc.server-originates"):
+        f = finding(path, expectation)
+        assert f.status is INCONCLUSIVE and cap in f.detail, f
+    for kept in ("http2.streams-client-initiated", "http2.response-follows-request", "http2.frame-syntax"):
+        assert finding(path, kept).status is OK, kept
+
+
+def test_http2_multiplexed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
+    """Plain streams left open, each one DATA each way, none interleaved with another's: http2.multiplexed fails;
+    past the cap, the DATA of a stream let go is not followed, so it is inconclusive, naming the cap."""
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 21, 2):
+        c.send(C, h.request(sid, f"/{sid}", end_stream=False))
+        c.send(S, h.response(sid) + h.data(sid, b"down"))
+    path = c.write(tmp_path / "open-plain.pcap")
+    assert finding(path, "http2.multiplexed").status is VIOLATED
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
+    f = finding(path, "http2.multiplexed")
+    assert f.status is INCONCLUSIVE, f
+    assert "more than 4 streams were open at once on this connection, more than duplexlab follows" in f.detail, f
+
+
+def test_a_stream_let_go_is_not_reopened_nor_closed_by_its_later_frames(monkeypatch):
+    """The parser's view: past the cap the oldest open stream goes (said in the frame that let it go); its later
+    frames, its END_STREAMs and its reset included, are untracked: they do not open it again or close it."""
+    from analysis.events import Connection, H2Frame
+    from analysis.protocols import http2
+    from tests.crafted import H2, H2_PREFACE
+
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 3, raising=False)
+    conn = Connection(0, ("10.0.0.1", 40000), ("10.0.0.2", 80), "handshake", 1, 0.0, handshake_seen=True)
+    out: list = []
+    p = http2.Http2Connection(conn, out)
+    h = H2()
+    p.feed(C2S, H2_PREFACE + h.settings(), 0.0, 1)
+    p.feed(S2C, h.settings(), 0.0, 2)
+    for n, sid in enumerate(range(1, 9, 2)):  # streams 1, 3, 5, 7: the fourth lets 1 go
+        p.feed(C2S, h.request(sid, end_stream=False), 0.0, 3 + n)
+    frames = [e for e in out if isinstance(e, H2Frame) and e.stream]
+    assert [e.let_go for e in frames] == [(), (), (), (1,)] and list(p.live) == [3, 5, 7]
+    out.clear()
+    p.feed(C2S, h.data(1, b"late", end_stream=True), 0.0, 10)
+    p.feed(S2C, h.response(1, end_stream=True), 0.0, 11)
+    p.feed(C2S, b"\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00\x08", 0.0, 12)  # RST_STREAM(CANCEL) on 1
+    frames = [e for e in out if isinstance(e, H2Frame)]
+    assert len(frames) == 3 and all(e.untracked and not e.closes and not e.let_go for e in frames), frames
+    assert list(p.live) == [3, 5, 7]
+    p.feed(C2S, h.request(9, end_stream=True), 0.0, 13)  # a new one still opens (and lets 3 go)
+    assert list(p.live) == [5, 7, 9] and out[-2].let_go == (3,) and not out[-2].untracked
+
+
+def test_push_observed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
+    """Pushes whose pushed stream carries HEADERS only, never DATA, all left open: h2push.push-observed fails;
+    past the cap the pushed streams' DATA may be in what was let go: inconclusive, naming the cap."""
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+
+    h = H2()
+    c = Conv().handshake()
+    c.send(C, H2_PREFACE + h.settings())
+    c.send(S, h.settings())
+    for sid in range(1, 21, 2):
+        c.send(C, h.request(sid, f"/{sid}", end_stream=False))
+        c.send(S, h.push_promise(sid, sid + 1, f"/pushed/{sid}") + h.response(sid)
+               + h.headers(S, sid + 1, [(":status", "200")]))
+    path = c.write(tmp_path / "open-pushes.pcap")
+    assert finding(path, "h2push.push-observed", protocol="h2push").status is VIOLATED
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
+    f = finding(path, "h2push.push-observed", protocol="h2push")
+    assert f.status is INCONCLUSIVE, f
+    assert "more than 4 streams were open at once on this connection, more than duplexlab follows" in f.detail, f

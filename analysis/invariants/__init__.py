@@ -214,6 +214,12 @@ class Expectation:
         return Finding(cls.id, Status.OK if ok else Status.VIOLATED, tuple(sorted(set(frames)))[:MAX_FRAMES], detail,
                        cls.source, cls.kind)
 
+    @classmethod
+    def unknown(cls, frames: Iterable[int], detail: str) -> Finding:
+        """Inconclusive: what would have decided was not kept (a cap)."""
+        return Finding(cls.id, Status.INCONCLUSIVE, tuple(sorted(set(frames)))[:MAX_FRAMES], detail, cls.source,
+                       cls.kind)
+
 
 from . import grpc, http1, http2, http3, longpoll, sse, websocket  # noqa: E402  (registration fills the tables)
 

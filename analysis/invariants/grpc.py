@@ -55,7 +55,7 @@ class _Stream:
 class Messages(Tracker):
     """gRPC messages per stream: both ways, before the half-close, unprompted."""
 
-    wants = (GrpcMessage, H2Frame)
+    wants = (GrpcMessage, H2Frame, Undecodable)
 
     def __init__(self) -> None:
         self.streams: dict[tuple[int, int], _Stream] = {}
@@ -64,10 +64,17 @@ class Messages(Tracker):
         self.bidi: tuple[int, int, int, int, list[int]] | None = None  # (conn, stream, up, down, frames)
         self.full_duplex: tuple[int, int | None, list[int]] | None = None  # (stream, END_STREAM frame, frames)
         self._frames: dict[tuple[int, int], list[int]] = {}
+        self.capped = ""  # why some streams' messages were not read (a cap): what is not found may be in them
 
     def feed(self, e: Event) -> None:
+        if isinstance(e, Undecodable):
+            if e.protocol == "grpc" and not e.malformed and not self.capped:
+                self.capped = e.reason
+            return
         key = (e.conn, getattr(e, "stream", 0))
         if isinstance(e, H2Frame):
+            for sid in e.let_go:  # the parser let the stream go (its cap): what was kept for it goes
+                self._release((e.conn, sid))
             s = self.streams.get(key)
             if s is not None and e.direction is C2S and e.end_stream:
                 s.half_closed = True
@@ -109,7 +116,16 @@ class Messages(Tracker):
 
     def merge(self, other: Messages) -> None:
         add_up(self, other, "up", "down")
+        self.capped = self.capped or other.capped
         self.unprompted.count += other.unprompted.count
+
+
+def _unknown_or(expectation: Expectation, trackers, detail: str, frames: list[int] | tuple = ()) -> Finding:
+    """Not shown: a failure, unless messages went unread (a cap), which makes it inconclusive."""
+    capped = trackers[Messages].capped
+    if capped:
+        return expectation.unknown(frames, f"{detail[:-1]} among the messages read, but not all were: {capped}.")
+    return expectation.make(False, frames, detail)
 
 
 @register
@@ -122,7 +138,7 @@ class BidiOneStream(Expectation):
     def conclude(self, trackers) -> Finding:
         b = trackers[Messages].bidi
         if b is None:
-            return self.make(False, (), "no stream carried two or more messages each way.")
+            return _unknown_or(self, trackers, "no stream carried two or more messages each way.")
         conn, sid, up, down, frames = b
         return self.make(True, frames, f"stream {sid} on tcp#{conn} carried client and server messages both ways "
                          f"(at least {up} and {down}).")
@@ -138,7 +154,7 @@ class FullDuplex(Expectation):
     def conclude(self, trackers) -> Finding:
         fd = trackers[Messages].full_duplex
         if fd is None:
-            return self.make(False, (), "no server message went out before its client half-closed the stream.")
+            return _unknown_or(self, trackers, "no server message went out before its client half-closed the stream.")
         sid, end, early = fd
         when = f"its END_STREAM at frame {end}" if end else "it ever half-closed"
         return self.make(True, early, f"on stream {sid} the server sent {plural(len(early), 'message')} before the "
@@ -157,8 +173,8 @@ class ServerOriginates(Expectation):
         u = trackers[Messages].unprompted
         if u.count >= self.at_least:
             return self.make(True, u.frames, f"{plural(u.count, 'server message')} followed no client message.")
-        return self.make(False, u.frames, f"only {plural(u.count, 'unprompted server message')}; the scenario expects "
-                         f"at least {self.at_least}.")
+        return _unknown_or(self, trackers, f"only {plural(u.count, 'unprompted server message')}; the scenario "
+                           f"expects at least {self.at_least}.", u.frames)
 
 
 __all__ = ["BidiOneStream", "FullDuplex", "Messages", "MessagesFramed", "ServerOriginates"]

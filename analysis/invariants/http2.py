@@ -366,6 +366,7 @@ class Streams(Tracker):
         self.push_quiet: int | None = None
         self.answers = 0  # responses on connections that carry no gRPC (server messages, for the measures)
         self._half_closed: dict[tuple[int, int], bool] = {}
+        self.capped = ""  # why some streams were let go (the parser's cap on streams open at once)
 
     def feed(self, e: Event) -> None:
         c = self.conns.get(e.conn)
@@ -387,6 +388,10 @@ class Streams(Tracker):
             c.disabled = e.frame
         elif e.ftype == DATA:
             self._data(c, e)
+        if e.let_go:
+            self._let_go(c, e)
+        if e.untracked:  # a stream not followed (closed, or let go): nothing is kept for it
+            return
         if e.stream % 2 == 1 and e.ftype in (DATA, HEADERS):
             key = (e.conn, e.stream)
             if e.direction is C2S and e.end_stream:
@@ -400,7 +405,20 @@ class Streams(Tracker):
             for kept in (c.promises, c.pushed_heads, c.pushed_data):
                 kept.pop(e.stream, None)
 
+    def _let_go(self, c: _ConnStreams, e: H2Frame) -> None:
+        """The parser let streams go (its cap): what was kept for them goes, and what is not found may be in them."""
+        from ..protocols.http2 import let_go_reason  # loaded already: the parser sent the event
+
+        self.capped = self.capped or let_go_reason()
+        for sid in e.let_go:
+            self._half_closed.pop((e.conn, sid), None)
+            for kept in (c.data_seen, c.promises, c.pushed_heads, c.pushed_data):
+                kept.pop(sid, None)
+
     def _data(self, c: _ConnStreams, e: H2Frame) -> None:
+        if e.untracked:
+            c.data_prev = e
+            return
         prev = c.data_prev
         if self.interleaved is None and prev is not None and e.stream != prev.stream and e.stream in c.data_seen:
             self.interleaved = (e.stream, c.data_seen[e.stream], prev.stream, prev.frame, e.frame)
@@ -419,7 +437,7 @@ class Streams(Tracker):
             if e.stream % 2 == 1:
                 self.responses += 1
                 c.responses += 1
-            elif e.stream not in c.pushed_heads:
+            elif e.stream not in c.pushed_heads and not e.untracked:
                 self.pushed += 1
                 if not e.end_stream:  # else the stream is already closed: nothing more of it to wait for
                     c.pushed_heads[e.stream] = e.frame
@@ -433,6 +451,7 @@ class Streams(Tracker):
         for d, by_type in other.frames.items():
             add_counts(self.frames[d], by_type)
         add_up(self, other, "streams", "promises", "pushed", "requests", "responses", "full_duplex", "answers")
+        self.capped = self.capped or other.capped
 
     def ended(self, conn: int) -> None:
         c = self.conns.pop(conn, None)
@@ -452,8 +471,12 @@ class Multiplexed(Expectation):
     source = "RFC 9113 §5 (streams and multiplexing)"
 
     def conclude(self, trackers) -> Finding:
-        x = trackers[Streams].interleaved
+        s: Streams = trackers[Streams]
+        x = s.interleaved
         if x is None:
+            if s.capped:
+                return self.unknown((), f"no connection was seen to interleave the DATA of two streams, but "
+                                    f"{s.capped}.")
             return self.make(False, (), "no connection interleaved the DATA of two streams.")
         stream, a, other, prev, b = x
         return self.make(True, (a, prev, b), f"DATA of stream {stream} (frames {a}, {b}) is interleaved with DATA of "
@@ -470,6 +493,9 @@ class PushObserved(Expectation):
     def conclude(self, trackers) -> Finding:
         s: Streams = trackers[Streams]
         if s.push_shown is None:
+            if s.capped:
+                return self.unknown((), "no PUSH_PROMISE was seen followed by the pushed stream's HEADERS and DATA, "
+                                    f"but {s.capped}.")
             return self.make(False, (), "no PUSH_PROMISE was followed by the pushed stream's HEADERS and DATA.")
         stream, pp, heads, data = s.push_shown
         if s.push_quiet is None:

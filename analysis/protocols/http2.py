@@ -19,14 +19,22 @@ the table is out of step. On a connection whose start was captured an invalid in
 
 Per-stream state (gRPC message framing, what rides on the stream) lives while the stream does: it is dropped
 when both sides have ended the stream (END_STREAM) or one reset it (RST_STREAM), and the ``H2Frame`` that closed
-it says so (``closes``), so the checks and trackers drop theirs too. A peer may leave streams open without end: at
-most ``carrier.MAX_PENDING`` gRPC streams are followed at once; the DATA of one past them is not split into
-messages (``Undecodable`` cause "lost", the cap named), and neither is that of any stream numbered below it that
-shows up later (client streams are numbered in order: it may be one not followed). A header block the capture
+it says so (``closes``), so the checks and trackers drop theirs too. A stream opens with its first frame (a
+PRIORITY opens none) whose id is above every one its opener used (RFC 9113 §5.1.1), or with the PUSH_PROMISE that
+promises it; a frame on one neither new nor open (closed, or let go) is ``untracked``: it neither ends nor closes a
+stream, and the checks keep nothing for it. A peer may leave streams open without end: at most
+``MAX_OPEN_STREAMS`` are followed at once, and a new one past them lets the oldest go (``H2Frame.let_go``: the checks
+drop what they kept for it, and what they could not find may have been in it; a gRPC stream let go says its messages
+are no longer read, ``Undecodable`` cause "lost"). At most ``carrier.MAX_PENDING`` gRPC streams are followed at
+once; the DATA of one past them is not split into messages (``Undecodable`` cause "lost", the cap named), and
+neither is that of any stream numbered below it that shows up later (client streams are numbered in order: it may
+be one not followed). A header block the capture
 ends inside, or one that grows beyond ``limits.MAX_HEADER_BLOCK``, is reported as ``limits`` says.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import Frame
@@ -39,11 +47,17 @@ from .limits import MAX_HEADER_BLOCK, oversized_head, unfinished_head
 from .midstream import static_fields
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 3, 4, 5, 9
-_LIVE_LIMIT = 1 << 16  # streams open at once that are tracked for their closing (beyond: the oldest is let go)
+_DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0, 1, 2, 3, 4, 5, 9
+MAX_OPEN_STREAMS = 1 << 16  # streams open at once followed per connection (beyond: the oldest is let go, said)
 _END_STREAM, _END_HEADERS, _PADDED = 0x1, 0x4, 0x8
 _ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
 _MAX_FRAME = 1 << 24
+
+
+def let_go_reason() -> str:
+    """Why a stream's frames are not followed: the cap (the checks say it in the findings it leaves inconclusive)."""
+    return (f"more than {MAX_OPEN_STREAMS} streams were open at once on this connection, more than duplexlab follows: "
+            "the oldest was let go")
 
 
 class _Grpc:
@@ -97,7 +111,14 @@ class Http2Connection:
         self.carried = Carried(conn.id, out)  # WebSocket (RFC 8441) and event streams on its streams
         self.app = "http2"
         self.joined = not preface  # the capture began after the connection did: its HPACK tables began before
-        self.live: dict[int, int] = {}  # open streams -> which sides ended them (1 client, 2 server)
+        # open streams, in the order they opened -> which sides ended them (1 client, 2 server); at most
+        # MAX_OPEN_STREAMS: the oldest is let go for a new one (H2Frame.let_go; ordered: a plain dict's first key is
+        # found by scanning past the ones deleted before it, which made a flood of evictions quadratic)
+        self.live: OrderedDict[int, int] = OrderedDict()
+        self.high = [0, 0]  # the highest stream id opened, by parity (even: pushed, odd: the client's)
+        self.dropped = [0, 0]  # the highest stream id let go, by parity
+        if upgraded:  # stream 1 was opened by the HTTP/1.1 request
+            self.live[1], self.high[1] = 0, 1
 
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
         side = self.sides[direction]
@@ -199,12 +220,19 @@ class Http2Connection:
         enable_push = connect = None
         if ftype == _SETTINGS and parsed is not None:
             enable_push, connect = parsed.settings.get(0x2), parsed.settings.get(_ENABLE_CONNECT_PROTOCOL)
-        closes = False
-        if stream_id and (ftype == _RST_STREAM or (flags & _END_STREAM and ftype in (_DATA, _HEADERS))):
+        closes = untracked = False
+        let_go: tuple[int, ...] = ()
+        if stream_id and stream_id not in self.live:
+            untracked, let_go = self._unknown(stream_id, ftype != _PRIORITY, ts, frame)
+        if promised and promised not in self.live and promised > self.high[0]:
+            self.high[0] = promised
+            let_go += self._open(promised, ts, frame)
+        if (stream_id and not untracked
+                and (ftype == _RST_STREAM or (flags & _END_STREAM and ftype in (_DATA, _HEADERS)))):
             closes = self._ended(stream_id, 3 if ftype == _RST_STREAM else 1 if side.direction is C2S else 2)
         ev = H2Frame(ts, frame, self.conn.id, side.direction, ftype=ftype, flags=flags, stream=stream_id,
                      length=length, end_frame=end, promised=promised, enable_push=enable_push, end_ts=end_ts,
-                     connect_protocol=connect, closes=closes)
+                     connect_protocol=connect, closes=closes, untracked=untracked, let_go=let_go)
         self.out.append(ev)
         if parsed is None:
             if closes:
@@ -244,14 +272,53 @@ class Http2Connection:
         if closes:
             self._closed(stream_id)
 
-    def _ended(self, sid: int, sides: int) -> bool:
-        """``sides`` ended stream ``sid``: True when it is now closed (both ended, or a reset)."""
+    def _unknown(self, sid: int, opens: bool, ts: float, frame: int) -> tuple[bool, tuple[int, ...]]:
+        """A frame on stream ``sid``, not open: (whether it is untracked, the streams let go to follow it).
+
+        A new stream's id exceeds every id its opener used before (RFC 9113 §5.1.1): one above them opens a stream
+        (unless the frame is a PRIORITY, which opens none); one below is closed, never opened, or let go: its frames
+        are not followed. On a connection the capture joined mid-way it may be one opened before the capture: it is
+        followed from here, unless it may have been let go."""
+        parity = sid & 1
+        if sid > self.high[parity]:
+            if not opens:
+                return False, ()
+            self.high[parity] = sid
+            return False, self._open(sid, ts, frame)
+        if self.joined and opens and sid > self.dropped[parity]:
+            return False, self._open(sid, ts, frame)
+        return True, ()
+
+    def _open(self, sid: int, ts: float, frame: int) -> tuple[int, ...]:
+        """Follow stream ``sid``; at MAX_OPEN_STREAMS the oldest open one is let go first (returned)."""
         live = self.live
-        mask = live.pop(sid, 0) | sides | (0 if sid % 2 else 1)  # the client never sends on a pushed stream
+        gone: tuple[int, ...] = ()
+        if len(live) >= MAX_OPEN_STREAMS:
+            old = live.popitem(last=False)[0]
+            self.dropped[old & 1] = max(self.dropped[old & 1], old)
+            self._let_go(old, ts, frame)
+            gone = (old,)
+        live[sid] = 0
+        return gone
+
+    def _let_go(self, sid: int, ts: float, frame: int) -> None:
+        """Stream ``sid`` is no longer followed (the cap): its gRPC messages are not read from here, and say so."""
+        if sid in self.grpc_streams:
+            self.grpc_streams.discard(sid)
+            self.grpc_refused = max(self.grpc_refused, sid)
+            for side in self.sides.values():
+                side.grpc.pop(sid, None)
+                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "grpc",
+                                            f"stream {sid}'s gRPC messages are not read from frame {frame} on: "
+                                            f"{let_go_reason()}", "lost"))
+
+    def _ended(self, sid: int, sides: int) -> bool:
+        """``sides`` ended stream ``sid`` (open): True when it is now closed (both ended, or a reset)."""
+        live = self.live
+        mask = live.get(sid, 0) | sides | (0 if sid % 2 else 1)  # the client never sends on a pushed stream
         if mask == 3:
+            del live[sid]
             return True
-        if len(live) >= _LIVE_LIMIT:
-            del live[next(iter(live))]
         live[sid] = mask
         return False
 
@@ -292,7 +359,8 @@ class Http2Connection:
         h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         content_type = h.get("content-type", "").lower()
         status = h.get(":status", "")
-        if content_type.startswith("application/grpc") and first.ftype == _HEADERS and not first.closes:
+        if (content_type.startswith("application/grpc") and first.ftype == _HEADERS and not first.closes
+                and not first.untracked):
             if first.stream not in self.grpc_streams:
                 self._grpc_stream(side, first)
             self.app = "grpc"
@@ -300,7 +368,7 @@ class Http2Connection:
         self.out.append(H2Headers(first.ts, first.frame, self.conn.id, side.direction, stream=first.stream,
                                   promised=first.promised, method=h.get(":method", ""), path=h.get(":path", ""),
                                   status=int(status) if status.isdigit() else 0, content_type=content_type,
-                                  end_stream=first.end_stream, protocol=protocol))
+                                  end_stream=first.end_stream, protocol=protocol, untracked=first.untracked))
         if first.ftype == _HEADERS:
             carries = self.carried.headers(side.direction, first.stream, h, first.ts, first.frame,
                                            answers=self.upgraded and first.stream == 1)
