@@ -429,11 +429,8 @@ def test_frames_on_a_stream_let_go_are_neither_new_nor_judged(tmp_path, monkeypa
         assert finding(path, kept).status is OK, kept
 
 
-def test_http2_multiplexed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
-    """Plain streams left open, each one DATA each way, none interleaved with another's: http2.multiplexed fails;
-    past the cap, the DATA of a stream let go is not followed, so it is inconclusive, naming the cap."""
-    from analysis.protocols import http2
-    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+def _h2c_left_open(path, answer) -> str:
+    """One h2c connection of ten requests the client leaves open, each answered with ``answer(h2, stream id)``."""
     from tests.crafted import H2, H2_PREFACE, C, Conv, S
 
     h = H2()
@@ -442,8 +439,17 @@ def test_http2_multiplexed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
     c.send(S, h.settings())
     for sid in range(1, 21, 2):
         c.send(C, h.request(sid, f"/{sid}", end_stream=False))
-        c.send(S, h.response(sid) + h.data(sid, b"down"))
-    path = c.write(tmp_path / "open-plain.pcap")
+        c.send(S, answer(h, sid))
+    return c.write(path)
+
+
+def test_http2_multiplexed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
+    """Plain streams left open, each one DATA each way, none interleaved with another's: http2.multiplexed fails;
+    past the cap, the DATA of a stream let go is not followed, so it is inconclusive, naming the cap."""
+    from analysis.protocols import http2
+    from tests.conftest import INCONCLUSIVE, VIOLATED, finding
+
+    path = _h2c_left_open(tmp_path / "open-plain.pcap", lambda h, sid: h.response(sid) + h.data(sid, b"down"))
     assert finding(path, "http2.multiplexed").status is VIOLATED
     monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
     f = finding(path, "http2.multiplexed")
@@ -485,17 +491,10 @@ def test_push_observed_past_the_cap_is_inconclusive(tmp_path, monkeypatch):
     past the cap the pushed streams' DATA may be in what was let go: inconclusive, naming the cap."""
     from analysis.protocols import http2
     from tests.conftest import INCONCLUSIVE, VIOLATED, finding
-    from tests.crafted import H2, H2_PREFACE, C, Conv, S
+    from tests.crafted import S
 
-    h = H2()
-    c = Conv().handshake()
-    c.send(C, H2_PREFACE + h.settings())
-    c.send(S, h.settings())
-    for sid in range(1, 21, 2):
-        c.send(C, h.request(sid, f"/{sid}", end_stream=False))
-        c.send(S, h.push_promise(sid, sid + 1, f"/pushed/{sid}") + h.response(sid)
-               + h.headers(S, sid + 1, [(":status", "200")]))
-    path = c.write(tmp_path / "open-pushes.pcap")
+    path = _h2c_left_open(tmp_path / "open-pushes.pcap", lambda h, sid: (
+        h.push_promise(sid, sid + 1, f"/pushed/{sid}") + h.response(sid) + h.headers(S, sid + 1, [(":status", "200")])))
     assert finding(path, "h2push.push-observed", protocol="h2push").status is VIOLATED
     monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4, raising=False)
     f = finding(path, "h2push.push-observed", protocol="h2push")
