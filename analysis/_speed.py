@@ -30,11 +30,12 @@ ENV = "DUPLEXLAB_PURE"
 BUILT_AS = "_duplexlab_built"  # the package name Cython compiles the extensions under (setup.py): none imports it
 MANIFEST = "_compiled.txt"  # "<module> <CRC-32 of its source>" per line, beside this file
 HOT = (  # the modules setup.py compiles, relative to the package
-    "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments",
+    "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments", "wire.quic", "wire.quiccrypto",
     "protocols.dissect", "protocols.websocket", "protocols.http1", "protocols.http2", "protocols.sse",
-    "protocols.carrier", "protocols.recognise",
+    "protocols.carrier", "protocols.recognise", "protocols.http3",
     "judge", "measures",
     "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
+    "invariants.http3",
 )
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
