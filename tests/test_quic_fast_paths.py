@@ -104,8 +104,10 @@ def _h3_stream_bytes(tmp_path) -> list[StreamData]:
 
 
 def _first_begun(h3: Http3Connection) -> int | None:
-    """pending_frame as it was first written: over every half, every blocked and waiting header block."""
+    """pending_frame as it was first written: over every half (its bytes held, or the DATA frame it passes by), every
+    blocked and waiting header block."""
     marks = [h.buf.where(0)[1] for h in h3.halves.values() if h.buf.buf]
+    marks += [h.data_at[1] for h in h3.halves.values() if h.data_left]
     marks += [f.frame for blocked in h3.blocked.values() for f in blocked.values()]
     marks += [f.frame for f, _, _ in h3.waiting]
     m = h3.carried.pending_frame()

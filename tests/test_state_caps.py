@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from analysis.events import C2S, S2C, Undecodable
+from analysis.events import C2S, S2C, H3Frame, Undecodable
 from analysis.pipeline import analyse
 from analysis.wire import quic
 from tests.crafted import grpc_message
@@ -82,9 +82,9 @@ def test_http3_bytes_held_unparsed_across_streams_stop_at_the_cap(monkeypatch):
     h3 = _h3_conn(out)
     peak = 0
     frame = 0
-    for sid in range(0, 4 * 20, 4):  # 20 requests, each a DATA frame of 5000 bytes of which 3000 arrive
+    for sid in range(0, 4 * 20, 4):  # 20 requests, each a HEADERS frame of 5000 bytes of which 3000 arrive
         frame += 1
-        h3.data(StreamData(0, C2S, sid, b"\x00\x53\x88" + b"d" * 3000, False, frame * 0.001, frame))
+        h3.data(StreamData(0, C2S, sid, b"\x01\x53\x88" + b"d" * 3000, False, frame * 0.001, frame))
         peak = max(peak, _held(h3))
     lost = [e for e in out if isinstance(e, Undecodable)]
     assert peak <= 10_000 and len(h3.busy) == 3, (peak, len(h3.busy))
@@ -99,16 +99,30 @@ def test_http3_bytes_held_unparsed_across_streams_stop_at_the_cap(monkeypatch):
     frame += 1
     h3.data(StreamData(0, C2S, 0, b"d" * 2000, True, frame * 0.001, frame))
     assert _held(h3) == 6006 and h3.held == 6006
-    h3.data(StreamData(0, C2S, 200, b"\x00\x53\x88" + b"d" * 3000, False, 1.0, frame + 1))
+    h3.data(StreamData(0, C2S, 200, b"\x01\x53\x88" + b"d" * 3000, False, 1.0, frame + 1))
     assert _held(h3) == 9009 and len(out) == len([e for e in out if not isinstance(e, Undecodable)]) + 17
+    # A DATA frame is not held at all: its bytes are counted as they pass (only a carried stream's are read).
+    h3.data(StreamData(0, C2S, 204, b"\x00\x53\x88" + b"d" * 3000, False, 1.1, frame + 2))
+    assert _held(h3) == 9009 and len(h3.busy) == 4  # (still pending: its frame is told once whole)
+    h3.data(StreamData(0, C2S, 204, b"d" * 2000, True, 1.2, frame + 3))
+    told = out[-1]
+    assert isinstance(told, H3Frame) and (told.ftype, told.length, told.frame, told.end_frame) == (0, 5000, frame + 2,
+                                                                                                   frame + 3)
 
 
 def test_http3_a_capture_past_the_held_cap_is_inconclusive_naming_it(tmp_path, monkeypatch):
+    from aioquic.h3.events import HeadersReceived
+
     from analysis.protocols import http3
-    from tests.quicpeers import Peers, respond
+    from tests.quicpeers import Peers
+
+    def big_heads(p, event) -> None:  # header blocks are held whole to be decoded (DATA is not held)
+        if isinstance(event, HeadersReceived) and p.server_h3 is not None:
+            p.server_h3.send_headers(event.stream_id, [(b":status", b"200"), (b"x-big", b"%030000d" % 7)])
+            p.server_h3.send_data(event.stream_id, b"ok", end_stream=True)
 
     peers = Peers()
-    peers.on_server = lambda p, event: respond(p, event, body=b"z" * 30000)
+    peers.on_server = big_heads
     peers.pump()
     for i in range(3):
         peers.request(f"/big{i}")

@@ -225,8 +225,10 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
             sweep_at = ts + SWEEP_EVERY
         # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
         # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
+        udp = False  # an Ethernet IPv4 frame that holds UDP: no TCP to look for (QUIC's common frame)
         if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
             ethertype, vihl, total, frag, proto, seq, ack, doff, flags = LANE(data)
+            udp = proto == 17 and ethertype == 0x0800
             if (ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and not flags & 0x07
                     and total and doff >= 0x50):
                 lane = lanes.get(wkey := data[26:38])
@@ -250,7 +252,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                             if router.out or router.pending or router.opened is not None:
                                 yield from _release(router)
                         continue
-        seg = decode(linktype, data, wirelen)
+        seg = None if udp else decode(linktype, data, wirelen)
         if seg is None:
             dgram = decode_udp(linktype, data)
             if dgram is None and (whole := frags.feed(number, ts, linktype, data, wirelen)) is not None:
@@ -262,7 +264,8 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                     n.at_frame = number
                     if quic is None:
                         quic = _quic_reader(keylog, tcp.new_id)
-                    yield from _route_quic(quic.feed(number, ts, dgram), routers)
+                    if released := _route_quic(quic.feed(number, ts, dgram), routers):
+                        yield from released
                     if len(routers) > n.open_peak:
                         n.open_peak = len(routers)
                     if log is not None:
@@ -357,7 +360,10 @@ def _quic_reader(keylog: Keylog, first_id: Callable[[], int]) -> QuicReader:
     return QuicReader(keylog, first_id)
 
 
-def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | Event | ConnectionEnded]:
+def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event | ConnectionEnded]:
+    """What the QUIC reader's items of one datagram release, in order: a list (most datagrams release nothing, and
+    a list costs less than a generator made for each)."""
+    out: list = []
     for item in items:
         kind = item.__class__
         if kind is Opened:
@@ -365,7 +371,7 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | E
 
             router = routers[item.conn.id] = _Router(item.conn)
             router.parser = Http3Connection(item.conn, router.out)
-            yield item
+            out.append(item)
             continue
         if kind is Ended:
             router = routers.pop(item.conn)
@@ -374,13 +380,14 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> Iterator[Opened | E
                 router.conn.app = "http3"
             elif router.conn.unread:
                 router.conn.app = "quic"
-            yield from _release(router, final=True)
-            yield ConnectionEnded(router.conn)
+            out.extend(_release(router, final=True))
+            out.append(ConnectionEnded(router.conn))
             continue
         router = routers[item.conn]
         router.parser.item(item)
         if router.out or router.pending:
-            yield from _release(router)
+            out.extend(_release(router))
+    return out
 
 
 def _route(item, router: _Router, fallback: str | None) -> None:

@@ -53,7 +53,7 @@ def _other(d: Direction) -> Direction:
 class _Half:
     """One direction of one stream: its bytes, and how far its header (type, ids) has been read."""
 
-    __slots__ = ("buf", "kind", "need", "skip", "started")
+    __slots__ = ("buf", "data_at", "data_left", "data_len", "kind", "need", "skip", "started")
 
     def __init__(self) -> None:
         self.buf = Stream()
@@ -61,6 +61,11 @@ class _Half:
         self.started = False
         self.skip = 0  # bytes of a long DATA frame still to pass
         self.need = 0  # bytes ``buf`` must hold before the frame it begins with is whole (0: not known)
+        # A DATA frame passed by as it streams, its bytes counted, not held (``_frames``): what is still to come, its
+        # length, and (ts, frame) of its first byte. Its H3Frame is told when its last byte arrives, as if held whole.
+        self.data_left = 0
+        self.data_len = 0
+        self.data_at: tuple[float, int] | None = None
 
 
 class Http3Connection:
@@ -123,9 +128,23 @@ class Http3Connection:
             if x.fin:
                 del self.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
             return
-        if x.data:
-            half.buf.feed(x.data, x.ts, x.frame)
-            self.held += len(x.data)
+        data = x.data
+        if half.data_left and data:  # inside a DATA frame passed by (``_frames``): counted
+            if len(data) < half.data_left:
+                half.data_left -= len(data)
+                if not x.fin:
+                    return  # nothing to hold or read, and the frame's first byte is still the first one pending
+                data = b""
+            else:
+                data = data[half.data_left:]
+                half.data_left = 0
+                self._data_passed(x.direction, x.stream_id, half, x.ts, x.frame)
+        if data:
+            if half.skip >= len(data) and not x.fin and not half.buf.buf:
+                half.skip -= len(data)  # the body of a long DATA frame passing by: nothing to hold or read
+                return
+            half.buf.feed(data, x.ts, x.frame)
+            self.held += len(data)
             if len(half.buf.buf) < half.need and not x.fin:
                 if self.held > MAX_HELD_UNPARSED:
                     self._held_too_much(key, half)
@@ -136,14 +155,14 @@ class Http3Connection:
             self._parse(x.direction, x.stream_id, half, x.fin)
         except Malformed as exc:
             self._malformed(x.direction, x.stream_id, half, str(exc))
-        if x.fin and (half.buf.buf or half.skip) and half.kind not in ("ignore", "raw"):
+        if x.fin and (half.buf.buf or half.skip or half.data_left) and half.kind not in ("ignore", "raw"):
             self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
         if x.fin and not x.stream_id & 0x3:
             self.carried.ended(x.direction, x.stream_id)
         left = len(half.buf.buf)
         self.held -= fed - left
-        if left:
-            if self.held > MAX_HELD_UNPARSED:
+        if left or half.data_left:
+            if left and self.held > MAX_HELD_UNPARSED:
                 self._held_too_much(key, half)
                 return
             self.busy[key] = half
@@ -158,7 +177,7 @@ class Http3Connection:
         many streams the connection has had, and it is worked out again only once something may have moved it."""
         if self.mark != _STALE:
             return self.mark
-        marks = [h.buf.where(0)[1] for h in self.busy.values()]
+        marks = [h.data_at[1] if h.data_left else h.buf.where(0)[1] for h in self.busy.values()]
         if self.blocked[C2S] or self.blocked[S2C]:
             marks += [f.frame for blocked in self.blocked.values() for f in blocked.values()]
         if self.waiting:
@@ -328,6 +347,10 @@ class Http3Connection:
                 half.skip = length
                 continue
             if len(b) < pos + length:
+                if ftype == 0 and not (not sid & 0x3 and self.carried.rides(sid)):  # DATA no one reads: not held
+                    half.data_at, half.data_len, half.data_left = (ts, frame), length, pos + length - len(b)
+                    buf.consume(len(b))
+                    return
                 half.need = pos + length
                 return
             end_ts, end_frame = buf.where(pos + length - 1) if length else (ts, frame)
@@ -337,6 +360,14 @@ class Http3Connection:
             buf.consume(pos + length)
             self._frame(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=ftype, length=length,
                                 end_ts=end_ts, end_frame=end_frame), payload)
+
+    def _data_passed(self, direction: Direction, sid: int, half: _Half, end_ts: float, end_frame: int) -> None:
+        """The last byte of a DATA frame passed by arrived (``end_ts``, ``end_frame``): its H3Frame is told."""
+        ts, frame = half.data_at
+        half.data_at = None
+        self.mark = _STALE
+        self._frame(H3Frame(ts, frame, self.conn.id, direction, stream_id=sid, ftype=0, length=half.data_len,
+                            end_ts=end_ts, end_frame=end_frame), b"")
 
     def _frame(self, f: H3Frame, payload: bytes) -> None:
         if f.ftype in _HTTP2_ONLY:
@@ -458,8 +489,14 @@ class Http3Connection:
                                            f"decode ({exc or type(exc).__name__})"))
 
     def _malformed(self, direction: Direction, sid: int, half: _Half, reason: str) -> None:
-        ts, frame = half.buf.where(0) if half.buf.buf else (self.conn.last_ts, self.conn.last_frame)
+        if half.buf.buf:
+            ts, frame = half.buf.where(0)
+        elif half.data_left:  # the DATA frame passed by began there
+            ts, frame = half.data_at
+        else:
+            ts, frame = self.conn.last_ts, self.conn.last_frame
         self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
                                     reason=f"stream {sid}: {reason}"))
+        half.data_left = 0
         half.buf.clear()
         half.kind = "ignore"

@@ -216,5 +216,12 @@ def decode_udp(linktype: int, data: bytes) -> Datagram | None:
 def _datagram(data: bytes, start: int, end: int, src: bytes, sport: int, dst: bytes, dport: int,
               ulen: int) -> Datagram:
     """The datagram whose UDP header is at ``start``, ending where the IP and UDP lengths (and the frame) say."""
-    end = min(end, start + ulen, len(data)) if ulen >= 8 else min(end, len(data))
-    return Datagram(src, sport, dst, dport, bytes(data[start + 8:end]))
+    if ulen >= 8 and start + ulen < end:
+        end = start + ulen
+    if len(data) < end:
+        end = len(data)
+    # tuple.__new__ straight: what a NamedTuple's own __new__ calls, without a Python-level frame each datagram
+    return _NEW_TUPLE(Datagram, (src, sport, dst, dport, bytes(data[start + 8:end])))
+
+
+_NEW_TUPLE = tuple.__new__

@@ -259,70 +259,94 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
     endian = "<"
     interfaces: list[tuple[int, float]] = []  # (linktype, seconds per timestamp unit)
     drops: dict[int, tuple[int, int | None]] = {}
-    number = 0
-    block = struct.Struct("<II").unpack_from
-    epb = struct.Struct("<IIIII").unpack_from
-    while True:
-        if len(r.buf) - r.pos < 12 and not r.fill(12):
-            return
-        buf, pos = r.buf, r.pos
-        btype = int.from_bytes(buf[pos:pos + 4], "little")
-        if btype == _SHB:
-            order = buf[pos + 8:pos + 12]
-            if order not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                raise _Damaged(f"the Section Header Block at byte {r.offset(pos)} has no byte-order magic")
-            endian = "<" if order == b"\x4d\x3c\x2b\x1a" else ">"
-            block = struct.Struct(endian + "II").unpack_from
-            epb = struct.Struct(endian + "IIIII").unpack_from
-            interfaces = []
-        btype, length = block(buf, pos)
-        if (length < 32 or length % 4 or length > _MAX_RECORD) and (  # 32: no type needs more (fast path)
-                length < _MIN_BLOCK.get(btype, 12) or length % 4 or length > _MAX_RECORD):
-            raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} declares a length of {length} bytes "
-                           f"(it needs a multiple of 4 from {_MIN_BLOCK.get(btype, 12)} to {_MAX_RECORD})")
-        if len(buf) - pos < length:
-            if not r.fill(length):
-                return
-            buf, pos = r.buf, r.pos
-        if buf[pos + 4:pos + 8] != buf[pos + length - 4:pos + length]:
-            raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} declares a length of {length} bytes "
-                           "and its trailing length field disagrees")
-        r.pos = pos + length
-        body = pos + 8
-        if btype in (_EPB, _OPB):
-            if btype == _EPB:
-                iface, hi, lo, caplen, wirelen = epb(buf, body)
-            else:  # the obsolete Packet Block: a 16-bit interface id and a drops counter
-                iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
-            if iface >= len(interfaces) or caplen > length - 32:
-                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} "
-                               + (f"names interface {iface}, which no Interface Description Block declared"
-                                  if iface >= len(interfaces) else
-                                  f"declares {caplen} captured bytes in a block of {length}"))
-            linktype, unit = interfaces[iface]
-            number += 1
-            r.frames = number
-            yield number, ((hi << 32) | lo) * unit, linktype, buf[body + 20:body + 20 + caplen], wirelen
-        elif btype == _SPB:
-            if not interfaces:
-                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(pos)} comes before any Interface "
-                               "Description Block")
-            wirelen = struct.unpack_from(endian + "I", buf, body)[0]
-            caplen = min(wirelen, length - 16)
-            number += 1
-            r.frames = number
-            yield number, 0.0, interfaces[0][0], buf[body + 4:body + 4 + caplen], wirelen
-        elif btype == _IDB:
-            linktype = struct.unpack_from(endian + "H", buf, body)[0]
-            opts = _options(buf[body + 8:pos + length - 4], endian, r.offset(pos), btype)
-            interfaces.append((linktype, _resolution(opts.get(9))))
-        elif btype == _ISB:
-            _statistics(buf[body:pos + length - 4], endian, drops, facts, r.offset(pos))
-        elif btype == _DSB:
-            facts.tls_secrets = True
-            stype, slen = struct.unpack_from(endian + "II", buf, body)
-            if stype == _TLS_KEY_LOG and slen <= length - 20:
-                facts.keylog += buf[body + 8:body + 8 + slen] + b"\n"
+    block, epb, lane, tail = _pcapng_structs(endian)
+    number, buf, pos = 0, r.buf, r.pos
+    try:  # the reader's position and count are kept in locals, and given back before a fill and at the end
+        while True:
+            # The fast lane: an Enhanced Packet Block whole in the buffer and sound (nearly every block of a capture),
+            # read in two unpacks. Anything else, or anything odd about it, takes the general way, which says what.
+            if len(buf) - pos >= 28:
+                btype, length, iface, hi, lo, caplen, wirelen = lane(buf, pos)
+                if (btype == _EPB and 32 <= length <= len(buf) - pos and not length & 3 and length <= _MAX_RECORD
+                        and iface < len(interfaces) and caplen <= length - 32
+                        and tail(buf, pos + length - 4)[0] == length):
+                    linktype, unit = interfaces[iface]
+                    number += 1
+                    body, pos = pos + 28, pos + length
+                    yield number, ((hi << 32) | lo) * unit, linktype, buf[body:body + caplen], wirelen
+                    continue
+            if len(buf) - pos < 12:
+                r.pos = pos
+                more = r.fill(12)
+                buf, pos = r.buf, r.pos
+                if not more:
+                    return
+            at = pos  # the block's first byte
+            btype = int.from_bytes(buf[at:at + 4], "little")
+            if btype == _SHB:
+                order = buf[at + 8:at + 12]
+                if order not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    raise _Damaged(f"the Section Header Block at byte {r.offset(at)} has no byte-order magic")
+                endian = "<" if order == b"\x4d\x3c\x2b\x1a" else ">"
+                block, epb, lane, tail = _pcapng_structs(endian)
+                interfaces = []
+            btype, length = block(buf, at)
+            if (length < 32 or length % 4 or length > _MAX_RECORD) and (  # 32: no type needs more (fast path)
+                    length < _MIN_BLOCK.get(btype, 12) or length % 4 or length > _MAX_RECORD):
+                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(at)} declares a length of {length} bytes "
+                               f"(it needs a multiple of 4 from {_MIN_BLOCK.get(btype, 12)} to {_MAX_RECORD})")
+            if len(buf) - at < length:
+                r.pos = at
+                more = r.fill(length)
+                buf, at = r.buf, r.pos
+                pos = at
+                if not more:
+                    return
+            if buf[at + 4:at + 8] != buf[at + length - 4:at + length]:
+                raise _Damaged(f"{_block_name(btype)} at byte {r.offset(at)} declares a length of {length} bytes "
+                               "and its trailing length field disagrees")
+            pos = at + length
+            body = at + 8
+            if btype in (_EPB, _OPB):
+                if btype == _EPB:
+                    iface, hi, lo, caplen, wirelen = epb(buf, body)
+                else:  # the obsolete Packet Block: a 16-bit interface id and a drops counter
+                    iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(endian + "HHIIII", buf, body)
+                if iface >= len(interfaces) or caplen > length - 32:
+                    raise _Damaged(f"{_block_name(btype)} at byte {r.offset(at)} "
+                                   + (f"names interface {iface}, which no Interface Description Block declared"
+                                      if iface >= len(interfaces) else
+                                      f"declares {caplen} captured bytes in a block of {length}"))
+                linktype, unit = interfaces[iface]
+                number += 1
+                yield number, ((hi << 32) | lo) * unit, linktype, buf[body + 20:body + 20 + caplen], wirelen
+            elif btype == _SPB:
+                if not interfaces:
+                    raise _Damaged(f"{_block_name(btype)} at byte {r.offset(at)} comes before any Interface "
+                                   "Description Block")
+                wirelen = struct.unpack_from(endian + "I", buf, body)[0]
+                caplen = min(wirelen, length - 16)
+                number += 1
+                yield number, 0.0, interfaces[0][0], buf[body + 4:body + 4 + caplen], wirelen
+            elif btype == _IDB:
+                linktype = struct.unpack_from(endian + "H", buf, body)[0]
+                opts = _options(buf[body + 8:at + length - 4], endian, r.offset(at), btype)
+                interfaces.append((linktype, _resolution(opts.get(9))))
+            elif btype == _ISB:
+                _statistics(buf[body:at + length - 4], endian, drops, facts, r.offset(at))
+            elif btype == _DSB:
+                facts.tls_secrets = True
+                stype, slen = struct.unpack_from(endian + "II", buf, body)
+                if stype == _TLS_KEY_LOG and slen <= length - 20:
+                    facts.keylog += buf[body + 8:body + 8 + slen] + b"\n"
+    finally:
+        r.pos, r.frames = pos, number
+
+
+def _pcapng_structs(endian: str) -> tuple:
+    """The unpackers of one section's byte order: block type and length; an EPB's body; an EPB's header and body
+    in one (the fast lane); a trailing length."""
+    return tuple(struct.Struct(endian + f).unpack_from for f in ("II", "IIIII", "7I", "I"))
 
 
 def _block_name(btype: int) -> str:

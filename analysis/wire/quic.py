@@ -131,7 +131,7 @@ class _TooMuch(Exception):
     """The connection needs more state than a cap allows: it is no longer read (the message says why)."""
 
 
-_U16, _U32, _U64 = (struct.Struct(f).unpack_from for f in ("!H", "!I", "!Q"))
+_U64 = struct.Struct("!Q").unpack_from
 _ENDLESS = float("inf")
 _PAST_END = "a variable-length integer runs past the end"
 
@@ -147,11 +147,11 @@ def varint(buf: bytes, pos: int) -> tuple[int, int]:
     if first < 0x80:
         if pos + 2 > len(buf):
             raise Malformed(_PAST_END)
-        return _U16(buf, pos)[0] & 0x3FFF, pos + 2  # the two length bits cleared
+        return (first & 0x3F) << 8 | buf[pos + 1], pos + 2  # the two length bits cleared
     if first < 0xC0:
         if pos + 4 > len(buf):
             raise Malformed(_PAST_END)
-        return _U32(buf, pos)[0] & 0x3FFFFFFF, pos + 4
+        return (first & 0x3F) << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3], pos + 4
     if pos + 8 > len(buf):
         raise Malformed(_PAST_END)
     return _U64(buf, pos)[0] & 0x3FFFFFFFFFFFFFFF, pos + 8
@@ -466,7 +466,7 @@ class QuicReader:
         if space == "1rtt":
             qc.opened_1rtt += 1
             qc.held[direction].add(pn, pn + 1)
-        self._frames(qc, direction, space, plain, frame, ts, out)
+        _frames(self, qc, direction, space, plain, frame, ts, out)
 
     def _no_keys(self, qc: _QConn) -> None:
         if qc.random is None:
@@ -478,99 +478,6 @@ class QuicReader:
             self._fail(qc, "the key log has no 1-RTT secrets for it")
 
     # -- frames ------------------------------------------------------------------------------------
-
-    def _frames(self, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
-                out: list) -> None:
-        conn = qc.info.id
-        pos, n = 0, len(p)
-        while pos < n:
-            ftype = p[pos]
-            if ftype < 0x40:  # every frame type this reader knows is one byte
-                pos += 1
-            else:
-                ftype, pos = varint(p, pos)
-            if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
-                continue
-            if 0x08 <= ftype <= 0x0F:
-                sid, pos = varint(p, pos)
-                off = 0
-                if ftype & 0x04:
-                    off, pos = varint(p, pos)
-                if ftype & 0x02:
-                    length, pos = varint(p, pos)
-                else:
-                    length = n - pos
-                if pos + length > n:
-                    raise Malformed("a STREAM frame runs past its packet")
-                data, pos = p[pos:pos + length], pos + length
-                self._stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
-            elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
-                largest, pos = varint(p, pos)
-                _, pos = varint(p, pos)
-                count, pos = varint(p, pos)
-                first, pos = varint(p, pos)
-                acked = qc.acked[S2C if direction is C2S else C2S] if space == "1rtt" else None
-                if acked is not None and first <= largest:
-                    acked.add(largest - first, largest + 1)
-                smallest = largest - first
-                for _ in range(count):
-                    gap, pos = varint(p, pos)
-                    length, pos = varint(p, pos)
-                    top = smallest - gap - 2
-                    if acked is not None and top - length >= 0:
-                        acked.add(top - length, top + 1)
-                    smallest = top - length
-                for _ in range(3 if ftype == 0x03 else 0):
-                    _, pos = varint(p, pos)
-            elif ftype == 0x06:  # CRYPTO
-                off, pos = varint(p, pos)
-                length, pos = varint(p, pos)
-                if pos + length > n:
-                    raise Malformed("a CRYPTO frame runs past its packet")
-                if space == "initial":
-                    self._hello(qc, direction, off, p[pos:pos + length])
-                pos += length
-            elif ftype == 0x04:  # RESET_STREAM
-                sid, pos = varint(p, pos)
-                err, pos = varint(p, pos)
-                _, pos = varint(p, pos)
-                self._reset(qc, direction, sid, frame, ts, out)
-                out.append(StreamReset(conn, direction, sid, err, ts, frame))
-            elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE
-                err, pos = varint(p, pos)
-                if ftype == 0x1C:
-                    _, pos = varint(p, pos)
-                rlen, pos = varint(p, pos)
-                reason = p[pos:pos + rlen].decode("utf-8", "replace")
-                pos += rlen
-                if direction not in qc.closed:
-                    qc.closed.add(direction)
-                    out.append(QuicClosed(conn, direction, err, reason, ftype == 0x1D, ts, frame))
-            elif ftype == 0x07:  # NEW_TOKEN
-                length, pos = varint(p, pos)
-                pos += length
-            elif ftype == 0x18:  # NEW_CONNECTION_ID
-                _, pos = varint(p, pos)
-                _, pos = varint(p, pos)
-                if pos >= n:
-                    raise Malformed("a NEW_CONNECTION_ID frame is cut short")
-                pos += 1 + p[pos] + 16
-            elif ftype in (0x1A, 0x1B):  # PATH_CHALLENGE, PATH_RESPONSE
-                pos += 8
-            elif ftype in (0x05, 0x11, 0x15):  # STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED: two integers
-                _, pos = varint(p, pos)
-                _, pos = varint(p, pos)
-            elif ftype in (0x10, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19):  # one integer each
-                _, pos = varint(p, pos)
-            elif ftype == 0x30:  # DATAGRAM to the end of the packet
-                pos = n
-            elif ftype == 0x31:
-                length, pos = varint(p, pos)
-                pos += length
-            else:
-                raise Malformed(f"unknown frame type 0x{ftype:x}")
-            if pos > n:
-                raise Malformed("a frame runs past its packet")
 
     def _stream(self, qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int,
                 ts: float, out: list) -> None:
@@ -666,6 +573,101 @@ class QuicReader:
         for (epoch, client), label in KEYLOG_LABELS.items():
             if epoch != "0rtt" and label in secrets:
                 qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
+
+
+def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
+            out: list) -> None:
+    """The frames of a packet that opened (its plaintext ``p``), read in order."""
+    conn = qc.info.id
+    pos, n = 0, len(p)
+    while pos < n:
+        ftype = p[pos]
+        if ftype < 0x40:  # every frame type this reader knows is one byte
+            pos += 1
+        else:
+            ftype, pos = varint(p, pos)
+        if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
+            continue
+        if 0x08 <= ftype <= 0x0F:
+            sid, pos = varint(p, pos)
+            off = 0
+            if ftype & 0x04:
+                off, pos = varint(p, pos)
+            if ftype & 0x02:
+                length, pos = varint(p, pos)
+            else:
+                length = n - pos
+            if pos + length > n:
+                raise Malformed("a STREAM frame runs past its packet")
+            data, pos = p[pos:pos + length], pos + length
+            reader._stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
+        elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
+            largest, pos = varint(p, pos)
+            _, pos = varint(p, pos)
+            count, pos = varint(p, pos)
+            first, pos = varint(p, pos)
+            acked = qc.acked[S2C if direction is C2S else C2S] if space == "1rtt" else None
+            if acked is not None and first <= largest:
+                acked.add(largest - first, largest + 1)
+            smallest = largest - first
+            for _ in range(count):
+                gap, pos = varint(p, pos)
+                length, pos = varint(p, pos)
+                top = smallest - gap - 2
+                if acked is not None and top - length >= 0:
+                    acked.add(top - length, top + 1)
+                smallest = top - length
+            for _ in range(3 if ftype == 0x03 else 0):
+                _, pos = varint(p, pos)
+        elif ftype == 0x06:  # CRYPTO
+            off, pos = varint(p, pos)
+            length, pos = varint(p, pos)
+            if pos + length > n:
+                raise Malformed("a CRYPTO frame runs past its packet")
+            if space == "initial":
+                reader._hello(qc, direction, off, p[pos:pos + length])
+            pos += length
+        elif ftype == 0x04:  # RESET_STREAM
+            sid, pos = varint(p, pos)
+            err, pos = varint(p, pos)
+            _, pos = varint(p, pos)
+            reader._reset(qc, direction, sid, frame, ts, out)
+            out.append(StreamReset(conn, direction, sid, err, ts, frame))
+        elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE
+            err, pos = varint(p, pos)
+            if ftype == 0x1C:
+                _, pos = varint(p, pos)
+            rlen, pos = varint(p, pos)
+            reason = p[pos:pos + rlen].decode("utf-8", "replace")
+            pos += rlen
+            if direction not in qc.closed:
+                qc.closed.add(direction)
+                out.append(QuicClosed(conn, direction, err, reason, ftype == 0x1D, ts, frame))
+        elif ftype == 0x07:  # NEW_TOKEN
+            length, pos = varint(p, pos)
+            pos += length
+        elif ftype == 0x18:  # NEW_CONNECTION_ID
+            _, pos = varint(p, pos)
+            _, pos = varint(p, pos)
+            if pos >= n:
+                raise Malformed("a NEW_CONNECTION_ID frame is cut short")
+            pos += 1 + p[pos] + 16
+        elif ftype in (0x1A, 0x1B):  # PATH_CHALLENGE, PATH_RESPONSE
+            pos += 8
+        elif ftype in (0x05, 0x11, 0x15):  # STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED: two integers
+            _, pos = varint(p, pos)
+            _, pos = varint(p, pos)
+        elif ftype in (0x10, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19):  # one integer each
+            _, pos = varint(p, pos)
+        elif ftype == 0x30:  # DATAGRAM to the end of the packet
+            pos = n
+        elif ftype == 0x31:
+            length, pos = varint(p, pos)
+            pos += length
+        else:
+            raise Malformed(f"unknown frame type 0x{ftype:x}")
+        if pos > n:
+            raise Malformed("a frame runs past its packet")
 
 
 def _alpn(hello: bytes) -> list[str]:

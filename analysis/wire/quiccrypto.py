@@ -114,22 +114,29 @@ class Keys:
         None, having changed nothing, when it takes the general way (``unprotect``, ``decode_packet_number``,
         ``open``), which gives the same: keys not yet used or not AES, a packet too short to sample, the other
         key phase, a payload that does not open."""
-        ecb, aead = self._ecb, self._aead
-        if ecb is None or aead is None or len(packet) < pn_offset + 20:
-            return None
-        mask = ecb.update(packet[pn_offset + 4:pn_offset + 20])  # ECB keeps no state across whole blocks
-        first = packet[0] ^ (mask[0] & 0x1F)
-        if (first >> 2) & 1 != phase:
-            return None
-        pn_len = (first & 0x03) + 1
-        pn_end = pn_offset + pn_len
-        truncated = int.from_bytes(packet[pn_offset:pn_end], "big") ^ int.from_bytes(mask[1:1 + pn_len], "big")
-        pn = decode_packet_number(truncated, pn_len, largest)
-        header = bytes((first,)) + packet[1:pn_offset] + truncated.to_bytes(pn_len, "big")
-        try:
-            return pn, aead.decrypt((self._iv ^ pn).to_bytes(12, "big"), packet[pn_end:], header)
-        except Exception:  # the general way tells a packet that does not open from a fault
-            return None
+        return _open_short(self, packet, pn_offset, largest, phase)
+
+
+def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: int) -> tuple[int, bytes] | None:
+    """``Keys.open_short`` (a function of its own, which the compiled path types)."""
+    ecb, aead = keys._ecb, keys._aead
+    if ecb is None or aead is None or len(packet) < pn_offset + 20:
+        return None
+    mask = ecb.update(packet[pn_offset + 4:pn_offset + 20])  # ECB keeps no state across whole blocks
+    first = packet[0] ^ (mask[0] & 0x1F)
+    if (first >> 2) & 1 != phase:
+        return None
+    pn_len = (first & 0x03) + 1
+    pn_end = pn_offset + pn_len
+    truncated = 0
+    for i in range(pn_len):
+        truncated = truncated << 8 | (packet[pn_offset + i] ^ mask[1 + i])
+    pn = decode_packet_number(truncated, pn_len, largest)
+    header = bytes((first,)) + packet[1:pn_offset] + truncated.to_bytes(pn_len, "big")
+    try:
+        return pn, aead.decrypt((keys._iv ^ pn).to_bytes(12, "big"), packet[pn_end:], header)
+    except Exception:  # the general way tells a packet that does not open from a fault
+        return None
 
 
 def make_aead(kind: str, key: bytes):
