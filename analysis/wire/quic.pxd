@@ -24,3 +24,11 @@ cdef class _Recv:
 
 @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong)
 cpdef _frames(reader, qc, direction, str space, bytes p, frame, ts, list out)
+
+@cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes)
+cpdef _datagram(reader, qc, direction, bytes d, frame, ts, list out)
+
+cpdef _opened(reader, qc, direction, str space, pn, bytes plain, frame, ts, list out)
+
+@cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t)
+cpdef _stream(qc, direction, sid, off, bytes data, bint fin, frame, ts, list out)

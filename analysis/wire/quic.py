@@ -310,7 +310,7 @@ class QuicReader:
         info.last_frame, info.last_ts = frame, ts
         if not info.unread:
             try:
-                self._datagram(qc, direction, payload, frame, ts, out)
+                _datagram(self, qc, direction, payload, frame, ts, out)
             except Malformed as exc:
                 self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
             except IndexError:
@@ -379,58 +379,6 @@ class QuicReader:
 
     # -- packets -----------------------------------------------------------------------------------
 
-    def _datagram(self, qc: _QConn, direction: Direction, d: bytes, frame: int, ts: float, out: list) -> None:
-        pos = 0
-        while pos < len(d):
-            first = d[pos]
-            if not first & 0x40:
-                return  # no fixed bit: the zeros a sender pads a datagram with after its last packet
-            if first & 0x80:
-                if len(d) < pos + 7:
-                    raise Malformed("a long header is cut short")
-                version = int.from_bytes(d[pos + 1:pos + 5], "big")
-                if version != VERSION_1:
-                    if version:  # 0 is Version Negotiation: nothing to read in it
-                        self._fail(qc, f"it speaks QUIC version 0x{version:08x}, which duplexlab does not read "
-                                       "(only version 1, RFC 9000)")
-                    return
-                p = pos + 5
-                dcid_len = d[p]
-                scid_len = d[p + 1 + dcid_len]
-                scid = d[p + 2 + dcid_len:p + 2 + dcid_len + scid_len]
-                p += 2 + dcid_len + scid_len
-                ptype = (first >> 4) & 0x03
-                if ptype == _RETRY:
-                    qc.odcid = scid  # the client's next Initial goes to this connection id, keyed by it
-                    return
-                qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
-                if ptype == 0:
-                    token_len, p = varint(d, p)
-                    p += token_len
-                    if direction is C2S and d[pos + 6:pos + 6 + dcid_len] != qc.odcid and not qc.crypto[C2S].next:
-                        qc.odcid = d[pos + 6:pos + 6 + dcid_len]  # after a Retry
-                        qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(qc.odcid)
-                length, p = varint(d, p)
-                end = p + length
-                if end > len(d):
-                    raise Malformed("a packet is longer than its datagram")
-                self._packet(qc, direction, _SPACES[ptype], d[pos:end], p - pos, True, frame, ts, out)
-                pos = end
-            else:
-                dcid_len = qc.cid_len.get(direction)
-                if dcid_len is None:
-                    return  # a short packet before any long one from this side: nothing says where its header ends
-                packet = d[pos:]
-                keys = qc.keys.get(("1rtt", direction))
-                if keys is not None:  # the fast lane: most packets of a connection open in one go
-                    opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
-                                             qc.phase[direction])
-                    if opened is not None:
-                        self._opened(qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
-                        return
-                self._packet(qc, direction, "1rtt", packet, 1 + dcid_len, False, frame, ts, out)
-                return
-
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
                 frame: int, ts: float, out: list) -> None:
         sd = (space, direction)
@@ -456,17 +404,7 @@ class QuicReader:
                 if not qc.opened_1rtt and qc.failed_1rtt >= 3:
                     self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
             return
-        self._opened(qc, direction, space, pn, plain, frame, ts, out)
-
-    def _opened(self, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int, ts: float,
-                out: list) -> None:
-        """A packet that opened: its number recorded, its frames read."""
-        if pn > qc.largest.get((space, direction), -1):
-            qc.largest[(space, direction)] = pn
-        if space == "1rtt":
-            qc.opened_1rtt += 1
-            qc.held[direction].add(pn, pn + 1)
-        _frames(self, qc, direction, space, plain, frame, ts, out)
+        _opened(self, qc, direction, space, pn, plain, frame, ts, out)
 
     def _no_keys(self, qc: _QConn) -> None:
         if qc.random is None:
@@ -478,45 +416,6 @@ class QuicReader:
             self._fail(qc, "the key log has no 1-RTT secrets for it")
 
     # -- frames ------------------------------------------------------------------------------------
-
-    def _stream(self, qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int,
-                ts: float, out: list) -> None:
-        key = (direction, sid)
-        recv = qc.streams.get(key)
-        if recv is None:
-            finished = qc.finished.get((direction, sid & 0x3))
-            if finished is not None and sid >> 2 in finished:
-                return  # a stream whose bytes all arrived, or that was reset: a late copy says nothing new
-            if len(qc.streams) >= MAX_OPEN_STREAMS:
-                raise _TooMuch(f"it has more than {MAX_OPEN_STREAMS} streams open at once, more than duplexlab "
-                               "follows in one connection")
-            recv = qc.streams[key] = _Recv()
-        elif recv.done:
-            return
-        before, held = recv.next, recv.held
-        pieces = recv.add(off, data, fin)
-        info = qc.info
-        if recv.held != held:
-            qc.out_of_order += recv.held - held
-            if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
-                info.gaps += 1
-                out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
-                self._finished(qc, key)
-                return
-        if not pieces:
-            if data:
-                if off + len(data) <= before:
-                    info.retransmissions += 1
-            elif fin and recv.done:
-                out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
-                self._finished(qc, key)
-            return
-        last = len(pieces) - 1
-        for i, piece in enumerate(pieces):
-            info.payload_bytes[direction] += len(piece)
-            out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
-        if recv.done:
-            self._finished(qc, key)
 
     @staticmethod
     def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
@@ -575,6 +474,113 @@ class QuicReader:
                 qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
 
 
+def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, frame: int, ts: float, out: list) -> None:
+    """The packets of one datagram, each opened and read (the coalesced ones one after another)."""
+    pos = 0
+    while pos < len(d):
+        first = d[pos]
+        if not first & 0x40:
+            return  # no fixed bit: the zeros a sender pads a datagram with after its last packet
+        if first & 0x80:
+            if len(d) < pos + 7:
+                raise Malformed("a long header is cut short")
+            version = int.from_bytes(d[pos + 1:pos + 5], "big")
+            if version != VERSION_1:
+                if version:  # 0 is Version Negotiation: nothing to read in it
+                    reader._fail(qc, f"it speaks QUIC version 0x{version:08x}, which duplexlab does not read "
+                                   "(only version 1, RFC 9000)")
+                return
+            p = pos + 5
+            dcid_len = d[p]
+            scid_len = d[p + 1 + dcid_len]
+            scid = d[p + 2 + dcid_len:p + 2 + dcid_len + scid_len]
+            p += 2 + dcid_len + scid_len
+            ptype = (first >> 4) & 0x03
+            if ptype == _RETRY:
+                qc.odcid = scid  # the client's next Initial goes to this connection id, keyed by it
+                return
+            qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
+            if ptype == 0:
+                token_len, p = varint(d, p)
+                p += token_len
+                if direction is C2S and d[pos + 6:pos + 6 + dcid_len] != qc.odcid and not qc.crypto[C2S].next:
+                    qc.odcid = d[pos + 6:pos + 6 + dcid_len]  # after a Retry
+                    qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(qc.odcid)
+            length, p = varint(d, p)
+            end = p + length
+            if end > len(d):
+                raise Malformed("a packet is longer than its datagram")
+            reader._packet(qc, direction, _SPACES[ptype], d[pos:end], p - pos, True, frame, ts, out)
+            pos = end
+        else:
+            dcid_len = qc.cid_len.get(direction)
+            if dcid_len is None:
+                return  # a short packet before any long one from this side: nothing says where its header ends
+            packet = d[pos:]
+            keys = qc.keys.get(("1rtt", direction))
+            if keys is not None:  # the fast lane: most packets of a connection open in one go
+                opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
+                                         qc.phase[direction])
+                if opened is not None:
+                    _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
+                    return
+            reader._packet(qc, direction, "1rtt", packet, 1 + dcid_len, False, frame, ts, out)
+            return
+
+
+def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
+            ts: float, out: list) -> None:
+    """A packet that opened: its number recorded, its frames read."""
+    if pn > qc.largest.get((space, direction), -1):
+        qc.largest[(space, direction)] = pn
+    if space == "1rtt":
+        qc.opened_1rtt += 1
+        qc.held[direction].add(pn, pn + 1)
+    _frames(reader, qc, direction, space, plain, frame, ts, out)
+
+
+def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int, ts: float,
+            out: list) -> None:
+    """A STREAM frame's bytes: what of them is new, in order, told as StreamData (and the stream forgotten once
+    all its bytes arrived)."""
+    key = (direction, sid)
+    recv = qc.streams.get(key)
+    if recv is None:
+        finished = qc.finished.get((direction, sid & 0x3))
+        if finished is not None and sid >> 2 in finished:
+            return  # a stream whose bytes all arrived, or that was reset: a late copy says nothing new
+        if len(qc.streams) >= MAX_OPEN_STREAMS:
+            raise _TooMuch(f"it has more than {MAX_OPEN_STREAMS} streams open at once, more than duplexlab "
+                           "follows in one connection")
+        recv = qc.streams[key] = _Recv()
+    elif recv.done:
+        return
+    before, held = recv.next, recv.held
+    pieces = recv.add(off, data, fin)
+    info = qc.info
+    if recv.held != held:
+        qc.out_of_order += recv.held - held
+        if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
+            info.gaps += 1
+            out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
+            QuicReader._finished(qc, key)
+            return
+    if not pieces:
+        if data:
+            if off + len(data) <= before:
+                info.retransmissions += 1
+        elif fin and recv.done:
+            out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+            QuicReader._finished(qc, key)
+        return
+    last = len(pieces) - 1
+    for i, piece in enumerate(pieces):
+        info.payload_bytes[direction] += len(piece)
+        out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
+    if recv.done:
+        QuicReader._finished(qc, key)
+
+
 def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
             out: list) -> None:
     """The frames of a packet that opened (its plaintext ``p``), read in order."""
@@ -600,7 +606,7 @@ def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p:
             if pos + length > n:
                 raise Malformed("a STREAM frame runs past its packet")
             data, pos = p[pos:pos + length], pos + length
-            reader._stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
+            _stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
         elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
             largest, pos = varint(p, pos)
             _, pos = varint(p, pos)
