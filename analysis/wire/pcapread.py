@@ -209,6 +209,13 @@ class _Reader:
         self.short = len(self.buf) > 0
         return False
 
+    def refill(self, pos: int, n: int) -> tuple[bytes, int, bool]:
+        """``fill(n)`` from ``pos`` (a walk that keeps its position in a local): the buffer, the position in it, and
+        whether the ``n`` bytes are there."""
+        self.pos = pos
+        more = self.fill(n)
+        return self.buf, self.pos, more
+
     def _follow(self, need: int) -> bytes:
         """Live: what is there now, as soon as it is there (a record at a time), waiting at the end of a file that
         grows; fewer than ``need`` bytes only at the end of the input."""
@@ -231,9 +238,7 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
     try:  # the reader's position and count are kept in locals, and given back before a fill and at the end
         while True:
             if len(buf) - pos < 16:
-                r.pos = pos
-                more = r.fill(16)
-                buf, pos = r.buf, r.pos
+                buf, pos, more = r.refill(pos, 16)
                 if not more:
                     return
             sec, frac, caplen, wirelen = head(buf, pos)
@@ -242,9 +247,7 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
                                f"than any packet ({_MAX_RECORD})")
             end = pos + 16 + caplen
             if end > len(buf):
-                r.pos = pos
-                more = r.fill(16 + caplen)
-                buf, pos = r.buf, r.pos
+                buf, pos, more = r.refill(pos, 16 + caplen)
                 if not more:
                     return
                 end = pos + 16 + caplen
@@ -276,9 +279,7 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
                     yield number, ((hi << 32) | lo) * unit, linktype, buf[body:body + caplen], wirelen
                     continue
             if len(buf) - pos < 12:
-                r.pos = pos
-                more = r.fill(12)
-                buf, pos = r.buf, r.pos
+                buf, pos, more = r.refill(pos, 12)
                 if not more:
                     return
             at = pos  # the block's first byte
@@ -296,9 +297,7 @@ def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:
                 raise _Damaged(f"{_block_name(btype)} at byte {r.offset(at)} declares a length of {length} bytes "
                                f"(it needs a multiple of 4 from {_MIN_BLOCK.get(btype, 12)} to {_MAX_RECORD})")
             if len(buf) - at < length:
-                r.pos = at
-                more = r.fill(length)
-                buf, at = r.buf, r.pos
+                buf, at, more = r.refill(at, length)
                 pos = at
                 if not more:
                     return
