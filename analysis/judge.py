@@ -140,7 +140,8 @@ class _Open:
         handlers), made once per type: an event costs one lookup and its handlers."""
         fns = self.handlers.get(kind)
         if fns is None:
-            fns = [check.handler(kind) for check in self.checks.values() if kind in check.wants]
+            fns = [fn for check in self.checks.values()
+                   if kind in check.wants and (fn := check.handler(kind)) is not None]
             if kind in TRAIT_TYPES:
                 fns.append(self.traits.handler(kind))
             fns.extend(self.shared.get(kind, ()))

@@ -105,7 +105,9 @@ class Check:
 
     def handler(self, kind: type[Event]):
         """What the judge calls with each event of ``kind`` (one of ``wants``): ``feed``, unless a check has a
-        shorter way for that kind (the judge calls it for millions of events)."""
+        shorter way for that kind (the judge calls it for millions of events); None when events of that kind can no
+        longer change anything the check says (asked when the connection's first event of the kind comes, and again
+        after each family joins)."""
         return self.feed
 
     def violate(self, frame: int, sentence: str) -> None:

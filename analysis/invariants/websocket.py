@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
+from ..events import C2S, S2C, WS_DATA_OPCODES, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import Finding
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck, Unprompted
@@ -36,6 +36,11 @@ class Upgrade(Check):
         self.last: Http1Request | None = None
         self.asked: Http1Request | None = None  # the Upgrade: websocket request awaiting its answer
         self.switched = False
+
+    def handler(self, kind: type[Event]):
+        # Once switched, a WebSocket frame changes nothing here (both of its branches need the switch still due):
+        # the judge builds a kind's handlers at its first event, so a connection's frames after the 101 skip this.
+        return None if kind is WsFrame and self.switched else self.feed
 
     def feed(self, e: Event) -> None:
         if isinstance(e, Http1Request):
@@ -142,7 +147,7 @@ class ServerFrames(Tracker):
         self.unprompted = Unprompted()
 
     def feed(self, e: WsFrame) -> None:
-        if e.is_data:
+        if e.opcode in WS_DATA_OPCODES:  # ``e.is_data``, without the property's call (once per frame)
             self.unprompted.message(e.conn, e.direction, e.frame)
 
     def ended(self, conn: int) -> None:
