@@ -16,9 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
-from .events import TLS_DECRYPTED as DECRYPTED
-from .events import TLS_NO_LOG as NO_LOG
 from .events import (
+    C2S,
+    S2C,
     AppData,
     Connection,
     Event,
@@ -38,6 +38,8 @@ from .events import (
     WsFrame,
     WtData,
 )
+from .events import TLS_DECRYPTED as DECRYPTED
+from .events import TLS_NO_LOG as NO_LOG
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
 from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check, Tracker
 from .invariants.path import WANTS as PATH_WANTS
@@ -121,10 +123,10 @@ class _Open:
         self.checks: dict[str, Check] = {}
         self.active: set[str] = set()
         self.traits = Traits()
-        self.handlers: dict[type, list] = {}  # made per event type when first asked (``handlers_for``): an open
+        self.handlers: dict[type, list | dict] = {}  # made per event type when first asked (``handlers_for``): an open
         # connection that has shown few types (a flood's) costs few lists
         # The handlers of each event type that joins no family, or only one already joined: no question to ask.
-        self.ready: dict[type, list] = {}
+        self.ready: dict[type, list | dict] = {}
 
     def join(self, family: str) -> None:
         for name in (*_NEEDS.get(family, ()), family):
@@ -135,16 +137,21 @@ class _Open:
         self.handlers = {}
         self.ready = {}
 
-    def handlers_for(self, kind: type) -> list:
+    def handlers_for(self, kind: type) -> list | dict:
         """The callables an event of ``kind`` goes to (the joined checks that want it, the traits, the capture-wide
-        handlers), made once per type: an event costs one lookup and its handlers."""
+        handlers), made once per type: an event costs one lookup and its handlers. When a check takes one
+        direction only (``Check.only``), a list per direction instead (in the same order, without the checks that
+        skip that direction)."""
         fns = self.handlers.get(kind)
         if fns is None:
-            fns = [fn for check in self.checks.values()
-                   if kind in check.wants and (fn := check.handler(kind)) is not None]
-            if kind in TRAIT_TYPES:
-                fns.append(self.traits.handler(kind))
-            fns.extend(self.shared.get(kind, ()))
+            picked = [(check.only, fn) for check in self.checks.values()
+                      if kind in check.wants and (fn := check.handler(kind)) is not None]
+            rest = [self.traits.handler(kind)] if kind in TRAIT_TYPES else []
+            rest.extend(self.shared.get(kind, ()))
+            if any(only is not None for only, _ in picked):
+                fns = {d: [fn for only, fn in picked if only is None or only is d] + rest for d in (C2S, S2C)}
+            else:
+                fns = [fn for _, fn in picked] + rest
             self.handlers[kind] = fns
         return fns
 
@@ -220,11 +227,13 @@ class Judge:
                 handlers = o.handlers_for(kind)
             else:
                 handlers = self._ready(o, kind)
+        if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
+            handlers = handlers[e.direction]
         for handle in handlers:
             handle(e)
 
     @staticmethod
-    def _ready(o: _Open, kind: type) -> list:
+    def _ready(o: _Open, kind: type) -> list | dict:
         """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
         if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
             o.join(_BY_TYPE[kind])

@@ -64,6 +64,9 @@ class Check:
     needs_start: ClassVar[bool] = False
     body_blind: ClassVar[bool] = False
     self_evident: ClassVar[bool] = False
+    # A direction, when every event of the other one leaves the check as it was (its ``feed`` returns at once): the
+    # judge then hands it only the events of that direction.
+    only: ClassVar[Direction | None] = None
 
     __slots__ = ("conn", "evidence", "judged", "lost", "notes", "settled", "unread", "violation_count", "violations")
 

@@ -109,7 +109,8 @@ class ClientFramesMasked(_Masking):
     id = "websocket.client-frames-masked"
     source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
     subject = "client frames"
-    direction, want_masked = C2S, True
+    direction = only = C2S
+    want_masked = True
     needs = (C2S,)
 
 
@@ -120,7 +121,8 @@ class ServerFramesUnmasked(_Masking):
     id = "websocket.server-frames-unmasked"
     source = "RFC 6455 §5.1 (servers never mask)"
     subject = "server frames"
-    direction, want_masked = S2C, False
+    direction = only = S2C
+    want_masked = False
     needs = (S2C,)
 
 
