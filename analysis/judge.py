@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .events import (
@@ -45,7 +45,7 @@ from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARI
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
-from .protocols.dissect import PHASE_FRAME, PHASE_SWEEP
+from .protocols.dissect import PHASE_FRAME, PHASE_SWEEP, ConnectionEnded, Opened
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import (
     Traits,
@@ -214,6 +214,25 @@ class Judge:
         for tracker in self._opening:
             tracker.opened(conn)
         self.path.opened(conn)
+
+    def run(self, items: Iterable, on_ended: Callable[[ConnectionResult, Connection], None] | None = None,
+            on_event: Callable[[Event], None] | None = None) -> None:
+        """Judge what ``dissect.stream`` yields, in its order: ``opened``, ``event`` or ``ended`` for each item
+        (here, so that the loop over millions of events runs compiled); ``on_ended`` is told each connection's result
+        as it ends, ``on_event`` each event after the judge has it."""
+        event = self.event
+        for item in items:
+            kind = item.__class__
+            if kind is Opened:
+                self.opened(item.conn)
+            elif kind is ConnectionEnded:
+                ended = self.ended(item.conn)
+                if on_ended is not None:
+                    on_ended(ended, item.conn)
+            else:
+                event(item)
+                if on_event is not None:
+                    on_event(item)
 
     def event(self, e: Event) -> None:
         o = self.open[e.conn]

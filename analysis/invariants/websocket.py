@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..events import C2S, S2C, WS_DATA_OPCODES, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
-from ..findings import Finding
+from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck, Unprompted
 
@@ -86,15 +86,24 @@ class _Masking(Check):
     by_roles = True
     self_evident = True  # a frame masked the wrong way is wrong whatever else is missing
 
+    def handler(self, kind: type[Event]):
+        return self._frame if kind is WsFrame else self.feed  # (the judge hands it only ``only``'s direction)
+
+    def _frame(self, e: WsFrame) -> None:
+        """A frame of the check's direction: judged (``saw``, inline: once per frame), and masked as it should be."""
+        self.judged += 1
+        if len(self.evidence) < MAX_FRAMES:
+            self.evidence.append(e.frame)
+        if e.masked != self.want_masked:
+            who = "client" if self.direction is C2S else "server"
+            self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
+                         f"{'not masked' if self.want_masked else 'masked'}")
+
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
             return
         if isinstance(e, WsFrame):
-            self.saw(e.frame)
-            if e.masked != self.want_masked:
-                who = "client" if self.direction is C2S else "server"
-                self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
-                             f"{'not masked' if self.want_masked else 'masked'}")
+            self._frame(e)
         elif e.protocol == "websocket":
             if e.malformed:
                 self.notes.append(f"Framing broke at frame {e.frame}; later frames were not read.")
