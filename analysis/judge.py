@@ -220,7 +220,7 @@ class Judge:
         """Judge what ``dissect.stream`` yields, in its order: ``opened``, ``event`` or ``ended`` for each item
         (here, so that the loop over millions of events runs compiled); ``on_ended`` is told each connection's result
         as it ends, ``on_event`` each event after the judge has it."""
-        event = self.event
+        open_ = self.open  # (never replaced)
         for item in items:
             kind = item.__class__
             if kind is Opened:
@@ -230,34 +230,12 @@ class Judge:
                 if on_ended is not None:
                     on_ended(ended, item.conn)
             else:
-                event(item)
+                _deliver(open_[item.conn], item)
                 if on_event is not None:
                     on_event(item)
 
     def event(self, e: Event) -> None:
-        o = self.open[e.conn]
-        kind = e.__class__
-        handlers = o.ready.get(kind)
-        if handlers is None:
-            if kind in _BY_CONTENT:  # what it says decides its family: asked every time
-                family = _BY_CONTENT[kind](e)
-                if family is not None and family not in o.active:
-                    o.join(family)
-                handlers = o.handlers_for(kind)
-            else:
-                handlers = self._ready(o, kind)
-        if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
-            handlers = handlers[e.direction]
-        for handle in handlers:
-            handle(e)
-
-    @staticmethod
-    def _ready(o: _Open, kind: type) -> list | dict:
-        """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
-        if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
-            o.join(_BY_TYPE[kind])
-        handlers = o.ready[kind] = o.handlers_for(kind)
-        return handlers
+        _deliver(self.open[e.conn], e)
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
@@ -404,6 +382,32 @@ class Judge:
         for label, verdict in sorted(self._count_keys, key=self._count_keys.__getitem__):
             out.setdefault(label, {})[verdict] = self.counts[label][verdict]
         return out
+
+
+def _deliver(o: _Open, e: Event) -> None:
+    """An event of the open connection ``o`` to its handlers (``Judge.event``)."""
+    kind = e.__class__
+    handlers = o.ready.get(kind)
+    if handlers is None:
+        if kind in _BY_CONTENT:  # what it says decides its family: asked every time
+            family = _BY_CONTENT[kind](e)
+            if family is not None and family not in o.active:
+                o.join(family)
+            handlers = o.handlers_for(kind)
+        else:
+            handlers = _ready(o, kind)
+    if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
+        handlers = handlers[e.direction]
+    for handle in handlers:
+        handle(e)
+
+
+def _ready(o: _Open, kind: type) -> list | dict:
+    """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
+    if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
+        o.join(_BY_TYPE[kind])
+    handlers = o.ready[kind] = o.handlers_for(kind)
+    return handlers
 
 
 def _failing(result: ConnectionResult) -> bool:
