@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from .events import TLS_DECRYPTED as DECRYPTED
-from .events import TLS_NO_LOG as NO_LOG
 from .events import (
+    C2S,
+    S2C,
     AppData,
     Connection,
     Event,
@@ -38,12 +38,14 @@ from .events import (
     WsFrame,
     WtData,
 )
+from .events import TLS_DECRYPTED as DECRYPTED
+from .events import TLS_NO_LOG as NO_LOG
 from .findings import LISTED_CONNECTIONS, ConnectionResult, Finding, Rollup, Status
 from .invariants import CARRIED, CHECKS, EXPECTATIONS, HTTP1, PROTOCOLS, SCENARIOS, TRACKERS, Check, Tracker
 from .invariants.path import WANTS as PATH_WANTS
 from .invariants.path import PathRecorder
 from .measures import Measures
-from .protocols.dissect import PHASE_FRAME, PHASE_SWEEP
+from .protocols.dissect import PHASE_FRAME, PHASE_SWEEP, ConnectionEnded, Opened
 from .protocols.recognise import TYPES as TRAIT_TYPES
 from .protocols.recognise import (
     Traits,
@@ -121,10 +123,10 @@ class _Open:
         self.checks: dict[str, Check] = {}
         self.active: set[str] = set()
         self.traits = Traits()
-        self.handlers: dict[type, list] = {}  # made per event type when first asked (``handlers_for``): an open
+        self.handlers: dict[type, list | dict] = {}  # made per event type when first asked (``handlers_for``): an open
         # connection that has shown few types (a flood's) costs few lists
         # The handlers of each event type that joins no family, or only one already joined: no question to ask.
-        self.ready: dict[type, list] = {}
+        self.ready: dict[type, list | dict] = {}
 
     def join(self, family: str) -> None:
         for name in (*_NEEDS.get(family, ()), family):
@@ -135,15 +137,21 @@ class _Open:
         self.handlers = {}
         self.ready = {}
 
-    def handlers_for(self, kind: type) -> list:
+    def handlers_for(self, kind: type) -> list | dict:
         """The callables an event of ``kind`` goes to (the joined checks that want it, the traits, the capture-wide
-        handlers), made once per type: an event costs one lookup and its handlers."""
+        handlers), made once per type: an event costs one lookup and its handlers. When a check takes one
+        direction only (``Check.only``), a list per direction instead (in the same order, without the checks that
+        skip that direction)."""
         fns = self.handlers.get(kind)
         if fns is None:
-            fns = [check.handler(kind) for check in self.checks.values() if kind in check.wants]
-            if kind in TRAIT_TYPES:
-                fns.append(self.traits.handler(kind))
-            fns.extend(self.shared.get(kind, ()))
+            picked = [(check.only, fn) for check in self.checks.values()
+                      if kind in check.wants and (fn := check.handler(kind)) is not None]
+            rest = [self.traits.handler(kind)] if kind in TRAIT_TYPES else []
+            rest.extend(self.shared.get(kind, ()))
+            if any(only is not None for only, _ in picked):
+                fns = {d: [fn for only, fn in picked if only is None or only is d] + rest for d in (C2S, S2C)}
+            else:
+                fns = [fn for _, fn in picked] + rest
             self.handlers[kind] = fns
         return fns
 
@@ -207,28 +215,27 @@ class Judge:
             tracker.opened(conn)
         self.path.opened(conn)
 
-    def event(self, e: Event) -> None:
-        o = self.open[e.conn]
-        kind = e.__class__
-        handlers = o.ready.get(kind)
-        if handlers is None:
-            if kind in _BY_CONTENT:  # what it says decides its family: asked every time
-                family = _BY_CONTENT[kind](e)
-                if family is not None and family not in o.active:
-                    o.join(family)
-                handlers = o.handlers_for(kind)
+    def run(self, items: Iterable, on_ended: Callable[[ConnectionResult, Connection], None] | None = None,
+            on_event: Callable[[Event], None] | None = None) -> None:
+        """Judge what ``dissect.stream`` yields, in its order: ``opened``, ``event`` or ``ended`` for each item
+        (here, so that the loop over millions of events runs compiled); ``on_ended`` is told each connection's result
+        as it ends, ``on_event`` each event after the judge has it."""
+        open_ = self.open  # (never replaced)
+        for item in items:
+            kind = item.__class__
+            if kind is Opened:
+                self.opened(item.conn)
+            elif kind is ConnectionEnded:
+                ended = self.ended(item.conn)
+                if on_ended is not None:
+                    on_ended(ended, item.conn)
             else:
-                handlers = self._ready(o, kind)
-        for handle in handlers:
-            handle(e)
+                _deliver(open_[item.conn], item)
+                if on_event is not None:
+                    on_event(item)
 
-    @staticmethod
-    def _ready(o: _Open, kind: type) -> list:
-        """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
-        if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
-            o.join(_BY_TYPE[kind])
-        handlers = o.ready[kind] = o.handlers_for(kind)
-        return handlers
+    def event(self, e: Event) -> None:
+        _deliver(self.open[e.conn], e)
 
     def ended(self, conn: Connection) -> ConnectionResult:
         o = self.open.pop(conn.id)
@@ -375,6 +382,32 @@ class Judge:
         for label, verdict in sorted(self._count_keys, key=self._count_keys.__getitem__):
             out.setdefault(label, {})[verdict] = self.counts[label][verdict]
         return out
+
+
+def _deliver(o: _Open, e: Event) -> None:
+    """An event of the open connection ``o`` to its handlers (``Judge.event``)."""
+    kind = e.__class__
+    handlers = o.ready.get(kind)
+    if handlers is None:
+        if kind in _BY_CONTENT:  # what it says decides its family: asked every time
+            family = _BY_CONTENT[kind](e)
+            if family is not None and family not in o.active:
+                o.join(family)
+            handlers = o.handlers_for(kind)
+        else:
+            handlers = _ready(o, kind)
+    if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
+        handlers = handlers[e.direction]
+    for handle in handlers:
+        handle(e)
+
+
+def _ready(o: _Open, kind: type) -> list | dict:
+    """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
+    if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
+        o.join(_BY_TYPE[kind])
+    handlers = o.ready[kind] = o.handlers_for(kind)
+    return handlers
 
 
 def _failing(result: ConnectionResult) -> bool:

@@ -15,7 +15,7 @@ from .events import Connection, Event
 from .findings import CaptureResult, ConnectionResult, Finding, Status
 from .invariants import KNOWN_PROTOCOLS
 from .judge import Judge
-from .protocols.dissect import CARRIER, END_FRAME, PHASE_END, ConnectionEnded, Counters, Dissection, Opened, stream
+from .protocols.dissect import CARRIER, END_FRAME, PHASE_END, Counters, Dissection, stream
 from .wire import tcp
 from .wire.flowkey import FlowPart
 from .wire.follow import Follow
@@ -85,21 +85,14 @@ def run_stream(path: str, protocol: str | None, scenario: bool, keylog: str | No
     extra = _read_keylog(keylog)
     items = stream(read_frames(path, facts, follow), CARRIER.get(protocol or ""), counters,
                    Keylog(facts.keylog, extra), idle_timeout, part)
-    event = judge.event
-    for item in items:
-        kind = item.__class__
-        if kind is Opened:
-            judge.opened(item.conn)
-        elif kind is ConnectionEnded:
-            ended = judge.ended(item.conn)
-            if on_connection is not None:
-                on_connection(ended)
-            if drawing is not None:
-                drawing.ended(item.conn)
-        else:
-            event(item)
-            if drawing is not None:
-                drawing.event(item)
+    def ended(result: ConnectionResult, conn: Connection) -> None:
+        if on_connection is not None:
+            on_connection(result)
+        if drawing is not None:
+            drawing.ended(conn)
+
+    judge.run(items, ended if on_connection is not None or drawing is not None else None,
+              drawing.event if drawing is not None else None)
     judge.at = _at_end  # (a lambda does not travel to another process)
     return judge, facts, counters
 

@@ -64,6 +64,9 @@ class Check:
     needs_start: ClassVar[bool] = False
     body_blind: ClassVar[bool] = False
     self_evident: ClassVar[bool] = False
+    # A direction, when every event of the other one leaves the check as it was (its ``feed`` returns at once): the
+    # judge then hands it only the events of that direction.
+    only: ClassVar[Direction | None] = None
 
     __slots__ = ("conn", "evidence", "judged", "lost", "notes", "settled", "unread", "violation_count", "violations")
 
@@ -105,7 +108,9 @@ class Check:
 
     def handler(self, kind: type[Event]):
         """What the judge calls with each event of ``kind`` (one of ``wants``): ``feed``, unless a check has a
-        shorter way for that kind (the judge calls it for millions of events)."""
+        shorter way for that kind (the judge calls it for millions of events); None when events of that kind can no
+        longer change anything the check says (asked when the connection's first event of the kind comes, and again
+        after each family joins)."""
         return self.feed
 
     def violate(self, frame: int, sentence: str) -> None:

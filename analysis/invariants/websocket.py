@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
-from ..findings import Finding
+from ..events import C2S, S2C, WS_DATA_OPCODES, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
+from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck, Unprompted
 
@@ -36,6 +36,11 @@ class Upgrade(Check):
         self.last: Http1Request | None = None
         self.asked: Http1Request | None = None  # the Upgrade: websocket request awaiting its answer
         self.switched = False
+
+    def handler(self, kind: type[Event]):
+        # Once switched, a WebSocket frame changes nothing here (both of its branches need the switch still due):
+        # the judge builds a kind's handlers at its first event, so a connection's frames after the 101 skip this.
+        return None if kind is WsFrame and self.switched else self.feed
 
     def feed(self, e: Event) -> None:
         if isinstance(e, Http1Request):
@@ -81,15 +86,24 @@ class _Masking(Check):
     by_roles = True
     self_evident = True  # a frame masked the wrong way is wrong whatever else is missing
 
+    def handler(self, kind: type[Event]):
+        return self._frame if kind is WsFrame else self.feed  # (the judge hands it only ``only``'s direction)
+
+    def _frame(self, e: WsFrame) -> None:
+        """A frame of the check's direction: judged (``saw``, inline: once per frame), and masked as it should be."""
+        self.judged += 1
+        if len(self.evidence) < MAX_FRAMES:
+            self.evidence.append(e.frame)
+        if e.masked != self.want_masked:
+            who = "client" if self.direction is C2S else "server"
+            self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
+                         f"{'not masked' if self.want_masked else 'masked'}")
+
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
             return
         if isinstance(e, WsFrame):
-            self.saw(e.frame)
-            if e.masked != self.want_masked:
-                who = "client" if self.direction is C2S else "server"
-                self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
-                             f"{'not masked' if self.want_masked else 'masked'}")
+            self._frame(e)
         elif e.protocol == "websocket":
             if e.malformed:
                 self.notes.append(f"Framing broke at frame {e.frame}; later frames were not read.")
@@ -104,7 +118,8 @@ class ClientFramesMasked(_Masking):
     id = "websocket.client-frames-masked"
     source = "RFC 6455 §5.1, §5.3 (clients mask every frame)"
     subject = "client frames"
-    direction, want_masked = C2S, True
+    direction = only = C2S
+    want_masked = True
     needs = (C2S,)
 
 
@@ -115,7 +130,8 @@ class ServerFramesUnmasked(_Masking):
     id = "websocket.server-frames-unmasked"
     source = "RFC 6455 §5.1 (servers never mask)"
     subject = "server frames"
-    direction, want_masked = S2C, False
+    direction = only = S2C
+    want_masked = False
     needs = (S2C,)
 
 
@@ -142,7 +158,7 @@ class ServerFrames(Tracker):
         self.unprompted = Unprompted()
 
     def feed(self, e: WsFrame) -> None:
-        if e.is_data:
+        if e.opcode in WS_DATA_OPCODES:  # ``e.is_data``, without the property's call (once per frame)
             self.unprompted.message(e.conn, e.direction, e.frame)
 
     def ended(self, conn: int) -> None:

@@ -10,3 +10,5 @@ cdef class _Router:
 
 @cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list)
 cpdef list _release(_Router router, bint final=*)
+
+cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)

@@ -241,16 +241,9 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                     if end <= len(data) and (payload := fast(lane, number, ts, seq, ack, flags, true_len, wirelen,
                                                              data, start)) is not None:
                         tcp_frames += 1
-                        if true_len:
-                            router = routers[lane.info.id]
-                            parser = router.parser
-                            if parser is not None:
-                                parser.feed(lane.direction, payload, ts, number)
-                            else:
-                                _route(Data(lane.info.id, lane.direction, payload, ts, number), router, fallback)
-                                router.flip = False  # nothing else of this segment is on its way
-                            if router.out or router.pending or router.opened is not None:
-                                yield from _release(router)
+                        if true_len and _lane_bytes(routers[lane.info.id], lane.direction, payload, ts, number,
+                                                    fallback):
+                            yield from _release(routers[lane.info.id])
                         continue
         seg = None if udp else decode(linktype, data, wirelen)
         if seg is None:
@@ -351,6 +344,19 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
             yield from _release(router)
     for router in flipped or ():  # the next batch was made with the corrected roles
         router.flip = False
+
+
+def _lane_bytes(router: _Router, direction: Direction, payload: bytes, ts: float, number: int,
+                fallback: str | None) -> bool:
+    """A fast-lane segment's bytes (the next in order) to the connection's parser, or the general way while no parser
+    is chosen: True when the router holds something to release."""
+    parser = router.parser
+    if parser is not None:
+        parser.feed(direction, payload, ts, number)
+    else:
+        _route(Data(router.conn.id, direction, payload, ts, number), router, fallback)
+        router.flip = False  # nothing else of this segment is on its way
+    return bool(router.out or router.pending or router.opened is not None)
 
 
 def _quic_reader(keylog: Keylog, first_id: Callable[[], int]) -> QuicReader:

@@ -62,10 +62,10 @@ class WsParser:
                 self._invalid(b0, ts, frame)
                 return
             end = i + size + length
-            args = [ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
-                    length, frame, ts]
+            args = (ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
+                    length, frame, ts)
             if end > n:
-                self._pending, self._remaining = args, end - n
+                self._pending, self._remaining = list(args), end - n  # (its last two are the frame's last byte's)
                 return
             out.append(WsFrame(*args))
             i = end

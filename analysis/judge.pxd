@@ -1,0 +1,13 @@
+# C types for judge.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and runs
+# as it is on the pure path. A class declared here is an extension type there: every attribute its __init__ sets must
+# be declared, and nothing may be added to it or its methods replaced at run time.
+cimport cython
+
+cdef class _Open:
+    cdef public object conn, shared, traits
+    cdef public dict checks, handlers, ready
+    cdef public set active
+
+@cython.locals(handlers=object)
+cpdef _deliver(_Open o, e)
+cpdef _ready(_Open o, kind)

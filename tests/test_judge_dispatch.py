@@ -1,0 +1,90 @@
+"""The judge's dispatch shortcuts are held to the general way: a check whose ``handler`` says None for a kind (nothing
+left for it to do with that kind), and a check that takes one direction only (``Check.only``: it is handed only that
+direction's events), give the result that handing every such check every event it wants through ``feed`` gives."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import pipeline
+from analysis.findings import Status
+from analysis.invariants import Check
+from analysis.invariants.websocket import ClientFramesMasked, ServerFramesUnmasked, Upgrade, _Masking
+from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, ws_frame
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _crafted(tmp_path: Path) -> str:
+    """WebSocket connections that break masking both ways, and one that frames only after a declined upgrade."""
+    convs = []
+    right = Conv(client=("10.0.0.1", 40000))
+    wrong = Conv(client=("10.0.0.3", 40001))
+    for c in (right, wrong):
+        c.handshake()
+        c.send(C, WS_UPGRADE)
+        c.send(S, WS_101 + ws_frame(b"hello") + ws_frame(b"again"))
+        for i in range(5):
+            c.send(C, ws_frame(b"ask %d" % i, masked=c is right))
+            c.send(S, ws_frame(b"tick %d" % i, masked=c is wrong) + ws_frame(b"tock", opcode=9))
+        c.close(C)
+        c.close(S)
+        convs.append(c)
+    declined = Conv(client=("10.0.0.5", 40002))
+    declined.handshake()
+    declined.send(C, WS_UPGRADE)
+    declined.send(S, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    declined.close(C)
+    declined.close(S)
+    convs.append(declined)
+    merged = Conv(packets=[p for c in convs for p in c.pkts])
+    return merged.write(tmp_path / "ws-dispatch.pcap")
+
+
+def _bench(tmp_path: Path) -> str:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from make_capture import write
+
+    path = str(tmp_path / "websocket.pcap")
+    write(3000, path, "websocket")
+    return path
+
+
+def _general_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every WebSocket check handed every event it wants, through ``feed``."""
+    monkeypatch.setattr(Upgrade, "handler", Check.handler)
+    monkeypatch.setattr(_Masking, "handler", Check.handler)
+    monkeypatch.setattr(ClientFramesMasked, "only", None)
+    monkeypatch.setattr(ServerFramesUnmasked, "only", None)
+
+
+def test_the_dispatch_shortcuts_change_no_result(tmp_path, monkeypatch):
+    paths = [_crafted(tmp_path), _bench(tmp_path), str(FIXTURES / "midstream" / "ws-server-masks-port50063.pcapng"),
+             str(FIXTURES / "stacks" / "socketio_upgrade.pcapng"), str(FIXTURES / "stacks" / "node_ws_h2.pcapng")]
+    taken = {p: pipeline.analyse(p) for p in paths}
+    crafted = {f.invariant: f.status for f in taken[paths[0]].findings}
+    assert crafted["websocket.client-frames-masked"] is Status.VIOLATED  # the comparison has violations to keep
+    assert crafted["websocket.server-frames-unmasked"] is Status.VIOLATED
+    assert crafted["websocket.upgrade"] is Status.OK
+    _general_way(monkeypatch)
+    general = {p: pipeline.analyse(p) for p in paths}
+    for p in paths:
+        assert repr(taken[p]) == repr(general[p]), p
+
+
+def test_a_one_direction_check_is_handed_only_its_direction(tmp_path, monkeypatch):
+    path = _crafted(tmp_path)
+    seen: list[tuple[str, object]] = []
+    wrapped = _Masking.handler
+
+    def spying(self, kind):
+        fn = wrapped(self, kind)
+        return lambda e: (seen.append((self.id, e.direction)), fn(e))
+
+    monkeypatch.setattr(_Masking, "handler", spying)
+    pipeline.analyse(path)
+    assert {d for cid, d in seen if cid == ClientFramesMasked.id} == {ClientFramesMasked.only}
+    assert {d for cid, d in seen if cid == ServerFramesUnmasked.id} == {ServerFramesUnmasked.only}
