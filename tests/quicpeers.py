@@ -155,6 +155,20 @@ def respond(peers: Peers, event: H3Event, body: bytes = b"hello") -> None:
         peers.server_h3.send_data(event.stream_id, body, end_stream=True)
 
 
+def capture_requests(path: os.PathLike, on_server, *batches: list[str]) -> str:
+    """A capture of one connection whose server answers with ``on_server``: each batch of paths requested at once,
+    the peers pumped after each, then closed."""
+    peers = Peers()
+    peers.on_server = on_server
+    peers.pump()
+    for batch in batches:
+        for target in batch:
+            peers.request(target)
+        peers.pump()
+    peers.close()
+    return peers.write(path)
+
+
 def key_update(path: os.PathLike) -> str:
     """A capture of two requests, the client updating its keys between them (RFC 9001 §6)."""
     peers = Peers()

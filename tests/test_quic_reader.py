@@ -333,14 +333,16 @@ class _Closer:
 
 def test_streams_that_end_inside_a_frame_are_reported_and_forgotten(tmp_path, monkeypatch):
     """A FIN inside an HTTP/3 frame (RFC 9114 §7.1: H3_FRAME_ERROR) is the peer's fault, whether the frame was
-    being buffered (a HEADERS frame cut short) or passed by (a DATA frame longer than the reader buffers, 64 MiB
-    announced, 10 bytes sent): each is a violation of http3.frame-syntax, and the half is forgotten."""
+    being buffered (a HEADERS frame cut short) or passed by (a DATA frame: 64 MiB announced, longer than the reader
+    ever buffers, or 5000 bytes, counted as they pass; 10 bytes sent): each is a violation of http3.frame-syntax, and
+    the half is forgotten."""
     peers = Peers(server_h3=_Closer)
     peers.pump()
     n = 300
     for i in range(n):
         sid = peers.client.get_next_available_stream_id()
-        cut = b"\x00\x84\x00\x00\x00" + b"x" * 10 if i % 2 else b"\x01\x0aabc"  # DATA of 2^26, HEADERS of 10
+        # HEADERS of 10, DATA of 2^26, DATA of 5000
+        cut = (b"\x01\x0aabc", b"\x00\x84\x00\x00\x00" + b"x" * 10, b"\x00\x53\x88" + b"x" * 10)[i % 3]
         peers.client.send_stream_data(sid, cut, end_stream=True)
         if i % 20 == 19:
             peers.pump(rounds=5)

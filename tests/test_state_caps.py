@@ -114,21 +114,14 @@ def test_http3_a_capture_past_the_held_cap_is_inconclusive_naming_it(tmp_path, m
     from aioquic.h3.events import HeadersReceived
 
     from analysis.protocols import http3
-    from tests.quicpeers import Peers
+    from tests.quicpeers import capture_requests
 
     def big_heads(p, event) -> None:  # header blocks are held whole to be decoded (DATA is not held)
         if isinstance(event, HeadersReceived) and p.server_h3 is not None:
             p.server_h3.send_headers(event.stream_id, [(b":status", b"200"), (b"x-big", b"%030000d" % 7)])
             p.server_h3.send_data(event.stream_id, b"ok", end_stream=True)
 
-    peers = Peers()
-    peers.on_server = big_heads
-    peers.pump()
-    for i in range(3):
-        peers.request(f"/big{i}")
-    peers.pump()
-    peers.close()
-    path = peers.write(tmp_path / "big.pcapng")
+    path = capture_requests(tmp_path / "big.pcapng", big_heads, [f"/big{i}" for i in range(3)])
     assert analyse(path).verdict == "pass"
     peak = 0
     data = http3.Http3Connection.data
@@ -273,7 +266,7 @@ def test_http3_requests_never_answered_are_kept_up_to_the_cap(tmp_path, monkeypa
 
     from analysis.protocols import carrier
     from tests.conftest import INCONCLUSIVE, OK, finding
-    from tests.quicpeers import Peers
+    from tests.quicpeers import capture_requests
 
     def answer_events_only(peers, event):
         if isinstance(event, HeadersReceived) and dict(event.headers).get(b":path") == b"/events":
@@ -281,16 +274,8 @@ def test_http3_requests_never_answered_are_kept_up_to_the_cap(tmp_path, monkeypa
                                                            (b"content-type", b"text/event-stream")])
             peers.server_h3.send_data(event.stream_id, b"data: 1\n\n", end_stream=False)
 
-    peers = Peers()
-    peers.on_server = answer_events_only
-    peers.pump()
-    for i in range(10):
-        peers.request(f"/{i}")
-    peers.pump()
-    peers.request("/events")
-    peers.pump()
-    peers.close()
-    path = peers.write(tmp_path / "unanswered.pcapng")
+    path = capture_requests(tmp_path / "unanswered.pcapng", answer_events_only, [f"/{i}" for i in range(10)],
+                            ["/events"])
     assert finding(path, "sse.one-response-many-events").status is OK
     monkeypatch.setattr(carrier, "MAX_PENDING", 5, raising=False)
     peak = _carried_peak(monkeypatch)
