@@ -417,23 +417,6 @@ class QuicReader:
 
     # -- frames ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
-        """All of a stream's bytes arrived (or it was reset): forget it, remembering only its number among the
-        finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
-        any more: the connection is then not read on (``_TooMuch``)."""
-        direction, sid = key
-        recv = qc.streams.pop(key, None)
-        if recv is not None and recv.held:
-            qc.out_of_order -= recv.held
-        ranges = qc.finished.get((direction, sid & 0x3))
-        if ranges is None:
-            ranges = qc.finished[direction, sid & 0x3] = Ranges()
-        ranges.add(sid >> 2, (sid >> 2) + 1)
-        if ranges.full:
-            raise _TooMuch(f"the numbers of its finished streams break into more than {MAX_SPANS} ranges, more "
-                           "than duplexlab keeps to tell a late copy of a finished stream from a new one")
-
     def _reset(self, qc: _QConn, direction: Direction, sid: int, frame: int, ts: float, out: list) -> None:
         """A RESET_STREAM: the sender abandoned its side of the stream (RFC 9000 §3.1), so no more of its bytes are
         due. Its receive state is forgotten as a finished stream's is; bytes it was still waiting for (a hole before
@@ -443,7 +426,7 @@ class QuicReader:
         if recv is not None and (recv.pending or (recv.final is not None and recv.next < recv.final)):
             qc.info.gaps += 1
             out.append(StreamLost(qc.info.id, direction, sid, recv.next, ts, frame))
-        self._finished(qc, key)
+        _finished(qc, key)
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
@@ -563,7 +546,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
         if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
             info.gaps += 1
             out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
-            QuicReader._finished(qc, key)
+            _finished(qc, key)
             return
     if not pieces:
         if data:
@@ -571,14 +554,31 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
                 info.retransmissions += 1
         elif fin and recv.done:
             out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
-            QuicReader._finished(qc, key)
+            _finished(qc, key)
         return
     last = len(pieces) - 1
     for i, piece in enumerate(pieces):
         info.payload_bytes[direction] += len(piece)
         out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
     if recv.done:
-        QuicReader._finished(qc, key)
+        _finished(qc, key)
+
+
+def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
+    """All of a stream's bytes arrived (or it was reset): forget it, remembering only its number among the
+    finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
+    any more: the connection is then not read on (``_TooMuch``)."""
+    direction, sid = key
+    recv = qc.streams.pop(key, None)
+    if recv is not None and recv.held:
+        qc.out_of_order -= recv.held
+    ranges = qc.finished.get((direction, sid & 0x3))
+    if ranges is None:
+        ranges = qc.finished[direction, sid & 0x3] = Ranges()
+    ranges.add(sid >> 2, (sid >> 2) + 1)
+    if ranges.full:
+        raise _TooMuch(f"the numbers of its finished streams break into more than {MAX_SPANS} ranges, more "
+                       "than duplexlab keeps to tell a late copy of a finished stream from a new one")
 
 
 def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
