@@ -7,17 +7,19 @@ cdef long long _SPACE, _HALF_SPACE, _MASK
 
 cdef class _Half:
     cdef public object base, ooo, recent, unacked
-    cdef public long long next, ooo_bytes, last
+    cdef public long long next, ooo_bytes, last, ack_count
+    cdef public double ack_sum
     cdef public bint fin, started
 
     @cython.locals(nxt=cython.longlong, base=cython.longlong, rel=cython.longlong, cand=cython.longlong)
     cpdef long long offset(self, long long seq)
 
 @cython.locals(upto=cython.longlong, unacked=object, sent=cython.double)
-cpdef _time_acks(info, _Half half, long long ack, double ts)
+cpdef _time_acks(_Half half, long long ack, double ts)
 
 cdef class Lane:
     cdef public object conn, direction, info
+    cdef public dict packets, payload_bytes, wire_bytes
     cdef public _Half half, other
 
 cdef class Reassembler:

@@ -142,7 +142,8 @@ def _evidence_name(payload: bytes) -> str:
 class _Half:
     """One direction of a connection: sequence tracking and the out-of-order store."""
 
-    __slots__ = ("base", "fin", "last", "next", "ooo", "ooo_bytes", "recent", "started", "unacked")
+    __slots__ = ("ack_count", "ack_sum", "base", "fin", "last", "next", "ooo", "ooo_bytes", "recent", "started",
+                 "unacked")
 
     def __init__(self) -> None:
         self.base: int | None = None  # sequence number of stream offset 0
@@ -157,6 +158,7 @@ class _Half:
         self.recent: list[tuple[int, int, bytes]] | tuple = ()
         # (end offset, wire time) of server data awaiting the client's ACK; made when the server first sends data
         self.unacked: deque[tuple[int, float]] = _NONE_UNACKED
+        self.ack_sum, self.ack_count = 0.0, 0  # the ACK delays of this half's bytes timed so far (``_time_acks``)
 
     def keep(self, data: bytes, frame: int) -> None:
         """Remember ``data``, delivered in ``frame``, whose last byte is at ``next`` (already advanced)."""
@@ -197,28 +199,32 @@ class _Half:
         return cand
 
 
-def _time_acks(info: Connection, half: _Half, ack: int, ts: float) -> None:
-    """The client acknowledged server bytes up to ``ack``: time each server segment (of ``half``) it covers."""
+def _time_acks(half: _Half, ack: int, ts: float) -> None:
+    """The client acknowledged server bytes up to ``ack``: time each server segment (of ``half``) it covers. The
+    delays add up on the half, in order, and go to the connection when it ends (``Reassembler._end``)."""
     if half.base is None or not half.unacked:
         return
     upto = half.offset(ack)
     unacked = half.unacked
     while unacked and unacked[0][0] <= upto:
         _, sent = unacked.popleft()
-        info.ack_delay_sum += ts - sent
-        info.ack_delay_count += 1
+        half.ack_sum += ts - sent
+        half.ack_count += 1
 
 
 class Lane:
     """One direction of an IPv4 connection whose roles are known, as the fast path sees it. ``Reassembler.lanes``
     maps the direction's ``wire_key`` to it, so a segment finds its connection, direction and halves in one lookup
-    of bytes it already holds."""
+    of bytes it already holds. It holds the connection's counters too (the dicts themselves, which a turn round
+    swaps in place), so the fast lane reaches them without an attribute lookup each."""
 
-    __slots__ = ("conn", "direction", "half", "info", "other")
+    __slots__ = ("conn", "direction", "half", "info", "other", "packets", "payload_bytes", "wire_bytes")
 
     def __init__(self, conn: _Conn, direction: Direction) -> None:
-        self.conn, self.info, self.direction = conn, conn.info, direction
+        info = conn.info
+        self.conn, self.info, self.direction = conn, info, direction
         self.half, self.other = conn.halves[direction], conn.halves[S2C if direction is C2S else C2S]
+        self.packets, self.payload_bytes, self.wire_bytes = info.packets, info.payload_bytes, info.wire_bytes
 
 
 def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
@@ -310,13 +316,13 @@ class Reassembler:
         if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
             return None
         info, direction = lane.info, lane.direction
-        info.packets[direction] += 1
-        info.wire_bytes[direction] += wire_len
+        lane.packets[direction] += 1
+        lane.wire_bytes[direction] += wire_len
         info.last_frame, info.last_ts = frame, ts
         if direction is C2S and flags & ACK and lane.other.unacked:
-            _time_acks(info, lane.other, ack, ts)
+            _time_acks(lane.other, ack, ts)
         if true_len:
-            info.payload_bytes[direction] += true_len
+            lane.payload_bytes[direction] += true_len
             half.started = True
             half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
@@ -345,7 +351,7 @@ class Reassembler:
             info.wire_bytes[direction] += seg.wire_len
             info.last_frame, info.last_ts = frame, ts
             if direction is C2S and flags & ACK and conn.halves[S2C].unacked:
-                _time_acks(info, conn.halves[S2C], seg.ack, ts)
+                _time_acks(conn.halves[S2C], seg.ack, ts)
             return _NOTHING
         out: list = []
         syn_only = flags & SYN and not flags & ACK
@@ -539,8 +545,12 @@ class Reassembler:
                 self._compact()
         if conn.info is None:
             return
+        info = conn.info
         for direction, half in conn.halves.items():
-            self._flush_all(conn.info, direction, half, out)
+            self._flush_all(info, direction, half, out)
+            if half.ack_count:
+                info.ack_delay_sum += half.ack_sum
+                info.ack_delay_count += half.ack_count
         out.append(Ended(conn.id))
         if self._finishing:
             return
@@ -606,7 +616,7 @@ class Reassembler:
                 info.handshake_seen = True
             return
         if seg.flags & ACK and direction is C2S:
-            _time_acks(info, conn.halves[S2C], seg.ack, ts)
+            _time_acks(conn.halves[S2C], seg.ack, ts)
         if seg.flags & RST:
             conn.closed = True
             if (direction is S2C and half.base is None and info.role_source == "handshake"
