@@ -398,8 +398,21 @@ def _deliver(o: _Open, e: Event) -> None:
             handlers = _ready(o, kind)
     if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
         handlers = handlers[e.direction]
+    done = None
     for handle in handlers:
-        handle(e)
+        if handle(e) is not None:  # it wants no more of this type on this connection
+            done = [handle] if done is None else [*done, handle]
+    if done is not None:
+        _drop(o, kind, done)
+
+
+def _drop(o: _Open, kind: type, done: list) -> None:
+    """Handlers that said, by returning anything but None, that no more events of ``kind`` on this connection can
+    change what they keep (a capture-wide recorder that let the connection go): taken out of its lists. (A family
+    joining later makes the lists afresh; each then says so again at its next event.)"""
+    fns = o.handlers.get(kind)
+    for group in (fns.values() if fns.__class__ is dict else (fns,)) if fns is not None else ():
+        group[:] = [fn for fn in group if fn not in done]
 
 
 def _ready(o: _Open, kind: type) -> list | dict:

@@ -1,6 +1,7 @@
 """The judge's dispatch shortcuts are held to the general way: a check whose ``handler`` says None for a kind (nothing
 left for it to do with that kind), and a check that takes one direction only (``Check.only``: it is handed only that
-direction's events), give the result that handing every such check every event it wants through ``feed`` gives."""
+direction's events), and a capture-wide handler that returns something (the path recorder, once it let a connection
+go: ``judge._drop``) give the result that handing every such check every event it wants through ``feed`` gives."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis import pipeline
+from analysis import judge, pipeline
 from analysis.findings import Status
 from analysis.invariants import Check
+from analysis.invariants.path import UNSURE_EVENTS, PathRecorder
 from analysis.invariants.websocket import ClientFramesMasked, ServerFramesUnmasked, Upgrade, _Masking
 from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, ws_frame
 
@@ -88,3 +90,56 @@ def test_a_one_direction_check_is_handed_only_its_direction(tmp_path, monkeypatc
     pipeline.analyse(path)
     assert {d for cid, d in seen if cid == ClientFramesMasked.id} == {ClientFramesMasked.only}
     assert {d for cid, d in seen if cid == ServerFramesUnmasked.id} == {ServerFramesUnmasked.only}
+
+
+class _Counting(PathRecorder):
+    """The path recorder, counting the events it is handed per connection; ``heeded``: its answer reaches the judge
+    (else the judge hears None, and keeps handing it everything)."""
+
+    heeded = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: dict[int, int] = {}
+
+    def feed(self, e):
+        self.handed[e.conn] = self.handed.get(e.conn, 0) + 1
+        said = super().feed(e)
+        return said if self.heeded else None
+
+
+def _long(tmp_path: Path) -> str:
+    """One WebSocket connection between two addresses (so the path recorder keeps its events at first) with more
+    events than the recorder keeps for a connection that is not a leg (``path.UNSURE_EVENTS``)."""
+    c = Conv(client=("10.0.0.7", 40007))
+    c.handshake()
+    c.send(C, WS_UPGRADE)
+    c.send(S, WS_101)
+    for i in range(UNSURE_EVENTS // 8 + 50):
+        c.send(S, b"".join(ws_frame(b"tick %d" % i) for _ in range(8)))
+    c.close(C)
+    c.close(S)
+    return c.write(tmp_path / "ws-long.pcap")
+
+
+def test_a_connection_the_path_recorder_let_go_is_no_longer_handed_to_it(tmp_path, monkeypatch):
+    from tests.test_path import sse_through
+
+    found, _ = sse_through(tmp_path, hold=True)  # two legs of a proxy: the recorder keeps both connections' events
+    assert found["path.not-held-back"].status is Status.VIOLATED
+    paths = [_long(tmp_path), _bench(tmp_path), str(tmp_path / "sse-path.pcap")]
+    made: list[_Counting] = []
+    monkeypatch.setattr(judge, "PathRecorder", lambda: made.append(_Counting()) or made[-1])
+    heeded = {p: pipeline.analyse(p) for p in paths}
+    handed = [m.handed for m in made]
+    _Counting.heeded = False
+    made.clear()
+    ignored = {p: pipeline.analyse(p) for p in paths}
+    for p in paths:
+        assert repr(heeded[p]) == repr(ignored[p]), p
+    every = [m.handed for m in made]
+    long, bench, legs = zip(handed, every, strict=True)
+    # The long connection is let go at UNSURE_EVENTS, then handed one event more of each type it shows after:
+    assert long[1][0] > UNSURE_EVENTS + 350 and UNSURE_EVENTS < long[0][0] <= UNSURE_EVENTS + 3, long
+    # the bench's connections are short and the proxy's legs are kept: both are handed every event, as before.
+    assert bench[0] == bench[1] and legs[0] == legs[1] and len(legs[0]) == 2 and min(legs[0].values()) >= 4

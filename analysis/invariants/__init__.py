@@ -176,7 +176,8 @@ class Tracker:
         raise NotImplementedError
 
     def handler(self, kind: type[Event]):
-        """What the judge calls with each event of ``kind`` (as ``Check.handler``)."""
+        """What the judge calls with each event of ``kind`` (as ``Check.handler``). It returns None; anything else
+        tells the judge that events of that kind on that connection no longer matter to it (``judge._drop``)."""
         return self.feed
 
     def opened(self, conn: Connection) -> None:

@@ -232,10 +232,10 @@ class PathRecorder:
         self.conns[conn.id] = conn
         self.events[conn.id] = []
 
-    def feed(self, e: Event) -> None:
+    def feed(self, e: Event) -> bool | None:
         kept = self.events.get(e.conn)
-        if kept is None:
-            return
+        if kept is None:  # never kept, or let go: this connection's events are no longer asked for (judge._drop)
+            return True
         kept.append(e)
         if len(kept) >= UNSURE_EVENTS and (len(kept) >= LEG_EVENTS or not self._leg(self.conns[e.conn])):
             del self.events[e.conn]  # not (yet) a leg, or too long to pair: let it go
