@@ -206,7 +206,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     quic: QuicReader | None = None  # made by the first UDP datagram: a TCP-only capture never loads QUIC
     routers: dict[int, _Router] = {}
     frags = Defragmenter()
-    lanes, fast = tcp.lanes, tcp.fast
+    lane_of, fast = tcp.lanes.get, tcp.fast  # (the dict is made once; a bound ``get`` spares a method lookup a frame)
     frames_seen = tcp_frames = 0
     ts = None
     swap = tcp.swap_roles
@@ -231,7 +231,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
             udp = proto == 17 and ethertype == 0x0800
             if (ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and not flags & 0x07
                     and total and doff >= 0x50):
-                lane = lanes.get(wkey := data[26:38])
+                lane = lane_of(wkey := data[26:38])
                 if lane is None:
                     if owner is not None and owner.get(wkey) is False:
                         continue  # another part's flow, known by the 12 bytes of its addresses and ports
@@ -241,9 +241,9 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                     if end <= len(data) and (payload := fast(lane, number, ts, seq, ack, flags, true_len, wirelen,
                                                              data, start)) is not None:
                         tcp_frames += 1
-                        if true_len and _lane_bytes(routers[lane.info.id], lane.direction, payload, ts, number,
-                                                    fallback):
-                            yield from _release(routers[lane.info.id])
+                        if true_len and _lane_bytes(router := routers[lane.info.id], lane.direction, payload, ts,
+                                                    number, fallback):
+                            yield from _release(router)
                         continue
         seg = None if udp else decode(linktype, data, wirelen)
         if seg is None:
