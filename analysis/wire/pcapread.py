@@ -36,6 +36,8 @@ from .follow import Follow
 RawFrame = tuple  # (number: int, ts: float, linktype: int, data: bytes, wirelen: int)
 
 _CHUNK = 1 << 22  # bytes read at a time
+_BATCH = 128  # pcap records read at once by the compiled walk (``_pcap_batch``)
+_TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
 _MAX_RECORD = 1 << 26  # a record longer than this is damaged, not a packet
 _ISB_IFDROP, _ISB_OSDROP, _ISB_IFRECV = 5, 7, 4
 _PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -235,8 +237,18 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
     r.pos += 24
     head = struct.Struct(endian + "IIII").unpack_from
     number, buf, pos = 0, r.buf, r.pos
+    big = endian == ">"
+    handing = None  # the batch being handed out (``_pcap_batch``), while it is
     try:  # the reader's position and count are kept in locals, and given back before a fill and at the end
         while True:
+            if _TYPED:
+                batch: list = []
+                pos, number = _pcap_batch(buf, pos, number, linktype, scale, big, batch)
+                if batch:
+                    handing = iter(batch)
+                    yield from handing
+                    handing = None
+                    continue
             if len(buf) - pos < 16:
                 buf, pos, more = r.refill(pos, 16)
                 if not more:
@@ -255,7 +267,39 @@ def _pcap(r: _Reader, endian: str, scale: float, facts: FileFacts) -> Iterator[R
             start, pos = pos + 16, end
             yield number, sec + frac * scale, linktype, buf[start:end], wirelen
     finally:
+        if handing is not None:  # closed while a batch was handed out: only what went out was read
+            number -= handing.__length_hint__()
         r.pos, r.frames = pos, number
+
+
+def _pcap_batch(buf: bytes, pos: int, number: int, linktype: int, scale: float, big: bool, out: list) -> tuple:
+    """The pcap records whole in ``buf`` from ``pos`` (at most ``_BATCH``), appended to ``out`` as frames numbered
+    on from ``number``: the position and the count after them. It stops before a record that is not whole in the
+    buffer or that declares more than ``_MAX_RECORD`` bytes: the record-at-a-time walk takes that one (a refill, or
+    the damage report). Compiled, it reads the headers' bytes as C integers; as Python, struct's unpack is faster
+    than reading them a byte at a time, so the pure path walks a record at a time (``_TYPED``), to the same frames."""
+    end = len(buf)
+    count = 0
+    while count < _BATCH and end - pos >= 16:
+        sec, frac = _u32(buf, pos, big), _u32(buf, pos + 4, big)
+        caplen, wirelen = _u32(buf, pos + 8, big), _u32(buf, pos + 12, big)
+        if caplen > _MAX_RECORD or end - pos - 16 < caplen:
+            break
+        number += 1
+        count += 1
+        out.append((number, sec + frac * scale, linktype, buf[pos + 16:pos + 16 + caplen], wirelen))
+        pos += 16 + caplen
+    return pos, number
+
+
+def _u32(buf: bytes, at: int, big: bool) -> int:
+    """The unsigned 32-bit integer at ``buf[at:at + 4]``, big- or little-endian (compiled: its high byte is widened
+    before the shift, which would overflow a C int)."""
+    if big:
+        hi = buf[at]
+        return (hi << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]
+    hi = buf[at + 3]
+    return (hi << 24) | (buf[at + 2] << 16) | (buf[at + 1] << 8) | buf[at]
 
 
 def _pcapng(r: _Reader, facts: FileFacts) -> Iterator[RawFrame]:

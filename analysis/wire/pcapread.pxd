@@ -1,0 +1,11 @@
+# C types for pcapread.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. Only the pcap record walk is typed: a record's header fields are 32-bit unsigned.
+cimport cython
+
+@cython.locals(end=Py_ssize_t, count=Py_ssize_t, sec=cython.ulonglong, frac=cython.ulonglong,
+               caplen=Py_ssize_t, wirelen=cython.ulonglong)
+cpdef tuple _pcap_batch(bytes buf, Py_ssize_t pos, Py_ssize_t number, object linktype, double scale, bint big,
+                        list out)
+
+@cython.locals(hi=cython.ulonglong)
+cpdef unsigned long long _u32(bytes buf, Py_ssize_t at, bint big)
