@@ -163,8 +163,8 @@ def _open_general(keys: Keys, packet: bytes, pn_offset: int, long: bool, largest
 @pytest.fixture(params=["openssl", "cryptography"])
 def lane(request, aead, monkeypatch):
     """quiccrypto with the OpenSSL lane, then with cryptography (what the pure path runs)."""
-    monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb), ""] if request.param == "openssl"
-                        else [None, "the test's cryptography lane"])
+    native = (aead.AesGcm, aead.AesEcb, aead.ShortLane)
+    monkeypatch.setattr(quiccrypto, "_NATIVE", [native, ""] if request.param == "openssl" else [None, "cryptography"])
     return request.param
 
 
@@ -182,40 +182,67 @@ def test_rfc9001_appendix_a_packets_open_in_both_lanes(lane, aead):
         _open_general(initial_keys(_A3_DCID)[1], damaged, 18, True)
 
 
+def _short_packet(rng: random.Random, sealer: Keys, pn: int, pn_len: int, dcid_len: int, phase: int) -> bytes:
+    """A 1-RTT packet sealed and protected with cryptography (RFC 9001 §5.3-5.4)."""
+    truncated = (pn & ((1 << 8 * pn_len) - 1)).to_bytes(pn_len, "big")
+    header = bytes([0x40 | phase << 2 | (pn_len - 1)]) + rng.randbytes(dcid_len) + truncated
+    nonce = (int.from_bytes(sealer.iv, "big") ^ pn).to_bytes(12, "big")
+    body = AESGCM(sealer.key).encrypt(nonce, rng.randbytes(rng.randrange(4 - pn_len + 16, 900)), header)
+    sample_at = 4 - pn_len
+    mask = Cipher(algorithms.AES(sealer.hp), modes.ECB()).encryptor().update(body[sample_at:sample_at + 16])
+    pn_bytes = bytes(b ^ m for b, m in zip(truncated, mask[1:1 + pn_len], strict=True))
+    return bytes([header[0] ^ (mask[0] & 0x1F)]) + header[1:1 + dcid_len] + pn_bytes + body
+
+
 @pytest.mark.parametrize("suite", [0x1301, 0x1302])
 def test_the_short_header_fast_lane_gives_the_same_in_both_lanes(aead, monkeypatch, suite):
-    """``Keys.open_short`` on 1-RTT packets sealed with cryptography: opened, or handed to the general way (None)
-    when the tag or the key phase is wrong, alike in both lanes."""
+    """``Keys.open_short`` (ShortLane in C with OpenSSL's contexts, quiccrypto's ``_open_short`` with cryptography's)
+    on 1-RTT packets of every packet number length and connection id length: opened alike, or handed alike to the
+    general way (None) when the tag, the key phase or the packet number's window is wrong; and what opens is what
+    the general way (unprotect, decode_packet_number, open) gives."""
     rng = random.Random(suite)
     secret = rng.randbytes(32 if suite == 0x1301 else 48)
     sealer = Keys.from_secret(secret, suite)
-    packets, damaged = [], 0
-    for pn in range(0, 2000, 37):
-        header = bytes([0x40 | 0x03]) + b"\x11" * 8 + pn.to_bytes(4, "big")
-        nonce = (int.from_bytes(sealer.iv, "big") ^ pn).to_bytes(12, "big")
-        body = AESGCM(sealer.key).encrypt(nonce, rng.randbytes(rng.randrange(4, 900)), header)
-        mask = Cipher(algorithms.AES(sealer.hp), modes.ECB()).encryptor().update(body[:16])
-        protected = bytes([header[0] ^ (mask[0] & 0x1F)]) + header[1:9] + bytes(
-            b ^ m for b, m in zip(header[9:], mask[1:5], strict=True)) + body
-        if pn % 5 == 0:
-            protected = protected[:-1] + bytes([protected[-1] ^ 1])
-            damaged += 1
-        packets.append((pn, protected))
+    cases = []
+    for _ in range(400):
+        pn_len, dcid_len, phase = rng.randint(1, 4), rng.choice([0, 4, 8, 20]), rng.randint(0, 1)
+        win = 1 << 8 * pn_len
+        pn = rng.choice([rng.randrange(0, 300), rng.randrange(0, 1 << 40), (1 << 62) - 1 - rng.randrange(300)])
+        largest = max(-1, rng.choice([pn - 1, pn - rng.randrange(1, win // 2), pn + rng.randrange(0, win // 2 - 1),
+                                      pn - win, -1]))  # the last two: mostly outside the window, a wrong number
+        packet = _short_packet(rng, sealer, pn, pn_len, dcid_len, phase)
+        if rng.random() < 0.2:
+            packet = packet[:-1] + bytes([packet[-1] ^ 1])
+        cases.append((packet, 1 + dcid_len, largest, phase))
+    cases.append((cases[0][0][:cases[0][1] + 19], *cases[0][1:]))  # too short to sample
     results = {}
     for lane in ("openssl", "cryptography"):
-        monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb), ""] if lane == "openssl"
-                            else [None, "cryptography"])
+        monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane), ""]
+                            if lane == "openssl" else [None, "cryptography"])
         keys = Keys.from_secret(secret, suite)
+        assert keys.open_short(cases[0][0], *cases[0][1:]) is None  # no context made yet: the general way
         keys.mask(bytes(16))
         keys.open(0, b"", AESGCM(keys.key).encrypt(keys.iv, b"", b""))  # the contexts made, as the reader does
-        results[lane] = [(keys.open_short(p, 9, pn - 1, 0), keys.open_short(p, 9, pn - 1, 1)) for pn, p in packets]
+        assert (keys._lane is not None) is (lane == "openssl")
+        results[lane] = [(keys.open_short(p, at, largest, phase), keys.open_short(p, at, largest, 1 - phase))
+                         for p, at, largest, phase in cases]
+        general = []
+        for p, at, largest, _ in cases:
+            try:
+                header, truncated, pn_len, _ = unprotect(keys, p, at, False)
+                pn = decode_packet_number(truncated, pn_len, largest)
+                general.append((pn, keys.open(pn, header, p[at + pn_len:])))
+            except Unopenable:
+                general.append(None)
+        assert [r[0] for r in results[lane]] == general
     assert results["openssl"] == results["cryptography"]
-    assert sum(r[0] is not None for r in results["openssl"]) == len(packets) - damaged > 0
+    opened = sum(r[0] is not None for r in results["openssl"])
+    assert 150 < opened < len(cases) - 50, opened  # both outcomes, many times
     assert all(r[1] is None for r in results["openssl"])  # the other key phase: the general way
 
 
 def test_contexts_live_as_long_as_their_keys(aead, monkeypatch):
-    monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb), ""])
+    monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane), ""])
     gc.collect()
     before = aead.live()
     keys = Keys.from_secret(bytes(32), 0x1301)

@@ -5,7 +5,9 @@
 QUIC capture that costs several times the decryption itself. Here a key's context is made once (cipher and key set,
 the AES key schedule expanded) and kept with the key (quiccrypto's ``Keys``, tls's record keys): per packet only the
 nonce is set, the associated data fed, the payload decrypted, the tag set and checked. Freed with its owner
-(``__dealloc__``), so a key update leaves one context per live key.
+(``__dealloc__``), so a key update leaves one context per live key. ``ShortLane`` runs quiccrypto's 1-RTT fast lane
+(header protection off, packet number decoded, payload opened) in C on a key's two contexts. ChaCha20-Poly1305
+stays with ``cryptography``.
 
 An extension only, no .py twin (analysis/_speed.py's NATIVE): setup.py builds it where a C compiler is at hand, and
 where it is not built, is stale, or ``DUPLEXLAB_PURE`` is set, importing it fails and quiccrypto keeps
@@ -18,6 +20,7 @@ The objects are not picklable (a C pointer): they live in the readers' keys, whi
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
 
 cdef extern from "<dlfcn.h>" nogil:
     void *dlopen(const char *filename, int flags)
@@ -196,40 +199,46 @@ cdef class AesGcm:
         try:
             take(&n, nonce)
             take(&d, data)
-            a.len = 0
+            a.ptr, a.len = NULL, 0
             if associated_data is not None:
                 take(&a, associated_data)
-            return self._open(&n, &d, &a)
+            if n.len != NONCE_LEN:
+                raise ValueError("duplexlab's AES-GCM takes 12-byte nonces")
+            if d.len > 0x7FFFFFFF or a.len > 0x7FFFFFFF:
+                raise OverflowError("more than 2**31 - 1 bytes in one call")
+            out = _gcm_open(self.ctx, n.ptr, a.ptr, a.len, d.ptr, d.len)
+            if out is None:
+                _invalid_tag()
+            return out
         finally:
             release(&n)
             release(&d)
             release(&a)
 
-    cdef bytes _open(self, Bytes *n, Bytes *d, Bytes *a):
-        cdef int outl = 0
-        cdef Py_ssize_t size = d.len - TAG_LEN
-        cdef unsigned char scratch[TAG_LEN]
-        cdef unsigned char *o = scratch
-        if n.len != NONCE_LEN:
-            raise ValueError("duplexlab's AES-GCM takes 12-byte nonces")
-        if size < 0:
-            _invalid_tag()
-        if d.len > 0x7FFFFFFF or a.len > 0x7FFFFFFF:
-            raise OverflowError("more than 2**31 - 1 bytes in one call")
-        if decrypt_init(self.ctx, NULL, NULL, NULL, n.ptr) != 1:  # the key stays: only the nonce is set
-            raise RuntimeError("libcrypto could not set an AES-GCM nonce")
-        if a.len and decrypt_update(self.ctx, NULL, &outl, a.ptr, <int>a.len) != 1:
-            raise RuntimeError("libcrypto could not take the associated data")
-        out = PyBytes_FromStringAndSize(NULL, size)
-        if size:
-            o = <unsigned char *>PyBytes_AS_STRING(out)
-            if decrypt_update(self.ctx, o, &outl, d.ptr, <int>size) != 1 or outl != size:
-                raise RuntimeError("libcrypto could not decrypt")
-        if ctx_ctrl(self.ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, <void *>(d.ptr + size)) != 1:
-            raise RuntimeError("libcrypto could not take the tag")
-        if decrypt_final(self.ctx, scratch, &outl) != 1:
-            _invalid_tag()
-        return out
+
+cdef object _gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *aad, Py_ssize_t aad_len,
+                      const unsigned char *data, Py_ssize_t data_len):
+    """The plaintext of ``data`` (ciphertext, then the tag) under ``nonce`` (12 bytes), or None where the tag does not
+    match: per call only the nonce is set (the key stays in the context), the associated data fed, the ciphertext
+    decrypted, the tag set and checked. Lengths below 2**31."""
+    cdef int outl = 0
+    cdef Py_ssize_t size = data_len - TAG_LEN
+    cdef unsigned char scratch[TAG_LEN]
+    if size < 0:
+        return None
+    if decrypt_init(ctx, NULL, NULL, NULL, nonce) != 1:
+        raise RuntimeError("libcrypto could not set an AES-GCM nonce")
+    if aad_len and decrypt_update(ctx, NULL, &outl, aad, <int>aad_len) != 1:
+        raise RuntimeError("libcrypto could not take the associated data")
+    out = PyBytes_FromStringAndSize(NULL, size)
+    if size and (decrypt_update(ctx, <unsigned char *>PyBytes_AS_STRING(out), &outl, data, <int>size) != 1
+                 or outl != size):
+        raise RuntimeError("libcrypto could not decrypt")
+    if ctx_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, <void *>(data + size)) != 1:
+        raise RuntimeError("libcrypto could not take the tag")
+    if decrypt_final(ctx, scratch, &outl) != 1:
+        return None
+    return out
 
 
 cdef class AesEcb:
@@ -262,6 +271,71 @@ cdef class AesEcb:
             return out
         finally:
             release(&d)
+
+
+cdef enum:
+    MAX_HEADER = 64  # a short header's bytes up to its packet number: 1 + a connection id (20 at most in QUIC v1) + 4
+
+
+cdef class ShortLane:
+    """quiccrypto's 1-RTT fast lane (``_open_short``: a short header packet of the current key phase opened in one
+    go) in one call on a key's two contexts, with no Python object made but the plaintext and its packet number.
+    It does what quiccrypto's ``_open_short`` and ``decode_packet_number`` do (tests/test_aead.py holds them equal,
+    and tests/test_quic_fast_paths.py the lane to the general way), so a packet it declines (None) is one that the
+    general way reads, as it would: too short to sample, the other key phase, a payload that does not open."""
+
+    cdef AesGcm gcm
+    cdef AesEcb ecb
+    cdef unsigned char iv[NONCE_LEN]
+
+    def __cinit__(self, AesGcm gcm not None, AesEcb ecb not None, bytes iv not None):
+        if len(iv) != NONCE_LEN:
+            raise ValueError("QUIC IVs are 12 bytes")
+        self.gcm, self.ecb = gcm, ecb
+        memcpy(self.iv, PyBytes_AS_STRING(iv), NONCE_LEN)
+
+    def open_short(self, bytes packet not None, Py_ssize_t pn_offset, long long largest, int phase):
+        """(packet number, plaintext) of ``packet`` (its header ending at ``pn_offset`` + the packet number), the
+        number decoded against ``largest`` (RFC 9000 §A.3); None where the general way must read it."""
+        cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(packet)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(packet)
+        cdef unsigned char mask[16]
+        cdef unsigned char header[MAX_HEADER]
+        cdef unsigned char nonce[NONCE_LEN]
+        cdef int outl = 0, first, pn_len, i
+        cdef long long truncated = 0, pn, expected, win, hwin, candidate
+        if pn_offset < 1 or n < pn_offset + 20 or pn_offset + 4 > MAX_HEADER or n > 0x7FFFFFFF:
+            return None
+        if encrypt_update(self.ecb.ctx, mask, &outl, p + pn_offset + 4, 16) != 1 or outl != 16:
+            raise RuntimeError("libcrypto could not encrypt")
+        first = p[0] ^ (mask[0] & 0x1F)
+        if (first >> 2) & 1 != phase:
+            return None
+        pn_len = (first & 0x03) + 1
+        header[0] = <unsigned char>first
+        memcpy(header + 1, p + 1, pn_offset - 1)
+        for i in range(pn_len):
+            header[pn_offset + i] = p[pn_offset + i] ^ mask[1 + i]
+            truncated = truncated << 8 | header[pn_offset + i]
+        # the packet number (quiccrypto.decode_packet_number)
+        expected = largest + 1
+        win = (<long long>1) << (pn_len * 8)
+        hwin = win // 2
+        candidate = (expected & ~(win - 1)) | truncated
+        if candidate <= expected - hwin and candidate < ((<long long>1) << 62) - win:
+            pn = candidate + win
+        elif candidate > expected + hwin and candidate >= win:
+            pn = candidate - win
+        else:
+            pn = candidate
+        memcpy(nonce, self.iv, NONCE_LEN)
+        for i in range(8):  # the IV XOR the packet number, big-endian, in its last 8 bytes (RFC 9001 §5.3)
+            nonce[NONCE_LEN - 1 - i] ^= <unsigned char>((pn >> (8 * i)) & 0xFF)
+        plain = _gcm_open(self.gcm.ctx, nonce, header, pn_offset + pn_len, p + pn_offset + pn_len,
+                          n - pn_offset - pn_len)
+        if plain is None:
+            return None
+        return pn, plain
 
 
 def _known_answers() -> None:

@@ -62,6 +62,7 @@ class Keys:
     _aead: object = field(default=None, init=False, repr=False, compare=False)
     _ecb: object = field(default=None, init=False, repr=False, compare=False)
     _iv: int = field(default=0, init=False, repr=False, compare=False)  # ``iv`` as an integer, set with ``_aead``
+    _lane: object = field(default=None, init=False, repr=False, compare=False)  # see _join
 
     @classmethod
     def from_secret(cls, secret: bytes, suite: int, hp: bytes | None = None) -> Keys:
@@ -87,6 +88,7 @@ class Keys:
             enc = make_ecb(self.hp)
             if len(sample) == 16:
                 self._ecb = enc
+                self._join()
             return enc.update(sample)[:5]
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms  # loaded by the first ChaCha20 flow
 
@@ -98,6 +100,7 @@ class Keys:
         if aead is None:
             aead = self._aead = make_aead(SUITES[self.suite][0], self.key)
             self._iv = int.from_bytes(self.iv, "big")
+            self._join()
         nonce = (self._iv ^ pn).to_bytes(12, "big")
         try:
             return aead.decrypt(nonce, ciphertext, aad)
@@ -106,6 +109,12 @@ class Keys:
                 raise
             raise Unopenable from exc
 
+
+    def _join(self) -> None:
+        """Both AES contexts made, by OpenSSL (wire._aead): the fast lane below in one call of C, ShortLane."""
+        native = _native()
+        if native is not None and isinstance(self._aead, native[0]) and isinstance(self._ecb, native[1]):
+            self._lane = native[2](self._aead, self._ecb, self.iv).open_short
 
     def open_short(self, packet: bytes, pn_offset: int, largest: int, phase: int) -> tuple[int, bytes] | None:
         """A short header packet of key phase ``phase`` opened in one go, the common case of a big capture (header
@@ -117,7 +126,11 @@ class Keys:
 
 
 def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: int) -> tuple[int, bytes] | None:
-    """``Keys.open_short`` (a function of its own, which the compiled path types)."""
+    """``Keys.open_short`` (a function of its own, which the compiled path types): wire._aead's ShortLane where the
+    keys' contexts are OpenSSL's, which does the same in C."""
+    lane = keys._lane
+    if lane is not None:
+        return lane(packet, pn_offset, largest, phase)
     ecb, aead = keys._ecb, keys._aead
     if ecb is None or aead is None or len(packet) < pn_offset + 20:
         return None
@@ -138,7 +151,7 @@ def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: 
         return None
 
 
-_NATIVE: list = []  # [(AesGcm, AesEcb) of wire._aead, or None; why not], once the first key asked
+_NATIVE: list = []  # [(AesGcm, AesEcb, ShortLane) of wire._aead, or None; why not], once the first key asked
 
 
 def _native() -> tuple | None:
@@ -147,11 +160,11 @@ def _native() -> tuple | None:
     results. Imported with the first key, not with the package."""
     if not _NATIVE:
         try:
-            from ._aead import AesEcb, AesGcm
+            from ._aead import AesEcb, AesGcm, ShortLane
         except ImportError as exc:
             _NATIVE.extend((None, str(exc) or type(exc).__name__))
         else:
-            _NATIVE.extend(((AesGcm, AesEcb), ""))
+            _NATIVE.extend(((AesGcm, AesEcb, ShortLane), ""))
     return _NATIVE[0]
 
 
