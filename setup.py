@@ -9,6 +9,9 @@ hand, the pure-Python package otherwise. pyproject.toml holds everything else.
   extension types with C-typed attributes, and their hottest functions get C-typed arguments and locals; the .py
   stays the one source. analysis/_compiled.txt records each compiled module's CRC-32 (its .py and .pxd), and a
   module edited since the build runs as Python until the next build.
+- A module that exists only compiled (_speed.NATIVE: analysis/wire/_aead.pyx, OpenSSL cipher contexts for AES-GCM)
+  is built the same way; where it is not, quiccrypto keeps ``cryptography``. It needs no OpenSSL headers or library
+  at build time (it finds libcrypto at import).
 - ``DUPLEXLAB_PURE=1`` at build time builds nothing; at run time it makes the package ignore what was built.
 """
 
@@ -21,7 +24,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis"))
-from _speed import BUILT_AS, ENV, HOT, MANIFEST, source_hash
+from _speed import BUILT_AS, ENV, HOT, MANIFEST, NATIVE, source_file, source_hash
 
 sys.path.pop(0)
 PACKAGE = "duplexlab"  # the installed package (pyproject.toml's package-dir maps it to analysis/)
@@ -37,7 +40,11 @@ def _extensions() -> list:
         return []
     # Cython names each module BUILT_AS.<rel> (see analysis/_speed.py: its relative imports must not find another
     # tree's duplexlab in sys.modules); setuptools places it as duplexlab.<rel> (PyInit_<leaf> is the same).
-    exts = [Extension(f"{BUILT_AS}.{rel}", [os.path.join("analysis", *rel.split(".")) + ".py"]) for rel in HOT]
+    # NATIVE modules (a .pyx, no .py twin) are built the same way; wire._aead declares the few libcrypto functions it
+    # calls itself and finds them at import (dlopen): no OpenSSL headers or library at build time.
+    exts = [Extension(f"{BUILT_AS}.{rel}", [source_file(rel, "analysis")],
+                      libraries=["dl"] if rel in NATIVE and sys.platform.startswith("linux") else [])
+            for rel in (*HOT, *NATIVE)]
     try:
         built = cythonize(exts, build_dir=os.path.join("build", "cython"), quiet=True, nthreads=0,
                           include_path=[_pxd_root()],
@@ -86,7 +93,7 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             rel = ext.name.partition(".")[2]
             if os.path.exists(self.get_ext_fullpath(ext.name)):
-                lines.append(f"{rel} {source_hash(os.path.join('analysis', *rel.split('.')) + '.py')}\n")
+                lines.append(f"{rel} {source_hash(source_file(rel, 'analysis'))}\n")
         self._write_manifest(lines)
 
     def _write_manifest(self, lines: list[str]) -> None:

@@ -14,6 +14,11 @@ package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those
   ``duplexlab`` installed: both may live in one process, even from different trees). The loader gives its classes
   and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds them where they live.
 
+A few modules exist only compiled (NATIVE: a .pyx, no .py twin; wire._aead holds OpenSSL cipher contexts for
+QUIC and TLS): setup.py builds them the same way, and the finder loads them on the same terms; where one would not
+be chosen, importing it raises ImportError with the reason, and its user keeps its pure-Python way (quiccrypto:
+``cryptography``).
+
 Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
 """
 
@@ -37,7 +42,13 @@ HOT = (  # the modules setup.py compiles, relative to the package
     "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
     "invariants.http3",
 )
+NATIVE = ("wire._aead",)  # the modules that exist only compiled (a .pyx): not imported, their users run pure
 _ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def source_file(rel: str, root: str = _ROOT) -> str:
+    """The source setup.py compiles module ``rel`` from (.py, or .pyx for a NATIVE one), under package dir ``root``."""
+    return os.path.join(root, *rel.split(".")) + (".pyx" if rel in NATIVE else ".py")
 
 
 def pure_forced() -> bool:
@@ -61,15 +72,15 @@ def _extension(rel: str) -> str | None:
 
 
 def source_hash(path: str) -> str | None:
-    """The CRC-32 of a module's source (staleness, not security: hashlib would cost start-up time): the .py and,
-    where there is one, the .pxd beside it that gives its classes and hot functions C types when compiled."""
+    """The CRC-32 of a module's source (staleness, not security: hashlib would cost start-up time): the .py (or .pyx)
+    and, where there is one, the .pxd beside it that gives its classes and hot functions C types when compiled."""
     try:
         with open(path, "rb") as f:
             crc = zlib.crc32(f.read())
     except OSError:
         return None
     try:
-        with open(path[:-3] + ".pxd", "rb") as f:
+        with open(os.path.splitext(path)[0] + ".pxd", "rb") as f:
             crc = zlib.crc32(f.read(), crc)
     except OSError:
         pass
@@ -131,9 +142,9 @@ class _Finder:
 
     def find_spec(self, name: str, path=None, target=None):
         package, _, rel = name.partition(".")
-        if package != self.package or rel not in HOT:
+        if package != self.package or (rel not in HOT and rel not in NATIVE):
             return None
-        source = os.path.join(_ROOT, *rel.split(".")) + ".py"
+        source = source_file(rel)
         extension = None if self.pure else _extension(rel)
         if self.pure:
             self.chosen[rel] = f"{ENV} is set"
@@ -150,6 +161,8 @@ class _Finder:
             self.chosen[rel] = "compiled"
             return importlib.util.spec_from_file_location(name, extension,
                                                           loader=_CompiledLoader(name, extension))
+        if rel in NATIVE:  # no source to run: the import fails, and its user takes its pure-Python way
+            raise ModuleNotFoundError(self.chosen[rel], name=name)  # the reason, for --version
         return importlib.util.spec_from_file_location(name, source)
 
 
@@ -160,7 +173,8 @@ def install(package: str) -> None:
 
 
 def describe(package: str) -> str:
-    """Which path runs, for --version and the bench: "compiled (Cython)", "pure Python (...)" or mixed."""
+    """Which path runs, for --version and the bench: "compiled (Cython)", "pure Python (...)" or mixed, then what
+    opens AES-GCM (QUIC packets, TLS records): "OpenSSL contexts" (wire._aead) or "cryptography"."""
     import importlib
 
     for rel in HOT:
@@ -168,9 +182,11 @@ def describe(package: str) -> str:
     finder = next((f for f in sys.meta_path if isinstance(f, _Finder) and f.package == package), None)
     chosen = finder.chosen if finder is not None else {}
     compiled = [rel for rel in HOT if chosen.get(rel) == "compiled"]
+    aead = f"; QUIC/TLS AES-GCM: {importlib.import_module(f'{package}.wire.quiccrypto').aead_backend()}"
     if len(compiled) == len(HOT):
-        return f"compiled (Cython): {len(HOT)} hot modules"
+        return f"compiled (Cython): {len(HOT)} hot modules{aead}"
     reasons = sorted({chosen.get(rel, "not built") for rel in HOT if rel not in compiled})
     if not compiled:
-        return f"pure Python ({'; '.join(reasons)})"
-    return f"partly compiled (Cython): {len(compiled)} of {len(HOT)} hot modules; the rest pure ({'; '.join(reasons)})"
+        return f"pure Python ({'; '.join(reasons)}){aead}"
+    return (f"partly compiled (Cython): {len(compiled)} of {len(HOT)} hot modules; the rest pure "
+            f"({'; '.join(reasons)}){aead}")

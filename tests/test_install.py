@@ -62,6 +62,7 @@ def test_an_install_where_a_compiler_is_runs_the_compiled_path_and_pickles(venv,
         pytest.skip("no C compiler here: the install is pure Python (test_an_install_without_a_compiler covers it)")
     said = _run(venv, "duplexlab", "--version", cwd=tmp_path).stdout
     assert "compiled (Cython)" in said and "partly" not in said, said
+    assert said.rstrip().endswith("QUIC/TLS AES-GCM: OpenSSL contexts"), said  # wire/_aead.pyx built and found fresh
     files = [str(corpus / "ws-arkime.pcap"), str(corpus / "http1-keepalive-5req-zeek.pcap")]
     docs = [_run(venv, "duplexlab", "check", "--json", "-j", "2", *files, cwd=tmp_path, env_extra=extra)
             for extra in (None, {"DUPLEXLAB_PURE": "1"})]

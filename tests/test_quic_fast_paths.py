@@ -26,7 +26,7 @@ from analysis.protocols.http3 import Http3Connection
 from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import QuicReader, StreamData
-from analysis.wire.quiccrypto import Keys
+from analysis.wire.quiccrypto import Keys, decode_packet_number
 from tests.quicpeers import key_update
 from tests.test_quic_reader import _one_response, pushed_page, webtransport
 
@@ -159,3 +159,15 @@ def test_http3_frames_cut_anywhere_give_the_events_they_give_whole(tmp_path_fact
 
 
 _STREAMS: dict[str, list] = {}
+
+
+def test_packet_numbers_of_every_length_decode_as_rfc9000_says():
+    """RFC 9000 §A.3's example and its algorithm on 1- to 4-byte numbers (compiled, a 4-byte window once overflowed a
+    C int: packet 37 after 36 decoded as 38)."""
+    assert decode_packet_number(0x9B32, 2, 0xA82F30EA) == 0xA82F9B32
+    for pn_len in (1, 2, 3, 4):
+        win = 1 << (8 * pn_len)
+        for largest in (-1, 0, 36, win - 2, win + 5, 3 * win + win // 2, (1 << 62) - 2):
+            for pn in {largest + 1, max(0, largest - win // 2 + 2), largest + win // 2 + 1}:  # the window it decodes
+                if 0 <= pn < 1 << 62:
+                    assert decode_packet_number(pn & (win - 1), pn_len, largest) == pn, (pn, pn_len, largest)

@@ -62,6 +62,7 @@ class Keys:
     _aead: object = field(default=None, init=False, repr=False, compare=False)
     _ecb: object = field(default=None, init=False, repr=False, compare=False)
     _iv: int = field(default=0, init=False, repr=False, compare=False)  # ``iv`` as an integer, set with ``_aead``
+    _lane: object = field(default=None, init=False, repr=False, compare=False)  # see _join
 
     @classmethod
     def from_secret(cls, secret: bytes, suite: int, hp: bytes | None = None) -> Keys:
@@ -83,14 +84,14 @@ class Keys:
     def mask(self, sample: bytes) -> bytes:
         if self._ecb is not None and len(sample) == 16:  # AES: ECB keeps no state across whole blocks
             return self._ecb.update(sample)[:5]
-        aes = SUITES[self.suite][0] == "aes"
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # loaded by the first QUIC flow
-
-        if aes:
-            enc = Cipher(algorithms.AES(self.hp), modes.ECB()).encryptor()
+        if SUITES[self.suite][0] == "aes":
+            enc = make_ecb(self.hp)
             if len(sample) == 16:
                 self._ecb = enc
+                self._join()
             return enc.update(sample)[:5]
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms  # loaded by the first ChaCha20 flow
+
         enc = Cipher(algorithms.ChaCha20(self.hp, sample), mode=None).encryptor()
         return enc.update(b"\x00" * 5)
 
@@ -99,6 +100,7 @@ class Keys:
         if aead is None:
             aead = self._aead = make_aead(SUITES[self.suite][0], self.key)
             self._iv = int.from_bytes(self.iv, "big")
+            self._join()
         nonce = (self._iv ^ pn).to_bytes(12, "big")
         try:
             return aead.decrypt(nonce, ciphertext, aad)
@@ -107,6 +109,12 @@ class Keys:
                 raise
             raise Unopenable from exc
 
+
+    def _join(self) -> None:
+        """Both AES contexts made, by OpenSSL (wire._aead): the fast lane below in one call of C, ShortLane."""
+        native = _native()
+        if native is not None and isinstance(self._aead, native[0]) and isinstance(self._ecb, native[1]):
+            self._lane = native[2](self._aead, self._ecb, self.iv).open_short
 
     def open_short(self, packet: bytes, pn_offset: int, largest: int, phase: int) -> tuple[int, bytes] | None:
         """A short header packet of key phase ``phase`` opened in one go, the common case of a big capture (header
@@ -118,7 +126,11 @@ class Keys:
 
 
 def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: int) -> tuple[int, bytes] | None:
-    """``Keys.open_short`` (a function of its own, which the compiled path types)."""
+    """``Keys.open_short`` (a function of its own, which the compiled path types): wire._aead's ShortLane where the
+    keys' contexts are OpenSSL's, which does the same in C."""
+    lane = keys._lane
+    if lane is not None:
+        return lane(packet, pn_offset, largest, phase)
     ecb, aead = keys._ecb, keys._aead
     if ecb is None or aead is None or len(packet) < pn_offset + 20:
         return None
@@ -139,12 +151,49 @@ def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: 
         return None
 
 
+_NATIVE: list = []  # [(AesGcm, AesEcb, ShortLane) of wire._aead, or None; why not], once the first key asked
+
+
+def _native() -> tuple | None:
+    """wire._aead's classes, which open AES-GCM and mask with OpenSSL contexts made once per key, or None where it
+    does not load (not built, ``DUPLEXLAB_PURE`` set, no libcrypto): then ``cryptography`` does, with the same
+    results. Imported with the first key, not with the package."""
+    if not _NATIVE:
+        try:
+            from ._aead import AesEcb, AesGcm, ShortLane
+        except ImportError as exc:
+            _NATIVE.extend((None, str(exc) or type(exc).__name__))
+        else:
+            _NATIVE.extend(((AesGcm, AesEcb, ShortLane), ""))
+    return _NATIVE[0]
+
+
+def aead_backend() -> str:
+    """What opens AES-GCM (QUIC packets, TLS records) and masks AES headers in this process, for --version."""
+    return "OpenSSL contexts" if _native() is not None else f"cryptography ({_NATIVE[1]})"
+
+
 def make_aead(kind: str, key: bytes):
-    """An AEAD opener: AES-GCM for ``kind`` "aes" or "gcm", else ChaCha20-Poly1305. ``cryptography`` is imported
-    here, on first use: a capture with nothing to decrypt (most small checks) never loads it."""
+    """An AEAD opener (``decrypt(nonce, data, aad)``, InvalidTag when the tag does not match): AES-GCM for ``kind``
+    "aes" or "gcm", else ChaCha20-Poly1305 (always ``cryptography``'s). ``cryptography`` is imported here, on first
+    use: a capture with nothing to decrypt (most small checks) never loads it."""
+    aes = kind in ("aes", "gcm")
+    native = _native() if aes else None
+    if native is not None:
+        return native[0](key)
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-    return AESGCM(key) if kind in ("aes", "gcm") else ChaCha20Poly1305(key)
+    return AESGCM(key) if aes else ChaCha20Poly1305(key)
+
+
+def make_ecb(key: bytes):
+    """An AES-ECB encryptor (``update(whole blocks)``), for header protection masks."""
+    native = _native()
+    if native is not None:
+        return native[1](key)
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
 
 
 def invalid_tag(exc: BaseException) -> bool:
@@ -181,7 +230,8 @@ def unprotect(keys: Keys, packet: bytes, pn_offset: int, long_header: bool) -> t
 def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
     """The full packet number from its truncated form and the largest one seen in its space (RFC 9000 §A.3)."""
     expected = largest + 1
-    win = 1 << (pn_len * 8)
+    win = 1
+    win <<= pn_len * 8  # in two steps: compiled, ``1 << 32`` would shift a C int out of its width (a 4-byte number)
     hwin, mask = win // 2, win - 1
     candidate = (expected & ~mask) | truncated
     if candidate <= expected - hwin and candidate < (1 << 62) - win:

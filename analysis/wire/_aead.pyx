@@ -1,0 +1,355 @@
+# cython: language_level=3
+"""AES-GCM opening and AES-ECB header-protection masks through OpenSSL's EVP interface, one cipher context per key.
+
+``cryptography``'s AESGCM makes, copies and frees an OpenSSL cipher context on every call, behind PyO3's call: on a
+QUIC capture that costs several times the decryption itself. Here a key's context is made once (cipher and key set,
+the AES key schedule expanded) and kept with the key (quiccrypto's ``Keys``, tls's record keys): per packet only the
+nonce is set, the associated data fed, the payload decrypted, the tag set and checked. Freed with its owner
+(``__dealloc__``), so a key update leaves one context per live key. ``ShortLane`` runs quiccrypto's 1-RTT fast lane
+(header protection off, packet number decoded, payload opened) in C on a key's two contexts. ChaCha20-Poly1305
+stays with ``cryptography``.
+
+An extension only, no .py twin (analysis/_speed.py's NATIVE): setup.py builds it where a C compiler is at hand, and
+where it is not built, is stale, or ``DUPLEXLAB_PURE`` is set, importing it fails and quiccrypto keeps
+``cryptography``. libcrypto is neither included nor linked at build time: the few EVP functions are declared here
+and looked up at import with dlopen/dlsym ("libcrypto.so.3", then "libcrypto.so"); no library, a missing symbol or
+a wrong answer to the known-answer tests below makes the import fail with ImportError, and the same fallback runs.
+
+The objects are not picklable (a C pointer): they live in the readers' keys, which never cross processes.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+
+cdef extern from "<dlfcn.h>" nogil:
+    void *dlopen(const char *filename, int flags)
+    void *dlsym(void *handle, const char *symbol)
+    int RTLD_NOW
+    int RTLD_LOCAL
+
+cdef extern from *:
+    """
+    struct duplexlab_evp_cipher_ctx;  /* OpenSSL's EVP_CIPHER_CTX and EVP_CIPHER, opaque: only pointers pass */
+    struct duplexlab_evp_cipher;
+    """
+    ctypedef struct EVP_CIPHER_CTX "struct duplexlab_evp_cipher_ctx"
+    ctypedef struct EVP_CIPHER "struct duplexlab_evp_cipher"
+
+# The prototypes of libcrypto's functions used (the same in OpenSSL 1.1 and 3)
+ctypedef EVP_CIPHER_CTX *(*ctx_new_f)() noexcept nogil
+ctypedef void (*ctx_free_f)(EVP_CIPHER_CTX *ctx) noexcept nogil
+ctypedef const EVP_CIPHER *(*cipher_f)() noexcept nogil
+ctypedef int (*init_f)(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, void *engine, const unsigned char *key,
+                       const unsigned char *iv) noexcept nogil
+ctypedef int (*update_f)(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl, const unsigned char *inp,
+                         int inl) noexcept nogil
+ctypedef int (*final_f)(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl) noexcept nogil
+ctypedef int (*ctrl_f)(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr) noexcept nogil
+ctypedef int (*padding_f)(EVP_CIPHER_CTX *ctx, int pad) noexcept nogil
+
+cdef enum:
+    EVP_CTRL_GCM_SET_TAG = 0x11  # EVP_CTRL_AEAD_SET_TAG (openssl/evp.h)
+    TAG_LEN = 16
+    NONCE_LEN = 12  # GCM's default IV length in OpenSSL, and the only one QUIC and TLS use
+
+LIBRARIES = ("libcrypto.so.3", "libcrypto.so")
+
+cdef ctx_new_f ctx_new
+cdef ctx_free_f ctx_free
+cdef init_f decrypt_init, encrypt_init
+cdef update_f decrypt_update, encrypt_update
+cdef final_f decrypt_final
+cdef ctrl_f ctx_ctrl
+cdef padding_f set_padding
+cdef const EVP_CIPHER *GCM[3]  # by key length: 16, 24, 32 bytes
+cdef const EVP_CIPHER *ECB[3]
+cdef Py_ssize_t _live = 0  # contexts made and not yet freed (tests hold them to the keys alive)
+
+
+cdef void *_symbol(void *lib, bytes name) except NULL:
+    cdef void *p = dlsym(lib, name)
+    if p == NULL:
+        raise ImportError(f"libcrypto has no {name.decode()}")
+    return p
+
+
+cdef const EVP_CIPHER *_cipher(void *lib, bytes name) except NULL:
+    cdef const EVP_CIPHER *c = (<cipher_f>_symbol(lib, name))()
+    if c == NULL:
+        raise ImportError(f"libcrypto's {name.decode()} gives no cipher")
+    return c
+
+
+cdef _load():
+    global ctx_new, ctx_free, decrypt_init, encrypt_init, decrypt_update, encrypt_update, decrypt_final, ctx_ctrl
+    global set_padding
+    cdef void *lib = NULL
+    for name in LIBRARIES:
+        lib = dlopen(name.encode(), RTLD_NOW | RTLD_LOCAL)
+        if lib != NULL:
+            break
+    if lib == NULL:
+        raise ImportError(f"no libcrypto to load ({' or '.join(LIBRARIES)})")
+    ctx_new = <ctx_new_f>_symbol(lib, b"EVP_CIPHER_CTX_new")
+    ctx_free = <ctx_free_f>_symbol(lib, b"EVP_CIPHER_CTX_free")
+    decrypt_init = <init_f>_symbol(lib, b"EVP_DecryptInit_ex")
+    encrypt_init = <init_f>_symbol(lib, b"EVP_EncryptInit_ex")
+    decrypt_update = <update_f>_symbol(lib, b"EVP_DecryptUpdate")
+    encrypt_update = <update_f>_symbol(lib, b"EVP_EncryptUpdate")
+    decrypt_final = <final_f>_symbol(lib, b"EVP_DecryptFinal_ex")
+    ctx_ctrl = <ctrl_f>_symbol(lib, b"EVP_CIPHER_CTX_ctrl")
+    set_padding = <padding_f>_symbol(lib, b"EVP_CIPHER_CTX_set_padding")
+    for i, bits in enumerate((128, 192, 256)):
+        GCM[i] = _cipher(lib, f"EVP_aes_{bits}_gcm".encode())
+        ECB[i] = _cipher(lib, f"EVP_aes_{bits}_ecb".encode())
+
+
+cdef int _key_index(Py_ssize_t n) except -1:
+    if n == 16:
+        return 0
+    if n == 24:
+        return 1
+    if n == 32:
+        return 2
+    raise ValueError("AES keys are 128, 192 or 256 bits")
+
+
+cdef struct Bytes:
+    # a read-only view of a bytes-like argument: bytes read in place, anything else through the buffer protocol
+    Py_buffer view
+    bint held
+    const unsigned char *ptr
+    Py_ssize_t len
+
+
+cdef inline int take(Bytes *b, object obj) except -1:
+    b.held = False
+    if PyBytes_CheckExact(obj):
+        b.ptr, b.len = <const unsigned char *>PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj)
+        return 0
+    PyObject_GetBuffer(obj, &b.view, PyBUF_SIMPLE)
+    b.held = True
+    b.ptr, b.len = <const unsigned char *>b.view.buf, b.view.len
+    return 0
+
+
+cdef inline void release(Bytes *b) noexcept:
+    if b.held:
+        PyBuffer_Release(&b.view)
+        b.held = False
+
+
+cdef int _invalid_tag() except -1:
+    from cryptography.exceptions import InvalidTag  # what cryptography's AESGCM raises: every caller already tells it
+
+    raise InvalidTag()
+
+
+cdef EVP_CIPHER_CTX *_context(object key, const EVP_CIPHER **ciphers, init_f init) except NULL:
+    """A new context holding ``key`` for the cipher of its length."""
+    cdef Bytes k
+    cdef EVP_CIPHER_CTX *ctx
+    cdef const EVP_CIPHER *cipher
+    k.held = False
+    take(&k, key)
+    try:
+        cipher = ciphers[_key_index(k.len)]
+        ctx = ctx_new()
+        if ctx == NULL:
+            raise MemoryError()
+        if init(ctx, cipher, NULL, k.ptr, NULL) != 1:
+            ctx_free(ctx)
+            raise RuntimeError("libcrypto could not set an AES key")
+        global _live
+        _live += 1
+        return ctx
+    finally:
+        release(&k)
+
+
+cdef void _free(EVP_CIPHER_CTX *ctx) noexcept:
+    global _live
+    if ctx != NULL:
+        ctx_free(ctx)
+        _live -= 1
+
+
+def live() -> int:
+    """How many contexts exist now: one per AES key (quiccrypto's and tls's keys) alive."""
+    return _live
+
+
+cdef class AesGcm:
+    """``cryptography``'s ``AESGCM(key)`` for opening (``decrypt``), on one OpenSSL context made with the key."""
+
+    cdef EVP_CIPHER_CTX *ctx
+
+    def __cinit__(self, key):
+        self.ctx = _context(key, GCM, decrypt_init)
+
+    def __dealloc__(self):
+        _free(self.ctx)
+
+    def decrypt(self, nonce, data, associated_data):
+        """The plaintext of ``data`` (ciphertext then its 16-byte tag) under the 12-byte ``nonce``, authenticated with
+        ``associated_data`` (or None); cryptography's InvalidTag when the tag does not match."""
+        cdef Bytes n, d, a
+        n.held = d.held = a.held = False
+        try:
+            take(&n, nonce)
+            take(&d, data)
+            a.ptr, a.len = NULL, 0
+            if associated_data is not None:
+                take(&a, associated_data)
+            if n.len != NONCE_LEN:
+                raise ValueError("duplexlab's AES-GCM takes 12-byte nonces")
+            if d.len > 0x7FFFFFFF or a.len > 0x7FFFFFFF:
+                raise OverflowError("more than 2**31 - 1 bytes in one call")
+            out = _gcm_open(self.ctx, n.ptr, a.ptr, a.len, d.ptr, d.len)
+            if out is None:
+                _invalid_tag()
+            return out
+        finally:
+            release(&n)
+            release(&d)
+            release(&a)
+
+
+cdef object _gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *aad, Py_ssize_t aad_len,
+                      const unsigned char *data, Py_ssize_t data_len):
+    """The plaintext of ``data`` (ciphertext, then the tag) under ``nonce`` (12 bytes), or None where the tag does not
+    match: per call only the nonce is set (the key stays in the context), the associated data fed, the ciphertext
+    decrypted, the tag set and checked. Lengths below 2**31."""
+    cdef int outl = 0
+    cdef Py_ssize_t size = data_len - TAG_LEN
+    cdef unsigned char scratch[TAG_LEN]
+    if size < 0:
+        return None
+    if decrypt_init(ctx, NULL, NULL, NULL, nonce) != 1:
+        raise RuntimeError("libcrypto could not set an AES-GCM nonce")
+    if aad_len and decrypt_update(ctx, NULL, &outl, aad, <int>aad_len) != 1:
+        raise RuntimeError("libcrypto could not take the associated data")
+    out = PyBytes_FromStringAndSize(NULL, size)
+    if size and (decrypt_update(ctx, <unsigned char *>PyBytes_AS_STRING(out), &outl, data, <int>size) != 1
+                 or outl != size):
+        raise RuntimeError("libcrypto could not decrypt")
+    if ctx_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, <void *>(data + size)) != 1:
+        raise RuntimeError("libcrypto could not take the tag")
+    if decrypt_final(ctx, scratch, &outl) != 1:
+        return None
+    return out
+
+
+cdef class AesEcb:
+    """``Cipher(algorithms.AES(key), modes.ECB()).encryptor()`` on one OpenSSL context, for whole blocks: the
+    header-protection mask of AES suites (RFC 9001 §5.4.3). ECB keeps no state across whole blocks."""
+
+    cdef EVP_CIPHER_CTX *ctx
+
+    def __cinit__(self, key):
+        self.ctx = _context(key, ECB, encrypt_init)
+        if set_padding(self.ctx, 0) != 1:  # (the context is freed with the object)
+            raise RuntimeError("libcrypto could not turn padding off")
+
+    def __dealloc__(self):
+        _free(self.ctx)
+
+    def update(self, data):
+        """``data`` (whole 16-byte blocks) encrypted."""
+        cdef Bytes d
+        cdef int outl = 0
+        d.held = False
+        try:
+            take(&d, data)
+            if d.len % 16 or d.len > 0x7FFFFFFF:
+                raise ValueError("AES-ECB here takes whole 16-byte blocks")
+            out = PyBytes_FromStringAndSize(NULL, d.len)
+            if d.len and (encrypt_update(self.ctx, <unsigned char *>PyBytes_AS_STRING(out), &outl, d.ptr,
+                                         <int>d.len) != 1 or outl != d.len):
+                raise RuntimeError("libcrypto could not encrypt")
+            return out
+        finally:
+            release(&d)
+
+
+cdef enum:
+    MAX_HEADER = 64  # a short header's bytes up to its packet number: 1 + a connection id (20 at most in QUIC v1) + 4
+
+
+cdef class ShortLane:
+    """quiccrypto's 1-RTT fast lane (``_open_short``: a short header packet of the current key phase opened in one
+    go) in one call on a key's two contexts, with no Python object made but the plaintext and its packet number.
+    It does what quiccrypto's ``_open_short`` and ``decode_packet_number`` do (tests/test_aead.py holds them equal,
+    and tests/test_quic_fast_paths.py the lane to the general way), so a packet it declines (None) is one that the
+    general way reads, as it would: too short to sample, the other key phase, a payload that does not open."""
+
+    cdef AesGcm gcm
+    cdef AesEcb ecb
+    cdef unsigned char iv[NONCE_LEN]
+
+    def __cinit__(self, AesGcm gcm not None, AesEcb ecb not None, bytes iv not None):
+        if len(iv) != NONCE_LEN:
+            raise ValueError("QUIC IVs are 12 bytes")
+        self.gcm, self.ecb = gcm, ecb
+        memcpy(self.iv, PyBytes_AS_STRING(iv), NONCE_LEN)
+
+    def open_short(self, bytes packet not None, Py_ssize_t pn_offset, long long largest, int phase):
+        """(packet number, plaintext) of ``packet`` (its header ending at ``pn_offset`` + the packet number), the
+        number decoded against ``largest`` (RFC 9000 §A.3); None where the general way must read it."""
+        cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(packet)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(packet)
+        cdef unsigned char mask[16]
+        cdef unsigned char header[MAX_HEADER]
+        cdef unsigned char nonce[NONCE_LEN]
+        cdef int outl = 0, first, pn_len, i
+        cdef long long truncated = 0, pn, expected, win, hwin, candidate
+        if pn_offset < 1 or n < pn_offset + 20 or pn_offset + 4 > MAX_HEADER or n > 0x7FFFFFFF:
+            return None
+        if encrypt_update(self.ecb.ctx, mask, &outl, p + pn_offset + 4, 16) != 1 or outl != 16:
+            raise RuntimeError("libcrypto could not encrypt")
+        first = p[0] ^ (mask[0] & 0x1F)
+        if (first >> 2) & 1 != phase:
+            return None
+        pn_len = (first & 0x03) + 1
+        header[0] = <unsigned char>first
+        memcpy(header + 1, p + 1, pn_offset - 1)
+        for i in range(pn_len):
+            header[pn_offset + i] = p[pn_offset + i] ^ mask[1 + i]
+            truncated = truncated << 8 | header[pn_offset + i]
+        # the packet number (quiccrypto.decode_packet_number)
+        expected = largest + 1
+        win = (<long long>1) << (pn_len * 8)
+        hwin = win // 2
+        candidate = (expected & ~(win - 1)) | truncated
+        if candidate <= expected - hwin and candidate < ((<long long>1) << 62) - win:
+            pn = candidate + win
+        elif candidate > expected + hwin and candidate >= win:
+            pn = candidate - win
+        else:
+            pn = candidate
+        memcpy(nonce, self.iv, NONCE_LEN)
+        for i in range(8):  # the IV XOR the packet number, big-endian, in its last 8 bytes (RFC 9001 §5.3)
+            nonce[NONCE_LEN - 1 - i] ^= <unsigned char>((pn >> (8 * i)) & 0xFF)
+        plain = _gcm_open(self.gcm.ctx, nonce, header, pn_offset + pn_len, p + pn_offset + pn_len,
+                          n - pn_offset - pn_len)
+        if plain is None:
+            return None
+        return pn, plain
+
+
+def _known_answers() -> None:
+    """FIPS-197 C.1 (AES-128) and the GCM specification's test case 2 (McGrew and Viega): a library that answers
+    otherwise is not used."""
+    ecb = AesEcb(bytes.fromhex("000102030405060708090a0b0c0d0e0f"))
+    if ecb.update(bytes.fromhex("00112233445566778899aabbccddeeff")) != bytes.fromhex(
+            "69c4e0d86a7b0430d8cdb78070b4c55a"):
+        raise ImportError("libcrypto's AES-ECB gives a wrong answer")
+    gcm = AesGcm(bytes(16))
+    sealed = bytes.fromhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf")
+    if gcm.decrypt(bytes(12), sealed, None) != bytes(16):
+        raise ImportError("libcrypto's AES-GCM gives a wrong answer")
+
+
+_load()
+_known_answers()
