@@ -36,6 +36,10 @@ def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeyp
         write(3000, str(tmp_path / f"{mix}.pcap"), mix)
         paths.append(str(tmp_path / f"{mix}.pcap"))
     fast = {p: _events(p) for p in paths}
+    # The lane's header fields read the other way (C integers when compiled, struct's unpack as Python):
+    monkeypatch.setattr(dissect_module, "_TYPED", not dissect_module._TYPED)
+    assert {p: _events(p) for p in paths} == fast
+    monkeypatch.undo()
     taken = []
 
     class Offered(Reassembler):  # (a subclass: on the compiled path Reassembler is an extension type)

@@ -12,3 +12,7 @@ cdef class _Router:
 cpdef list _release(_Router router, bint final=*)
 
 cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
+
+@cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,
+               start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong)
+cpdef object _lane_step(bytes data, number, ts, wirelen, lane_of, fast, dict routers, owner, fallback)

@@ -223,28 +223,20 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                 if log is not None:
                     log.after(number, PHASE_SWEEP, len(routers), tcp.attempts_open, tcp.ids_drawn)
             sweep_at = ts + SWEEP_EVERY
-        # The fast lane: Ethernet, IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles are
-        # known: a pure ACK or the next in-order bytes, straight to the parser (most of a big capture).
+        # The fast lane (``_lane_step``): most frames of a big capture end there.
         udp = False  # an Ethernet IPv4 frame that holds UDP: no TCP to look for (QUIC's common frame)
-        if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
-            ethertype, vihl, total, frag, proto, seq, ack, doff, flags = LANE(data)
-            udp = proto == 17 and ethertype == 0x0800
-            if (ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and not flags & 0x07
-                    and total and doff >= 0x50):
-                lane = lane_of(wkey := data[26:38])
-                if lane is None:
-                    if owner is not None and owner.get(wkey) is False:
-                        continue  # another part's flow, known by the 12 bytes of its addresses and ports
+        if linktype == LINKTYPE_ETHERNET:
+            step = _lane_step(data, number, ts, wirelen, lane_of, fast, routers, owner, fallback)
+            if step is not None:
+                if step is _UDP:
+                    udp = True
+                elif step is _SKIP:
+                    continue
                 else:
-                    start, end = 34 + (doff >> 4) * 4, 14 + total
-                    true_len = end - start if end > start else 0
-                    if end <= len(data) and (payload := fast(lane, number, ts, seq, ack, flags, true_len, wirelen,
-                                                             data, start)) is not None:
-                        tcp_frames += 1
-                        if true_len and _lane_bytes(router := routers[lane.info.id], lane.direction, payload, ts,
-                                                    number, fallback):
-                            yield from _release(router)
-                        continue
+                    tcp_frames += 1
+                    if step:
+                        yield from step
+                    continue
         seg = None if udp else decode(linktype, data, wirelen)
         if seg is None:
             dgram = decode_udp(linktype, data)
@@ -344,6 +336,51 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
             yield from _release(router)
     for router in flipped or ():  # the next batch was made with the corrected roles
         router.flip = False
+
+
+_UDP, _SKIP, _TAKEN = "udp", "skip", []  # what ``_lane_step`` says of a frame (with None: the general way)
+_TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+
+
+def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lane_of: Callable, fast: Callable,
+               routers: dict, owner: dict | None, fallback: str | None):
+    """An Ethernet frame on the fast lane: IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles
+    are known, a pure ACK or the next in-order bytes, straight to the parser. Says what became of it: a list when
+    it was taken (the events it released, most often none), ``_SKIP`` for another part's flow (known by the 12 bytes
+    of its addresses and ports), ``_UDP`` for IPv4 UDP (no TCP to look for), None for the general way. Compiled, the
+    headers' fields are read as C integers; as Python, struct's unpack is faster (``_TYPED``)."""
+    if len(data) < 54:
+        return None
+    seq = ack = 0
+    if _TYPED:
+        ethertype, vihl, proto, flags = (data[12] << 8) | data[13], data[14], data[23], data[47]
+        total, frag, doff = (data[16] << 8) | data[17], (data[20] << 8) | data[21], data[46]
+    else:
+        ethertype, vihl, total, frag, proto, seq, ack, doff, flags = LANE(data)
+    if ethertype != 0x0800:
+        return None
+    if proto != 6:
+        return _UDP if proto == 17 else None
+    if vihl != 0x45 or frag & 0x3FFF or flags & 0x07 or not total or doff < 0x50:
+        return None
+    lane = lane_of(wkey := data[26:38])
+    if lane is None:
+        return _SKIP if owner is not None and owner.get(wkey) is False else None
+    start, end = 34 + (doff >> 4) * 4, 14 + total
+    if end > len(data):
+        return None
+    true_len = end - start if end > start else 0
+    if _TYPED:
+        seq = data[38]
+        seq = (seq << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
+        ack = data[42]
+        ack = (ack << 24) | (data[43] << 16) | (data[44] << 8) | data[45]
+    payload = fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data, start)
+    if payload is None:
+        return None
+    if true_len and _lane_bytes(router := routers[lane.info.id], lane.direction, payload, ts, number, fallback):
+        return _release(router)
+    return _TAKEN
 
 
 def _lane_bytes(router: _Router, direction: Direction, payload: bytes, ts: float, number: int,
