@@ -110,3 +110,42 @@ def test_a_websocket_upgrade_answered_with_frames_in_the_same_segment(tmp_path):
     path = c.write(tmp_path / "ws.pcap")
     fast = _events(path)
     assert sum("WsFrame" in e for e in fast[1]) == 3
+
+
+def _settled(tmp_path: Path) -> list[str]:
+    """Captures where counters the fast lane keeps are read before the connection ends: roles guessed from the
+    ports and turned round by the first bytes, after pure ACKs and a segment on the lane; client bytes the lane took
+    before the server's reset of a connection it never accepted (not a refusal: the client had spoken)."""
+    turned = Conv(client=("10.0.0.1", 8080), server=("10.0.0.2", 50000))  # joined mid-way: no handshake
+    turned.send(S, b"the tail of a body begun before the capture")  # says nothing: the ports guess, wrongly
+    for _ in range(3):
+        turned.ack(C)
+        turned.ack(S)
+    turned.send(C, get("/b"))  # a request line: 8080 is the client
+    turned.send(S, ok(b"two"))
+    turned.close(C)
+    turned.close(S)
+    reset = Conv(client=("10.0.0.3", 40000))
+    reset._pkt(C, "S", reset.seq[C] - 1)
+    reset.ack(C)
+    reset.send(C, get("/never-accepted"))
+    reset.send(C, get("/still-sent"))
+    reset.close(S, "RA")
+    return [turned.write(tmp_path / "turned.pcap"), reset.write(tmp_path / "reset.pcap")]
+
+
+def test_what_the_fast_lane_counted_is_settled_before_it_is_read(tmp_path, monkeypatch):
+    paths = _settled(tmp_path)
+    fast = {p: _events(p) for p in paths}
+    taken = []
+
+    class Offered(Reassembler):
+        def fast(self, *a):
+            taken.append(a)
+
+    monkeypatch.setattr(dissect_module, "Reassembler", Offered)
+    assert {p: _events(p) for p in paths} == fast
+    assert len(taken) >= 8, "the lane was not offered the segments the comparison is about"
+    turned, reset = (dissect(read_frames(p, FileFacts(p))).connections[0] for p in paths)
+    assert turned.client == ("10.0.0.1", 8080) and turned.packets == {C2S: 5, S2C: 6}, turned
+    assert not reset.refused and reset.payload_bytes[C2S] > 0, reset

@@ -19,7 +19,7 @@ cpdef _time_acks(_Half half, long long ack, double ts)
 
 cdef class Lane:
     cdef public object conn, direction, info
-    cdef public dict packets, payload_bytes, wire_bytes
+    cdef public long long n_packets, n_payload, n_wire
     cdef public _Half half, other
 
 cdef class Reassembler:

@@ -215,16 +215,25 @@ def _time_acks(half: _Half, ack: int, ts: float) -> None:
 class Lane:
     """One direction of an IPv4 connection whose roles are known, as the fast path sees it. ``Reassembler.lanes``
     maps the direction's ``wire_key`` to it, so a segment finds its connection, direction and halves in one lookup
-    of bytes it already holds. It holds the connection's counters too (the dicts themselves, which a turn round
-    swaps in place), so the fast lane reaches them without an attribute lookup each."""
+    of bytes it already holds. The fast lane counts its packets and bytes here (``n_*``); ``settle`` adds them to
+    the connection's counters, which happens before anything reads those: when the connection ends, when its roles
+    are swapped, and before the general way asks whether the client had sent anything."""
 
-    __slots__ = ("conn", "direction", "half", "info", "other", "packets", "payload_bytes", "wire_bytes")
+    __slots__ = ("conn", "direction", "half", "info", "n_packets", "n_payload", "n_wire", "other")
 
     def __init__(self, conn: _Conn, direction: Direction) -> None:
-        info = conn.info
-        self.conn, self.info, self.direction = conn, info, direction
+        self.conn, self.info, self.direction = conn, conn.info, direction
         self.half, self.other = conn.halves[direction], conn.halves[S2C if direction is C2S else C2S]
-        self.packets, self.payload_bytes, self.wire_bytes = info.packets, info.payload_bytes, info.wire_bytes
+        self.n_packets = self.n_payload = self.n_wire = 0
+
+    def settle(self) -> None:
+        """What the fast lane counted, to the connection's counters."""
+        if self.n_packets:
+            info, d = self.info, self.direction
+            info.packets[d] += self.n_packets
+            info.wire_bytes[d] += self.n_wire
+            info.payload_bytes[d] += self.n_payload
+            self.n_packets = self.n_payload = self.n_wire = 0
 
 
 def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
@@ -234,7 +243,7 @@ def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
 
 
 class _Conn:
-    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "pending", "watched")
+    __slots__ = ("client", "closed", "halves", "id", "info", "keys", "lanes", "pending", "watched")
 
     def __init__(self, conn_id: int, keys: tuple[tuple, tuple]) -> None:
         self.id = conn_id
@@ -245,6 +254,12 @@ class _Conn:
         self.closed = False
         self.keys = keys  # its 4-tuple in both orientations
         self.watched = False  # it has an entry in the idle heap
+        self.lanes: tuple[Lane, ...] = ()  # its fast-lane directions (IPv4, roles known), whose counts ``settle``
+
+    def settle(self) -> None:
+        """The fast lane's counts, to the connection's counters (before anything reads them)."""
+        for lane in self.lanes:
+            lane.settle()
 
 
 def _name(addr: bytes) -> str:
@@ -316,13 +331,13 @@ class Reassembler:
         if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
             return None
         info, direction = lane.info, lane.direction
-        lane.packets[direction] += 1
-        lane.wire_bytes[direction] += wire_len
+        lane.n_packets += 1
+        lane.n_wire += wire_len
         info.last_frame, info.last_ts = frame, ts
         if direction is C2S and flags & ACK and lane.other.unacked:
             _time_acks(lane.other, ack, ts)
         if true_len:
-            lane.payload_bytes[direction] += true_len
+            lane.n_payload += true_len
             half.started = True
             half.last = frame
             if direction is S2C and len(half.unacked) < _UNACKED_LIMIT:
@@ -524,14 +539,14 @@ class Reassembler:
         conn.halves = {C2S: conn.halves[S2C], S2C: conn.halves[C2S]}
         for half in conn.halves.values():
             half.unacked.clear()  # ACK timing was kept for the wrong side
+        conn.settle()  # counted under the directions as they were
         key = next(k for k in conn.keys if k[:2] != conn.client)
         conn.client = key[:2]
-        if len(conn.client[0]) == 4:
-            for key in conn.keys:
-                self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == conn.client else S2C)
+        self._lanes(conn)
 
     def _end(self, conn: _Conn, out: list) -> None:
         """Deliver what is held (holes become gaps), say Ended, and forget the connection."""
+        conn.settle()
         self._by_id.pop(conn.id, None)
         for key in conn.keys:
             if self._conns.get(key) is conn:
@@ -593,10 +608,15 @@ class Reassembler:
         self._by_id[conn.id] = conn
         if self.idle_timeout > 0 and watch:
             self._new.append(conn)
-        if len(client[0]) == 4:
-            for key in conn.keys:
-                self.lanes[wire_key(*key)] = Lane(conn, C2S if key[:2] == client else S2C)
+        self._lanes(conn)
         out.append(Opened(info))
+
+    def _lanes(self, conn: _Conn) -> None:
+        """The fast lane of an IPv4 connection whose roles are known (now, or known again), a Lane per direction."""
+        if len(conn.client[0]) == 4:
+            conn.lanes = tuple(Lane(conn, C2S if key[:2] == conn.client else S2C) for key in conn.keys)
+            for key, lane in zip(conn.keys, conn.lanes, strict=True):
+                self.lanes[wire_key(*key)] = lane
 
     def _segment(self, conn: _Conn, frame: int, ts: float, seg: Segment, out: list) -> None:
         info = conn.info
@@ -619,6 +639,7 @@ class Reassembler:
             _time_acks(conn.halves[S2C], seg.ack, ts)
         if seg.flags & RST:
             conn.closed = True
+            conn.settle()
             if (direction is S2C and half.base is None and info.role_source == "handshake"
                     and not info.payload_bytes[C2S]):
                 info.refused = True  # RFC 9293 §3.10.7.1: no listener; the SYN's answer was a reset
