@@ -187,3 +187,24 @@ def test_a_violation_seen_before_the_connection_was_concluded_early_stands(tmp_p
     assert _capture(result)["connections_evicted"] >= 1
     f = next(f for f in result.findings if f.invariant == "http1.response-follows-request")
     assert f.status is Status.VIOLATED
+
+
+def test_the_least_active_is_told_by_its_last_segment_on_the_fast_lane_too(tmp_path, monkeypatch):
+    """Eviction reads when each connection was last active: the fast lane's last segments count (``Lane.settle``),
+    so the connection that opened first but spoke last stays open, and one that fell silent is concluded early."""
+    import analysis.wire.tcp as tcp
+
+    monkeypatch.setattr(tcp, "MAX_OPEN", 4)
+    first = Conv().handshake()
+    others = [first.other(client=("10.0.0.1", 41000 + n)).handshake() for n in range(3)]
+    for other in others:
+        other.send(C, get())
+    for n in range(3):  # the first keeps talking, on the fast lane, after the others opened and fell silent
+        first.send(C, get(f"/{n}"))
+        first.send(S, ok())
+    late = first.other(client=("10.0.0.1", 42000)).handshake()  # the fifth: one must be concluded early
+    late.send(C, get())
+    result = analyse(first.write(tmp_path / "busy-first.pcap"))
+    assert _capture(result)["connections_evicted"] >= 1
+    early = {c.client[1] for c in result.connections if any("concluded early" in f.detail for f in c.findings)}
+    assert early and early <= {o.ep[C][1] for o in others}, early

@@ -19,7 +19,8 @@ cpdef _time_acks(_Half half, long long ack, double ts)
 
 cdef class Lane:
     cdef public object conn, direction, info
-    cdef public long long n_packets, n_payload, n_wire
+    cdef public long long n_packets, n_payload, n_wire, last_frame
+    cdef public double last_ts
     cdef public _Half half, other
 
 cdef class Reassembler:
@@ -29,6 +30,6 @@ cdef class Reassembler:
     cdef public bint _finishing
     cdef public double idle_timeout
 
-    @cython.locals(half=_Half, info=object, direction=object, recent=object)
+    @cython.locals(half=_Half, direction=object, recent=object)
     cpdef object fast(self, Lane lane, long long frame, double ts, long long seq, long long ack, long long flags,
                       Py_ssize_t true_len, long long wire_len, bytes data, Py_ssize_t start)

@@ -215,25 +215,30 @@ def _time_acks(half: _Half, ack: int, ts: float) -> None:
 class Lane:
     """One direction of an IPv4 connection whose roles are known, as the fast path sees it. ``Reassembler.lanes``
     maps the direction's ``wire_key`` to it, so a segment finds its connection, direction and halves in one lookup
-    of bytes it already holds. The fast lane counts its packets and bytes here (``n_*``); ``settle`` adds them to
-    the connection's counters, which happens before anything reads those: when the connection ends, when its roles
-    are swapped, and before the general way asks whether the client had sent anything."""
+    of bytes it already holds. The fast lane counts its packets and bytes here (``n_*``), and the frame and time of
+    its last segment (``last_*``); ``settle`` gives them to the connection, which happens before anything reads
+    those: when the connection ends, when its roles are swapped, before the general way asks whether the client
+    had sent anything, and before the idle sweep or an eviction reads when it was last active."""
 
-    __slots__ = ("conn", "direction", "half", "info", "n_packets", "n_payload", "n_wire", "other")
+    __slots__ = ("conn", "direction", "half", "info", "last_frame", "last_ts", "n_packets", "n_payload", "n_wire",
+                 "other")
 
     def __init__(self, conn: _Conn, direction: Direction) -> None:
         self.conn, self.info, self.direction = conn, conn.info, direction
         self.half, self.other = conn.halves[direction], conn.halves[S2C if direction is C2S else C2S]
-        self.n_packets = self.n_payload = self.n_wire = 0
+        self.n_packets = self.n_payload = self.n_wire = self.last_frame = 0
+        self.last_ts = 0.0
 
     def settle(self) -> None:
-        """What the fast lane counted, to the connection's counters."""
+        """What the fast lane counted, to the connection's counters; its last segment, if the connection's last."""
         if self.n_packets:
             info, d = self.info, self.direction
             info.packets[d] += self.n_packets
             info.wire_bytes[d] += self.n_wire
             info.payload_bytes[d] += self.n_payload
             self.n_packets = self.n_payload = self.n_wire = 0
+            if self.last_frame > info.last_frame:  # (frames are numbered in file order; the general way writes too)
+                info.last_frame, info.last_ts = self.last_frame, self.last_ts
 
 
 def wire_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
@@ -330,10 +335,10 @@ class Reassembler:
         half = lane.half
         if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
             return None
-        info, direction = lane.info, lane.direction
+        direction = lane.direction
         lane.n_packets += 1
         lane.n_wire += wire_len
-        info.last_frame, info.last_ts = frame, ts
+        lane.last_frame, lane.last_ts = frame, ts
         if direction is C2S and flags & ACK and lane.other.unacked:
             _time_acks(lane.other, ack, ts)
         if true_len:
@@ -475,6 +480,7 @@ class Reassembler:
         for conn in self._new:
             if conns.get(conn.keys[0]) is conn:
                 conn.watched = True
+                conn.settle()
                 heappush(heap, (conn.info.last_ts + limit, conn.id, conn.keys[0]))
         self._new.clear()
         idle = []
@@ -484,6 +490,7 @@ class Reassembler:
             if conn is None or conn.id != cid:
                 self._stale -= self._stale > 0
                 continue  # it ended meanwhile
+            conn.settle()
             last = conn.info.last_ts + limit
             if last <= now:
                 conn.watched = False  # its entry is gone
@@ -577,6 +584,8 @@ class Reassembler:
     def _evict(self, out: list) -> None:
         """Too many connections open at once: conclude the least recently active eighth now, as the end of the
         capture would (their later segments are counted as late). Sorting happens once per eighth, not per packet."""
+        for conn in self._by_id.values():
+            conn.settle()
         oldest = sorted(self._by_id.values(), key=lambda c: c.info.last_ts)[:max(1, self.max_open // 8)]
         for conn in oldest:
             conn.info.evicted = True
