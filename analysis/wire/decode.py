@@ -220,8 +220,9 @@ def _datagram(data: bytes, start: int, end: int, src: bytes, sport: int, dst: by
         end = start + ulen
     if len(data) < end:
         end = len(data)
-    # tuple.__new__ straight: what a NamedTuple's own __new__ calls, without a Python-level frame each datagram
-    return _NEW_TUPLE(Datagram, (src, sport, dst, dport, bytes(data[start + 8:end])))
+    # tuple.__new__ straight: what a NamedTuple's own __new__ calls, without a Python-level frame each datagram.
+    # (``data`` is bytes: a record's, or a datagram joined from fragments; its slice is bytes already.)
+    return _NEW_TUPLE(Datagram, (src, sport, dst, dport, data[start + 8:end]))
 
 
 _NEW_TUPLE = tuple.__new__
