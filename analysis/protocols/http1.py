@@ -51,35 +51,94 @@ _START_PEEK = 21
 
 
 _WANTED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type"))
-# The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would remove):
-# every other line is passed over unread.
-_WANTED_FIRST = frozenset(b"cCtTuU \t\r\n\x0b\x0c")
 
 
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The header fields the framing and the invariants read (the rest are skipped unread); ``lines[0]`` is the
     start line."""
     out: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line or line[0] not in _WANTED_FIRST:
+    names = _NAMES
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line:
+            continue
+        first = line[0]
+        # The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would
+        # remove): every other line is passed over unread. (A literal: compiled, the test is a switch.)
+        if first not in b"cCtTuU \t\r\n\x0b\x0c":
             continue
         name, sep, value = line.partition(b":")
         if sep:
-            key = name.strip().lower()
-            if key in _WANTED:
-                k = key.decode("latin-1")
+            k = names.get(name)
+            if k is None:
+                k = _field(name)
+            if k:
                 val = value.strip().decode("latin-1")
                 out[k] = f"{out[k]}, {val}" if k in out else val
     return out
 
 
+def _field(name: bytes) -> str:
+    """The wanted field a line's name (the bytes before its colon) stands for, "" for any other: a handful of
+    distinct names over millions of messages, so each is worked out once."""
+    key = name.strip().lower()
+    k = key.decode("latin-1") if key in _WANTED else ""
+    if len(_NAMES) < 256:
+        _NAMES[name] = k
+    return k
+
+
+_NAMES: dict[bytes, str] = {}
+
+
+def _request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """_REQUEST_LINE's groups (method, target, version), or None when it does not match. The common shape (a
+    method already seen, one space each side of a target with no whitespace, a known version) is read by hand;
+    anything else is left to the expression."""
+    parts = line.split(b" ")
+    if len(parts) == 3:
+        method = parts[0]
+        target = parts[1]
+        version = parts[2]
+        if (method in _METHODS and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
+                and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
+                and b"\x0c" not in target):
+            return method, target, version
+    m = _REQUEST_LINE.match(line)
+    if m is None:
+        return None
+    if len(_METHODS) < 256:
+        _METHODS[m.group(1)] = None
+    return m.group(1), m.group(2), m.group(3)
+
+
+_METHODS: dict[bytes, None] = {}  # methods the expression has matched ([A-Z]{3,10})
+
+
+def _status_line(line: bytes) -> tuple[bytes, int] | None:
+    """_STATUS_LINE's version and status, or None when it does not match. Read by hand: the version, a space,
+    three digits, then the end or a space and the reason (a line never holds a line feed: both readers split on
+    it)."""
+    n = len(line)
+    if n >= 12 and line[8] == 32 and (n == 12 or line[12] == 32):
+        version = line[:8]
+        code = line[9:12]
+        if (version == b"HTTP/1.1" or version == b"HTTP/1.0") and code.isdigit():
+            return version, int(code)
+    m = _STATUS_LINE.match(line)
+    if m is None:
+        return None
+    return m.group(1), int(m.group(2))
+
+
 def _token(raw: bytes) -> str:
     """A method or version: a handful of distinct values over millions of messages, so one string each."""
-    text = _TOKENS.get(raw)
+    tokens = _TOKENS
+    text = tokens.get(raw)
     if text is None:
         text = raw.decode("latin-1")
-        if len(_TOKENS) < 256:
-            _TOKENS[raw] = text = intern(text)
+        if len(tokens) < 256:
+            tokens[raw] = text = intern(text)
     return text
 
 
@@ -281,16 +340,17 @@ class Http1Connection:
         return self._response(side, lines, ts, frame)
 
     def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        m = _REQUEST_LINE.match(lines[0])
-        if not m:
+        parsed = _request_line(lines[0])
+        if parsed is None:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line", (ts, frame))
             return False
-        method_b, target, version = m.groups()
+        method_b, target, version = parsed
         h = _headers(lines)
         method = _token(method_b)
         chunked = "transfer-encoding" in h and "chunked" in h["transfer-encoding"].lower()
         length = _content_length(h)
-        upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
+        connection = h.get("connection")
+        upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
         req = Http1Request(ts, frame, self.conn.id, C2S, side.count, method, target.decode("latin-1"),
                            _token(version), upgrade, chunked or bool(length))
         side.count += 1
@@ -303,18 +363,20 @@ class Http1Connection:
         return True
 
     def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        m = _STATUS_LINE.match(lines[0])
-        if not m:
+        parsed = _status_line(lines[0])
+        if parsed is None:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line", (ts, frame))
             return False
+        version, status = parsed
         h = _headers(lines)
-        status = int(m.group(2))
-        te = h.get("transfer-encoding", "").lower()
+        te = h.get("transfer-encoding")
         ctype = h.get("content-type")
-        resp = Http1Response(ts, frame, self.conn.id, S2C, side.count, status, _token(m.group(1)),
-                             intern(ctype.lower()) if ctype else "",
-                             intern(h["upgrade"].lower()) if "upgrade" in h else "", "chunked" in te,
-                             "close" in h.get("connection", "").lower())
+        connection = h.get("connection")
+        resp = Http1Response(ts, frame, self.conn.id, S2C, side.count, status, _token(version),
+                             _lowered(ctype) if ctype else "",
+                             intern(h["upgrade"].lower()) if "upgrade" in h else "",
+                             te is not None and "chunked" in te.lower(),
+                             connection is not None and "close" in connection.lower())
         side.count += 1
         side.draft = (resp.index, frame)
         self.out.append(resp)
@@ -489,6 +551,20 @@ class Http1Connection:
 
 def _ignore(data: bytes, ts: float, frame: int) -> None:
     return None
+
+
+def _lowered(value: str) -> str:
+    """A field value in lower case, one string each (a handful of content types over millions of responses)."""
+    cache = _LOWERED
+    lowered = cache.get(value)
+    if lowered is None:
+        lowered = intern(value.lower())
+        if len(cache) < 256:
+            cache[value] = lowered
+    return lowered
+
+
+_LOWERED: dict[str, str] = {}
 
 
 def _content_length(h: dict[str, str]) -> int | None:
