@@ -6,7 +6,6 @@ depth, overlap, polls) and the lab's http1 scenario expectations read from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..events import (
@@ -147,21 +146,15 @@ class MessageSyntax(SyntaxCheck):
     not_what = "not HTTP/1.x where a message was due"
 
 
-@dataclass(slots=True)
-class _Exchange:
-    frame: int
-    ts: float
-    index: int
-    has_body: bool
-    method: str
-    end_ts: float | None = None
-
-
 class _ConnExchanges:
     __slots__ = ("answering", "client", "outstanding", "req_end_index", "requests")
 
     def __init__(self, client: _Client) -> None:
-        self.outstanding: list[_Exchange] = []  # a list, not a deque: a deque costs 760 bytes a connection
+        # The requests waiting for their answers, in order, each [frame, ts, index, has_body, method, end_ts]
+        # (end_ts: when its last byte went, None until then): a list made and read once an exchange, where a
+        # dataclass's interpreted __init__ cost as much as the rest of the tracker's work. The outer one is a list,
+        # not a deque: a deque costs 760 bytes a connection.
+        self.outstanding: list[list] = []
         self.requests = 0
         self.req_end_index = -1
         self.answering: int | None = None  # the index in Exchanges.polls of the final response being sent
@@ -182,7 +175,10 @@ class _Client:
 
 @register
 class Exchanges(Tracker):
-    """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls."""
+    """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls.
+
+    The work per event is done by the module functions below (``_request``, ``_response``, ``_end``): compiled,
+    they read the tracker's state into typed locals once."""
 
     wants = (Http1Request, Http1Response, Http1End)
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
@@ -231,67 +227,13 @@ class Exchanges(Tracker):
                 return
 
     def _on_request(self, e: Http1Request) -> None:
-        self._request(self._conn(e.conn), e)
+        _request(self, e)
 
     def _on_response(self, e: Http1Response) -> None:
-        c = self._conn(e.conn)
-        key = str(e.status)
-        self.status_codes[key] = self.status_codes.get(key, 0) + 1
-        if e.interim:
-            self.interim += 1
-            return
-        self.finals += 1
-        self.upgrades += e.status == 101
-        if c.outstanding:
-            ex = c.outstanding.pop(0)
-            c.client.outstanding -= 1
-            if ex.has_body and c.req_end_index < ex.index:
-                self.overlap += 1  # the answer began while the request body was still coming (legal)
-                if len(self.overlap_frames) < MAX_FRAMES:
-                    self.overlap_frames += (ex.frame, e.frame)
-            if len(self.polls) < self.POLLS_KEPT:
-                c.answering = len(self.polls)
-                self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None, ex.method,
-                                   self.client_of.get(e.conn, "")))
+        _response(self, e)
 
     def _on_end(self, e: Http1End) -> None:
-        c = self._conn(e.conn)
-        if e.direction is C2S:
-            c.req_end_index = e.index
-            for ex in c.outstanding:
-                if ex.index == e.index:
-                    ex.end_ts = e.ts
-        elif c.answering is not None:
-            # The answer is over: the server can reach the client again only through a request it has waiting,
-            # on this connection or another (Socket.IO polls on one connection while it posts on another).
-            if c.client.outstanding > 0:
-                self._blind(c.answering, 0.0)
-            else:
-                c.client.unreachable.append((c.answering, e.ts))
-            c.answering = None
-
-    def _blind(self, poll: int, window: float) -> None:
-        rf, sf, hold, _, method, client = self.polls[poll]
-        self.polls[poll] = (rf, sf, hold, round(window, 4), method, client)
-
-    def _request(self, c: _ConnExchanges, e: Http1Request) -> None:
-        self.requests += 1
-        c.requests += 1
-        client = c.client
-        client.outstanding += 1
-        if client.unreachable:
-            for poll, since in client.unreachable:
-                self._blind(poll, e.ts - since)
-            client.unreachable.clear()
-        c.outstanding.append(_Exchange(e.frame, e.ts, e.index, e.has_body, e.method))
-        if len(c.outstanding) > self.depth:
-            self.depth, self.depth_frames = len(c.outstanding), [x.frame for x in c.outstanding][:MAX_FRAMES]
-        if c.requests > self.reuse:
-            self.reuse, self.reuse_conn = c.requests, e.conn
-            if len(self.reuse_frames) < MAX_FRAMES:
-                self.reuse_frames.append(e.frame)
-        if self.post_frame is None and e.method == "POST" and e.has_body:
-            self.post_frame = e.frame
+        _end(self, e)
 
     def merge(self, other: Exchanges) -> None:
         add_up(self, other, "requests", "finals", "interim", "upgrades", "overlap")
@@ -307,6 +249,110 @@ class Exchanges(Tracker):
             client.outstanding -= len(c.outstanding)  # requests the connection took away unanswered
             if not client.conns and not client.unreachable and address is not None:
                 self.clients.pop(address, None)
+
+
+def _request(x: Exchanges, e: Http1Request) -> None:
+    conn = e.conn
+    conns = x.conns
+    c = conns.get(conn)
+    if c is None:
+        c = x._conn(conn)
+    x.requests += 1
+    requests = c.requests = c.requests + 1
+    client = c.client
+    client.outstanding += 1
+    unreachable = client.unreachable
+    if unreachable:
+        polls = x.polls
+        for poll, since in unreachable:
+            _blind(polls, poll, e.ts - since)
+        unreachable.clear()
+    frame, method, has_body = e.frame, e.method, e.has_body
+    outstanding = c.outstanding
+    outstanding.append([frame, e.ts, e.index, has_body, method, None])
+    if len(outstanding) > x.depth:
+        x.depth, x.depth_frames = len(outstanding), [ex[0] for ex in outstanding][:MAX_FRAMES]
+    if requests > x.reuse:
+        x.reuse, x.reuse_conn = requests, conn
+        reuse_frames = x.reuse_frames
+        if len(reuse_frames) < MAX_FRAMES:
+            reuse_frames.append(frame)
+    if has_body and method == "POST" and x.post_frame is None:
+        x.post_frame = frame
+
+
+def _response(x: Exchanges, e: Http1Response) -> None:
+    conn = e.conn
+    conns = x.conns
+    c = conns.get(conn)
+    if c is None:
+        c = x._conn(conn)
+    status = e.status
+    keys = _STATUS_KEYS
+    key = keys.get(status)
+    if key is None:
+        key = _status_key(status)
+    codes = x.status_codes
+    codes[key] = codes.get(key, 0) + 1
+    if 100 <= status < 200 and status != 101:  # e.interim, without its property's call
+        x.interim += 1
+        return
+    x.finals += 1
+    if status == 101:
+        x.upgrades += 1
+    outstanding = c.outstanding
+    if outstanding:
+        ex = outstanding.pop(0)
+        c.client.outstanding -= 1
+        if ex[3] and c.req_end_index < ex[2]:
+            x.overlap += 1  # the answer began while the request body was still coming (legal)
+            if len(x.overlap_frames) < MAX_FRAMES:
+                x.overlap_frames += (ex[0], e.frame)
+        polls = x.polls
+        if len(polls) < x.POLLS_KEPT:
+            c.answering = len(polls)
+            ts = e.ts
+            polls.append((ex[0], e.frame, round(ts - (ex[5] or ex[1]), 4), None, ex[4], x.client_of.get(conn, "")))
+
+
+def _end(x: Exchanges, e: Http1End) -> None:
+    conn = e.conn
+    conns = x.conns
+    c = conns.get(conn)
+    if c is None:
+        c = x._conn(conn)
+    if e.direction is C2S:
+        index = c.req_end_index = e.index
+        for ex in c.outstanding:
+            if ex[2] == index:
+                ex[5] = e.ts
+        return
+    answering = c.answering
+    if answering is not None:
+        # The answer is over: the server can reach the client again only through a request it has waiting,
+        # on this connection or another (Socket.IO polls on one connection while it posts on another).
+        client = c.client
+        if client.outstanding > 0:
+            _blind(x.polls, answering, 0.0)
+        else:
+            client.unreachable.append((answering, e.ts))
+        c.answering = None
+
+
+def _blind(polls: list, poll: int, window: float) -> None:
+    rf, sf, hold, _, method, client = polls[poll]
+    polls[poll] = (rf, sf, hold, round(window, 4), method, client)
+
+
+def _status_key(status: int) -> str:
+    """A status code as the key of Exchanges.status_codes: the string made once for each code."""
+    key = str(status)
+    if len(_STATUS_KEYS) < 1024:
+        _STATUS_KEYS[status] = key
+    return key
+
+
+_STATUS_KEYS: dict[int, str] = {}
 
 
 @register
