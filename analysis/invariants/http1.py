@@ -77,33 +77,49 @@ class ResponseFollowsRequest(Check):
         check.mid = traits.mid
         return check
 
+    def handler(self, kind: type[Event]):
+        return self._on_request if kind is Http1Request else self._on_response if kind is Http1Response else self.feed
+
     def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self._on_request(e)
+            return
+        if isinstance(e, Http1Response):
+            self._on_response(e)
+            return
         if self.pending_408 is not None:
             self._settle_408(e)
-        if isinstance(e, Http1Request):
-            self.requests += 1
-        elif isinstance(e, Http1Response):
-            if e.interim:
-                return
-            if self.mid and self.requests == 0:
-                # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
-                if not self.notes:
-                    self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
-                                      "began: not judged.")
-                return
-            self.finals += 1
-            self.saw(e.frame)
-            if self.finals > self.requests:
-                if e.status == 408:
-                    self.pending_408 = e  # the known exception, if the server closes right after it
-                else:
-                    self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
-                                 f"when the client had sent only {plural(self.requests, 'request')}")
-        elif isinstance(e, StreamGap):
+        if isinstance(e, StreamGap):
             self.mid = self.mid or e.missing == 0
         elif isinstance(e, Undecodable) and self._unasked(e):
             self.violate(e.frame, f"the server sent bytes at frame {e.frame} when no request was waiting for an "
                          f"answer ({e.reason})")
+
+    def _on_request(self, e: Http1Request) -> None:
+        if self.pending_408 is not None:
+            self._settle_408(e)
+        self.requests += 1
+
+    def _on_response(self, e: Http1Response) -> None:
+        if self.pending_408 is not None:
+            self._settle_408(e)
+        status = e.status
+        if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
+            return
+        if self.mid and self.requests == 0:
+            # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
+            if not self.notes:
+                self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
+                                  "began: not judged.")
+            return
+        self.finals += 1
+        self.saw(e.frame)
+        if self.finals > self.requests:
+            if e.status == 408:
+                self.pending_408 = e  # the known exception, if the server closes right after it
+            else:
+                self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
+                             f"when the client had sent only {plural(self.requests, 'request')}")
 
     def _unasked(self, e: Undecodable) -> bool:
         """Server bytes that are no response, sent when every request had had its answer."""

@@ -351,10 +351,11 @@ class Http1Connection:
         length = _content_length(h)
         connection = h.get("connection")
         upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
-        req = Http1Request(ts, frame, self.conn.id, C2S, side.count, method, target.decode("latin-1"),
+        index = side.count
+        req = Http1Request(ts, frame, self.conn.id, C2S, index, method, target.decode("latin-1"),
                            _token(version), upgrade, chunked or bool(length))
         side.count += 1
-        side.draft = (req.index, frame)
+        side.draft = (index, frame)
         self.out.append(req)
         self.unanswered.append(req)
         if upgrade or method == "CONNECT":
@@ -372,15 +373,16 @@ class Http1Connection:
         te = h.get("transfer-encoding")
         ctype = h.get("content-type")
         connection = h.get("connection")
-        resp = Http1Response(ts, frame, self.conn.id, S2C, side.count, status, _token(version),
-                             _lowered(ctype) if ctype else "",
-                             intern(h["upgrade"].lower()) if "upgrade" in h else "",
-                             te is not None and "chunked" in te.lower(),
+        content_type = _lowered(ctype) if ctype else ""
+        chunked = te is not None and "chunked" in te.lower()
+        index = side.count
+        resp = Http1Response(ts, frame, self.conn.id, S2C, index, status, _token(version), content_type,
+                             intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
                              connection is not None and "close" in connection.lower())
         side.count += 1
-        side.draft = (resp.index, frame)
+        side.draft = (index, frame)
         self.out.append(resp)
-        if resp.interim:
+        if 100 <= status < 200 and status != 101:  # resp.interim, read without its property's call
             self._end_message(side, side.head_end)
             return True  # 1xx: no body, the final response is still to come
         answered = self.unanswered.pop(0) if self.unanswered else None
@@ -392,13 +394,13 @@ class Http1Connection:
             self._resume_client()
         if method == "HEAD" or status in (204, 304):
             self._start_body(side, "length", 0)
-        elif resp.chunked:
+        elif chunked:
             self._start_body(side, "chunked", 0)
         elif (length := _content_length(h)) is not None:
             self._start_body(side, "length", length)
         else:
             self._start_body(side, "close", 0)
-        if resp.content_type.startswith("text/event-stream"):
+        if content_type.startswith("text/event-stream"):
             side.sink = SseParser(self.conn.id, frame, self.out)
         return True
 
@@ -568,9 +570,11 @@ _LOWERED: dict[str, str] = {}
 
 
 def _content_length(h: dict[str, str]) -> int | None:
-    if "content-length" not in h:
+    raw = h.get("content-length")
+    if raw is None:
         return None
-    raw = h["content-length"]
+    if raw.isdecimal():  # ASCII digits alone (the value is latin-1): int() reads it as the general way would
+        return int(raw)
     try:
         return int(raw.split(",")[0].strip())
     except ValueError:
