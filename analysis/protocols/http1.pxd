@@ -17,8 +17,10 @@ cdef class Http1Connection:
     cdef public str _app
 
     cpdef feed(self, direction, data, ts, frame)
-    @cython.locals(end=Py_ssize_t, take=object, lines=list)
-    cpdef _whole(self, _Side side, data, ts, frame)
+    @cython.locals(end=Py_ssize_t, take=object, lines=list, head=bytes, rest=bytes)
+    cpdef _whole(self, _Side side, bytes data, ts, frame)
+    @cython.locals(side=_Side)
+    cpdef pending_frame(self)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)
     @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t)

@@ -200,7 +200,7 @@ class Http1Connection:
                 and (self.unanswered or self.sides[S2C].sink is not None)):
             # A request is unanswered, or an event stream is open: the client had said its piece.
             self.out.append(AppData(ts, frame, self.conn.id, C2S, len(data)))
-        while not upgraded and side.state == "head" and not side.stream.buf:
+        while not upgraded and side.state == "head" and not side.stream.buf and type(data) is bytes:
             rest = self._whole(side, data, ts, frame)
             if rest is None:
                 break
