@@ -120,11 +120,13 @@ def _status_line(line: bytes) -> tuple[bytes, int] | None:
     three digits, then the end or a space and the reason (a line never holds a line feed: both readers split on
     it)."""
     n = len(line)
-    if n >= 12 and line[8] == 32 and (n == 12 or line[12] == 32):
-        version = line[:8]
-        code = line[9:12]
-        if (version == b"HTTP/1.1" or version == b"HTTP/1.0") and code.isdigit():
-            return version, int(code)
+    if n >= 12 and line.startswith(b"HTTP/1.") and line[8] == 32 and (n == 12 or line[12] == 32):
+        minor = line[7]
+        d0 = line[9]
+        d1 = line[10]
+        d2 = line[11]
+        if (minor == 49 or minor == 48) and 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
+            return b"HTTP/1.1" if minor == 49 else b"HTTP/1.0", (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
     m = _STATUS_LINE.match(line)
     if m is None:
         return None
