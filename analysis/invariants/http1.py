@@ -162,31 +162,20 @@ class MessageSyntax(SyntaxCheck):
     not_what = "not HTTP/1.x where a message was due"
 
 
-class _ConnExchanges:
-    __slots__ = ("answering", "client", "outstanding", "req_end_index", "requests")
-
-    def __init__(self, client: _Client) -> None:
-        # The requests waiting for their answers, in order, each [frame, ts, index, has_body, method, end_ts]
-        # (end_ts: when its last byte went, None until then): a list made and read once an exchange, where a
-        # dataclass's interpreted __init__ cost as much as the rest of the tracker's work. The outer one is a list,
-        # not a deque: a deque costs 760 bytes a connection.
-        self.outstanding: list[list] = []
-        self.requests = 0
-        self.req_end_index = -1
-        self.answering: int | None = None  # the index in Exchanges.polls of the final response being sent
-        self.client = client
-
-
-class _Client:
-    """One client (its IP address) across all its connections: how many of its requests wait for an answer, and
-    the answers after which it had none waiting (their blind window ends at its next request)."""
-
-    __slots__ = ("conns", "outstanding", "unreachable")
-
-    def __init__(self) -> None:
-        self.conns = 0
-        self.outstanding = 0
-        self.unreachable: list[tuple[int, float]] = []  # (index in Exchanges.polls, end of that answer)
+# The tracker's state per connection, per client and per waiting request is held in lists read by these indexes (a
+# compiled module reads a list item in a few instructions, an attribute of a Python object in a few hundred; the
+# tracker itself and what it holds stay Python objects: they are pickled with -j).
+# A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
+# requests so far, index of the last request that ended, index in Exchanges.polls of the final response being sent
+# (None between answers), its client].
+_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT = range(5)
+# A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
+# answers after which it had none waiting, each (index in Exchanges.polls, end of that answer): their blind window
+# ends at its next request].
+_CONNS, _OUTSTANDING, _UNREACHABLE = range(3)
+# A request waiting for its answer: [frame, ts, index, has_body, method, end_ts (when its last byte went, None until
+# then)].
+_FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 
 
 @register
@@ -201,8 +190,8 @@ class Exchanges(Tracker):
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
     def __init__(self) -> None:
-        self.conns: dict[int, _ConnExchanges] = {}
-        self.clients: dict[str, _Client] = {}
+        self.conns: dict[int, list] = {}  # open connection -> its state (_WAITING...)
+        self.clients: dict[str, list] = {}  # address -> its state (_CONNS...)
         self.client_of: dict[int, str] = {}  # open connection -> its client's address
         self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
         self.status_codes: dict[str, int] = {}
@@ -222,26 +211,6 @@ class Exchanges(Tracker):
     def opened(self, conn: Connection) -> None:
         self.client_of[conn.id] = conn.client[0]
 
-    def _conn(self, conn: int) -> _ConnExchanges:
-        c = self.conns.get(conn)
-        if c is None:
-            address = self.client_of.get(conn, f"conn{conn}")
-            client = self.clients.get(address)
-            if client is None:
-                client = self.clients[address] = _Client()
-            client.conns += 1
-            if len(self.clients) > self.CLIENTS_KEPT:
-                self._forget()
-            c = self.conns[conn] = _ConnExchanges(client)
-        return c
-
-    def _forget(self) -> None:
-        """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
-        for address, client in self.clients.items():
-            if not client.conns:
-                del self.clients[address]
-                return
-
     def _on_request(self, e: Http1Request) -> None:
         _request(self, e)
 
@@ -260,34 +229,56 @@ class Exchanges(Tracker):
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)
         if c is not None:
-            client = c.client
-            client.conns -= 1
-            client.outstanding -= len(c.outstanding)  # requests the connection took away unanswered
-            if not client.conns and not client.unreachable and address is not None:
+            client = c[_CLIENT]
+            client[_CONNS] -= 1
+            client[_OUTSTANDING] -= len(c[_WAITING])  # requests the connection took away unanswered
+            if not client[_CONNS] and not client[_UNREACHABLE] and address is not None:
                 self.clients.pop(address, None)
+
+
+def _conn(x: Exchanges, conn: int) -> list:
+    """The state of connection ``conn`` (made at its first exchange)."""
+    conns = x.conns
+    c = conns.get(conn)
+    if c is None:
+        address = x.client_of.get(conn, f"conn{conn}")
+        clients = x.clients
+        client = clients.get(address)
+        if client is None:
+            client = clients[address] = [0, 0, []]
+        client[_CONNS] += 1
+        if len(clients) > x.CLIENTS_KEPT:
+            _forget(clients)
+        c = conns[conn] = [[], 0, -1, None, client]
+    return c
+
+
+def _forget(clients: dict) -> None:
+    """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
+    for address, client in clients.items():
+        if not client[_CONNS]:
+            del clients[address]
+            return
 
 
 def _request(x: Exchanges, e: Http1Request) -> None:
     conn = e.conn
-    conns = x.conns
-    c = conns.get(conn)
-    if c is None:
-        c = x._conn(conn)
+    c = _conn(x, conn)
     x.requests += 1
-    requests = c.requests = c.requests + 1
-    client = c.client
-    client.outstanding += 1
-    unreachable = client.unreachable
+    requests = c[_REQUESTS] = c[_REQUESTS] + 1
+    client = c[_CLIENT]
+    client[_OUTSTANDING] += 1
+    unreachable = client[_UNREACHABLE]
     if unreachable:
         polls = x.polls
         for poll, since in unreachable:
             _blind(polls, poll, e.ts - since)
         unreachable.clear()
     frame, method, has_body = e.frame, e.method, e.has_body
-    outstanding = c.outstanding
-    outstanding.append([frame, e.ts, e.index, has_body, method, None])
-    if len(outstanding) > x.depth:
-        x.depth, x.depth_frames = len(outstanding), [ex[0] for ex in outstanding][:MAX_FRAMES]
+    waiting = c[_WAITING]
+    waiting.append([frame, e.ts, e.index, has_body, method, None])
+    if len(waiting) > x.depth:
+        x.depth, x.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
     if requests > x.reuse:
         x.reuse, x.reuse_conn = requests, conn
         reuse_frames = x.reuse_frames
@@ -299,10 +290,7 @@ def _request(x: Exchanges, e: Http1Request) -> None:
 
 def _response(x: Exchanges, e: Http1Response) -> None:
     conn = e.conn
-    conns = x.conns
-    c = conns.get(conn)
-    if c is None:
-        c = x._conn(conn)
+    c = _conn(x, conn)
     status = e.status
     keys = _STATUS_KEYS
     key = keys.get(status)
@@ -310,49 +298,45 @@ def _response(x: Exchanges, e: Http1Response) -> None:
         key = _status_key(status)
     codes = x.status_codes
     codes[key] = codes.get(key, 0) + 1
-    if 100 <= status < 200 and status != 101:  # e.interim, without its property's call
+    if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
         x.interim += 1
         return
     x.finals += 1
     if status == 101:
         x.upgrades += 1
-    outstanding = c.outstanding
-    if outstanding:
-        ex = outstanding.pop(0)
-        c.client.outstanding -= 1
-        if ex[3] and c.req_end_index < ex[2]:
+    waiting = c[_WAITING]
+    if waiting:
+        ex = waiting.pop(0)
+        c[_CLIENT][_OUTSTANDING] -= 1
+        if ex[_HAS_BODY] and c[_REQ_END] < ex[_INDEX]:
             x.overlap += 1  # the answer began while the request body was still coming (legal)
             if len(x.overlap_frames) < MAX_FRAMES:
-                x.overlap_frames += (ex[0], e.frame)
+                x.overlap_frames += (ex[_FRAME], e.frame)
         polls = x.polls
         if len(polls) < x.POLLS_KEPT:
-            c.answering = len(polls)
-            ts = e.ts
-            polls.append((ex[0], e.frame, round(ts - (ex[5] or ex[1]), 4), None, ex[4], x.client_of.get(conn, "")))
+            c[_ANSWERING] = len(polls)
+            polls.append((ex[_FRAME], e.frame, round(e.ts - (ex[_END_TS] or ex[_TS]), 4), None, ex[_METHOD],
+                          x.client_of.get(conn, "")))
 
 
 def _end(x: Exchanges, e: Http1End) -> None:
-    conn = e.conn
-    conns = x.conns
-    c = conns.get(conn)
-    if c is None:
-        c = x._conn(conn)
+    c = _conn(x, e.conn)
     if e.direction is C2S:
-        index = c.req_end_index = e.index
-        for ex in c.outstanding:
-            if ex[2] == index:
-                ex[5] = e.ts
+        index = c[_REQ_END] = e.index
+        for ex in c[_WAITING]:
+            if ex[_INDEX] == index:
+                ex[_END_TS] = e.ts
         return
-    answering = c.answering
+    answering = c[_ANSWERING]
     if answering is not None:
         # The answer is over: the server can reach the client again only through a request it has waiting,
         # on this connection or another (Socket.IO polls on one connection while it posts on another).
-        client = c.client
-        if client.outstanding > 0:
+        client = c[_CLIENT]
+        if client[_OUTSTANDING] > 0:
             _blind(x.polls, answering, 0.0)
         else:
-            client.unreachable.append((answering, e.ts))
-        c.answering = None
+            client[_UNREACHABLE].append((answering, e.ts))
+        c[_ANSWERING] = None
 
 
 def _blind(polls: list, poll: int, window: float) -> None:
