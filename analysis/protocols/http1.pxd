@@ -11,7 +11,7 @@ cdef class _Side:
     cdef public Py_ssize_t body, count
 
 cdef class Http1Connection:
-    cdef public object conn, upgrade_pending, h2
+    cdef public object conn, conn_id, upgrade_pending, h2
     cdef public list out, unanswered
     cdef public dict sides, upgraded, ws
     cdef public str _app
@@ -36,7 +36,7 @@ cdef class Http1Connection:
 @cython.locals(out=dict, names=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str, val=str)
 cpdef dict _headers(list lines)
 cpdef str _field(bytes name)
-@cython.locals(parts=list, method=bytes, target=bytes, version=bytes)
+@cython.locals(methods=dict, parts=list, method=bytes, target=bytes, version=bytes)
 cpdef tuple _request_line(bytes line)
 @cython.locals(n=Py_ssize_t, minor=int, d0=int, d1=int, d2=int)
 cpdef tuple _status_line(bytes line)

@@ -95,20 +95,21 @@ def _request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
     """_REQUEST_LINE's groups (method, target, version), or None when it does not match. The common shape (a
     method already seen, one space each side of a target with no whitespace, a known version) is read by hand;
     anything else is left to the expression."""
+    methods = _METHODS
     parts = line.split(b" ")
     if len(parts) == 3:
         method = parts[0]
         target = parts[1]
         version = parts[2]
-        if (method in _METHODS and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
+        if (method in methods and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
                 and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
                 and b"\x0c" not in target):
             return method, target, version
     m = _REQUEST_LINE.match(line)
     if m is None:
         return None
-    if len(_METHODS) < 256:
-        _METHODS[m.group(1)] = None
+    if len(methods) < 256:
+        methods[m.group(1)] = None
     return m.group(1), m.group(2), m.group(3)
 
 
@@ -176,6 +177,7 @@ class Http1Connection:
     def __init__(self, conn: Connection, out: list, resync: dict[Direction, bool] | None = None) -> None:
         resync = resync or {}
         self.conn = conn
+        self.conn_id = conn.id  # on every event: read once
         self.out = out
         self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
         # Requests whose final response has not started (a list: a deque costs 760 bytes a connection).
@@ -201,7 +203,7 @@ class Http1Connection:
         if (direction is C2S and side.state in ("head", "paused") and not side.stream.buf
                 and (self.unanswered or self.sides[S2C].sink is not None)):
             # A request is unanswered, or an event stream is open: the client had said its piece.
-            self.out.append(AppData(ts, frame, self.conn.id, C2S, len(data)))
+            self.out.append(AppData(ts, frame, self.conn_id, C2S, len(data)))
         while not upgraded and side.state == "head" and not side.stream.buf and type(data) is bytes:
             rest = self._whole(side, data, ts, frame)
             if rest is None:
@@ -273,7 +275,7 @@ class Http1Connection:
                 self._end_message(side, side.last)
             elif side.state == "head" and side.stream.buf.strip():
                 ts, frame = side.stream.where(0)
-                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
+                self.out.append(Undecodable(ts, frame, self.conn_id, side.direction, "http1",
                                             unfinished_head("a message head", len(side.stream.buf)), "lost"))
             self._abandon(side)
         for parser in self.ws.values():
@@ -354,7 +356,7 @@ class Http1Connection:
         connection = h.get("connection")
         upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
         index = side.count
-        req = Http1Request(ts, frame, self.conn.id, C2S, index, method, target.decode("latin-1"),
+        req = Http1Request(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
                            _token(version), upgrade, chunked or bool(length))
         side.count += 1
         side.draft = (index, frame)
@@ -378,7 +380,7 @@ class Http1Connection:
         content_type = _lowered(ctype) if ctype else ""
         chunked = te is not None and "chunked" in te.lower()
         index = side.count
-        resp = Http1Response(ts, frame, self.conn.id, S2C, index, status, _token(version), content_type,
+        resp = Http1Response(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
                              intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
                              connection is not None and "close" in connection.lower())
         side.count += 1
@@ -403,7 +405,7 @@ class Http1Connection:
         else:
             self._start_body(side, "close", 0)
         if content_type.startswith("text/event-stream"):
-            side.sink = SseParser(self.conn.id, frame, self.out)
+            side.sink = SseParser(self.conn_id, frame, self.out)
         return True
 
     def _start_body(self, side: _Side, framing: str, length: int) -> None:
@@ -480,7 +482,7 @@ class Http1Connection:
             side.last = side.stream.where(pos + n - 1)
             if goes_on and side.draft is not None:
                 ts, frame = side.stream.where(pos)
-                self.out.append(Http1Body(ts, frame, self.conn.id, side.direction, side.draft[0], side.body,
+                self.out.append(Http1Body(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
                                           side.last[0], side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
@@ -488,7 +490,7 @@ class Http1Connection:
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
             index, start = side.draft
-            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index, start, side.body))
+            self.out.append(Http1End(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
             side.draft = None
         side.state, side.sink = "head", None
 
@@ -515,7 +517,7 @@ class Http1Connection:
         if resp.status == 101 and "websocket" in resp.upgrade:
             self._app = "websocket"
             for side in (client, server):
-                parser = WsParser(self.conn.id, side.direction, self.out, side.stream)
+                parser = WsParser(self.conn_id, side.direction, self.out, side.stream)
                 self.ws[side.direction] = parser
                 self.upgraded[side.direction] = parser.feed
         else:
@@ -535,7 +537,7 @@ class Http1Connection:
         self._app = "websocket"
         for side in self.sides.values():
             side.state = "upgraded"
-            parser = self.ws[side.direction] = WsParser(self.conn.id, side.direction, self.out, side.stream)
+            parser = self.ws[side.direction] = WsParser(self.conn_id, side.direction, self.out, side.stream)
             self.upgraded[side.direction] = parser.feed
 
     def _resume_client(self) -> None:
@@ -548,7 +550,7 @@ class Http1Connection:
     def _broken(self, side: _Side, reason: str, at: tuple[float, int] | None = None) -> None:
         self._abandon(side)
         ts, frame = at or side.stream.where(0)
-        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
+        self.out.append(Undecodable(ts, frame, self.conn_id, side.direction, "http1", reason))
         side.state = "broken"
         side.stream.clear()
 
