@@ -226,24 +226,25 @@ class Http1Connection:
         end = data.find(b"\r\n\r\n")
         if end <= 0 or data[0] in b"\r\n":
             return None
-        head = data[:end]
-        lines = head.split(b"\r\n")
-        if head.count(b"\n") != len(lines) - 1:  # a bare LF: the buffered reading takes it
-            return None
+        lines = data[:end].split(b"\r\n")
+        for line in lines:
+            if b"\n" in line:  # a bare LF: the buffered reading takes it
+                return None
         side.start = side.head_end = (ts, frame)
         if side.direction is C2S:
             if not self._request(side, lines, ts, frame):
                 return b""
         elif not self._response(side, lines, ts, frame):
             return b""
-        rest = data[end + 4:]
-        if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
+        pos = end + 4  # the bytes after the head
+        if (side.state == "body" and side.framing == "length" and side.sink is None
+                and len(data) - pos >= side.remaining):
             take, side.remaining = side.remaining, 0
             side.body += take
             side.last = (ts, frame)
             self._end_message(side, side.last)
-            rest = rest[take:]
-        return rest
+            pos += take
+        return data[pos:] if pos < len(data) else b""
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> bool:
         """Bytes of ``direction`` are missing: resynchronise on the next message start. True when the hole fell
