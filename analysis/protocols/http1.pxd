@@ -17,7 +17,7 @@ cdef class Http1Connection:
     cdef public str _app
 
     cpdef feed(self, direction, data, ts, frame)
-    @cython.locals(end=Py_ssize_t, pos=Py_ssize_t, take=object, lines=list, line=bytes)
+    @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
     cpdef _whole(self, _Side side, bytes data, ts, frame)
     @cython.locals(side=_Side)
     cpdef pending_frame(self)

@@ -223,10 +223,10 @@ class Http1Connection:
         """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
         they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
         the message is not the common case (the buffered reading takes it, to the same events)."""
-        end = data.find(b"\r\n\r\n")
-        if end <= 0 or data[0] in b"\r\n":
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep or not head or head[0] in b"\r\n":
             return None
-        lines = data[:end].split(b"\r\n")
+        lines = head.split(b"\r\n")
         for line in lines:
             if b"\n" in line:  # a bare LF: the buffered reading takes it
                 return None
@@ -236,15 +236,13 @@ class Http1Connection:
                 return b""
         elif not self._response(side, lines, ts, frame):
             return b""
-        pos = end + 4  # the bytes after the head
-        if (side.state == "body" and side.framing == "length" and side.sink is None
-                and len(data) - pos >= side.remaining):
+        if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
             take, side.remaining = side.remaining, 0
             side.body += take
             side.last = (ts, frame)
             self._end_message(side, side.last)
-            pos += take
-        return data[pos:] if pos < len(data) else b""
+            rest = rest[take:] if take < len(rest) else b""  # (a slice costs more than the test)
+        return rest
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> bool:
         """Bytes of ``direction`` are missing: resynchronise on the next message start. True when the hole fell
