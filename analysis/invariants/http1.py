@@ -186,6 +186,10 @@ class Exchanges(Tracker):
     they read the tracker's state into typed locals once."""
 
     wants = (Http1Request, Http1Response, Http1End)
+    # (Slots: read on every event, a slot costs a compiled module half what an instance dict's entry does.)
+    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
+                 "overlap_frames", "polls", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames",
+                 "status_codes", "upgrades")
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
