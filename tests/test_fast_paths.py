@@ -149,3 +149,45 @@ def test_what_the_fast_lane_counted_is_settled_before_it_is_read(tmp_path, monke
     turned, reset = (dissect(read_frames(p, FileFacts(p))).connections[0] for p in paths)
     assert turned.client == ("10.0.0.1", 8080) and turned.packets == {C2S: 5, S2C: 6}, turned
     assert not reset.refused and reset.payload_bytes[C2S] > 0, reset
+
+
+_LINE_BYTES = st.sampled_from([b"G", b"E", b"T", b"P", b"O", b"S", b"g", b"0", b"2", b"9", b" ", b"  ", b"\t", b"\r",
+                               b"\x0b", b"\x0c", b"/", b"HTTP/1.1", b"HTTP/1.0", b"HTTP/1.2", b"HTTP/2", b"GET",
+                               b"POST", b"OPTIONS", b"200", b"1010", b"OK", b"\xff", b"\x00", b":"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_LINE_BYTES, max_size=8).map(b"".join))
+def test_the_start_lines_read_by_hand_are_what_the_expressions_match(line):
+    """A request or status line read by hand gives the expression's groups, and nothing where it does not match
+    (the method cache is warmed first, so the hand reading is taken)."""
+    from analysis.protocols import http1
+
+    for method in (b"GET", b"POST", b"OPTIONS", b"GETT"):
+        http1._request_line(method + b" / HTTP/1.1")
+    m = http1._REQUEST_LINE.match(line)
+    assert http1._request_line(line) == (m.groups() if m else None)
+    m = http1._STATUS_LINE.match(line)
+    assert http1._status_line(line) == ((m.group(1), int(m.group(2))) if m else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"Content-Length", b"content-type", b" Upgrade", b"Connection ",
+                                           b"Transfer-Encoding", b"TE", b"User-Agent", b"Host", b"\tconnection",
+                                           b"CONTENT-LENGTH", b"Cookie", b"upgrade"]),
+                          st.sampled_from([b":", b"", b": "]),
+                          st.sampled_from([b"5", b" chunked ", b"close, Upgrade", b"", b"\xe9", b"a:b"])),
+                max_size=6))
+def test_the_header_fields_read_are_those_named(fields):
+    """The wanted fields, their values stripped and repeated ones joined; the names are looked up once."""
+    from analysis.protocols import http1
+
+    lines = [b"HTTP/1.1 200 OK", *(name + sep + value for name, sep, value in fields)]
+    want: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower().decode("latin-1")
+        if sep and key in ("content-length", "transfer-encoding", "connection", "upgrade", "content-type"):
+            val = value.strip().decode("latin-1")
+            want[key] = f"{want[key]}, {val}" if key in want else val
+    assert http1._headers(lines) == want

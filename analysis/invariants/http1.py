@@ -6,7 +6,6 @@ depth, overlap, polls) and the lab's http1 scenario expectations read from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..events import (
@@ -78,33 +77,49 @@ class ResponseFollowsRequest(Check):
         check.mid = traits.mid
         return check
 
+    def handler(self, kind: type[Event]):
+        return self._on_request if kind is Http1Request else self._on_response if kind is Http1Response else self.feed
+
     def feed(self, e: Event) -> None:
+        if isinstance(e, Http1Request):
+            self._on_request(e)
+            return
+        if isinstance(e, Http1Response):
+            self._on_response(e)
+            return
         if self.pending_408 is not None:
             self._settle_408(e)
-        if isinstance(e, Http1Request):
-            self.requests += 1
-        elif isinstance(e, Http1Response):
-            if e.interim:
-                return
-            if self.mid and self.requests == 0:
-                # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
-                if not self.notes:
-                    self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
-                                      "began: not judged.")
-                return
-            self.finals += 1
-            self.saw(e.frame)
-            if self.finals > self.requests:
-                if e.status == 408:
-                    self.pending_408 = e  # the known exception, if the server closes right after it
-                else:
-                    self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
-                                 f"when the client had sent only {plural(self.requests, 'request')}")
-        elif isinstance(e, StreamGap):
+        if isinstance(e, StreamGap):
             self.mid = self.mid or e.missing == 0
         elif isinstance(e, Undecodable) and self._unasked(e):
             self.violate(e.frame, f"the server sent bytes at frame {e.frame} when no request was waiting for an "
                          f"answer ({e.reason})")
+
+    def _on_request(self, e: Http1Request) -> None:
+        if self.pending_408 is not None:
+            self._settle_408(e)
+        self.requests += 1
+
+    def _on_response(self, e: Http1Response) -> None:
+        if self.pending_408 is not None:
+            self._settle_408(e)
+        status = e.status
+        if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
+            return
+        if self.mid and self.requests == 0:
+            # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
+            if not self.notes:
+                self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
+                                  "began: not judged.")
+            return
+        self.finals += 1
+        self.saw(e.frame)
+        if self.finals > self.requests:
+            if e.status == 408:
+                self.pending_408 = e  # the known exception, if the server closes right after it
+            else:
+                self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
+                             f"when the client had sent only {plural(self.requests, 'request')}")
 
     def _unasked(self, e: Undecodable) -> bool:
         """Server bytes that are no response, sent when every request had had its answer."""
@@ -147,50 +162,40 @@ class MessageSyntax(SyntaxCheck):
     not_what = "not HTTP/1.x where a message was due"
 
 
-@dataclass(slots=True)
-class _Exchange:
-    frame: int
-    ts: float
-    index: int
-    has_body: bool
-    method: str
-    end_ts: float | None = None
-
-
-class _ConnExchanges:
-    __slots__ = ("answering", "client", "outstanding", "req_end_index", "requests")
-
-    def __init__(self, client: _Client) -> None:
-        self.outstanding: list[_Exchange] = []  # a list, not a deque: a deque costs 760 bytes a connection
-        self.requests = 0
-        self.req_end_index = -1
-        self.answering: int | None = None  # the index in Exchanges.polls of the final response being sent
-        self.client = client
-
-
-class _Client:
-    """One client (its IP address) across all its connections: how many of its requests wait for an answer, and
-    the answers after which it had none waiting (their blind window ends at its next request)."""
-
-    __slots__ = ("conns", "outstanding", "unreachable")
-
-    def __init__(self) -> None:
-        self.conns = 0
-        self.outstanding = 0
-        self.unreachable: list[tuple[int, float]] = []  # (index in Exchanges.polls, end of that answer)
+# The tracker's state per connection, per client and per waiting request is held in lists read by these indexes (a
+# compiled module reads a list item in a few instructions, an attribute of a Python object in a few hundred; the
+# tracker itself and what it holds stay Python objects: they are pickled with -j).
+# A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
+# requests so far, index of the last request that ended, index in Exchanges.polls of the final response being sent
+# (None between answers), its client].
+_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT = range(5)
+# A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
+# answers after which it had none waiting, each (index in Exchanges.polls, end of that answer): their blind window
+# ends at its next request].
+_CONNS, _OUTSTANDING, _UNREACHABLE = range(3)
+# A request waiting for its answer: [frame, ts, index, has_body, method, end_ts (when its last byte went, None until
+# then)].
+_FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 
 
 @register
 class Exchanges(Tracker):
-    """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls."""
+    """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls.
+
+    The work per event is done by the module functions below (``_request``, ``_response``, ``_end``): compiled,
+    they read the tracker's state into typed locals once."""
 
     wants = (Http1Request, Http1Response, Http1End)
+    # (Slots: read on every event, a slot costs a compiled module half what an instance dict's entry does.)
+    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
+                 "overlap_frames", "polls", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames",
+                 "status_codes", "upgrades")
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
     def __init__(self) -> None:
-        self.conns: dict[int, _ConnExchanges] = {}
-        self.clients: dict[str, _Client] = {}
+        self.conns: dict[int, list] = {}  # open connection -> its state (_WAITING...)
+        self.clients: dict[str, list] = {}  # address -> its state (_CONNS...)
         self.client_of: dict[int, str] = {}  # open connection -> its client's address
         self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
         self.status_codes: dict[str, int] = {}
@@ -210,88 +215,14 @@ class Exchanges(Tracker):
     def opened(self, conn: Connection) -> None:
         self.client_of[conn.id] = conn.client[0]
 
-    def _conn(self, conn: int) -> _ConnExchanges:
-        c = self.conns.get(conn)
-        if c is None:
-            address = self.client_of.get(conn, f"conn{conn}")
-            client = self.clients.get(address)
-            if client is None:
-                client = self.clients[address] = _Client()
-            client.conns += 1
-            if len(self.clients) > self.CLIENTS_KEPT:
-                self._forget()
-            c = self.conns[conn] = _ConnExchanges(client)
-        return c
-
-    def _forget(self) -> None:
-        """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
-        for address, client in self.clients.items():
-            if not client.conns:
-                del self.clients[address]
-                return
-
     def _on_request(self, e: Http1Request) -> None:
-        self._request(self._conn(e.conn), e)
+        _request(self, e)
 
     def _on_response(self, e: Http1Response) -> None:
-        c = self._conn(e.conn)
-        key = str(e.status)
-        self.status_codes[key] = self.status_codes.get(key, 0) + 1
-        if e.interim:
-            self.interim += 1
-            return
-        self.finals += 1
-        self.upgrades += e.status == 101
-        if c.outstanding:
-            ex = c.outstanding.pop(0)
-            c.client.outstanding -= 1
-            if ex.has_body and c.req_end_index < ex.index:
-                self.overlap += 1  # the answer began while the request body was still coming (legal)
-                if len(self.overlap_frames) < MAX_FRAMES:
-                    self.overlap_frames += (ex.frame, e.frame)
-            if len(self.polls) < self.POLLS_KEPT:
-                c.answering = len(self.polls)
-                self.polls.append((ex.frame, e.frame, round(e.ts - (ex.end_ts or ex.ts), 4), None, ex.method,
-                                   self.client_of.get(e.conn, "")))
+        _response(self, e)
 
     def _on_end(self, e: Http1End) -> None:
-        c = self._conn(e.conn)
-        if e.direction is C2S:
-            c.req_end_index = e.index
-            for ex in c.outstanding:
-                if ex.index == e.index:
-                    ex.end_ts = e.ts
-        elif c.answering is not None:
-            # The answer is over: the server can reach the client again only through a request it has waiting,
-            # on this connection or another (Socket.IO polls on one connection while it posts on another).
-            if c.client.outstanding > 0:
-                self._blind(c.answering, 0.0)
-            else:
-                c.client.unreachable.append((c.answering, e.ts))
-            c.answering = None
-
-    def _blind(self, poll: int, window: float) -> None:
-        rf, sf, hold, _, method, client = self.polls[poll]
-        self.polls[poll] = (rf, sf, hold, round(window, 4), method, client)
-
-    def _request(self, c: _ConnExchanges, e: Http1Request) -> None:
-        self.requests += 1
-        c.requests += 1
-        client = c.client
-        client.outstanding += 1
-        if client.unreachable:
-            for poll, since in client.unreachable:
-                self._blind(poll, e.ts - since)
-            client.unreachable.clear()
-        c.outstanding.append(_Exchange(e.frame, e.ts, e.index, e.has_body, e.method))
-        if len(c.outstanding) > self.depth:
-            self.depth, self.depth_frames = len(c.outstanding), [x.frame for x in c.outstanding][:MAX_FRAMES]
-        if c.requests > self.reuse:
-            self.reuse, self.reuse_conn = c.requests, e.conn
-            if len(self.reuse_frames) < MAX_FRAMES:
-                self.reuse_frames.append(e.frame)
-        if self.post_frame is None and e.method == "POST" and e.has_body:
-            self.post_frame = e.frame
+        _end(self, e)
 
     def merge(self, other: Exchanges) -> None:
         add_up(self, other, "requests", "finals", "interim", "upgrades", "overlap")
@@ -302,11 +233,130 @@ class Exchanges(Tracker):
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)
         if c is not None:
-            client = c.client
-            client.conns -= 1
-            client.outstanding -= len(c.outstanding)  # requests the connection took away unanswered
-            if not client.conns and not client.unreachable and address is not None:
+            client = c[_CLIENT]
+            client[_CONNS] -= 1
+            client[_OUTSTANDING] -= len(c[_WAITING])  # requests the connection took away unanswered
+            if not client[_CONNS] and not client[_UNREACHABLE] and address is not None:
                 self.clients.pop(address, None)
+
+
+def _conn(x: Exchanges, conn: int) -> list:
+    """The state of connection ``conn`` (made at its first exchange)."""
+    conns = x.conns
+    c = conns.get(conn)
+    if c is None:
+        address = x.client_of.get(conn, f"conn{conn}")
+        clients = x.clients
+        client = clients.get(address)
+        if client is None:
+            client = clients[address] = [0, 0, []]
+        client[_CONNS] += 1
+        if len(clients) > x.CLIENTS_KEPT:
+            _forget(clients)
+        c = conns[conn] = [[], 0, -1, None, client]
+    return c
+
+
+def _forget(clients: dict) -> None:
+    """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
+    for address, client in clients.items():
+        if not client[_CONNS]:
+            del clients[address]
+            return
+
+
+def _request(x: Exchanges, e: Http1Request) -> None:
+    conn = e.conn
+    c = _conn(x, conn)
+    x.requests += 1
+    requests = c[_REQUESTS] = c[_REQUESTS] + 1
+    client = c[_CLIENT]
+    client[_OUTSTANDING] += 1
+    unreachable = client[_UNREACHABLE]
+    if unreachable:
+        polls = x.polls
+        for poll, since in unreachable:
+            _blind(polls, poll, e.ts - since)
+        unreachable.clear()
+    frame, method, has_body = e.frame, e.method, e.has_body
+    waiting = c[_WAITING]
+    waiting.append([frame, e.ts, e.index, has_body, method, None])
+    if len(waiting) > x.depth:
+        x.depth, x.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
+    if requests > x.reuse:
+        x.reuse, x.reuse_conn = requests, conn
+        reuse_frames = x.reuse_frames
+        if len(reuse_frames) < MAX_FRAMES:
+            reuse_frames.append(frame)
+    if has_body and method == "POST" and x.post_frame is None:
+        x.post_frame = frame
+
+
+def _response(x: Exchanges, e: Http1Response) -> None:
+    conn = e.conn
+    c = _conn(x, conn)
+    status = e.status
+    keys = _STATUS_KEYS
+    key = keys.get(status)
+    if key is None:
+        key = _status_key(status)
+    codes = x.status_codes
+    codes[key] = codes.get(key, 0) + 1
+    if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
+        x.interim += 1
+        return
+    x.finals += 1
+    if status == 101:
+        x.upgrades += 1
+    waiting = c[_WAITING]
+    if waiting:
+        ex = waiting.pop(0)
+        c[_CLIENT][_OUTSTANDING] -= 1
+        if ex[_HAS_BODY] and c[_REQ_END] < ex[_INDEX]:
+            x.overlap += 1  # the answer began while the request body was still coming (legal)
+            if len(x.overlap_frames) < MAX_FRAMES:
+                x.overlap_frames += (ex[_FRAME], e.frame)
+        polls = x.polls
+        if len(polls) < x.POLLS_KEPT:
+            c[_ANSWERING] = len(polls)
+            polls.append((ex[_FRAME], e.frame, round(e.ts - (ex[_END_TS] or ex[_TS]), 4), None, ex[_METHOD],
+                          x.client_of.get(conn, "")))
+
+
+def _end(x: Exchanges, e: Http1End) -> None:
+    c = _conn(x, e.conn)
+    if e.direction is C2S:
+        index = c[_REQ_END] = e.index
+        for ex in c[_WAITING]:
+            if ex[_INDEX] == index:
+                ex[_END_TS] = e.ts
+        return
+    answering = c[_ANSWERING]
+    if answering is not None:
+        # The answer is over: the server can reach the client again only through a request it has waiting,
+        # on this connection or another (Socket.IO polls on one connection while it posts on another).
+        client = c[_CLIENT]
+        if client[_OUTSTANDING] > 0:
+            _blind(x.polls, answering, 0.0)
+        else:
+            client[_UNREACHABLE].append((answering, e.ts))
+        c[_ANSWERING] = None
+
+
+def _blind(polls: list, poll: int, window: float) -> None:
+    rf, sf, hold, _, method, client = polls[poll]
+    polls[poll] = (rf, sf, hold, round(window, 4), method, client)
+
+
+def _status_key(status: int) -> str:
+    """A status code as the key of Exchanges.status_codes: the string made once for each code."""
+    key = str(status)
+    if len(_STATUS_KEYS) < 1024:
+        _STATUS_KEYS[status] = key
+    return key
+
+
+_STATUS_KEYS: dict[int, str] = {}
 
 
 @register

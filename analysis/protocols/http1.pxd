@@ -11,17 +11,21 @@ cdef class _Side:
     cdef public Py_ssize_t body, count
 
 cdef class Http1Connection:
-    cdef public object conn, upgrade_pending, h2
+    cdef public object conn, conn_id, upgrade_pending, h2
     cdef public list out, unanswered
     cdef public dict sides, upgraded, ws
     cdef public str _app
 
     cpdef feed(self, direction, data, ts, frame)
-    @cython.locals(end=Py_ssize_t, take=object, lines=list)
-    cpdef _whole(self, _Side side, data, ts, frame)
+    @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
+    cpdef _whole(self, _Side side, bytes data, ts, frame)
+    @cython.locals(side=_Side)
+    cpdef pending_frame(self)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)
+    @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t)
     cpdef bint _request(self, _Side side, list lines, ts, frame)
+    @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t)
     cpdef bint _response(self, _Side side, list lines, ts, frame)
     cpdef _start_body(self, _Side side, str framing, length)
     cpdef bint _body(self, _Side side)
@@ -29,7 +33,16 @@ cdef class Http1Connection:
     cpdef _end_message(self, _Side side, tuple last)
     cpdef _abandon(self, _Side side)
 
-@cython.locals(out=dict, line=bytes, key=bytes, k=str, val=str)
+@cython.locals(out=dict, names=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str, val=str)
 cpdef dict _headers(list lines)
+cpdef str _field(bytes name)
+@cython.locals(methods=dict, parts=list, method=bytes, target=bytes, version=bytes)
+cpdef tuple _request_line(bytes line)
+@cython.locals(n=Py_ssize_t, minor=int, d0=int, d1=int, d2=int)
+cpdef tuple _status_line(bytes line)
+@cython.locals(tokens=dict, text=str)
 cpdef str _token(bytes raw)
+@cython.locals(cache=dict, lowered=str)
+cpdef str _lowered(str value)
+@cython.locals(raw=str)
 cpdef object _content_length(dict h)

@@ -51,35 +51,97 @@ _START_PEEK = 21
 
 
 _WANTED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type"))
-# The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would remove):
-# every other line is passed over unread.
-_WANTED_FIRST = frozenset(b"cCtTuU \t\r\n\x0b\x0c")
 
 
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The header fields the framing and the invariants read (the rest are skipped unread); ``lines[0]`` is the
     start line."""
     out: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line or line[0] not in _WANTED_FIRST:
+    names = _NAMES
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line:
+            continue
+        first = line[0]
+        # The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would
+        # remove): every other line is passed over unread. (A literal: compiled, the test is a switch.)
+        if first not in b"cCtTuU \t\r\n\x0b\x0c":
             continue
         name, sep, value = line.partition(b":")
         if sep:
-            key = name.strip().lower()
-            if key in _WANTED:
-                k = key.decode("latin-1")
+            k = names.get(name)
+            if k is None:
+                k = _field(name)
+            if k:
                 val = value.strip().decode("latin-1")
                 out[k] = f"{out[k]}, {val}" if k in out else val
     return out
 
 
+def _field(name: bytes) -> str:
+    """The wanted field a line's name (the bytes before its colon) stands for, "" for any other: a handful of
+    distinct names over millions of messages, so each is worked out once."""
+    key = name.strip().lower()
+    k = key.decode("latin-1") if key in _WANTED else ""
+    if len(_NAMES) < 256:
+        _NAMES[name] = k
+    return k
+
+
+_NAMES: dict[bytes, str] = {}
+
+
+def _request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """_REQUEST_LINE's groups (method, target, version), or None when it does not match. The common shape (a
+    method already seen, one space each side of a target with no whitespace, a known version) is read by hand;
+    anything else is left to the expression."""
+    methods = _METHODS
+    parts = line.split(b" ")
+    if len(parts) == 3:
+        method = parts[0]
+        target = parts[1]
+        version = parts[2]
+        if (method in methods and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
+                and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
+                and b"\x0c" not in target):
+            return method, target, version
+    m = _REQUEST_LINE.match(line)
+    if m is None:
+        return None
+    if len(methods) < 256:
+        methods[m.group(1)] = None
+    return m.group(1), m.group(2), m.group(3)
+
+
+_METHODS: dict[bytes, None] = {}  # methods the expression has matched ([A-Z]{3,10})
+
+
+def _status_line(line: bytes) -> tuple[bytes, int] | None:
+    """_STATUS_LINE's version and status, or None when it does not match. Read by hand: the version, a space,
+    three digits, then the end or a space and the reason (a line never holds a line feed: both readers split on
+    it)."""
+    n = len(line)
+    if n >= 12 and line.startswith(b"HTTP/1.") and line[8] == 32 and (n == 12 or line[12] == 32):
+        minor = line[7]
+        d0 = line[9]
+        d1 = line[10]
+        d2 = line[11]
+        if (minor == 49 or minor == 48) and 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
+            return b"HTTP/1.1" if minor == 49 else b"HTTP/1.0", (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
+    m = _STATUS_LINE.match(line)
+    if m is None:
+        return None
+    return m.group(1), int(m.group(2))
+
+
 def _token(raw: bytes) -> str:
     """A method or version: a handful of distinct values over millions of messages, so one string each."""
-    text = _TOKENS.get(raw)
+    tokens = _TOKENS
+    text = tokens.get(raw)
     if text is None:
         text = raw.decode("latin-1")
-        if len(_TOKENS) < 256:
-            _TOKENS[raw] = text = intern(text)
+        if len(tokens) < 256:
+            tokens[raw] = text = intern(text)
     return text
 
 
@@ -115,6 +177,7 @@ class Http1Connection:
     def __init__(self, conn: Connection, out: list, resync: dict[Direction, bool] | None = None) -> None:
         resync = resync or {}
         self.conn = conn
+        self.conn_id = conn.id  # on every event: read once
         self.out = out
         self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
         # Requests whose final response has not started (a list: a deque costs 760 bytes a connection).
@@ -140,8 +203,8 @@ class Http1Connection:
         if (direction is C2S and side.state in ("head", "paused") and not side.stream.buf
                 and (self.unanswered or self.sides[S2C].sink is not None)):
             # A request is unanswered, or an event stream is open: the client had said its piece.
-            self.out.append(AppData(ts, frame, self.conn.id, C2S, len(data)))
-        while not upgraded and side.state == "head" and not side.stream.buf:
+            self.out.append(AppData(ts, frame, self.conn_id, C2S, len(data)))
+        while not upgraded and side.state == "head" and not side.stream.buf and type(data) is bytes:
             rest = self._whole(side, data, ts, frame)
             if rest is None:
                 break
@@ -160,26 +223,25 @@ class Http1Connection:
         """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
         they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
         the message is not the common case (the buffered reading takes it, to the same events)."""
-        end = data.find(b"\r\n\r\n")
-        if end <= 0 or data[0] in b"\r\n":
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep or not head or head[0] in b"\r\n":
             return None
-        head = data[:end]
         lines = head.split(b"\r\n")
-        if head.count(b"\n") != len(lines) - 1:  # a bare LF: the buffered reading takes it
-            return None
+        for line in lines:
+            if b"\n" in line:  # a bare LF: the buffered reading takes it
+                return None
         side.start = side.head_end = (ts, frame)
         if side.direction is C2S:
             if not self._request(side, lines, ts, frame):
                 return b""
         elif not self._response(side, lines, ts, frame):
             return b""
-        rest = data[end + 4:]
         if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
             take, side.remaining = side.remaining, 0
             side.body += take
             side.last = (ts, frame)
             self._end_message(side, side.last)
-            rest = rest[take:]
+            rest = rest[take:] if take < len(rest) else b""  # (a slice costs more than the test)
         return rest
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> bool:
@@ -212,7 +274,7 @@ class Http1Connection:
                 self._end_message(side, side.last)
             elif side.state == "head" and side.stream.buf.strip():
                 ts, frame = side.stream.where(0)
-                self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1",
+                self.out.append(Undecodable(ts, frame, self.conn_id, side.direction, "http1",
                                             unfinished_head("a message head", len(side.stream.buf)), "lost"))
             self._abandon(side)
         for parser in self.ws.values():
@@ -281,20 +343,22 @@ class Http1Connection:
         return self._response(side, lines, ts, frame)
 
     def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        m = _REQUEST_LINE.match(lines[0])
-        if not m:
+        parsed = _request_line(lines[0])
+        if parsed is None:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line", (ts, frame))
             return False
-        method_b, target, version = m.groups()
+        method_b, target, version = parsed
         h = _headers(lines)
         method = _token(method_b)
         chunked = "transfer-encoding" in h and "chunked" in h["transfer-encoding"].lower()
         length = _content_length(h)
-        upgrade = h.get("upgrade", "").lower() if "upgrade" in h.get("connection", "").lower() else ""
-        req = Http1Request(ts, frame, self.conn.id, C2S, side.count, method, target.decode("latin-1"),
+        connection = h.get("connection")
+        upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
+        index = side.count
+        req = Http1Request(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
                            _token(version), upgrade, chunked or bool(length))
         side.count += 1
-        side.draft = (req.index, frame)
+        side.draft = (index, frame)
         self.out.append(req)
         self.unanswered.append(req)
         if upgrade or method == "CONNECT":
@@ -303,22 +367,25 @@ class Http1Connection:
         return True
 
     def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        m = _STATUS_LINE.match(lines[0])
-        if not m:
+        parsed = _status_line(lines[0])
+        if parsed is None:
             self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line", (ts, frame))
             return False
+        version, status = parsed
         h = _headers(lines)
-        status = int(m.group(2))
-        te = h.get("transfer-encoding", "").lower()
+        te = h.get("transfer-encoding")
         ctype = h.get("content-type")
-        resp = Http1Response(ts, frame, self.conn.id, S2C, side.count, status, _token(m.group(1)),
-                             intern(ctype.lower()) if ctype else "",
-                             intern(h["upgrade"].lower()) if "upgrade" in h else "", "chunked" in te,
-                             "close" in h.get("connection", "").lower())
+        connection = h.get("connection")
+        content_type = _lowered(ctype) if ctype else ""
+        chunked = te is not None and "chunked" in te.lower()
+        index = side.count
+        resp = Http1Response(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
+                             intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
+                             connection is not None and "close" in connection.lower())
         side.count += 1
-        side.draft = (resp.index, frame)
+        side.draft = (index, frame)
         self.out.append(resp)
-        if resp.interim:
+        if 100 <= status < 200 and status != 101:  # resp.interim, read without its property's call
             self._end_message(side, side.head_end)
             return True  # 1xx: no body, the final response is still to come
         answered = self.unanswered.pop(0) if self.unanswered else None
@@ -330,14 +397,14 @@ class Http1Connection:
             self._resume_client()
         if method == "HEAD" or status in (204, 304):
             self._start_body(side, "length", 0)
-        elif resp.chunked:
+        elif chunked:
             self._start_body(side, "chunked", 0)
         elif (length := _content_length(h)) is not None:
             self._start_body(side, "length", length)
         else:
             self._start_body(side, "close", 0)
-        if resp.content_type.startswith("text/event-stream"):
-            side.sink = SseParser(self.conn.id, frame, self.out)
+        if content_type.startswith("text/event-stream"):
+            side.sink = SseParser(self.conn_id, frame, self.out)
         return True
 
     def _start_body(self, side: _Side, framing: str, length: int) -> None:
@@ -414,7 +481,7 @@ class Http1Connection:
             side.last = side.stream.where(pos + n - 1)
             if goes_on and side.draft is not None:
                 ts, frame = side.stream.where(pos)
-                self.out.append(Http1Body(ts, frame, self.conn.id, side.direction, side.draft[0], side.body,
+                self.out.append(Http1Body(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
                                           side.last[0], side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
@@ -422,7 +489,7 @@ class Http1Connection:
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
             index, start = side.draft
-            self.out.append(Http1End(last[0], last[1], self.conn.id, side.direction, index, start, side.body))
+            self.out.append(Http1End(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
             side.draft = None
         side.state, side.sink = "head", None
 
@@ -449,7 +516,7 @@ class Http1Connection:
         if resp.status == 101 and "websocket" in resp.upgrade:
             self._app = "websocket"
             for side in (client, server):
-                parser = WsParser(self.conn.id, side.direction, self.out, side.stream)
+                parser = WsParser(self.conn_id, side.direction, self.out, side.stream)
                 self.ws[side.direction] = parser
                 self.upgraded[side.direction] = parser.feed
         else:
@@ -469,7 +536,7 @@ class Http1Connection:
         self._app = "websocket"
         for side in self.sides.values():
             side.state = "upgraded"
-            parser = self.ws[side.direction] = WsParser(self.conn.id, side.direction, self.out, side.stream)
+            parser = self.ws[side.direction] = WsParser(self.conn_id, side.direction, self.out, side.stream)
             self.upgraded[side.direction] = parser.feed
 
     def _resume_client(self) -> None:
@@ -482,7 +549,7 @@ class Http1Connection:
     def _broken(self, side: _Side, reason: str, at: tuple[float, int] | None = None) -> None:
         self._abandon(side)
         ts, frame = at or side.stream.where(0)
-        self.out.append(Undecodable(ts, frame, self.conn.id, side.direction, "http1", reason))
+        self.out.append(Undecodable(ts, frame, self.conn_id, side.direction, "http1", reason))
         side.state = "broken"
         side.stream.clear()
 
@@ -491,10 +558,26 @@ def _ignore(data: bytes, ts: float, frame: int) -> None:
     return None
 
 
+def _lowered(value: str) -> str:
+    """A field value in lower case, one string each (a handful of content types over millions of responses)."""
+    cache = _LOWERED
+    lowered = cache.get(value)
+    if lowered is None:
+        lowered = intern(value.lower())
+        if len(cache) < 256:
+            cache[value] = lowered
+    return lowered
+
+
+_LOWERED: dict[str, str] = {}
+
+
 def _content_length(h: dict[str, str]) -> int | None:
-    if "content-length" not in h:
+    raw = h.get("content-length")
+    if raw is None:
         return None
-    raw = h["content-length"]
+    if raw.isdecimal():  # ASCII digits alone (the value is latin-1): int() reads it as the general way would
+        return int(raw)
     try:
         return int(raw.split(",")[0].strip())
     except ValueError:
