@@ -222,7 +222,7 @@ class Judge:
         as it ends, ``on_event`` each event after the judge has it."""
         open_ = self.open  # (never replaced)
         for item in items:
-            kind = item.__class__
+            kind = type(item)
             if kind is Opened:
                 self.opened(item.conn)
             elif kind is ConnectionEnded:
@@ -386,7 +386,7 @@ class Judge:
 
 def _deliver(o: _Open, e: Event) -> None:
     """An event of the open connection ``o`` to its handlers (``Judge.event``)."""
-    kind = e.__class__
+    kind = type(e)
     handlers = o.ready.get(kind)
     if handlers is None:
         if kind in _BY_CONTENT:  # what it says decides its family: asked every time
@@ -396,7 +396,7 @@ def _deliver(o: _Open, e: Event) -> None:
             handlers = o.handlers_for(kind)
         else:
             handlers = _ready(o, kind)
-    if handlers.__class__ is dict:  # a list per direction (``handlers_for``)
+    if type(handlers) is dict:  # a list per direction (``handlers_for``)
         handlers = handlers[e.direction]
     done = None
     for handle in handlers:
@@ -411,7 +411,7 @@ def _drop(o: _Open, kind: type, done: list) -> None:
     change what they keep (a capture-wide recorder that let the connection go): taken out of its lists. (A family
     joining later makes the lists afresh; each then says so again at its next event.)"""
     fns = o.handlers.get(kind)
-    for group in (fns.values() if fns.__class__ is dict else (fns,)) if fns is not None else ():
+    for group in (fns.values() if type(fns) is dict else (fns,)) if fns is not None else ():
         group[:] = [fn for fn in group if fn not in done]
 
 

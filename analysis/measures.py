@@ -32,9 +32,10 @@ class Measures:
         self.retransmissions = self.gaps = 0
         self.ack_ns, self.ack_count = 0, 0
         self.app_keys: dict[str, tuple] = {}  # app -> end key of its first connection (the order it is listed in)
-        # (direction, opcode) -> frames: a plain dict, counted per frame (a Counter's item assignment goes through a
-        # Python-level slot: four times the instructions)
-        self.ws: dict[tuple[Direction, int], int] = {}
+        # direction -> opcode -> frames: plain dicts keyed by an int, counted per frame (a Counter's item assignment
+        # goes through a Python-level slot, four times the instructions; a (direction, opcode) key, a tuple made,
+        # hashed and compared each frame, twice)
+        self.ws: dict[Direction, dict[int, int]] = {C2S: {}, S2C: {}}
         self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
         self.longpoll = False
 
@@ -43,15 +44,16 @@ class Measures:
         return {WsFrame: self._ws, Http1Response: self._response}
 
     def _ws(self, e: WsFrame) -> None:
-        key = e.direction, e.opcode
-        ws = self.ws
+        ws = self.ws[e.direction]
+        opcode = e.opcode
         try:  # (compiled, ``ws.get`` is a method call: twice the instructions of an item read)
-            ws[key] += 1
+            ws[opcode] += 1
         except KeyError:
-            ws[key] = 1
+            ws[opcode] = 1
 
     def _response(self, e: Http1Response) -> None:
-        if not e.interim and e.status != 101 and not e.content_type.startswith("text/event-stream"):
+        status = e.status  # a final answer, not a 101 (nor an interim one: ``e.interim``, without its property's call)
+        if (status < 100 or status >= 200) and not e.content_type.startswith("text/event-stream"):
             self.plain_answers += 1
 
 
@@ -78,7 +80,8 @@ class Measures:
             self.app_keys[app] = min(self.app_keys.get(app, keys(key)), keys(key))
         add_counts(self.wire, other.wire)
         add_counts(self.packets, other.packets)
-        add_counts(self.ws, other.ws)
+        for d, counts in other.ws.items():
+            add_counts(self.ws[d], counts)
         self.longpoll = self.longpoll or other.longpoll
 
     def result(self, frames: int) -> dict:
@@ -106,11 +109,9 @@ class Measures:
             out["hold_times_s"] = _series([p[2] for p in x.polls])
             # after each held poll's answer, until its client (by address, on any connection) had a request waiting
             out["blind_windows_s"] = _series([p[3] for p in x.polls if p[3] is not None and p[2] >= SCENARIO_MIN_HOLD])
-        if self.ws:
-            frames: dict[str, dict[str, int]] = {"client->server": {}, "server->client": {}}
-            for (direction, opcode), count in sorted(self.ws.items(), key=lambda x: (x[0][0].value, x[0][1])):
-                frames[direction.value][WS_OPCODES.get(opcode, f"0x{opcode:x}")] = count
-            out["ws_frames"] = frames
+        if self.ws[C2S] or self.ws[S2C]:
+            out["ws_frames"] = {d.value: {WS_OPCODES.get(opcode, f"0x{opcode:x}"): count
+                                          for opcode, count in sorted(self.ws[d].items())} for d in (C2S, S2C)}
         if sse.events or sse.comments:
             out["sse_events"], out["sse_comments"] = sse.events, sse.comments
             if sse.gap_min is not None:
@@ -126,7 +127,7 @@ class Measures:
             out["responses"] += h3.responses
         if grpc.up or grpc.down:
             out["grpc_messages"] = {"client->server": grpc.up, "server->client": grpc.down}
-        ws_data_down = sum(n for (d, opcode), n in self.ws.items() if d is S2C and opcode < 3)
+        ws_data_down = sum(n for opcode, n in self.ws[S2C].items() if opcode < 3)
         server_messages = (self.plain_answers + ws_data_down + sse.events + h2.answers + h2.pushed + grpc.down
                            + h3.responses + h3.opened["server"]["push"] + h3.wt_server_messages)
         out["server_messages"] = server_messages

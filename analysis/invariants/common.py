@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import ClassVar
 
-from ..events import C2S, Direction, Event, Undecodable
+from ..events import C2S, WS_DATA_OPCODES, Direction, Event, Undecodable, WsFrame
 from ..findings import MAX_FRAMES
 from . import Check
 
@@ -56,14 +56,13 @@ class Unprompted:
         self.frames: list[int] = []
 
     def message(self, key: object, direction: Direction, frame: int) -> None:
-        if direction is C2S:
-            self.prompted[key] = True
-        elif self.prompted.pop(key, False) is False:
-            self.count += 1
-            if len(self.frames) < MAX_FRAMES:
-                self.frames.append(frame)
-        else:
-            self.prompted[key] = False
+        _message(self, key, direction, frame)
+
+    def frame(self, e: WsFrame) -> None:
+        """A WebSocket frame, keyed by its connection: a data frame is a message, a control frame passes by. (The
+        WebSocket tracker's handler itself: one call a frame.)"""
+        if e.opcode in WS_DATA_OPCODES:  # ``e.is_data``, without the property's call
+            _message(self, e.conn, e.direction, e.frame)
 
     def forget(self, conn: int, keyed_by_conn: bool = True) -> None:
         if keyed_by_conn:
@@ -71,6 +70,18 @@ class Unprompted:
         else:
             for key in [k for k in self.prompted if k[0] == conn]:
                 del self.prompted[key]
+
+
+def _message(u: Unprompted, key: object, direction: Direction, frame: int) -> None:
+    """``Unprompted.message``: one message of ``key`` (a module function: compiled, its callers here call it in C)."""
+    if direction is C2S:
+        u.prompted[key] = True
+    elif u.prompted.pop(key, False) is False:
+        u.count += 1
+        if len(u.frames) < MAX_FRAMES:
+            u.frames.append(frame)
+    else:
+        u.prompted[key] = False
 
 
 class StreamIds:

@@ -210,7 +210,7 @@ class Exchanges(Tracker):
         return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
 
     def feed(self, e: Event) -> None:
-        self.handler(e.__class__)(e)
+        self.handler(type(e))(e)
 
     def opened(self, conn: Connection) -> None:
         self.client_of[conn.id] = conn.client[0]

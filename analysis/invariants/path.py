@@ -132,7 +132,7 @@ def compile_connection(conn: Connection, events: list[Event]) -> tuple[list[Exch
     ws: Exchange | None = None
     ws_off = {C2S: 0, "s": 0}
     for e in events:
-        kind = e.__class__
+        kind = type(e)
         if kind is TcpClose:
             if e.direction is C2S and facts.client_left is None:
                 facts.client_left = e.ts

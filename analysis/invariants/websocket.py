@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..events import C2S, S2C, WS_DATA_OPCODES, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
+from ..events import C2S, S2C, Direction, Event, Http1Request, Http1Response, Undecodable, WsFrame
 from ..findings import MAX_FRAMES, Finding
 from . import Check, Expectation, Tracker, plural, register
 from .common import SyntaxCheck, Unprompted
@@ -157,9 +157,11 @@ class ServerFrames(Tracker):
     def __init__(self) -> None:
         self.unprompted = Unprompted()
 
+    def handler(self, kind: type[Event]):
+        return self.unprompted.frame  # one call a frame
+
     def feed(self, e: WsFrame) -> None:
-        if e.opcode in WS_DATA_OPCODES:  # ``e.is_data``, without the property's call (once per frame)
-            self.unprompted.message(e.conn, e.direction, e.frame)
+        self.unprompted.frame(e)
 
     def ended(self, conn: int) -> None:
         self.unprompted.forget(conn)

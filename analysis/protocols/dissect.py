@@ -309,7 +309,7 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
                swap: Callable[[int], None] | None = None) -> Iterator[Opened | Event | ConnectionEnded]:
     flipped = None
     for item in items:
-        kind = item.__class__
+        kind = type(item)
         if kind is Opened:
             router = routers[item.conn.id] = _Router(item.conn, swap, keylog)
             if router.unsure:
@@ -338,17 +338,17 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
         router.flip = False
 
 
-_UDP, _SKIP, _TAKEN = "udp", "skip", []  # what ``_lane_step`` says of a frame (with None: the general way)
+_UDP, _SKIP, _TAKEN = "udp", "skip", ()  # what ``_lane_step`` says of a frame (with None: the general way)
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
 
 
 def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lane_of: Callable, fast: Callable,
                routers: dict, owner: dict | None, fallback: str | None):
     """An Ethernet frame on the fast lane: IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles
-    are known, a pure ACK or the next in-order bytes, straight to the parser. Says what became of it: a list when
-    it was taken (the events it released, most often none), ``_SKIP`` for another part's flow (known by the 12 bytes
-    of its addresses and ports), ``_UDP`` for IPv4 UDP (no TCP to look for), None for the general way. Compiled, the
-    headers' fields are read as C integers; as Python, struct's unpack is faster (``_TYPED``)."""
+    are known, a pure ACK or the next in-order bytes, straight to the parser. Says what became of it: the events it
+    released when it was taken (a list, or most often the empty tuple), ``_SKIP`` for another part's flow (known by
+    the 12 bytes of its addresses and ports), ``_UDP`` for IPv4 UDP (no TCP to look for), None for the general way.
+    Compiled, the headers' fields are read as C integers; as Python, struct's unpack is faster (``_TYPED``)."""
     if len(data) < 54:
         return None
     seq = ack = 0
@@ -408,7 +408,7 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
     a list costs less than a generator made for each)."""
     out: list = []
     for item in items:
-        kind = item.__class__
+        kind = type(item)
         if kind is Opened:
             from .http3 import Http3Connection  # loaded with the first QUIC connection
 

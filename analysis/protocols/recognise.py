@@ -91,10 +91,11 @@ class Traits:
 
     def _response(self, e: Http1Response) -> None:
         self.http1 = self.answered = True
-        if not e.interim:
+        status = e.status
+        if not 100 <= status < 200 or status == 101:  # not e.interim, read without its property's call
             self.finals += 1
         self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
-        self.h2c_switched = self.h2c_switched or (e.status == 101 and "h2c" in e.upgrade
+        self.h2c_switched = self.h2c_switched or (status == 101 and "h2c" in e.upgrade
                                                   and self.h2c_request is not None)
 
     def _end(self, e: Http1End) -> None:

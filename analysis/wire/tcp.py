@@ -522,7 +522,7 @@ class Reassembler:
         for item in merge(attempts, ((c.id, c) for c in conns), key=itemgetter(0)):
             out: list = []
             conn = item[1]
-            if conn.__class__ is bytes:
+            if type(conn) is bytes:
                 conn = self._connect(conn, out, watch=False)
             if conn.info is None:
                 if not conn.pending:

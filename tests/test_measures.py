@@ -1,0 +1,56 @@
+"""The per-event counters behind the measures and the traits, on both paths: what each counts, read without the
+event's properties (``Http1Response.interim``) and keyed without tuples (``Measures.ws``), must say what the
+properties say."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.events import C2S, S2C, Http1Response, WsFrame
+from analysis.judge import Judge
+from analysis.protocols.recognise import Traits
+
+STATUSES = (100, 101, 102, 103, 199, 200, 204, 304, 404, 500, 99, 0)
+
+
+def _response(status: int, content_type: str = "text/plain") -> Http1Response:
+    return Http1Response(1.0, 3, 1, S2C, status=status, content_type=content_type)
+
+
+def _frame(direction, opcode: int, frame: int) -> WsFrame:
+    return WsFrame(1.0, frame, 1, direction, opcode=opcode, masked=direction is C2S)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_plain_answer_is_a_final_response_that_is_no_101_and_no_event_stream(status):
+    measures = Judge().measures
+    count = measures.handlers()[Http1Response]
+    count(_response(status))
+    count(_response(status, "text/event-stream; charset=utf-8"))
+    assert measures.plain_answers == (not _response(status).interim and status != 101)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_traits_count_every_final_response_and_a_101_among_them(status):
+    traits = Traits()
+    traits.handler(Http1Response)(_response(status))
+    assert traits.finals == (not _response(status).interim)
+    assert traits.answered and traits.http1
+
+
+def test_websocket_frames_are_counted_by_direction_and_opcode_and_merge_across_parts():
+    whole, part, other = Judge(), Judge(), Judge()
+    frames = [_frame(S2C, 1, 4), _frame(S2C, 1, 5), _frame(S2C, 2, 6), _frame(C2S, 1, 7), _frame(C2S, 9, 8),
+              _frame(S2C, 0x3, 9), _frame(S2C, 10, 10), _frame(S2C, 0, 11)]
+    for i, e in enumerate(frames):
+        whole.measures.handlers()[WsFrame](e)
+        (part if i % 2 else other).measures.handlers()[WsFrame](e)
+    part.measures.absorb(other.measures, lambda key: key)
+    for j in (whole, part):
+        out = j.measures.result(len(frames))
+        assert out["ws_frames"] == {"client->server": {"text": 1, "ping": 1},
+                                    "server->client": {"continuation": 1, "text": 2, "binary": 1, "0x3": 1,
+                                                       "pong": 1}}
+        assert list(out["ws_frames"]["server->client"]) == ["continuation", "text", "binary", "0x3", "pong"]
+        assert out["server_messages"] == 4  # server data frames (opcodes 0-2), not control frames
+    assert "ws_frames" not in Judge().measures.result(0)
