@@ -123,10 +123,10 @@ class _Open:
         self.checks: dict[str, Check] = {}
         self.active: set[str] = set()
         self.traits = Traits()
-        self.handlers: dict[type, list | dict] = {}  # made per event type when first asked (``handlers_for``): an open
+        self.handlers: dict[type, list | tuple] = {}  # made per event type when first asked (``handlers_for``): an open
         # connection that has shown few types (a flood's) costs few lists
         # The handlers of each event type that joins no family, or only one already joined: no question to ask.
-        self.ready: dict[type, list | dict] = {}
+        self.ready: dict[type, list | tuple] = {}
 
     def join(self, family: str) -> None:
         for name in (*_NEEDS.get(family, ()), family):
@@ -137,11 +137,11 @@ class _Open:
         self.handlers = {}
         self.ready = {}
 
-    def handlers_for(self, kind: type) -> list | dict:
+    def handlers_for(self, kind: type) -> list | tuple:
         """The callables an event of ``kind`` goes to (the joined checks that want it, the traits, the capture-wide
         handlers), made once per type: an event costs one lookup and its handlers. When a check takes one
-        direction only (``Check.only``), a list per direction instead (in the same order, without the checks that
-        skip that direction)."""
+        direction only (``Check.only``), a list per direction instead, the client's then the server's (in the same
+        order, without the checks that skip that direction)."""
         fns = self.handlers.get(kind)
         if fns is None:
             picked = [(check.only, fn) for check in self.checks.values()
@@ -149,7 +149,7 @@ class _Open:
             rest = [self.traits.handler(kind)] if kind in TRAIT_TYPES else []
             rest.extend(self.shared.get(kind, ()))
             if any(only is not None for only, _ in picked):
-                fns = {d: [fn for only, fn in picked if only is None or only is d] + rest for d in (C2S, S2C)}
+                fns = tuple([fn for only, fn in picked if only is None or only is d] + rest for d in (C2S, S2C))
             else:
                 fns = [fn for _, fn in picked] + rest
             self.handlers[kind] = fns
@@ -396,8 +396,8 @@ def _deliver(o: _Open, e: Event) -> None:
             handlers = o.handlers_for(kind)
         else:
             handlers = _ready(o, kind)
-    if type(handlers) is dict:  # a list per direction (``handlers_for``)
-        handlers = handlers[e.direction]
+    if type(handlers) is tuple:  # a list per direction, client's then server's (``handlers_for``)
+        handlers = handlers[e.direction is S2C]
     done = None
     for handle in handlers:
         if handle(e) is not None:  # it wants no more of this type on this connection
@@ -411,11 +411,11 @@ def _drop(o: _Open, kind: type, done: list) -> None:
     change what they keep (a capture-wide recorder that let the connection go): taken out of its lists. (A family
     joining later makes the lists afresh; each then says so again at its next event.)"""
     fns = o.handlers.get(kind)
-    for group in (fns.values() if type(fns) is dict else (fns,)) if fns is not None else ():
+    for group in (fns if type(fns) is tuple else (fns,)) if fns is not None else ():
         group[:] = [fn for fn in group if fn not in done]
 
 
-def _ready(o: _Open, kind: type) -> list | dict:
+def _ready(o: _Open, kind: type) -> list | tuple:
     """Join the family ``kind`` shows, if new; then its handlers, kept ready: its type alone decides."""
     if kind in _BY_TYPE and _BY_TYPE[kind] not in o.active:
         o.join(_BY_TYPE[kind])

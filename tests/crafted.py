@@ -118,6 +118,23 @@ def ws_frame(payload: bytes, opcode: int = 1, masked: bool = False, fin: bool = 
     return head + payload
 
 
+def ws_long_length(path: os.PathLike, length: int, masked: bool = False, split: bool = False) -> str:
+    """A WebSocket session whose server, after one text frame, begins a binary frame declaring a 64-bit payload
+    ``length`` (written as is: 2**63 and above have the bit RFC 6455 §5.2 forbids), followed by 20 bytes of it; its
+    header in one segment, or ``split`` across two. The client then sends one masked frame."""
+    head = bytes([0x82, (0x80 if masked else 0) | 127]) + length.to_bytes(8, "big") + (b"abcd" if masked else b"")
+    c = Conv(client=("10.0.0.1", 40000)).handshake()
+    c.send(C, WS_UPGRADE)
+    if split:
+        c.send(S, WS_101 + ws_frame(b"hello") + head[:3])
+        c.send(S, head[3:] + b"x" * 20)
+    else:
+        c.send(S, WS_101 + ws_frame(b"hello") + head + b"x" * 20)
+    c.send(C, ws_frame(b"ask", masked=True))
+    c.close(C)
+    return c.write(path)
+
+
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.built import missing
-from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ok, ws_frame
+from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ok, ws_frame, ws_long_length
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -97,7 +97,7 @@ def captures(tmp_path_factory, corpus) -> list[tuple[str, str | None]]:
 
 def _crafted(tmp: Path) -> list[str]:
     """Small captures that hold and break: a WebSocket session with a masked server frame, HTTP/1.1 keep-alive
-    with a response before its request, a connection cut mid-way."""
+    with a response before its request, a connection cut mid-way, WebSocket lengths at the edge of 64 bits."""
     ws = Conv().handshake()
     ws.send(C, WS_UPGRADE)
     ws.send(S, WS_101)
@@ -114,8 +114,10 @@ def _crafted(tmp: Path) -> list[str]:
     h1.close(S, how="R")
     cut = Conv(client=("10.0.0.1", 40003)).handshake()
     cut.send(C, get("/never-answered"))
+    # 64-bit WebSocket lengths: compiled, a length is a C integer (2**63 is a violation; 2**63 - 1 a frame still coming)
+    edges = [ws_long_length(tmp / f"crafted-ws-length-{n}.pcap", n, masked=True) for n in (2**63, 2**63 - 1)]
     return [ws.write(tmp / "crafted-ws.pcap"), h1.write(tmp / "crafted-h1.pcapng", ng=True),
-            cut.write(tmp / "crafted-cut.pcap")]
+            cut.write(tmp / "crafted-cut.pcap"), *edges]
 
 
 def test_the_variable_chooses_the_path(compiled):

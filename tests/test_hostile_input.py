@@ -5,6 +5,8 @@
 - pcapng structure: a damaged length for every block type, options running past their block.
 - Streams: ``-``, process substitution, /dev/stdin, a FIFO without a writer, a closed stdout.
 - A file damaged mid-way: its exit code and its JSON verdict agree.
+- WebSocket payload lengths at the edge of 64 bits: the largest RFC 6455 allows is a frame still coming, the next
+  one up is a frame-syntax violation, on both paths (compiled, a length is a C integer).
 - Link layers that already work and must keep working: Linux cooked v2, NULL/LOOP, raw IP, QinQ, IPv6 extension
   headers, one pcapng with several link types. (Cooked v1, a single VLAN tag and plain IPv6 are in
   tests/test_tcp_realities.py.)
@@ -40,7 +42,7 @@ from analysis.wire.fragments import (
 )
 from analysis.wire.pcapread import FileFacts, read_frames
 from tests import pcapng
-from tests.crafted import C, Conv, S, get, ok
+from tests.crafted import C, Conv, S, get, ok, ws_long_length
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -685,3 +687,24 @@ def test_one_pcapng_with_several_link_types(tmp_path):
     frames.sort(key=lambda f: f[1])
     r = analyse(pcapng.write(tmp_path / "multi.pcapng", frames))
     assert r.verdict == "pass" and r.measures["connections"] == 2
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-segment", "split-header"])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_a_websocket_length_with_its_top_bit_set_is_a_frame_syntax_violation(tmp_path, split, masked):
+    r = analyse(ws_long_length(tmp_path / "msb.pcap", 2**63, masked=masked, split=split))
+    [f] = [f for f in r.findings if f.invariant == "websocket.frame-syntax"]
+    assert f.status.value == "violated" and "most significant bit set (RFC 6455 §5.2" in f.detail
+    assert r.measures["ws_frames"]["server->client"] == {"text": 1}
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-segment", "split-header"])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_the_largest_websocket_length_is_a_frame_still_coming(tmp_path, split, masked):
+    """2**63 - 1 payload bytes declared, 20 sent: the frame never ends in the capture and is not reported (as in
+    Wireshark); nothing after its header is read as another frame (a header position past 2**63 must not wrap). The
+    masked variant moves the payload by the key's four bytes."""
+    r = analyse(ws_long_length(tmp_path / "max.pcap", 2**63 - 1, masked=masked, split=split))
+    assert all(f.status.value != "violated" for f in r.findings if f.invariant == "websocket.frame-syntax")
+    assert r.measures["ws_frames"]["server->client"] == {"text": 1}
+    assert r.measures["ws_frames"]["client->server"] == {"text": 1}

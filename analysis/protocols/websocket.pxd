@@ -10,9 +10,9 @@ cdef class WsParser:
     cdef public Py_ssize_t _remaining
     cdef public bint broken
 
-    cpdef feed(self, data, double ts, Py_ssize_t frame)
-    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, b0=int, b1=int, size=Py_ssize_t, length=Py_ssize_t, end=Py_ssize_t)
-    cpdef _frames(self, data, double ts, Py_ssize_t frame)
+    cpdef feed(self, data, ts, frame)  # ts and frame stay the objects they came as: each frame's event holds them
+    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, b0=int, b1=int, size=Py_ssize_t, length=Py_ssize_t, here=Py_ssize_t)
+    cpdef _frames(self, data, ts, frame)
 
 @cython.locals(avail=Py_ssize_t, b0=int, b1=int, n=Py_ssize_t, size=Py_ssize_t)
 cpdef tuple _header(buf, Py_ssize_t i)

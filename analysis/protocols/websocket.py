@@ -58,17 +58,17 @@ class WsParser:
                 self.stream.feed(data[i:], ts, frame)  # a header split across segments
                 return
             b0, b1, size, length = hdr
-            if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125):
-                self._invalid(b0, ts, frame)
+            if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125) or length < 0:
+                self._invalid(b0, length, ts, frame)
                 return
-            end = i + size + length
+            here = n - i - size  # the payload bytes this segment can hold (a sum could pass 2**63: RFC 6455 allows it)
             args = (ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
                     length, frame, ts)
-            if end > n:
-                self._pending, self._remaining = list(args), end - n  # (its last two are the frame's last byte's)
+            if length > here:
+                self._pending, self._remaining = list(args), length - here  # (its last two: the frame's last byte's)
                 return
             out.append(WsFrame(*args))
-            i = end
+            i += size + length
 
     def run(self) -> None:
         """Parse what the buffer holds (bytes handed over after the 101, or a header split across segments)."""
@@ -94,16 +94,17 @@ class WsParser:
             self.out.append(WsFrame(*args))
 
     def _valid(self, b0: int, length: int, ts: float, frame: int) -> bool:
-        if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125):
-            self._invalid(b0, ts, frame)
+        if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125) or length < 0:
+            self._invalid(b0, length, ts, frame)
             return False
         return True
 
-    def _invalid(self, b0: int, ts: float, frame: int) -> None:
+    def _invalid(self, b0: int, length: int, ts: float, frame: int) -> None:
         self.broken = True
         self.stream.clear()
-        self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket",
-                                    f"byte 0x{b0:02x} does not start a valid WebSocket frame"))
+        why = (f"byte 0x{b0:02x} does not start a valid WebSocket frame" if length >= 0 else
+               "a frame's 64-bit payload length has its most significant bit set (RFC 6455 §5.2: it must be 0)")
+        self.out.append(Undecodable(ts, frame, self.conn, self.direction, "websocket", why))
 
     def gap(self, ts: float, frame: int) -> None:
         """Bytes are missing: frame boundaries are lost for the rest of this direction."""
@@ -129,7 +130,8 @@ class WsParser:
 
 
 def _header(buf, i: int) -> tuple[int, int, int, int] | None:
-    """(byte0, byte1, header size, payload length) of the frame at ``buf[i]``, once its whole header is there."""
+    """(byte0, byte1, header size, payload length) of the frame at ``buf[i]``, once its whole header is there. A
+    64-bit length whose most significant bit is set (not a length: RFC 6455 §5.2) is -1: it fits no C integer."""
     avail = len(buf) - i
     if avail < 2:
         return None
@@ -145,7 +147,7 @@ def _header(buf, i: int) -> tuple[int, int, int, int] | None:
         size = 10
         if avail < 10:
             return None
-        n = int.from_bytes(buf[i + 2:i + 10], "big")
+        n = -1 if buf[i + 2] & 0x80 else int.from_bytes(buf[i + 2:i + 10], "big")
     if b1 & 0x80:
         size += 4
     if avail < size:
