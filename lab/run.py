@@ -104,7 +104,8 @@ def run(scenarios: list[str], profile: str = "", quiet: bool = False, yours: You
     _give_to_user(CAPTURES)
     captures = {name: (f"misbehave-{name}" if profile else name) for name in scenarios}
     for name, cap in captures.items():
-        for stale in (CAPTURES / f"{cap}.pcapng", CAPTURES / f"{cap}.pcapng.part"):
+        # A key log left by an interrupted run would be embedded in this run's capture, beside its own keys.
+        for stale in (CAPTURES / f"{cap}.pcapng", CAPTURES / f"{cap}.pcapng.part", CAPTURES / f".{name}.keys"):
             stale.unlink(missing_ok=True)
         # The capture sidecar writes this into the pcapng's section header as its comment.
         note = CAPTURES / f".{cap}.comment"

@@ -8,6 +8,7 @@ comparison uses the matching frame from our events.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyshark
@@ -105,23 +106,47 @@ class QuicView:
     a timer that fired early under load); ``resent_in`` the packets carrying data of such a stream. tshark
     dissects resent stream bytes as if new: it reports their HTTP/3 frames again, or drops frames of the stream
     altogether (tests/test_quic_reader.py shows both), so those streams are no oracle and are left out of the
-    comparison on both sides."""
+    comparison on both sides.
+
+    ``decoded_as`` holds the UDP ports tshark was told to read as QUIC (``-d udp.port==P,quic``): a connection's
+    ports that tshark gives to another protocol by its port table, which UDP consults before the QUIC heuristic
+    (a client on 34980 is read as EtherCAT, its whole connection undecrypted: docs/wireshark.md). Nothing is left
+    out for them; told, tshark reads such a connection in full (tests/test_quic_ports.py)."""
 
     events: Counter
     resent: set[tuple[int, int]] = field(default_factory=set)
     resent_in: set[int] = field(default_factory=set)
+    decoded_as: set[int] = field(default_factory=set)
 
 
-def tshark_quic_view(path: str) -> QuicView:
+_UDP_PORTS: frozenset[int] | None = None
+
+
+def tshark_udp_ports() -> frozenset[int]:
+    """The UDP ports this tshark hands to a dissector of their own (``tshark -G decodes``, table udp.port)."""
+    global _UDP_PORTS
+    if _UDP_PORTS is None:
+        import subprocess
+
+        out = subprocess.run(["tshark", "-G", "decodes"], capture_output=True, text=True, check=True, timeout=60)
+        _UDP_PORTS = frozenset(int(row[1]) for row in (line.split("\t") for line in out.stdout.splitlines())
+                               if len(row) > 2 and row[0] == "udp.port" and row[1].isdigit())
+    return _UDP_PORTS
+
+
+def tshark_quic_view(path: str, decode_as: Iterable[int] = ()) -> QuicView:
     """From tshark's decrypted view (the keys in the capture's DSB): each HTTP/3 frame, keyed by the frame
-    holding its last byte, and the first packet each QUIC stream id appears in, with the sender's port."""
+    holding its last byte, and the first packet each QUIC stream id appears in, with the sender's port.
+    ``decode_as``: UDP ports tshark is told to read as QUIC."""
     import subprocess
 
     fields = ["frame.number", "udp.srcport", "udp.dstport", "quic.stream.stream_id", "http3.frame_type",
               "quic.stream.off", "quic.stream.offset", "quic.stream_data"]
-    cmd = ["tshark", "-n", "-r", path, "-Y", "quic", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
-           "-E", "separator=|", *[arg for f in fields for arg in ("-e", f)]]
-    view = QuicView(Counter())
+    ports = sorted(set(decode_as))
+    cmd = ["tshark", "-n", "-r", path, *[arg for p in ports for arg in ("-d", f"udp.port=={p},quic")], "-Y", "quic",
+           "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;", "-E", "separator=|",
+           *[arg for f in fields for arg in ("-e", f)]]
+    view = QuicView(Counter(), decoded_as=set(ports))
     seen: set[tuple[int, int, int]] = set()
     covered: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     packets: dict[tuple[int, int], list[int]] = {}
@@ -185,8 +210,10 @@ def our_quic_events(d: Dissection, skip: QuicView | None = None) -> Counter:
 
 
 def compare_quic(path: str, d: Dissection) -> tuple[Counter, Counter, QuicView]:
-    """Ours and tshark's, both without what tshark cannot be trusted on (QuicView)."""
-    view = tshark_quic_view(path)
+    """Ours and tshark's, both without what tshark cannot be trusted on (QuicView); tshark is told to read as QUIC
+    every port of a connection that its port table gives to another protocol."""
+    ports = {port for c in d.connections for port in (c.client[1], c.server[1])}
+    view = tshark_quic_view(path, decode_as=ports & tshark_udp_ports())
     theirs = Counter({k: n for k, n in view.events.items() if not (k[0] == "h3" and k[1] in view.resent_in)})
     return our_quic_events(d, skip=view), theirs, view
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 from collections import defaultdict
 
@@ -22,6 +23,33 @@ from aioquic.quic.events import QuicEvent
 from services.common import CERT_DIR
 
 QUIC_PORT = int(os.environ.get("SERVER_PORT") or 443)
+
+# UDP ports in Linux's ephemeral range (32768-60999, every container's default) that tshark 4.0 gives to another
+# protocol (`tshark -G decodes`, udp.port). Wireshark finds QUIC by a heuristic, which UDP tries only after the
+# ports' own dissectors, and no dissector is registered on 443 or 8443: a client on one of these ports has its
+# whole connection dissected as EtherCAT, PROFINET... and none of it decrypted (7 of them take every QUIC packet;
+# docs/wireshark.md). The lab's QUIC clients never use them, so its captures open decoded with no settings.
+WIRESHARK_UDP_PORTS = frozenset({
+    34962, 34980, 37008, 41170, 44818, 45564, 47000, 47808, 49999, 54328, 56000, 56001, 56500, 56501, 57000,
+    57001, 57032, 57033, 57500, 57501, 57532, 57533, 59000, 59001, 59032, 59033, 59500, 59501, 59532, 59533, 60001})
+
+
+def client_port(avoid: frozenset[int] = WIRESHARK_UDP_PORTS, tries: int = 64) -> int:
+    """A UDP port for a client to bind: one the kernel hands out as ephemeral right now, other than ``avoid``.
+    The ports drawn are held until one fits, so the kernel offers a new one each time."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(tries):
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)  # as aioquic binds: "::", dual stack
+            held.append(sock)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(("::", 0, 0, 0))
+            if (port := sock.getsockname()[1]) not in avoid:
+                return port
+    finally:
+        for sock in held:
+            sock.close()
+    raise OSError(f"the kernel offered no UDP port outside the {len(avoid)} to avoid in {tries} tries")
 
 
 def server_configuration() -> QuicConfiguration:
@@ -43,9 +71,9 @@ def client_configuration(server_name: str) -> QuicConfiguration:
 
 def h3_connect(host: str, protocol: type, port: int | None = None):
     """A client connection to ``host`` (the lab's QUIC port unless ``port``), verified against the lab's CA, its
-    keys logged; used as ``async with h3_connect(...) as client``."""
+    keys logged, from a port Wireshark leaves to QUIC (``client_port``); used as ``async with h3_connect(...)``."""
     return connect(host, QUIC_PORT if port is None else port, configuration=client_configuration(host),
-                   create_protocol=protocol, wait_connected=True)
+                   create_protocol=protocol, wait_connected=True, local_port=client_port())
 
 
 def open_wt_stream(h3: H3Connection, session: int, uni: bool = False) -> int:
