@@ -39,6 +39,9 @@ _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read 
 # Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
 # a set of numbers (finished streams, packet numbers held or acknowledged) may break into. Real peers stay far below
 # (a peer's MAX_STREAMS is typically 100 to 1000; ranges are as many as holes); only a hostile capture reaches them.
+# Packets that came before the ServerHello that gives their keys (RFC 9001 §4.1.4: a peer buffers them too), held
+# per connection until it comes; a capture can reorder a server's first datagrams.
+EARLY_KEPT = 16
 MAX_OPEN_STREAMS = 10_000
 MAX_SPANS = 10_000
 # Bytes of one connection's streams held out of order (after a hole): a receiver's windows bound them on the wire
@@ -279,6 +282,7 @@ class _QConn:
     held: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
     acked: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
     failed_1rtt: int = 0
+    early: list = field(default_factory=list)  # packets held for keys not yet derived (``EARLY_KEPT``)
 
 
 class QuicReader:
@@ -334,6 +338,9 @@ class QuicReader:
     @staticmethod
     def _end(qc: _QConn, out: list) -> None:
         info = qc.info
+        if qc.early and not info.unread:  # held to the end: the keys never came
+            info.unread = ("its server's ServerHello was not captured, so the keys of the packets after it cannot be "
+                           "derived")
         for direction in (C2S, S2C):
             held, acked = qc.held[direction], qc.acked[direction]
             if held.full or acked.full:
@@ -385,7 +392,7 @@ class QuicReader:
         keys = qc.keys.get(sd)
         if keys is None:
             if space == "1rtt" or (space == "handshake" and qc.random is not None):
-                self._no_keys(qc)
+                self._no_keys(qc, sd, (packet, pn_offset, long, frame, ts))
             return
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
@@ -405,15 +412,29 @@ class QuicReader:
                     self._fail(qc, "the keys the capture carries for it do not open its packets (wrong keys?)")
             return
         _opened(self, qc, direction, space, pn, plain, frame, ts, out)
+        if space == "initial" and qc.early and qc.suite is not None:  # the ServerHello came: open what waited for it
+            early, qc.early = qc.early, []
+            for d, held_space, *held in early:
+                self._packet(qc, d, held_space, *held, out)
 
-    def _no_keys(self, qc: _QConn) -> None:
+    def _no_keys(self, qc: _QConn, sd: tuple[str, Direction], packet: tuple) -> None:
+        """No keys for a packet of space and direction ``sd``: held while the ServerHello that gives them may still
+        come (``EARLY_KEPT``), else the connection cannot be read, and the reason says which keys it lacks."""
         if qc.random is None:
             self._fail(qc, "its ClientHello was not captured, so which keys fit it cannot be told")
         elif not self.secrets(qc.random):
             self._fail(qc, "it is encrypted and the capture carries no keys for it (embed them: editcap "
                            "--inject-secrets tls,KEYLOG, or pass --keylog)")
+        elif qc.suite is None:  # before the ServerHello: reordered, or the ServerHello is not in the capture
+            if len(qc.early) < EARLY_KEPT:
+                qc.early.append((sd[1], sd[0], *packet))
+            else:
+                self._fail(qc, f"more than {EARLY_KEPT} of its packets came before the server's ServerHello, which "
+                               "gives their keys (not captured, or that late)")
         else:
-            self._fail(qc, "the key log has no 1-RTT secrets for it")
+            label = KEYLOG_LABELS[(sd[0], sd[1] is C2S)]
+            self._fail(qc, f"the key log has no {label} for it, so its {sd[0]} packets from the "
+                           f"{'client' if sd[1] is C2S else 'server'} cannot be opened")
 
     # -- frames ------------------------------------------------------------------------------------
 
