@@ -137,7 +137,8 @@ class ServerFramesUnmasked(_Masking):
 
 @register
 class FrameSyntax(SyntaxCheck):
-    """After the 101 each side's bytes are well-formed WebSocket frames (known opcodes, short final control frames)."""
+    """After the 101 each side's bytes are well-formed WebSocket frames (known opcodes, short final control frames, a
+    64-bit length with its top bit clear)."""
 
     id = "websocket.frame-syntax"
     source = "RFC 6455 §5.2 (base framing), §5.5 (control frames)"
