@@ -42,8 +42,9 @@ def _same_as_one_process(files: list[str], cluster: str) -> None:
     for flags, split in (((), ()), (("--json",), ()), (("--json",), ("--parts", "2"))):
         one = _check("-j", "1", *flags, *files)
         spread = _check("--cluster", cluster, *split, *flags, *files)
-        assert spread.returncode == one.returncode == 2  # the damaged file says so, the rest are judged
-        assert spread.stdout == one.stdout
+        # the damaged file says so, the rest are judged; a failure shows what the spread run said
+        assert spread.returncode == one.returncode == 2, spread.stderr
+        assert spread.stdout == one.stdout, spread.stderr
         assert [line for line in spread.stderr.splitlines() if line.startswith(("error:", "warning:"))] == [
             line for line in one.stderr.splitlines() if line.startswith(("error:", "warning:"))]
 
