@@ -76,8 +76,18 @@ def test_a_wrong_address_is_one_sentence_and_exit_two(corpus, address, said):
 
 # -- workers in network namespaces -----------------------------------------------------------------------------
 
-_NS = ("dlxw1", "dlxw2")
-_NET = "10.231.{n}.{host}"  # one /30 per namespace, on veth pairs this test creates and removes
+# Names and addresses of this run's own: two runs of the suite on one host (two CI jobs, a developer beside CI) must
+# not take each other's namespaces, veth pairs or addresses (they did: "ip netns add" failed, or the scheduler
+# another run tore down refused its client).
+_RUN = os.getpid() % 4096
+_NS = (f"dlxw{_RUN}x1", f"dlxw{_RUN}x2")
+_VETH = f"dx{_RUN}v{{n}}{{end}}"  # at most 10 characters (an interface name takes 15)
+
+
+def _addr(n: int, host: int) -> str:
+    """Host 1 (this namespace's end) or 2 (the namespace's) of namespace n's /30, on the veth pair this test makes
+    and removes."""
+    return f"10.{224 + _RUN // 256}.{_RUN % 256}.{4 * n + host}"
 
 
 def _ip(*args: str, ns: str | None = None) -> None:
@@ -87,7 +97,7 @@ def _ip(*args: str, ns: str | None = None) -> None:
 
 def _teardown() -> None:
     for n, ns in enumerate(_NS, 1):
-        subprocess.run(["ip", "link", "del", f"dlxv{n}a"], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", _VETH.format(n=n, end="a")], capture_output=True, timeout=30)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
@@ -106,18 +116,19 @@ def test_workers_in_their_own_network_namespaces_reach_the_scheduler_over_tcp(fi
     _teardown()
     procs: list[subprocess.Popen] = []
     dask = str(Path(sys.executable).parent / "dask")
-    scheduler_ip = _NET.format(n=1, host=1)
+    scheduler_ip = _addr(1, 1)
     try:
         for n, ns in enumerate(_NS, 1):
             _ip("netns", "add", ns)
-            _ip("link", "add", f"dlxv{n}a", "type", "veth", "peer", "name", f"dlxv{n}b")
-            _ip("link", "set", f"dlxv{n}b", "netns", ns)
-            _ip("addr", "add", _NET.format(n=n, host=1) + "/30", "dev", f"dlxv{n}a")
-            _ip("link", "set", f"dlxv{n}a", "up")
-            _ip("addr", "add", _NET.format(n=n, host=2) + "/30", "dev", f"dlxv{n}b", ns=ns)
-            _ip("link", "set", f"dlxv{n}b", "up", ns=ns)
+            a, b = _VETH.format(n=n, end="a"), _VETH.format(n=n, end="b")
+            _ip("link", "add", a, "type", "veth", "peer", "name", b)
+            _ip("link", "set", b, "netns", ns)
+            _ip("addr", "add", _addr(n, 1) + "/30", "dev", a)
+            _ip("link", "set", a, "up")
+            _ip("addr", "add", _addr(n, 2) + "/30", "dev", b, ns=ns)
+            _ip("link", "set", b, "up", ns=ns)
             _ip("link", "set", "lo", "up", ns=ns)
-            _ip("route", "add", "default", "via", _NET.format(n=n, host=1), ns=ns)
+            _ip("route", "add", "default", "via", _addr(n, 1), ns=ns)
         with socket.socket() as s:
             s.bind((scheduler_ip, 0))
             port = s.getsockname()[1]
@@ -128,7 +139,7 @@ def test_workers_in_their_own_network_namespaces_reach_the_scheduler_over_tcp(fi
         _wait_for(port, scheduler_ip, 30)
         for n, ns in enumerate(_NS, 1):
             procs.append(subprocess.Popen(["ip", "netns", "exec", ns, dask, "worker", f"tcp://{scheduler_ip}:{port}",
-                                           "--host", _NET.format(n=n, host=2), "--nthreads", "1", "--no-dashboard",
+                                           "--host", _addr(n, 2), "--nthreads", "1", "--no-dashboard",
                                            "--name", ns], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
         _wait_for_workers(f"tcp://{scheduler_ip}:{port}", len(_NS), 60)
@@ -150,4 +161,4 @@ def _wait_for_workers(address: str, n: int, seconds: float) -> None:
     with Client(address, timeout="20s") as client:
         client.wait_for_workers(n, timeout=seconds)
         hosts = {w["host"] for w in client.scheduler_info()["workers"].values()}
-    assert hosts == {_NET.format(n=i, host=2) for i in range(1, n + 1)}, hosts
+    assert hosts == {_addr(i, 2) for i in range(1, n + 1)}, hosts
