@@ -129,8 +129,8 @@ def test_varints_read_alike_from_bytes_and_other_buffers_at_every_length(size, d
 
 
 def test_the_largest_varint_and_a_stream_at_the_top_of_quic_s_range_read_as_written():
-    """2**62 - 1 is QUIC's largest integer (RFC 9000 §16): it overflows a C int, and its 8-byte form has the two top bits
-    set. The frame walk reads stream ids, offsets and lengths as C integers when compiled."""
+    """2**62 - 1 is QUIC's largest integer (RFC 9000 §16): it overflows a C int, and its 8-byte form has the two top
+    bits set. The frame walk reads stream ids, offsets and lengths as C integers when compiled."""
     assert varint(b"\xff" * 8, 0) == ((1 << 62) - 1, 8)
     assert varint(bytearray(b"\x00\xbf\xff\xff\xff"), 1) == ((1 << 30) - 1, 5)
     big = (1 << 62) - 1
