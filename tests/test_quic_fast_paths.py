@@ -236,3 +236,16 @@ def test_packet_numbers_of_every_length_decode_as_rfc9000_says():
             for pn in {largest + 1, max(0, largest - win // 2 + 2), largest + win // 2 + 1}:  # the window it decodes
                 if 0 <= pn < 1 << 62:
                     assert decode_packet_number(pn & (win - 1), pn_len, largest) == pn, (pn, pn_len, largest)
+
+
+def test_a_data_frame_as_long_as_quic_allows_passes_by_counted_in_c_integers():
+    """A DATA frame of 2**62 - 1 bytes (QUIC's largest length) is told and passed by: the half's counts, C integers when
+    compiled (http3.pxd), hold it to the byte."""
+    h3, out = _reader()
+    big = (1 << 62) - 1
+    h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1", False, 1.0, 3))  # HEADERS: GET (static table)
+    h3.data(StreamData(0, S2C, 0, b"\x00" + _varint_bytes(big, 8) + b"x" * 100, False, 2.0, 4))
+    h3.data(StreamData(0, S2C, 0, b"y" * 50, False, 3.0, 5))
+    half = h3.halves[(S2C, 0)]
+    assert (half.skip, half.kind) == (big - 150, "frames")
+    assert [(e.ftype, e.length, e.frame) for e in out if e.direction is S2C] == [(0, big, 4)]
