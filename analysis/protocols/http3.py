@@ -454,15 +454,16 @@ class Http3Connection:
 
 def _data(h3: Http3Connection, x: StreamData) -> None:
     """``Http3Connection.data`` (a function of its own, which the compiled path types: http3.pxd)."""
-    direction, sid, data, fin, ts, frame = x.direction, x.stream_id, x.data, x.fin, x.ts, x.frame
+    _, direction, sid, data, fin, ts, frame = x  # (a NamedTuple: one unpacking, not six attribute reads)
     key = (direction, sid)
-    half = h3.halves.get(key)
+    halves = h3.halves
+    half = halves.get(key)
     if half is None:
-        half = h3.halves[key] = _Half()
+        half = halves[key] = _Half()
         h3.spoke = True
     if half.kind == "ignore":
         if fin:
-            del h3.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
+            del halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
         return
     if half.data_left and data:  # inside a DATA frame passed by (``_frames``): counted
         if len(data) < half.data_left:
@@ -504,4 +505,4 @@ def _data(h3: Http3Connection, x: StreamData) -> None:
     else:
         h3.busy.pop(key, None)
         if fin:  # read to its end, nothing left over: the QUIC reader delivers nothing of it again
-            del h3.halves[key]
+            del halves[key]

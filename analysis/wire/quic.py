@@ -18,9 +18,10 @@ import struct
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..events import C2S, S2C, Connection, Direction
-from .decode import Datagram
+from .decode import _NEW_TUPLE, Datagram
 from .quiccrypto import (
     KEYLOG_LABELS,
     SUITES,
@@ -52,9 +53,9 @@ MAX_OUT_OF_ORDER = 64 << 20
 MAX_OTHER_FLOWS = 10_000
 
 
-@dataclass(slots=True)
-class StreamData:
-    """Bytes of one stream, in order: ``data`` starts where the previous piece of that stream ended."""
+class StreamData(NamedTuple):
+    """Bytes of one stream, in order: ``data`` starts where the previous piece of that stream ended. (A NamedTuple,
+    made with ``tuple.__new__``: there is one for most datagrams, and a dataclass's ``__init__`` runs as Python.)"""
 
     conn: int
     direction: Direction  # who sent it
@@ -448,7 +449,8 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     src, sport, dst, dport, payload = dg
     a, b = (src, sport), (dst, dport)
     key = (a, b) if a <= b else (b, a)
-    qc = reader.conns.get(key)
+    conns = reader.conns
+    qc = conns.get(key)
     out: list = []
     if qc is None:
         qc = reader._open(key, a, frame, ts, payload, out)
@@ -471,7 +473,7 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
             qc.streams.clear()
             qc.finished.clear()
     if len(qc.closed) == 2:
-        del reader.conns[key]
+        del conns[key]
         reader._end(qc, out)
     return out
 
@@ -518,11 +520,11 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             dcid_len = qc.cid_len.get(direction)
             if dcid_len is None:
                 return  # a short packet before any long one from this side: nothing says where its header ends
-            packet = d[pos:]
-            keys = qc.keys.get(("1rtt", direction))
+            packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
+            sd = ("1rtt", direction)
+            keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
-                opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
-                                         qc.phase[direction])
+                opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
@@ -533,8 +535,9 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    if pn > qc.largest.get((space, direction), -1):
-        qc.largest[(space, direction)] = pn
+    sd = (space, direction)
+    if pn > qc.largest.get(sd, -1):
+        qc.largest[sd] = pn
     if space == "1rtt":
         qc.opened_1rtt += 1
         qc.held[direction].add(pn, pn + 1)
@@ -572,13 +575,13 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             if off + len(data) <= before:
                 info.retransmissions += 1
         elif fin and recv.done():
-            out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+            out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
             _finished(qc, key)
         return
     last = len(pieces) - 1
     for i, piece in enumerate(pieces):
         info.payload_bytes[direction] += len(piece)
-        out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done(), ts, frame))
+        out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
     if recv.done():
         _finished(qc, key)
 
