@@ -93,8 +93,8 @@ class Http3Connection:
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | Untracked | QuicClosed) -> None:
-        if isinstance(x, StreamData):
-            self.data(x)
+        if type(x) is StreamData:
+            _data(self, x)  # (what ``data`` does, without a method call: most items are stream bytes)
             return
         self.mark = _STALE
         if isinstance(x, StreamReset):
