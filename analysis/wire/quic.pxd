@@ -30,7 +30,7 @@ cdef class _Recv:
 cdef class _QConn:
     cdef public object info, odcid, random, suite
     cdef public tuple client
-    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked
+    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked, packets, wire_bytes
     cdef public set closed
     cdef public long long out_of_order, opened_1rtt, failed_1rtt
 

@@ -269,7 +269,8 @@ class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
     __slots__ = ("acked", "cid_len", "client", "closed", "crypto", "failed_1rtt", "finished", "held", "hello", "info",
-                 "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "phase", "random", "streams", "suite")
+                 "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random", "streams",
+                 "suite", "wire_bytes")
 
     def __init__(self, info: Connection, client: tuple[bytes, int], odcid: bytes) -> None:
         self.info = info
@@ -295,6 +296,7 @@ class _QConn:
         self.held: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
         self.acked: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
         self.failed_1rtt = 0
+        self.packets, self.wire_bytes = info.packets, info.wire_bytes  # its counts by direction (read a datagram)
 
 
 class QuicReader:
@@ -449,7 +451,7 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
     src, sport, dst, dport, payload = dg
     a, b = (src, sport), (dst, dport)
-    key = (a, b) if a <= b else (b, a)
+    key = (a, b) if src < dst or (src == dst and sport <= dport) else (b, a)  # (a <= b, without comparing tuples)
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
@@ -459,8 +461,8 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
             return out
     direction = C2S if a == qc.client else S2C
     info = qc.info
-    info.packets[direction] += 1
-    info.wire_bytes[direction] += len(payload)
+    qc.packets[direction] += 1
+    qc.wire_bytes[direction] += len(payload)
     info.last_frame, info.last_ts = frame, ts
     if not info.unread:
         try:
