@@ -4,7 +4,11 @@ the TCP ones).
 - The 1-RTT fast lane (``Keys.open_short``: a short header packet opened in one go) against the general way
   (``unprotect``, ``decode_packet_number``, ``open``), the lane switched off, on captures of real peers that
   reorder, resend, lose, update their keys and carry many streams.
-- ``decode_udp``'s one-struct read of Ethernet/IPv4/UDP against its general read of the same IP packet.
+- ``decode_udp``'s one-struct read of Ethernet/IPv4/UDP against its general read of the same IP packet, its header
+  fields read both ways (C integers when compiled, one struct as Python: ``decode._TYPED``), from bytes and from
+  other buffers.
+- ``varint`` from bytes (``_varint``: C integers when compiled) and from a bytearray or memoryview, every length, the
+  largest values and integers cut short; the frame walk's C integers at the top of QUIC's range (2**62 - 1).
 - ``Http3Connection.pending_frame``, kept from the halves holding bytes and worked out again only when something
   may have moved it, against the first frame begun and not yet reported over every half, after every piece of
   stream bytes; and HTTP/3 frames fed in any cut give the events they give whole (a frame not yet whole is not
@@ -17,16 +21,19 @@ import struct
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.events import C2S, S2C, Connection
 from analysis.protocols.dissect import Keylog, dissect
 from analysis.protocols.http3 import Http3Connection
+from analysis.wire import decode as decode_module
+from analysis.wire import quic as quic_module
 from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp
 from analysis.wire.pcapread import FileFacts, read_frames
-from analysis.wire.quic import QuicReader, StreamData
-from analysis.wire.quiccrypto import Keys, decode_packet_number
+from analysis.wire.quic import Malformed, QuicReader, StreamData, _frames, _QConn, _varint, varint
+from analysis.wire.quiccrypto import decode_packet_number
 from tests.quicpeers import key_update
 from tests.test_quic_reader import _one_response, pushed_page, webtransport
 
@@ -59,33 +66,92 @@ def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
     write_h3(1500, str(tmp_path / "h3.pcapng"))
     paths = [str(p) for p in [*paths, tmp_path / "h3.pcapng"]]
     taken: list[bool] = []
-    real = Keys.open_short
-    monkeypatch.setattr(Keys, "open_short", lambda self, *a: taken.append(r := real(self, *a)) or r)
+    real = quic_module._open_short  # what Keys.open_short does, as the reader calls it
+    monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: taken.append(r := real(keys, *a)) or r)
     fast = {p: _events(p) for p in paths}
-    monkeypatch.setattr(Keys, "open_short", lambda self, *a: None)
+    monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: None)
     slow = {p: _events(p) for p in paths}
     assert sum(r is not None for r in taken) > 1000, "the lane was seldom taken: the comparison proves little"
     assert any(r is None for r in taken), "the lane never handed a packet to the general way"
     assert slow == fast
 
 
-def _ipv4_udp(ihl: int, total: int, frag: int, proto: int, ulen: int, rest: bytes) -> bytes:
-    ip = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 7, frag, 64, proto, 0, b"\x0a\x00\x00\x01",
-                     b"\x0a\x00\x00\x02")
-    return ip + b"\x01" * max(0, ihl * 4 - 20) + struct.pack("!HHHH", 50000, 443, ulen, 0) + rest
+def _ipv4_udp(ihl: int, total: int, frag: int, proto: int, ulen: int, rest: bytes,
+              ports: tuple[int, int] = (50000, 443)) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 7, frag, 64, proto, 0, b"\xca\x00\x00\x01",
+                     b"\x0a\x00\x00\xfe")
+    return ip + b"\x01" * max(0, ihl * 4 - 20) + struct.pack("!HHHH", *ports, ulen, 0) + rest
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(ihl=st.sampled_from([5, 5, 5, 6, 4]), total=st.integers(0, 200), frag=st.sampled_from([0, 0x4000, 0x2000, 1]),
        proto=st.sampled_from([17, 17, 6]), ulen=st.integers(0, 200), rest=st.binary(max_size=120),
-       cut=st.integers(0, 40), ethertype=st.sampled_from([0x0800, 0x0800, 0x86DD, 0x8100]))
+       cut=st.integers(0, 40), ethertype=st.sampled_from([0x0800, 0x0800, 0x86DD, 0x8100]),
+       ports=st.sampled_from([(50000, 443), (443, 65535), (0xFFFF, 0x8000), (1, 2)]), high=st.booleans())
 def test_decode_udp_reads_ethernet_ipv4_with_one_struct_as_it_reads_the_ip_packet(ihl, total, frag, proto, ulen,
-                                                                                   rest, cut, ethertype):
-    packet = _ipv4_udp(ihl, total, frag, proto, ulen, rest)
+                                                                                   rest, cut, ethertype, ports, high):
+    if high:  # header fields with their high bit set (a C int of the wrong width would overflow or sign-extend)
+        total, ulen, frag = total | 0x8000, ulen | 0x8000, frag | 0x8000
+    packet = _ipv4_udp(ihl, total, frag, proto, ulen, rest, ports)
     packet = packet[:len(packet) - cut] if cut < len(packet) else b""
     frame = b"\x02" * 12 + ethertype.to_bytes(2, "big") + packet
     general = decode_udp(LINKTYPE_RAW, packet) if ethertype == 0x0800 else None
     assert decode_udp(LINKTYPE_ETHERNET, frame) == general
+    for typed in (True, False):  # the header read both ways (C integers compiled, one struct as Python)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(decode_module, "_TYPED", typed)
+            assert decode_udp(LINKTYPE_ETHERNET, frame) == general
+    for other in (bytearray(frame), memoryview(frame)):  # not bytes: the general way, to the same datagram
+        got = decode_udp(LINKTYPE_ETHERNET, other)
+        assert got == general or (got is not None and general is not None and got._replace(
+            src=bytes(got.src), dst=bytes(got.dst), payload=bytes(got.payload)) == general)
+
+
+def _varint_bytes(value: int, size: int) -> bytes:
+    return ((value | ((size.bit_length() - 1) << (8 * size - 2))).to_bytes(size, "big"))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(size=st.sampled_from([1, 2, 4, 8]), data=st.data(), before=st.binary(max_size=5), after=st.binary(max_size=5))
+def test_varints_read_alike_from_bytes_and_other_buffers_at_every_length(size, data, before, after):
+    top = (1 << (8 * size - 2)) - 1
+    value = data.draw(st.one_of(st.integers(0, top), st.sampled_from([0, top, top >> 1, top - 1])))
+    buf = before + _varint_bytes(value, size) + after
+    expected = (value, len(before) + size)
+    for kind in (bytes, bytearray, memoryview):
+        assert varint(kind(buf), len(before)) == expected
+    assert _varint(buf, len(before)) == expected
+    cut = buf[:len(before) + size - 1]  # the integer cut short by one byte: said so, never read as another
+    for kind in (bytes, bytearray, memoryview):
+        with pytest.raises(Malformed):
+            varint(kind(cut), len(before))
+    with pytest.raises(Malformed):
+        _varint(cut, len(before))
+
+
+def test_the_largest_varint_and_a_stream_at_the_top_of_quic_s_range_read_as_written():
+    """2**62 - 1 is QUIC's largest integer (RFC 9000 §16): it overflows a C int, and its 8-byte form has the two top
+    bits set. The frame walk reads stream ids, offsets and lengths as C integers when compiled."""
+    assert varint(b"\xff" * 8, 0) == ((1 << 62) - 1, 8)
+    assert varint(bytearray(b"\x00\xbf\xff\xff\xff"), 1) == ((1 << 30) - 1, 5)
+    big = (1 << 62) - 1
+    sid, off = big - 3, big - 10  # a client bidirectional stream; its bytes end just below 2**62
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
+    qc = _QConn(conn, (b"\x0a\x00\x00\x01", 1), b"")
+    reader = QuicReader(lambda random: {}, lambda: 0)
+    out: list = []
+    # STREAM with offset and length (0x0e) at 0, then at just below 2**62 (held: a hole before it), then an ACK (0x02):
+    # largest 2**62 - 1, its first range reaching down to 5, then one more range after a gap
+    plain = (b"\x0e" + _varint_bytes(sid, 8) + b"\x00\x05hello" + b"\x0e" + _varint_bytes(sid, 8)
+             + _varint_bytes(off, 8) + b"\x05world"
+             + b"\x02" + _varint_bytes(big, 8) + b"\x00\x01" + _varint_bytes(big - 5, 8) + b"\x01\x01")
+    _frames(reader, qc, C2S, "1rtt", plain, 7, 1.5, out)
+    assert [(x.stream_id, x.data, x.fin) for x in out] == [(sid, b"hello", False)]
+    recv = qc.streams[(C2S, sid)]
+    assert (recv.next, recv.pending, recv.held, qc.out_of_order) == (5, {off: b"world"}, 5, 5)
+    assert qc.acked[S2C].spans == [[1, 3], [5, big + 1]]  # 5..2**62-1, then after a gap of 1: 1..2
+    with pytest.raises(Malformed):  # the same STREAM frame with its length cut short
+        _frames(reader, qc, C2S, "1rtt", plain[:10], 8, 1.6, out)
 
 
 def _h3_stream_bytes(tmp_path) -> list[StreamData]:
@@ -171,3 +237,16 @@ def test_packet_numbers_of_every_length_decode_as_rfc9000_says():
             for pn in {largest + 1, max(0, largest - win // 2 + 2), largest + win // 2 + 1}:  # the window it decodes
                 if 0 <= pn < 1 << 62:
                     assert decode_packet_number(pn & (win - 1), pn_len, largest) == pn, (pn, pn_len, largest)
+
+
+def test_a_data_frame_as_long_as_quic_allows_passes_by_counted_in_c_integers():
+    """A DATA frame of 2**62 - 1 bytes (QUIC's largest length) is told and passed by: the half's counts, C integers when
+    compiled (http3.pxd), hold it to the byte."""
+    h3, out = _reader()
+    big = (1 << 62) - 1
+    h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1", False, 1.0, 3))  # HEADERS: GET (static table)
+    h3.data(StreamData(0, S2C, 0, b"\x00" + _varint_bytes(big, 8) + b"x" * 100, False, 2.0, 4))
+    h3.data(StreamData(0, S2C, 0, b"y" * 50, False, 3.0, 5))
+    half = h3.halves[(S2C, 0)]
+    assert (half.skip, half.kind) == (big - 150, "frames")
+    assert [(e.ftype, e.length, e.frame) for e in out if e.direction is S2C] == [(0, big, 4)]

@@ -16,3 +16,6 @@ cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
 @cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,
                start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong)
 cpdef object _lane_step(bytes data, number, ts, wirelen, lane_of, fast, dict routers, owner, fallback)
+
+@cython.locals(router=_Router)
+cpdef list _route_quic(list items, dict routers)

@@ -93,8 +93,8 @@ class Http3Connection:
     # -- input -------------------------------------------------------------------------------------
 
     def item(self, x: StreamData | StreamReset | StreamLost | PacketsMissed | Untracked | QuicClosed) -> None:
-        if isinstance(x, StreamData):
-            self.data(x)
+        if type(x) is StreamData:
+            _data(self, x)  # (what ``data`` does, without a method call: most items are stream bytes)
             return
         self.mark = _STALE
         if isinstance(x, StreamReset):
@@ -119,57 +119,7 @@ class Http3Connection:
                                       app=x.app))
 
     def data(self, x: StreamData) -> None:
-        key = (x.direction, x.stream_id)
-        half = self.halves.get(key)
-        if half is None:
-            half = self.halves[key] = _Half()
-            self.spoke = True
-        if half.kind == "ignore":
-            if x.fin:
-                del self.halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
-            return
-        data = x.data
-        if half.data_left and data:  # inside a DATA frame passed by (``_frames``): counted
-            if len(data) < half.data_left:
-                half.data_left -= len(data)
-                if not x.fin:
-                    return  # nothing to hold or read, and the frame's first byte is still the first one pending
-                data = b""
-            else:
-                data = data[half.data_left:]
-                half.data_left = 0
-                self._data_passed(x.direction, x.stream_id, half, x.ts, x.frame)
-        if data:
-            if half.skip >= len(data) and not x.fin and not half.buf.buf:
-                half.skip -= len(data)  # the body of a long DATA frame passing by: nothing to hold or read
-                return
-            half.buf.feed(data, x.ts, x.frame)
-            self.held += len(data)
-            if len(half.buf.buf) < half.need and not x.fin:
-                if self.held > MAX_HELD_UNPARSED:
-                    self._held_too_much(key, half)
-                return  # more of a frame not yet whole: nothing to read, and its first byte is where it was
-        self.mark = _STALE
-        fed = len(half.buf.buf)
-        try:
-            self._parse(x.direction, x.stream_id, half, x.fin)
-        except Malformed as exc:
-            self._malformed(x.direction, x.stream_id, half, str(exc))
-        if x.fin and (half.buf.buf or half.skip or half.data_left) and half.kind not in ("ignore", "raw"):
-            self._malformed(x.direction, x.stream_id, half, "the stream ended inside a frame")
-        if x.fin and not x.stream_id & 0x3:
-            self.carried.ended(x.direction, x.stream_id)
-        left = len(half.buf.buf)
-        self.held -= fed - left
-        if left or half.data_left:
-            if left and self.held > MAX_HELD_UNPARSED:
-                self._held_too_much(key, half)
-                return
-            self.busy[key] = half
-        else:
-            self.busy.pop(key, None)
-            if x.fin:  # read to its end, nothing left over: the QUIC reader delivers nothing of it again
-                del self.halves[key]
+        _data(self, x)
 
     def pending_frame(self) -> int | None:
         """The first frame begun and not yet reported: of bytes held (``busy``, kept by ``data``, the only way into
@@ -500,3 +450,59 @@ class Http3Connection:
         half.data_left = 0
         half.buf.clear()
         half.kind = "ignore"
+
+
+def _data(h3: Http3Connection, x: StreamData) -> None:
+    """``Http3Connection.data`` (a function of its own, which the compiled path types: http3.pxd)."""
+    _, direction, sid, data, fin, ts, frame = x  # (a NamedTuple: one unpacking, not six attribute reads)
+    key = (direction, sid)
+    halves = h3.halves
+    half = halves.get(key)
+    if half is None:
+        half = halves[key] = _Half()
+        h3.spoke = True
+    if half.kind == "ignore":
+        if fin:
+            del halves[key]  # its stream is over (the QUIC reader delivers nothing of it again)
+        return
+    if half.data_left and data:  # inside a DATA frame passed by (``_frames``): counted
+        if len(data) < half.data_left:
+            half.data_left -= len(data)
+            if not fin:
+                return  # nothing to hold or read, and the frame's first byte is still the first one pending
+            data = b""
+        else:
+            data = data[half.data_left:]
+            half.data_left = 0
+            h3._data_passed(direction, sid, half, ts, frame)
+    if data:
+        if half.skip >= len(data) and not fin and not half.buf.buf:
+            half.skip -= len(data)  # the body of a long DATA frame passing by: nothing to hold or read
+            return
+        half.buf.feed(data, ts, frame)
+        h3.held += len(data)
+        if len(half.buf.buf) < half.need and not fin:
+            if h3.held > MAX_HELD_UNPARSED:
+                h3._held_too_much(key, half)
+            return  # more of a frame not yet whole: nothing to read, and its first byte is where it was
+    h3.mark = _STALE
+    fed = len(half.buf.buf)
+    try:
+        h3._parse(direction, sid, half, fin)
+    except Malformed as exc:
+        h3._malformed(direction, sid, half, str(exc))
+    if fin and (half.buf.buf or half.skip or half.data_left) and half.kind not in ("ignore", "raw"):
+        h3._malformed(direction, sid, half, "the stream ended inside a frame")
+    if fin and not sid & 0x3:
+        h3.carried.ended(direction, sid)
+    left = len(half.buf.buf)
+    h3.held -= fed - left
+    if left or half.data_left:
+        if left and h3.held > MAX_HELD_UNPARSED:
+            h3._held_too_much(key, half)
+            return
+        h3.busy[key] = half
+    else:
+        h3.busy.pop(key, None)
+        if fin:  # read to its end, nothing left over: the QUIC reader delivers nothing of it again
+            del halves[key]

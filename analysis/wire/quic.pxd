@@ -4,8 +4,12 @@
 # Python class (tests wrap its methods). Offsets and numbers a peer writes fit in 62 bits (RFC 9000 §16).
 cimport cython
 
-@cython.locals(first=cython.int)
+@cython.locals(value=cython.longlong, end=Py_ssize_t)
 cpdef tuple varint(buf, Py_ssize_t pos)
+
+# C integers in and out for the frame walk (a 62-bit value fits a long long).
+@cython.locals(first=cython.int)
+cpdef (long long, Py_ssize_t) _varint(bytes buf, Py_ssize_t pos)
 
 cdef class Ranges:
     cdef public list spans
@@ -21,14 +25,30 @@ cdef class _Recv:
 
     @cython.locals(end=cython.longlong, pending=dict, out=list)
     cpdef list add(self, long long offset, bytes data, bint fin)
+    cpdef bint done(self)
 
-@cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong)
-cpdef _frames(reader, qc, direction, str space, bytes p, frame, ts, list out)
+cdef class _QConn:
+    cdef public object info, odcid, random, suite
+    cdef public tuple client
+    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked, packets, wire_bytes
+    cdef public set closed
+    cdef public list early
+    cdef public long long out_of_order, opened_1rtt, failed_1rtt
 
-@cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes)
-cpdef _datagram(reader, qc, direction, bytes d, frame, ts, list out)
+@cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong,
+               sid=cython.longlong, off=cython.longlong)
+cpdef _frames(reader, _QConn qc, direction, str space, bytes p, frame, ts, list out)
 
-cpdef _opened(reader, qc, direction, str space, pn, bytes plain, frame, ts, list out)
+@cython.locals(payload=bytes, qc=_QConn, conns=dict)
+cpdef list _feed(reader, frame, ts, dg)
+
+@cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple)
+cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
+
+@cython.locals(sd=tuple)
+cpdef _opened(reader, _QConn qc, direction, str space, pn, bytes plain, frame, ts, list out)
 
 @cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t)
-cpdef _stream(qc, direction, sid, off, bytes data, bint fin, frame, ts, list out)
+cpdef _stream(_QConn qc, direction, long long sid, long long off, bytes data, bint fin, frame, ts, list out)
+
+cpdef _finished(_QConn qc, tuple key)

@@ -17,16 +17,18 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..events import C2S, S2C, Connection, Direction
-from .decode import Datagram
+from .decode import _NEW_TUPLE, Datagram
 from .quiccrypto import (
     KEYLOG_LABELS,
     SUITES,
     VERSION_1,
     Keys,
     Unopenable,
+    _open_short,
     decode_packet_number,
     initial_keys,
     unprotect,
@@ -55,9 +57,9 @@ MAX_OUT_OF_ORDER = 64 << 20
 MAX_OTHER_FLOWS = 10_000
 
 
-@dataclass(slots=True)
-class StreamData:
-    """Bytes of one stream, in order: ``data`` starts where the previous piece of that stream ended."""
+class StreamData(NamedTuple):
+    """Bytes of one stream, in order: ``data`` starts where the previous piece of that stream ended. (A NamedTuple,
+    made with ``tuple.__new__``: there is one for most datagrams, and a dataclass's ``__init__`` runs as Python.)"""
 
     conn: int
     direction: Direction  # who sent it
@@ -139,8 +141,17 @@ _ENDLESS = float("inf")
 _PAST_END = "a variable-length integer runs past the end"
 
 
-def varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it)."""
+def varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """A QUIC variable-length integer (RFC 9000 §16) at ``pos``: (value, position after it). Any bytes-like buffer
+    (HTTP/3 reads its stream buffers, bytearrays), ``pos`` >= 0; ``_varint`` reads it, from bytes."""
+    if type(buf) is bytes:
+        return _varint(buf, pos)
+    value, end = _varint(bytes(buf[pos:pos + 8]), 0)  # the at most 8 bytes it may take
+    return value, pos + end
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """``varint`` of bytes (the frame walk's plaintext): compiled, C integers in and out (quic.pxd)."""
     try:
         first = buf[pos]
     except IndexError:
@@ -252,37 +263,44 @@ class _Recv:
                     self.held += len(pending[self.next])
         return out
 
-    @property
     def done(self) -> bool:
+        """All of its bytes arrived (its FIN's offset reached)."""
         return self.final is not None and self.next >= self.final
 
 
-@dataclass(slots=True)
 class _QConn:
-    info: Connection
-    client: tuple[bytes, int]
-    odcid: bytes
-    cid_len: dict[Direction, int] = field(default_factory=dict)  # DCID length of short packets each side sends
-    keys: dict[tuple[str, Direction], Keys] = field(default_factory=dict)
-    phase: dict[Direction, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    largest: dict[tuple[str, Direction], int] = field(default_factory=dict)
-    crypto: dict[Direction, _Recv] = field(default_factory=lambda: {C2S: _Recv(), S2C: _Recv()})
-    hello: dict[Direction, bytes] = field(default_factory=lambda: {C2S: b"", S2C: b""})
-    random: bytes | None = None
-    suite: int | None = None
-    streams: dict[tuple[Direction, int], _Recv] = field(default_factory=dict)  # open ones only
-    out_of_order: int = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
-    # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
-    # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
-    finished: dict[tuple[Direction, int], Ranges] = field(default_factory=dict)
-    closed: set = field(default_factory=set)
-    opened_1rtt: int = 0
-    # 1-RTT packet numbers each side sent that the capture holds, and those the other side acknowledged: a
-    # number acknowledged but not held is a packet the capture missed (packet numbers may skip; ACKs do not lie).
-    held: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
-    acked: dict[Direction, Ranges] = field(default_factory=lambda: {C2S: Ranges(), S2C: Ranges()})
-    failed_1rtt: int = 0
-    early: list = field(default_factory=list)  # packets held for keys not yet derived (``EARLY_KEPT``)
+    """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
+
+    __slots__ = ("acked", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt", "finished", "held", "hello",
+                 "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random",
+                 "streams", "suite", "wire_bytes")
+
+    def __init__(self, info: Connection, client: tuple[bytes, int], odcid: bytes) -> None:
+        self.info = info
+        self.client = client
+        self.odcid = odcid
+        self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
+        self.keys: dict[tuple[str, Direction], Keys] = {}
+        self.phase: dict[Direction, int] = {C2S: 0, S2C: 0}
+        self.largest: dict[tuple[str, Direction], int] = {}
+        self.crypto: dict[Direction, _Recv] = {C2S: _Recv(), S2C: _Recv()}
+        self.hello: dict[Direction, bytes] = {C2S: b"", S2C: b""}
+        self.random: bytes | None = None
+        self.suite: int | None = None
+        self.streams: dict[tuple[Direction, int], _Recv] = {}  # open ones only
+        self.out_of_order = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
+        # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
+        # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
+        self.finished: dict[tuple[Direction, int], Ranges] = {}
+        self.closed: set = set()
+        self.opened_1rtt = 0
+        # 1-RTT packet numbers each side sent that the capture holds, and those the other side acknowledged: a
+        # number acknowledged but not held is a packet the capture missed (packet numbers may skip; ACKs do not lie).
+        self.held: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
+        self.acked: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
+        self.failed_1rtt = 0
+        self.early: list = []  # packets held for keys not yet derived (``EARLY_KEPT``)
+        self.packets, self.wire_bytes = info.packets, info.wire_bytes  # its counts by direction (read a datagram)
 
 
 class QuicReader:
@@ -298,35 +316,7 @@ class QuicReader:
         self.unopened = 0  # QUIC packets that did not open
 
     def feed(self, frame: int, ts: float, dg: Datagram) -> list:
-        src, sport, dst, dport, payload = dg
-        a, b = (src, sport), (dst, dport)
-        key = (a, b) if a <= b else (b, a)
-        qc = self.conns.get(key)
-        out: list = []
-        if qc is None:
-            qc = self._open(key, a, frame, ts, payload, out)
-            if qc is None:
-                return out
-        direction = C2S if a == qc.client else S2C
-        info = qc.info
-        info.packets[direction] += 1
-        info.wire_bytes[direction] += len(payload)
-        info.last_frame, info.last_ts = frame, ts
-        if not info.unread:
-            try:
-                _datagram(self, qc, direction, payload, frame, ts, out)
-            except Malformed as exc:
-                self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
-            except IndexError:
-                self._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: a header is cut short")
-            except _TooMuch as exc:
-                self._fail(qc, f"{exc} (from frame {frame} on, it is not read)")
-                qc.streams.clear()
-                qc.finished.clear()
-        if len(qc.closed) == 2:
-            del self.conns[key]
-            self._end(qc, out)
-        return out
+        return _feed(self, frame, ts, dg)
 
     def finish(self) -> list:
         out: list = []
@@ -478,6 +468,40 @@ class QuicReader:
                 qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
 
 
+def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
+    """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
+    src, sport, dst, dport, payload = dg
+    a, b = (src, sport), (dst, dport)
+    key = (a, b) if src < dst or (src == dst and sport <= dport) else (b, a)  # (a <= b, without comparing tuples)
+    conns = reader.conns
+    qc = conns.get(key)
+    out: list = []
+    if qc is None:
+        qc = reader._open(key, a, frame, ts, payload, out)
+        if qc is None:
+            return out
+    direction = C2S if a == qc.client else S2C
+    info = qc.info
+    qc.packets[direction] += 1
+    qc.wire_bytes[direction] += len(payload)
+    info.last_frame, info.last_ts = frame, ts
+    if not info.unread:
+        try:
+            _datagram(reader, qc, direction, payload, frame, ts, out)
+        except Malformed as exc:
+            reader._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: {exc}")
+        except IndexError:
+            reader._fail(qc, f"its packet in frame {frame} is not well-formed QUIC: a header is cut short")
+        except _TooMuch as exc:
+            reader._fail(qc, f"{exc} (from frame {frame} on, it is not read)")
+            qc.streams.clear()
+            qc.finished.clear()
+    if len(qc.closed) == 2:
+        del conns[key]
+        reader._end(qc, out)
+    return out
+
+
 def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, frame: int, ts: float, out: list) -> None:
     """The packets of one datagram, each opened and read (the coalesced ones one after another)."""
     pos = 0
@@ -505,12 +529,12 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
                 return
             qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
             if ptype == 0:
-                token_len, p = varint(d, p)
+                token_len, p = _varint(d, p)
                 p += token_len
                 if direction is C2S and d[pos + 6:pos + 6 + dcid_len] != qc.odcid and not qc.crypto[C2S].next:
                     qc.odcid = d[pos + 6:pos + 6 + dcid_len]  # after a Retry
                     qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(qc.odcid)
-            length, p = varint(d, p)
+            length, p = _varint(d, p)
             end = p + length
             if end > len(d):
                 raise Malformed("a packet is longer than its datagram")
@@ -520,11 +544,12 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             dcid_len = qc.cid_len.get(direction)
             if dcid_len is None:
                 return  # a short packet before any long one from this side: nothing says where its header ends
-            packet = d[pos:]
-            keys = qc.keys.get(("1rtt", direction))
+            packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
+            sd = ("1rtt", direction)
+            keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
-                opened = keys.open_short(packet, 1 + dcid_len, qc.largest.get(("1rtt", direction), -1),
-                                         qc.phase[direction])
+                # (``Keys.open_short``'s function, called straight: no bound method made a packet)
+                opened = _open_short(keys, packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
@@ -535,8 +560,9 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    if pn > qc.largest.get((space, direction), -1):
-        qc.largest[(space, direction)] = pn
+    sd = (space, direction)
+    if pn > qc.largest.get(sd, -1):
+        qc.largest[sd] = pn
     if space == "1rtt":
         qc.opened_1rtt += 1
         qc.held[direction].add(pn, pn + 1)
@@ -557,7 +583,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             raise _TooMuch(f"it has more than {MAX_OPEN_STREAMS} streams open at once, more than duplexlab "
                            "follows in one connection")
         recv = qc.streams[key] = _Recv()
-    elif recv.done:
+    elif recv.done():
         return
     before, held = recv.next, recv.held
     pieces = recv.add(off, data, fin)
@@ -573,15 +599,15 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
         if data:
             if off + len(data) <= before:
                 info.retransmissions += 1
-        elif fin and recv.done:
-            out.append(StreamData(info.id, direction, sid, b"", True, ts, frame))
+        elif fin and recv.done():
+            out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
             _finished(qc, key)
         return
     last = len(pieces) - 1
     for i, piece in enumerate(pieces):
         info.payload_bytes[direction] += len(piece)
-        out.append(StreamData(info.id, direction, sid, piece, i == last and recv.done, ts, frame))
-    if recv.done:
+        out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
+    if recv.done():
         _finished(qc, key)
 
 
@@ -612,16 +638,16 @@ def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p:
         if ftype < 0x40:  # every frame type this reader knows is one byte
             pos += 1
         else:
-            ftype, pos = varint(p, pos)
+            ftype, pos = _varint(p, pos)
         if ftype == 0x00 or ftype == 0x01 or ftype == 0x1E:  # PADDING, PING, HANDSHAKE_DONE
             continue
         if 0x08 <= ftype <= 0x0F:
-            sid, pos = varint(p, pos)
+            sid, pos = _varint(p, pos)
             off = 0
             if ftype & 0x04:
-                off, pos = varint(p, pos)
+                off, pos = _varint(p, pos)
             if ftype & 0x02:
-                length, pos = varint(p, pos)
+                length, pos = _varint(p, pos)
             else:
                 length = n - pos
             if pos + length > n:
@@ -629,67 +655,67 @@ def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p:
             data, pos = p[pos:pos + length], pos + length
             _stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
         elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
-            largest, pos = varint(p, pos)
-            _, pos = varint(p, pos)
-            count, pos = varint(p, pos)
-            first, pos = varint(p, pos)
+            largest, pos = _varint(p, pos)
+            _, pos = _varint(p, pos)
+            count, pos = _varint(p, pos)
+            first, pos = _varint(p, pos)
             acked = qc.acked[S2C if direction is C2S else C2S] if space == "1rtt" else None
             if acked is not None and first <= largest:
                 acked.add(largest - first, largest + 1)
             smallest = largest - first
             for _ in range(count):
-                gap, pos = varint(p, pos)
-                length, pos = varint(p, pos)
+                gap, pos = _varint(p, pos)
+                length, pos = _varint(p, pos)
                 top = smallest - gap - 2
                 if acked is not None and top - length >= 0:
                     acked.add(top - length, top + 1)
                 smallest = top - length
             for _ in range(3 if ftype == 0x03 else 0):
-                _, pos = varint(p, pos)
+                _, pos = _varint(p, pos)
         elif ftype == 0x06:  # CRYPTO
-            off, pos = varint(p, pos)
-            length, pos = varint(p, pos)
+            off, pos = _varint(p, pos)
+            length, pos = _varint(p, pos)
             if pos + length > n:
                 raise Malformed("a CRYPTO frame runs past its packet")
             if space == "initial":
                 reader._hello(qc, direction, off, p[pos:pos + length])
             pos += length
         elif ftype == 0x04:  # RESET_STREAM
-            sid, pos = varint(p, pos)
-            err, pos = varint(p, pos)
-            _, pos = varint(p, pos)
+            sid, pos = _varint(p, pos)
+            err, pos = _varint(p, pos)
+            _, pos = _varint(p, pos)
             reader._reset(qc, direction, sid, frame, ts, out)
             out.append(StreamReset(conn, direction, sid, err, ts, frame))
         elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE
-            err, pos = varint(p, pos)
+            err, pos = _varint(p, pos)
             if ftype == 0x1C:
-                _, pos = varint(p, pos)
-            rlen, pos = varint(p, pos)
+                _, pos = _varint(p, pos)
+            rlen, pos = _varint(p, pos)
             reason = p[pos:pos + rlen].decode("utf-8", "replace")
             pos += rlen
             if direction not in qc.closed:
                 qc.closed.add(direction)
                 out.append(QuicClosed(conn, direction, err, reason, ftype == 0x1D, ts, frame))
         elif ftype == 0x07:  # NEW_TOKEN
-            length, pos = varint(p, pos)
+            length, pos = _varint(p, pos)
             pos += length
         elif ftype == 0x18:  # NEW_CONNECTION_ID
-            _, pos = varint(p, pos)
-            _, pos = varint(p, pos)
+            _, pos = _varint(p, pos)
+            _, pos = _varint(p, pos)
             if pos >= n:
                 raise Malformed("a NEW_CONNECTION_ID frame is cut short")
             pos += 1 + p[pos] + 16
         elif ftype in (0x1A, 0x1B):  # PATH_CHALLENGE, PATH_RESPONSE
             pos += 8
         elif ftype in (0x05, 0x11, 0x15):  # STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED: two integers
-            _, pos = varint(p, pos)
-            _, pos = varint(p, pos)
+            _, pos = _varint(p, pos)
+            _, pos = _varint(p, pos)
         elif ftype in (0x10, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19):  # one integer each
-            _, pos = varint(p, pos)
+            _, pos = _varint(p, pos)
         elif ftype == 0x30:  # DATAGRAM to the end of the packet
             pos = n
         elif ftype == 0x31:
-            length, pos = varint(p, pos)
+            length, pos = _varint(p, pos)
             pos += length
         else:
             raise Malformed(f"unknown frame type 0x{ftype:x}")

@@ -1,0 +1,14 @@
+# C types for http3.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
+# sets must be declared, and nothing may be added to it at run time. Http3Connection stays a Python class (tests wrap
+# its methods); a stream half lives only inside it (never pickled). Frame lengths a peer writes fit in 62 bits.
+cimport cython
+
+cdef class _Half:
+    cdef public object buf, data_at
+    cdef public str kind
+    cdef public bint started
+    cdef public long long skip, need, data_left, data_len
+
+@cython.locals(half=_Half, fin=bint, fed=Py_ssize_t, left=Py_ssize_t, key=tuple, halves=dict)
+cpdef _data(h3, x)

@@ -1,0 +1,9 @@
+# C types for decode.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
+# runs as it is on the pure path. The common UDP frame's header fields are read as C integers (``_TYPED``).
+cimport cython
+
+@cython.locals(ethertype=cython.int, vihl=cython.int, proto=cython.int, total=Py_ssize_t, frag=cython.int,
+               sport=cython.int, dport=cython.int, ulen=Py_ssize_t)
+cpdef object _ethernet_udp(bytes data)
+
+cpdef object _datagram(data, Py_ssize_t start, Py_ssize_t end, src, sport, dst, dport, Py_ssize_t ulen)
