@@ -191,3 +191,24 @@ def test_the_header_fields_read_are_those_named(fields):
             val = value.strip().decode("latin-1")
             want[key] = f"{want[key]}, {val}" if key in want else val
     assert http1._headers(lines) == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789 ,+-_/:a\u00b2\u00bd\u0660\u0669\u00e9"), max_size=24)
+       | st.integers(min_value=0, max_value=10**25).map(str))
+def test_a_content_length_read_by_hand_is_what_int_reads(raw):
+    """Compiled, a Content-Length of ASCII digits is read a character at a time (``http1._digits``); it gives int()'s
+    number, -1 where it is not 1 to 18 ASCII digits, and the field's length either way it is read (``_TYPED``)."""
+    from analysis.protocols import http1
+
+    plain = 0 < len(raw) <= 18 and all("0" <= ch <= "9" for ch in raw)
+    assert http1._digits(raw) == (int(raw) if plain else -1)
+    ways = set()
+    for typed in (True, False):
+        saved = http1._TYPED
+        http1._TYPED = typed
+        try:
+            ways.add(repr(http1._content_length({"content-length": raw})))
+        finally:
+            http1._TYPED = saved
+    assert len(ways) == 1, (raw, ways)

@@ -16,6 +16,7 @@ cdef class Http1Connection:
     cdef public dict sides, upgraded, ws
     cdef public str _app
 
+    @cython.locals(side=_Side, empty=bint)
     cpdef feed(self, direction, data, ts, frame)
     @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
     cpdef _whole(self, _Side side, bytes data, ts, frame)
@@ -25,7 +26,7 @@ cdef class Http1Connection:
     cpdef bint _head(self, _Side side)
     @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t)
     cpdef bint _request(self, _Side side, list lines, ts, frame)
-    @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t)
+    @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t, unanswered=list)
     cpdef bint _response(self, _Side side, list lines, ts, frame)
     cpdef _start_body(self, _Side side, str framing, length)
     cpdef bint _body(self, _Side side)
@@ -44,5 +45,7 @@ cpdef tuple _status_line(bytes line)
 cpdef str _token(bytes raw)
 @cython.locals(cache=dict, lowered=str)
 cpdef str _lowered(str value)
-@cython.locals(raw=str)
+@cython.locals(raw=str, n=cython.longlong)
 cpdef object _content_length(dict h)
+@cython.locals(n=cython.longlong, ch=cython.Py_UCS4)
+cpdef long long _digits(str raw)
