@@ -176,10 +176,11 @@ def test_the_start_lines_read_by_hand_are_what_the_expressions_match(line):
                                            b"Transfer-Encoding", b"TE", b"User-Agent", b"Host", b"\tconnection",
                                            b"CONTENT-LENGTH", b"Cookie", b"upgrade"]),
                           st.sampled_from([b":", b"", b": "]),
-                          st.sampled_from([b"5", b" chunked ", b"close, Upgrade", b"", b"\xe9", b"a:b"])),
+                          st.sampled_from([b"5", b" chunked ", b"close, Upgrade", b"", b"\xe9", b"a:b", b"x" * 130])),
                 max_size=6))
 def test_the_header_fields_read_are_those_named(fields):
-    """The wanted fields, their values stripped and repeated ones joined; the names are looked up once."""
+    """The wanted fields, their values stripped and repeated ones joined; the names are looked up once, and a line
+    read before (``_LINES``) gives what it gave then."""
     from analysis.protocols import http1
 
     lines = [b"HTTP/1.1 200 OK", *(name + sep + value for name, sep, value in fields)]
@@ -191,6 +192,7 @@ def test_the_header_fields_read_are_those_named(fields):
             val = value.strip().decode("latin-1")
             want[key] = f"{want[key]}, {val}" if key in want else val
     assert http1._headers(lines) == want
+    assert http1._headers(lines) == want  # (its short lines are known now, unless 256 were before them)
 
 
 @settings(max_examples=400, deadline=None)
@@ -212,3 +214,24 @@ def test_a_content_length_read_by_hand_is_what_int_reads(raw):
         finally:
             http1._TYPED = saved
     assert len(ways) == 1, (raw, ways)
+
+
+def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
+    """Short header lines are kept once read (``http1._LINES``, at most 256): read again, each gives the same field;
+    a Content-Length and a long line are read each time."""
+    from analysis.protocols import http1
+
+    known: dict = {}
+    monkeypatch.setattr(http1, "_LINES", known)
+    lines = [b"HTTP/1.1 200 OK", b"Content-Type: Text/Plain ", b"User-Agent: bench", b"Content-Length: 5",
+             b"connection :close", b"Connection: " + b"x" * 130, b"Upgrade", b"TE: trailers", b"Transfer-Encoding:"]
+    want = {"content-type": "Text/Plain", "content-length": "5", "connection": "close, " + "x" * 130,
+            "transfer-encoding": ""}
+    assert http1._headers(lines) == want
+    assert set(known) == {b"Content-Type: Text/Plain ", b"User-Agent: bench", b"connection :close", b"TE: trailers",
+                          b"Transfer-Encoding:"}
+    assert http1._headers(lines) == want
+    known[b"Content-Type: Text/Plain "] = ("content-type", "read from the cache")  # (the second reading used it)
+    assert http1._headers(lines)["content-type"] == "read from the cache"
+    monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": ("", "") for i in range(256)})
+    assert http1._headers(lines) == want and len(http1._LINES) == 256  # full: nothing more kept

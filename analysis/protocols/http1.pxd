@@ -34,8 +34,10 @@ cdef class Http1Connection:
     cpdef _end_message(self, _Side side, tuple last)
     cpdef _abandon(self, _Side side)
 
-@cython.locals(out=dict, names=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str, val=str)
+@cython.locals(out=dict, names=dict, known=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str,
+               val=str, field=tuple)
 cpdef dict _headers(list lines)
+cdef Py_ssize_t _LINE_KEPT
 cpdef str _field(bytes name)
 @cython.locals(methods=dict, parts=list, method=bytes, target=bytes, version=bytes)
 cpdef tuple _request_line(bytes line)

@@ -58,6 +58,7 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
     start line."""
     out: dict[str, str] = {}
     names = _NAMES
+    known = _LINES
     for i in range(1, len(lines)):
         line = lines[i]
         if not line:
@@ -67,15 +68,28 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
         # remove): every other line is passed over unread. (A literal: compiled, the test is a switch.)
         if first not in b"cCtTuU \t\r\n\x0b\x0c":
             continue
-        name, sep, value = line.partition(b":")
-        if sep:
+        field = known.get(line)
+        if field is None:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                continue
             k = names.get(name)
             if k is None:
                 k = _field(name)
-            if k:
-                val = value.strip().decode("latin-1")
-                out[k] = f"{out[k]}, {val}" if k in out else val
+            field = (k, value.strip().decode("latin-1") if k else "")
+            if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
+                known[line] = field
+        k, val = field
+        if k:
+            out[k] = f"{out[k]}, {val}" if k in out else val
     return out
+
+
+# Whole header lines already read, each to (the wanted field it is or "", its value): the same few lines (a
+# Content-Type, a Connection, a User-Agent) come on message after message of a connection. A Content-Length, whose
+# value changes with each body, is read every time; a long line is not kept.
+_LINES: dict[bytes, tuple[str, str]] = {}
+_LINE_KEPT = 128
 
 
 def _field(name: bytes) -> str:
