@@ -24,7 +24,7 @@ cdef class Http1Connection:
     cpdef pending_frame(self)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)
-    @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t)
+    @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t, method_b=bytes, target=bytes, version=bytes, chunked=bint)
     cpdef bint _request(self, _Side side, list lines, ts, frame)
     @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t, unanswered=list)
     cpdef bint _response(self, _Side side, list lines, ts, frame)

@@ -338,7 +338,7 @@ class Reassembler:
             if half.base is None or half.ooo:
                 return None
             base = half.base  # (a C integer when compiled: the test below reads no Python integer)
-            if (seq - base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF:
+            if (seq - base) & _MASK != half.next & _MASK:
                 return None
         direction = lane.direction
         lane.n_packets += 1
