@@ -68,18 +68,23 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
         # remove): every other line is passed over unread. (A literal: compiled, the test is a switch.)
         if first not in b"cCtTuU \t\r\n\x0b\x0c":
             continue
-        field = known.get(line)
-        if field is None:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                continue
-            k = names.get(name)
-            if k is None:
-                k = _field(name)
-            field = (k, value.strip().decode("latin-1") if k else "")
-            if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
-                known[line] = field
-        k, val = field
+        if line.startswith(b"Content-Length:") or line.startswith(b"content-length:"):
+            # Its usual spellings, known by their first bytes: a Content-Length's value changes with each body, so
+            # its line is not kept (below), and its name need not be looked up.
+            k, val = "content-length", line[15:].strip().decode("latin-1")
+        else:
+            field = known.get(line)
+            if field is None:
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    continue
+                k = names.get(name)
+                if k is None:
+                    k = _field(name)
+                field = (k, value.strip().decode("latin-1") if k else "")
+                if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
+                    known[line] = field
+            k, val = field
         if k:
             out[k] = f"{out[k]}, {val}" if k in out else val
     return out
