@@ -15,6 +15,7 @@ cdef class Http1Connection:
     cdef public list out, unanswered
     cdef public dict sides, upgraded, ws
     cdef public str _app
+    cdef _Side _client, _server
 
     @cython.locals(side=_Side, empty=bint)
     cpdef feed(self, direction, data, ts, frame)

@@ -199,6 +199,7 @@ class Http1Connection:
         self.conn_id = conn.id  # on every event: read once
         self.out = out
         self.sides = {d: _Side(d, resync.get(d, False)) for d in (C2S, S2C)}
+        self._client, self._server = self.sides[C2S], self.sides[S2C]  # (C-typed fields when compiled: no lookup)
         # Requests whose final response has not started (a list: a deque costs 760 bytes a connection).
         self.unanswered: list[Http1Request] = []
         self.upgrade_pending: Http1Request | None = None
@@ -218,11 +219,11 @@ class Http1Connection:
         if upgraded:  # after a 101 (or a CONNECT tunnel) every byte is the other protocol's: no question to ask
             upgraded[direction](data, ts, frame)
             return
-        side = self.sides[direction]
+        side = self._client if direction is C2S else self._server
         stream = side.stream
         empty = not stream.buf  # (read once: an attribute of the stream, not a C field, when compiled)
         if (direction is C2S and empty and side.state in ("head", "paused")
-                and (self.unanswered or self.sides[S2C].sink is not None)):
+                and (self.unanswered or self._server.sink is not None)):
             # A request is unanswered, or an event stream is open: the client had said its piece.
             self.out.append(AppData(ts, frame, self.conn_id, C2S, len(data)))
         while empty and not upgraded and side.state == "head" and type(data) is bytes:
