@@ -174,12 +174,13 @@ def test_the_start_lines_read_by_hand_are_what_the_expressions_match(line):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([b"Content-Length", b"content-type", b" Upgrade", b"Connection ",
                                            b"Transfer-Encoding", b"TE", b"User-Agent", b"Host", b"\tconnection",
-                                           b"CONTENT-LENGTH", b"Cookie", b"upgrade"]),
+                                           b"CONTENT-LENGTH", b"Cookie", b"upgrade", b"content-length"]),
                           st.sampled_from([b":", b"", b": "]),
-                          st.sampled_from([b"5", b" chunked ", b"close, Upgrade", b"", b"\xe9", b"a:b"])),
+                          st.sampled_from([b"5", b" chunked ", b"close, Upgrade", b"", b"\xe9", b"a:b", b"x" * 130])),
                 max_size=6))
 def test_the_header_fields_read_are_those_named(fields):
-    """The wanted fields, their values stripped and repeated ones joined; the names are looked up once."""
+    """The wanted fields, their values stripped and repeated ones joined; the names are looked up once, and a line
+    read before (``_LINES``) gives what it gave then."""
     from analysis.protocols import http1
 
     lines = [b"HTTP/1.1 200 OK", *(name + sep + value for name, sep, value in fields)]
@@ -191,3 +192,46 @@ def test_the_header_fields_read_are_those_named(fields):
             val = value.strip().decode("latin-1")
             want[key] = f"{want[key]}, {val}" if key in want else val
     assert http1._headers(lines) == want
+    assert http1._headers(lines) == want  # (its short lines are known now, unless 256 were before them)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789 ,+-_/:a\u00b2\u00bd\u0660\u0669\u00e9"), max_size=24)
+       | st.integers(min_value=0, max_value=10**25).map(str))
+def test_a_content_length_read_by_hand_is_what_int_reads(raw):
+    """Compiled, a Content-Length of ASCII digits is read a character at a time (``http1._digits``); it gives int()'s
+    number, -1 where it is not 1 to 18 ASCII digits, and the field's length either way it is read (``_TYPED``)."""
+    from analysis.protocols import http1
+
+    plain = 0 < len(raw) <= 18 and all("0" <= ch <= "9" for ch in raw)
+    assert http1._digits(raw) == (int(raw) if plain else -1)
+    ways = set()
+    for typed in (True, False):
+        saved = http1._TYPED
+        http1._TYPED = typed
+        try:
+            ways.add(repr(http1._content_length({"content-length": raw})))
+        finally:
+            http1._TYPED = saved
+    assert len(ways) == 1, (raw, ways)
+
+
+def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
+    """Short header lines are kept once read (``http1._LINES``, at most 256): read again, each gives the same field;
+    a Content-Length and a long line are read each time."""
+    from analysis.protocols import http1
+
+    known: dict = {}
+    monkeypatch.setattr(http1, "_LINES", known)
+    lines = [b"HTTP/1.1 200 OK", b"Content-Type: Text/Plain ", b"User-Agent: bench", b"Content-Length: 5",
+             b"connection :close", b"Connection: " + b"x" * 130, b"Upgrade", b"TE: trailers", b"Transfer-Encoding:"]
+    want = {"content-type": "Text/Plain", "content-length": "5", "connection": "close, " + "x" * 130,
+            "transfer-encoding": ""}
+    assert http1._headers(lines) == want
+    assert set(known) == {b"Content-Type: Text/Plain ", b"User-Agent: bench", b"connection :close", b"TE: trailers",
+                          b"Transfer-Encoding:"}
+    assert http1._headers(lines) == want
+    known[b"Content-Type: Text/Plain "] = ("content-type", "read from the cache")  # (the second reading used it)
+    assert http1._headers(lines)["content-type"] == "read from the cache"
+    monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": ("", "") for i in range(256)})
+    assert http1._headers(lines) == want and len(http1._LINES) == 256  # full: nothing more kept

@@ -86,3 +86,4 @@ def test_hold_times_and_blind_windows_are_measured(tmp_path):
     m = analyse(path, "longpoll").measures
     assert [round(h, 2) for h in m["hold_times_s"]] == [0.6, 0.5]
     assert [round(b, 2) for b in m["blind_windows_s"]] == [0.05]
+

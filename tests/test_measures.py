@@ -54,3 +54,27 @@ def test_websocket_frames_are_counted_by_direction_and_opcode_and_merge_across_p
         assert list(out["ws_frames"]["server->client"]) == ["continuation", "text", "binary", "0x3", "pong"]
         assert out["server_messages"] == 4  # server data frames (opcodes 0-2), not control frames
     assert "ws_frames" not in Judge().measures.result(0)
+
+
+def test_poll_times_are_kept_as_measured_and_read_rounded():
+    """The tracker keeps each poll's hold and blind window as measured and rounds them when read (round() is dear
+    on every answer): the figures are those rounded at the time, and a pickled tracker (-j) reads the same."""
+    import pickle
+
+    from analysis.events import C2S, S2C, Connection, Http1End, Http1Request, Http1Response
+    from analysis.invariants.http1 import Exchanges
+
+    x = Exchanges()
+    x.opened(Connection(1, ("10.0.0.1", 40000), ("10.0.0.2", 80), "handshake", 1, t0 := 1.000012345))
+    t1, t2, t3 = 1.234567891, 1.300001, 2.718281828
+    x.handler(Http1Request)(Http1Request(t0, 1, 1, C2S, 0, "GET", "/poll"))
+    x.handler(Http1End)(Http1End(t0, 1, 1, C2S, 0, 1, 0))
+    x.handler(Http1Response)(Http1Response(t1, 2, 1, S2C, 0, 200))
+    x.handler(Http1End)(Http1End(t2, 2, 1, S2C, 0, 2, 5))  # answered, none waiting: blind until the next request
+    x.handler(Http1Request)(Http1Request(t3, 3, 1, C2S, 1, "GET", "/poll"))
+    x.handler(Http1Response)(Http1Response(t3 + 0.00004999, 4, 1, S2C, 1, 200))
+    want = [(1, 2, round(t1 - t0, 4), round(t3 - t2, 4), "GET", "10.0.0.1"),
+            (3, 4, round(t3 + 0.00004999 - t3, 4), None, "GET", "10.0.0.1")]
+    assert x.polls == want
+    assert want[0][2] != t1 - t0 and want[0][3] != t3 - t2  # (the rounding is not a no-op on these)
+    assert pickle.loads(pickle.dumps(x)).polls == want

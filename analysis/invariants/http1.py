@@ -112,13 +112,13 @@ class ResponseFollowsRequest(Check):
                 self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
                                   "began: not judged.")
             return
-        self.finals += 1
+        self.finals = finals = self.finals + 1  # (each attribute read once: compiled, a read costs a hundred or more)
         self.saw(e.frame)
-        if self.finals > self.requests:
-            if e.status == 408:
+        if finals > self.requests:
+            if status == 408:
                 self.pending_408 = e  # the known exception, if the server closes right after it
             else:
-                self.violate(e.frame, f"the server started response #{self.finals} ({e.status}, frame {e.frame}) "
+                self.violate(e.frame, f"the server started response #{finals} ({status}, frame {e.frame}) "
                              f"when the client had sent only {plural(self.requests, 'request')}")
 
     def _unasked(self, e: Undecodable) -> bool:
@@ -166,11 +166,11 @@ class MessageSyntax(SyntaxCheck):
 # compiled module reads a list item in a few instructions, an attribute of a Python object in a few hundred; the
 # tracker itself and what it holds stay Python objects: they are pickled with -j).
 # A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
-# requests so far, index of the last request that ended, index in Exchanges.polls of the final response being sent
+# requests so far, index of the last request that ended, index in Exchanges._polls of the final response being sent
 # (None between answers), its client].
 _WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT = range(5)
 # A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
-# answers after which it had none waiting, each (index in Exchanges.polls, end of that answer): their blind window
+# answers after which it had none waiting, each (index in Exchanges._polls, end of that answer): their blind window
 # ends at its next request].
 _CONNS, _OUTSTANDING, _UNREACHABLE = range(3)
 # A request waiting for its answer: [frame, ts, index, has_body, method, end_ts (when its last byte went, None until
@@ -187,9 +187,9 @@ class Exchanges(Tracker):
 
     wants = (Http1Request, Http1Response, Http1End)
     # (Slots: read on every event, a slot costs a compiled module half what an instance dict's entry does.)
-    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
-                 "overlap_frames", "polls", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames",
-                 "status_codes", "upgrades")
+    __slots__ = ("_polls", "client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
+                 "overlap_frames", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames", "status_codes",
+                 "upgrades")
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
@@ -203,8 +203,16 @@ class Exchanges(Tracker):
         self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
         self.post_frame: int | None = None
         self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
-        # (request frame, response frame, hold, blind, method, client address) of each answered request
-        self.polls: list[tuple[int, int, float, float | None, str, str]] = []
+        # (request frame, response frame, hold, blind, method, client address) of each answered request, its two
+        # times in seconds as measured: rounded when read (``polls``), since round() costs thousands of instructions
+        self._polls: list[tuple[int, int, float, float | None, str, str]] = []
+
+    @property
+    def polls(self) -> list[tuple[int, int, float, float | None, str, str]]:
+        """(request frame, response frame, hold, blind window or None, method, client address) of each answered
+        request (the first POLLS_KEPT), the times in seconds rounded to 0.1 ms."""
+        return [(rf, sf, round(hold, 4), None if blind is None else round(blind, 4), method, client)
+                for rf, sf, hold, blind, method, client in self._polls]
 
     def handler(self, kind: type[Event]):
         return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
@@ -274,7 +282,7 @@ def _request(x: Exchanges, e: Http1Request) -> None:
     client[_OUTSTANDING] += 1
     unreachable = client[_UNREACHABLE]
     if unreachable:
-        polls = x.polls
+        polls = x._polls
         for poll, since in unreachable:
             _blind(polls, poll, e.ts - since)
         unreachable.clear()
@@ -310,16 +318,17 @@ def _response(x: Exchanges, e: Http1Response) -> None:
         x.upgrades += 1
     waiting = c[_WAITING]
     if waiting:
-        ex = waiting.pop(0)
+        ex = waiting[0]
+        del waiting[0]  # (compiled, pop(0) of a list of one is a Python method call)
         c[_CLIENT][_OUTSTANDING] -= 1
         if ex[_HAS_BODY] and c[_REQ_END] < ex[_INDEX]:
             x.overlap += 1  # the answer began while the request body was still coming (legal)
             if len(x.overlap_frames) < MAX_FRAMES:
                 x.overlap_frames += (ex[_FRAME], e.frame)
-        polls = x.polls
+        polls = x._polls
         if len(polls) < x.POLLS_KEPT:
             c[_ANSWERING] = len(polls)
-            polls.append((ex[_FRAME], e.frame, round(e.ts - (ex[_END_TS] or ex[_TS]), 4), None, ex[_METHOD],
+            polls.append((ex[_FRAME], e.frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD],
                           x.client_of.get(conn, "")))
 
 
@@ -337,7 +346,7 @@ def _end(x: Exchanges, e: Http1End) -> None:
         # on this connection or another (Socket.IO polls on one connection while it posts on another).
         client = c[_CLIENT]
         if client[_OUTSTANDING] > 0:
-            _blind(x.polls, answering, 0.0)
+            _blind(x._polls, answering, 0.0)
         else:
             client[_UNREACHABLE].append((answering, e.ts))
         c[_ANSWERING] = None
@@ -345,7 +354,7 @@ def _end(x: Exchanges, e: Http1End) -> None:
 
 def _blind(polls: list, poll: int, window: float) -> None:
     rf, sf, hold, _, method, client = polls[poll]
-    polls[poll] = (rf, sf, hold, round(window, 4), method, client)
+    polls[poll] = (rf, sf, hold, window, method, client)
 
 
 def _status_key(status: int) -> str:

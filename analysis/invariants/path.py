@@ -233,14 +233,7 @@ class PathRecorder:
         self.events[conn.id] = []
 
     def feed(self, e: Event) -> bool | None:
-        kept = self.events.get(e.conn)
-        if kept is None:  # never kept, or let go: this connection's events are no longer asked for (judge._drop)
-            return True
-        kept.append(e)
-        if len(kept) >= UNSURE_EVENTS and (len(kept) >= LEG_EVENTS or not self._leg(self.conns[e.conn])):
-            del self.events[e.conn]  # not (yet) a leg, or too long to pair: let it go
-            if len(kept) >= LEG_EVENTS:
-                self.too_long.add(e.conn)
+        return _keep(self, e)
 
     def ended(self, conn: Connection) -> None:
         kept = self.events.pop(conn.id, None)
@@ -286,6 +279,26 @@ class PathRecorder:
         findings = [delivered(pairs, self.facts, *pushed), held_back(pairs), duplex(pairs)]
         figures = path_figures(pairs, lone_front, lone_back, self.facts, self.proxies(), self.too_long)
         return findings, figures
+
+
+def _keep(r: PathRecorder, e: Event) -> bool | None:
+    """``PathRecorder.feed``: keep ``e`` with its connection's events (compiled, with C-typed locals); True when the
+    connection's events are no longer asked for."""
+    events = r.events
+    conn = e.conn
+    kept = events.get(conn)
+    if kept is None:  # never kept, or let go: this connection's events are no longer asked for (judge._drop)
+        return True
+    kept.append(e)
+    n = len(kept)
+    if n >= _UNSURE and (n >= _LEG or not r._leg(r.conns[conn])):
+        del events[conn]  # not (yet) a leg, or too long to pair: let it go
+        if n >= _LEG:
+            r.too_long.add(conn)
+    return None
+
+
+_UNSURE, _LEG = UNSURE_EVENTS, LEG_EVENTS  # (C integers when compiled)
 
 
 # -- pairing ----------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ cdef class Http1Connection:
     cdef public list out, unanswered
     cdef public dict sides, upgraded, ws
     cdef public str _app
+    cdef _Side _client, _server
 
+    @cython.locals(side=_Side, empty=bint)
     cpdef feed(self, direction, data, ts, frame)
     @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
     cpdef _whole(self, _Side side, bytes data, ts, frame)
@@ -23,9 +25,9 @@ cdef class Http1Connection:
     cpdef pending_frame(self)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)
-    @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t)
+    @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t, method_b=bytes, target=bytes, version=bytes, chunked=bint)
     cpdef bint _request(self, _Side side, list lines, ts, frame)
-    @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t)
+    @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t, unanswered=list)
     cpdef bint _response(self, _Side side, list lines, ts, frame)
     cpdef _start_body(self, _Side side, str framing, length)
     cpdef bint _body(self, _Side side)
@@ -33,8 +35,10 @@ cdef class Http1Connection:
     cpdef _end_message(self, _Side side, tuple last)
     cpdef _abandon(self, _Side side)
 
-@cython.locals(out=dict, names=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str, val=str)
+@cython.locals(out=dict, names=dict, known=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str,
+               val=str, field=tuple)
 cpdef dict _headers(list lines)
+cdef Py_ssize_t _LINE_KEPT
 cpdef str _field(bytes name)
 @cython.locals(methods=dict, parts=list, method=bytes, target=bytes, version=bytes)
 cpdef tuple _request_line(bytes line)
@@ -44,5 +48,7 @@ cpdef tuple _status_line(bytes line)
 cpdef str _token(bytes raw)
 @cython.locals(cache=dict, lowered=str)
 cpdef str _lowered(str value)
-@cython.locals(raw=str)
+@cython.locals(raw=str, n=cython.longlong)
 cpdef object _content_length(dict h)
+@cython.locals(n=cython.longlong, ch=cython.Py_UCS4)
+cpdef long long _digits(str raw)

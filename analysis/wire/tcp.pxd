@@ -3,7 +3,8 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
 
-cdef long long _SPACE, _HALF_SPACE, _MASK
+cdef long long _SPACE, _HALF_SPACE, _MASK, _ACK
+cdef Py_ssize_t _UNACKED_LIMIT, _KEEP_MAX
 
 cdef class _Half:
     cdef public object base, ooo, recent, unacked
@@ -30,6 +31,6 @@ cdef class Reassembler:
     cdef public bint _finishing
     cdef public double idle_timeout
 
-    @cython.locals(half=_Half, direction=object, recent=object)
+    @cython.locals(half=_Half, direction=object, recent=object, base=cython.longlong)
     cpdef object fast(self, Lane lane, long long frame, double ts, long long seq, long long ack, long long flags,
                       Py_ssize_t true_len, long long wire_len, bytes data, Py_ssize_t start)

@@ -51,6 +51,7 @@ MAX_OPEN = 20_000
 CONFLICTS_KEPT = 5  # conflicting copies named by their frames; the rest are counted
 KEEP_SEGMENTS = 16  # delivered segments kept per direction (16 to 32) to compare retransmissions and overlaps with
 _KEEP_MAX = 2 * KEEP_SEGMENTS
+_ACK = ACK  # (a C integer when compiled, as are the two limits above)
 
 
 @dataclass(slots=True)
@@ -333,13 +334,17 @@ class Reassembler:
         the next in-order bytes. None: untouched; give it to ``feed``. Same effects as ``feed`` would have, to the
         byte and counter."""
         half = lane.half
-        if true_len and (half.base is None or half.ooo or (seq - half.base) & 0xFFFFFFFF != half.next & 0xFFFFFFFF):
-            return None
+        if true_len:
+            if half.base is None or half.ooo:
+                return None
+            base = half.base  # (a C integer when compiled: the test below reads no Python integer)
+            if (seq - base) & _MASK != half.next & _MASK:
+                return None
         direction = lane.direction
         lane.n_packets += 1
         lane.n_wire += wire_len
         lane.last_frame, lane.last_ts = frame, ts
-        if direction is C2S and flags & ACK and lane.other.unacked:
+        if direction is C2S and flags & _ACK and lane.other.unacked:
             _time_acks(lane.other, ack, ts)
         if true_len:
             lane.n_payload += true_len
