@@ -328,9 +328,9 @@ class QuicReader:
     @staticmethod
     def _end(qc: _QConn, out: list) -> None:
         info = qc.info
-        if qc.early and not info.unread:  # held to the end: the keys never came
-            info.unread = ("its server's ServerHello was not captured, so the keys of the packets after it cannot be "
-                           "derived")
+        if qc.early:  # held to the end: the keys never came
+            QuicReader._fail(qc, "its server's ServerHello was not captured, so the keys of the packets after it "
+                             "cannot be derived")
         for direction in (C2S, S2C):
             held, acked = qc.held[direction], qc.acked[direction]
             if held.full or acked.full:
@@ -370,7 +370,9 @@ class QuicReader:
         out.append(Opened(info))
         return qc
 
-    def _fail(self, qc: _QConn, reason: str) -> None:
+    @staticmethod
+    def _fail(qc: _QConn, reason: str) -> None:
+        """The connection cannot be read (or read further): the first reason stands."""
         if not qc.info.unread:
             qc.info.unread = reason
 
