@@ -37,7 +37,7 @@ MANIFEST = "_compiled.txt"  # "<module> <CRC-32 of its source>" per line, beside
 HOT = (  # the modules setup.py compiles, relative to the package
     "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments", "wire.quic", "wire.quiccrypto",
     "protocols.dissect", "protocols.websocket", "protocols.http1", "protocols.http2", "protocols.sse",
-    "protocols.carrier", "protocols.recognise", "protocols.http3",
+    "protocols.carrier", "protocols.recognise", "protocols.http3", "protocols.tls", "wire.tls",
     "judge", "measures",
     "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
     "invariants.http3",

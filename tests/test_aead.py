@@ -160,7 +160,7 @@ def _open_general(keys: Keys, packet: bytes, pn_offset: int, long: bool, largest
 @pytest.fixture(params=["openssl", "cryptography"])
 def lane(request, aead, monkeypatch):
     """quiccrypto with the OpenSSL lane, then with cryptography (what the pure path runs)."""
-    native = (aead.AesGcm, aead.AesEcb, aead.ShortLane)
+    native = (aead.AesGcm, aead.AesEcb, aead.ShortLane, aead.RecordLane)
     monkeypatch.setattr(quiccrypto, "_NATIVE", [native, ""] if request.param == "openssl" else [None, "cryptography"])
     return request.param
 
@@ -214,7 +214,7 @@ def test_the_short_header_fast_lane_gives_the_same_in_both_lanes(aead, monkeypat
     cases.append((cases[0][0][:cases[0][1] + 19], *cases[0][1:]))  # too short to sample
     results = {}
     for lane in ("openssl", "cryptography"):
-        monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane), ""]
+        monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane, aead.RecordLane), ""]
                             if lane == "openssl" else [None, "cryptography"])
         keys = Keys.from_secret(secret, suite)
         assert keys.open_short(cases[0][0], *cases[0][1:]) is None  # no context made yet: the general way
@@ -238,8 +238,59 @@ def test_the_short_header_fast_lane_gives_the_same_in_both_lanes(aead, monkeypat
     assert all(r[1] is None for r in results["openssl"])  # the other key phase: the general way
 
 
+@pytest.mark.parametrize("suite", [0x1301, 0x1302])
+def test_the_tls13_record_lane_opens_as_the_general_way(aead, monkeypatch, suite):
+    """``Tls13Keys.open_record`` (RecordLane in C on OpenSSL's context, ``open`` with cryptography's) on a run of
+    records with and without padding, holding zeros only or nothing, damaged, cut below a tag, or sealed under another
+    sequence number: the same content type and plaintext, the same BadRecord, the same sequence count after each."""
+    from analysis.wire.tls import TLS13_SUITES, BadRecord, Tls13Keys
+
+    rng = random.Random(suite)
+    secret = rng.randbytes(32 if suite == 0x1301 else 48)
+    _, key_len, hash_name = TLS13_SUITES[suite]
+    sealer = AESGCM(quiccrypto.hkdf_expand_label(secret, "key", key_len, hash_name))
+    iv = int.from_bytes(quiccrypto.hkdf_expand_label(secret, "iv", 12, hash_name), "big")
+    records, seq = [], 0
+    for _ in range(400):
+        kind = rng.choice(["plain"] * 6 + ["padded", "zeros", "empty", "damaged", "short", "wrong seq"])
+        inner = {"plain": rng.randbytes(rng.randrange(0, 400)) + bytes([rng.choice([21, 22, 23])]),
+                 "padded": rng.randbytes(rng.randrange(0, 50)) + b"\x17" + bytes(rng.randrange(1, 40)),
+                 "zeros": bytes(rng.randrange(1, 30)), "empty": b""}.get(kind, b"data\x17")
+        header = b"\x17\x03\x03" + (len(inner) + 16).to_bytes(2, "big")
+        sealed = sealer.encrypt((iv ^ (seq + (kind == "wrong seq"))).to_bytes(12, "big"), inner, header)
+        if kind == "damaged":
+            sealed = bytearray(sealed)
+            sealed[rng.randrange(len(sealed))] ^= 1 << rng.randrange(8)
+            sealed = bytes(sealed)
+        elif kind == "short":
+            sealed = sealed[:rng.randrange(16)]
+        records.append(header + sealed)
+        seq += kind in ("plain", "padded", "zeros", "empty")  # the records that open (with content or not)
+    results = {}
+    for lane in ("openssl", "cryptography"):
+        monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane, aead.RecordLane), ""]
+                            if lane == "openssl" else [None, "cryptography"])
+        keys = Tls13Keys(secret, suite)
+        assert (keys.lane is not None) is (lane == "openssl")
+        results[lane] = []
+        for record in records:
+            try:
+                got = keys.open_record(record)
+            except BadRecord:
+                got = BadRecord
+            results[lane].append((got, keys.seq))
+        if lane == "openssl":  # not bytes: the general way, with the same answer
+            k = next(i for i, (got, _) in enumerate(results[lane]) if got is not BadRecord)
+            keys.seq = results[lane][k - 1][1] if k else 0
+            assert keys.open_record(bytearray(records[k])) == results[lane][k][0]
+    assert results["openssl"] == results["cryptography"]
+    outcomes = [got if got is BadRecord else got[0] for got, _ in results["openssl"]]
+    assert outcomes.count(BadRecord) > 60 and {21, 22, 23} <= set(outcomes), outcomes  # every kind, many times
+    assert results["openssl"][-1][1] == seq
+
+
 def test_contexts_live_as_long_as_their_keys(aead, monkeypatch):
-    monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane), ""])
+    monkeypatch.setattr(quiccrypto, "_NATIVE", [(aead.AesGcm, aead.AesEcb, aead.ShortLane, aead.RecordLane), ""])
     gc.collect()
     before = aead.live()
     keys = Keys.from_secret(bytes(32), 0x1301)

@@ -64,17 +64,17 @@ def _tshark_records(path: str) -> list[tuple[int, int, int]]:
 def test_record_boundaries_agree_with_tshark(monkeypatch, corpus):
     """Every record of every fixture, where it ended and how long it was: records reassembled across segments and
     several to a segment as tshark sees them."""
-    from analysis.protocols.tls import TlsConnection
+    from analysis.protocols import tls as tls_module
 
     seen: list[tuple[int, int, int]] = []
-    real = TlsConnection._record
 
-    def spy(self, d, side, record, marks):
-        port = (self.conn.client if d.name == "C2S" else self.conn.server)[1]
-        seen.append((marks[-1][2], port, len(record) - 5))
-        return real(self, d, side, record, marks)
+    class Spy(tls_module.TlsConnection):  # a subclass: on the compiled path TlsConnection is an extension type
+        def _record(self, d, side, record, marks):
+            port = (self.conn.client if d.name == "C2S" else self.conn.server)[1]
+            seen.append((marks[-1][2], port, len(record) - 5))
+            return super()._record(d, side, record, marks)
 
-    monkeypatch.setattr(TlsConnection, "_record", spy)
+    monkeypatch.setattr(tls_module, "TlsConnection", Spy)
     for path in [*CAPTURES, *(corpus / f"{name}.pcap" for name in CORPUS)]:
         seen.clear()
         _ours(str(path))

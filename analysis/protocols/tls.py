@@ -222,9 +222,11 @@ class TlsConnection:
     # -- records ----------------------------------------------------------------------------
 
     def _record(self, d: Direction, side: _Side, record: bytes, marks: list[tuple[int, float, int]]) -> None:
-        ctype, header, fragment = record[0], record[:5], record[5:]
+        ctype = record[0]
         frame = marks[0][2]
-        if ctype == CHANGE_CIPHER_SPEC:  # TLS 1.2: this side's records are protected from here; 1.3: compat, ignored
+        keys = side.keys
+        if ctype == CHANGE_CIPHER_SPEC:
+            fragment = record[5:]  # TLS 1.2: this side's records are protected from here; 1.3: compat, ignored
             tls12 = self.shello is not None and self.shello.version == TLS12
             if tls12 and side.keys is None:
                 side.encrypted = True
@@ -235,7 +237,7 @@ class TlsConnection:
                 self._bad(d, side, frame, record, marks, "is a ChangeCipherSpec where none may come (TLS 1.2 "
                           "renegotiation is not read, or the bytes are damaged)")
             return
-        if side.keys is None:
+        if keys is None:
             if side.encrypted or ctype == APPLICATION_DATA:
                 if ctype == APPLICATION_DATA:
                     self.data_records += 1
@@ -244,12 +246,12 @@ class TlsConnection:
                     self.failure = BEFORE_CAPTURE
                 return  # protected, and no keys: conn.tls says why
             if ctype == HANDSHAKE:
-                self._handshake_bytes(d, side, fragment, frame)
+                self._handshake_bytes(d, side, record[5:], frame)
             elif ctype == ALERT:
-                self._fact(f"{'client' if d is C2S else 'server'} alert {alert_name(fragment)} (frame {frame})")
+                self._fact(f"{'client' if d is C2S else 'server'} alert {alert_name(record[5:])} (frame {frame})")
             return
         try:
-            inner_type, plain, offset = side.keys.open(header, fragment)
+            inner_type, plain, offset = keys.open_record(record)
         except BadRecord:
             if side.trial:
                 side.skipped += 1

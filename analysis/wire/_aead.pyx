@@ -6,7 +6,8 @@ QUIC capture that costs several times the decryption itself. Here a key's contex
 the AES key schedule expanded) and kept with the key (quiccrypto's ``Keys``, tls's record keys): per packet only the
 nonce is set, the associated data fed, the payload decrypted, the tag set and checked. Freed with its owner
 (``__dealloc__``), so a key update leaves one context per live key. ``ShortLane`` runs quiccrypto's 1-RTT fast lane
-(header protection off, packet number decoded, payload opened) in C on a key's two contexts. ChaCha20-Poly1305
+(header protection off, packet number decoded, payload opened) in C on a key's two contexts, and ``RecordLane``
+tls's TLS 1.3 record opening on a key's AES-GCM context. ChaCha20-Poly1305
 stays with ``cryptography``.
 
 An extension only, no .py twin (analysis/_speed.py's NATIVE): setup.py builds it where a C compiler is at hand, and
@@ -337,6 +338,46 @@ cdef class ShortLane:
             return None
         return pn, plain
 
+
+
+cdef class RecordLane:
+    """tls's TLS 1.3 record opening (``Tls13Keys.open``, RFC 8446 §5.2-5.4) in one call on a key's AES-GCM context:
+    the nonce is the IV XOR the record's sequence number, the associated data the record's 5-byte header, the
+    ciphertext read in place from the whole record, and the inner plaintext's padding and content type taken off.
+    tests/test_aead.py holds it to the general way on opened, padded, empty, damaged and short records."""
+
+    cdef AesGcm gcm
+    cdef unsigned char iv[NONCE_LEN]
+
+    def __cinit__(self, AesGcm gcm not None, bytes iv not None):
+        if len(iv) != NONCE_LEN:
+            raise ValueError("TLS 1.3 IVs are 12 bytes")
+        self.gcm = gcm
+        memcpy(self.iv, PyBytes_AS_STRING(iv), NONCE_LEN)
+
+    def open_record(self, bytes record not None, unsigned long long seq):
+        """(content type, content) of ``record`` (header and fragment) as record number ``seq``; 0 where it opens
+        but holds no content type (zeros only, RFC 8446 §5.4); None where it does not open (the tag, or too short)."""
+        cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(record)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(record), size
+        cdef const unsigned char *q
+        cdef unsigned char nonce[NONCE_LEN]
+        cdef int i
+        if n < 5 or n > 0x7FFFFFFF:
+            return None
+        memcpy(nonce, self.iv, NONCE_LEN)
+        for i in range(8):  # the IV XOR the sequence number, big-endian, in its last 8 bytes (RFC 8446 §5.3)
+            nonce[NONCE_LEN - 1 - i] ^= <unsigned char>((seq >> (8 * i)) & 0xFF)
+        inner = _gcm_open(self.gcm.ctx, nonce, p, 5, p + 5, n - 5)
+        if inner is None:
+            return None
+        q = <const unsigned char *>PyBytes_AS_STRING(inner)
+        size = PyBytes_GET_SIZE(inner)
+        while size and not q[size - 1]:
+            size -= 1
+        if not size:
+            return 0
+        return q[size - 1], PyBytes_FromStringAndSize(<const char *>q, size - 1)
 
 def _known_answers() -> None:
     """FIPS-197 C.1 (AES-128) and the GCM specification's test case 2 (McGrew and Viega): a library that answers

@@ -151,7 +151,7 @@ def _open_short(keys: Keys, packet: bytes, pn_offset: int, largest: int, phase: 
         return None
 
 
-_NATIVE: list = []  # [(AesGcm, AesEcb, ShortLane) of wire._aead, or None; why not], once the first key asked
+_NATIVE: list = []  # [(AesGcm, AesEcb, ShortLane, RecordLane) of wire._aead, or None; why not], with the first key
 
 
 def _native() -> tuple | None:
@@ -160,11 +160,11 @@ def _native() -> tuple | None:
     results. Imported with the first key, not with the package."""
     if not _NATIVE:
         try:
-            from ._aead import AesEcb, AesGcm, ShortLane
+            from ._aead import AesEcb, AesGcm, RecordLane, ShortLane
         except ImportError as exc:
             _NATIVE.extend((None, str(exc) or type(exc).__name__))
         else:
-            _NATIVE.extend(((AesGcm, AesEcb, ShortLane), ""))
+            _NATIVE.extend(((AesGcm, AesEcb, ShortLane, RecordLane), ""))
     return _NATIVE[0]
 
 
@@ -184,6 +184,15 @@ def make_aead(kind: str, key: bytes):
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
     return AESGCM(key) if aes else ChaCha20Poly1305(key)
+
+
+def record_lane(aead, iv: bytes):
+    """wire._aead's TLS 1.3 record opener on ``aead``'s context (``open_record(record, seq)``), or None where
+    ``aead`` is not one of its contexts (``cryptography``'s: the general way opens the records)."""
+    native = _native()
+    if native is None or type(aead) is not native[0]:
+        return None
+    return native[3](aead, iv).open_record
 
 
 def make_ecb(key: bytes):
