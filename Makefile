@@ -34,7 +34,7 @@ down: ## Stop and remove every container and network the lab started (captures a
 clean: down ## Also remove the captures and the virtualenv
 	@rm -rf captures .venv
 
-bench: ## Time our check against tshark and the reading floor on the WebSocket, HTTP/1.1 and HTTP/3 mixes (SIZES=, REPEAT=), start-up, -j scaling, memory (MEMORY=), floods, and one capture on 1 and 2 cluster workers (CLUSTER=packets)
+bench: ## Time our check against tshark and the reading floor on the WebSocket, HTTP/1.1, HTTP/3 and WebSocket-over-TLS mixes (SIZES=, REPEAT=), start-up, -j scaling, memory (MEMORY=), floods, and one capture on 1 and 2 cluster workers (CLUSTER=packets)
 	@lab/bootstrap.sh venv && lab/bootstrap.sh tools && $(PY) benchmarks/run.py $(SIZES) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REPEAT),--repeat $(REPEAT)) && $(PY) benchmarks/cluster.py $(CLUSTER)
 
 lint: ## Check the code style with ruff

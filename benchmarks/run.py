@@ -8,23 +8,26 @@ First it says which path runs (`python -m analysis --version`: the compiled hot 
 DUPLEXLAB_PURE=1 in the environment forces pure Python) and the start-up time: `check --quiet` of a
 10-packet capture beside `python -c pass`, the best of 10 runs each (target ≤ 0.15 s).
 
-For each size it writes three captures (benchmarks/make_capture.py): a WebSocket-heavy one, an
-HTTP/1.1 keep-alive-heavy one and an HTTP/3 one (real aioquic peers, keys in the pcapng's DSB). On each
-it times, every command in its own process and in the same run:
-  ours    `python -m analysis check --quiet -j 1 FILE` (every connection recognised and judged, one process)
+For each size it writes four captures (benchmarks/make_capture.py): a WebSocket-heavy one, an
+HTTP/1.1 keep-alive-heavy one, an HTTP/3 one (real aioquic peers, keys in the pcapng's DSB) and the
+WebSocket one over TLS 1.3 (its key log beside it). On each it times, every command in its own process and
+in the same run:
+  ours    `python -m analysis check --quiet -j 1 FILE` (every connection recognised and judged, one process;
+          `--keylog FILE.keylog` on the TLS mix)
   tshark  the field pass a user would run for that protocol, and only that protocol's fields:
           websocket: -e frame.number -e tcp.stream -e websocket.opcode -e websocket.mask
           http1:     -e frame.number -e tcp.stream -e http.request.method -e http.response.code
           http3:     -e frame.number -e quic.stream.stream_id -e http3.frame_type (decrypting with the DSB's keys)
+          websocket-tls: websocket's fields, decrypting with the key log (-o tls.keylog_file) and told that
+                     the server's port carries TLS (-d tcp.port==8080,tls)
   floor   `python benchmarks/floor.py FILE`: records read and TCP headers parsed, nothing else
   events  `python benchmarks/events.py FILE`: our check without its judgement (records read, segments
           reassembled, wire events made and dropped): with the floor it splits our time into
           reading, parsing and judging
 and prints wall seconds (the best of --repeat runs, the four commands taking turns), peak RSS,
 the ratios ours/tshark and ours/floor and our packets per second on one core (check is one process;
-issue 22's targets at 10^6: ≤ 0.15, ≤ 3 and ≥ 400 k/s). Then our check on the
-websocket mix over TLS 1.3 (``websocket-tls``, decrypted with its key log) beside the cleartext one (target
-≤ 1.5x at 10^6). Then `check -j 1`
+issue 22's targets at 10^6: ≤ 0.15, ≤ 3 and ≥ 400 k/s, on every mix). Then, from the same runs, our check on
+the websocket mix over TLS 1.3 beside the cleartext one (target ≤ 1.5x at 10^6). Then `check -j 1`
 against `check -j 2` on a set of files (the scaling from one core to two), and our peak RSS on
 a --memory packet capture (its 72 connections stay open to the end, so nothing is released
 early; budget 300 MB). Last, our peak RSS on captures made to hold TCP state (``make_capture.write_flood``):
@@ -64,7 +67,9 @@ TSHARK_FIELDS = {
     "websocket": ("frame.number", "tcp.stream", "websocket.opcode", "websocket.mask"),
     "http1": ("frame.number", "tcp.stream", "http.request.method", "http.response.code"),
     "http3": ("frame.number", "quic.stream.stream_id", "http3.frame_type"),
+    "websocket-tls": ("frame.number", "tcp.stream", "websocket.opcode", "websocket.mask"),
 }
+TLS_PORT = 8080  # make_capture's server port: tshark reads TLS there only when told (-d), as a user would tell it
 STARTUP_RUNS = 10
 CHECK = [sys.executable, "-m", "analysis", "check", "--quiet"]
 OURS = [*CHECK, "-j", "1"]  # one process (a big capture is not split over the cores): the per-core figures
@@ -129,23 +134,37 @@ def startup() -> None:
           f"best of {STARTUP_RUNS}", flush=True)
 
 
-def compare(sizes: list[int], repeat: int) -> None:
-    print(f"{'packets':>9} {'mix':>9} {'ours s':>7} {'ours MB':>7} {'tshark s':>8} {'tshark MB':>9} {'floor s':>7} "
+def commands(mix: str, path: str) -> list[list[str]]:
+    """ours, tshark, floor and events on one capture; a TLS mix decrypted by each with the key log beside it."""
+    fields = [x for f in TSHARK_FIELDS[mix] for x in ("-e", f)]
+    if not mix.endswith("-tls"):
+        return [[*OURS, path], ["tshark", "-n", "-T", "fields", *fields, "-r", path], [*FLOOR, path], [*EVENTS, path]]
+    keylog = path + ".keylog"
+    return [[*OURS, "--keylog", keylog, path],
+            ["tshark", "-n", "-o", f"tls.keylog_file:{keylog}", "-d", f"tcp.port=={TLS_PORT},tls", "-T", "fields",
+             *fields, "-r", path], [*FLOOR, path], [*EVENTS, path, keylog]]
+
+
+def compare(sizes: list[int], repeat: int) -> dict[tuple[int, str], float]:
+    """The table; returns our seconds by (packets, mix)."""
+    ours: dict[tuple[int, str], float] = {}
+    print(f"{'packets':>9} {'mix':>13} {'ours s':>7} {'ours MB':>7} {'tshark s':>8} {'tshark MB':>9} {'floor s':>7} "
           f"{'events s':>8} {'ours/tshark':>11} {'ours/floor':>10} {'ours pkt/s/core':>15}")
     for n in sizes:
-        for mix, fields in TSHARK_FIELDS.items():
+        for mix in TSHARK_FIELDS:
             path = str(capture(n, mix))
-            commands = [[*OURS, path], ["tshark", "-n", "-T", "fields", *(x for f in fields for x in ("-e", f)),
-                                        "-r", path], [*FLOOR, path], [*EVENTS, path]]
+            cmds = commands(mix, path)
             # The four in turn, ``repeat`` times, each figure the best of its runs: a shared machine's slow
             # moments then fall on all of them alike instead of on whichever ran during them.
-            runs = [[measure(cmd) for cmd in commands] for _ in range(repeat)]
+            runs = [[measure(cmd) for cmd in cmds] for _ in range(repeat)]
             (ours_s, ours_mb), (tshark_s, tshark_mb), (floor_s, _), (events_s, _) = (
-                (min(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in range(len(commands)))
+                (min(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in range(len(cmds)))
+            ours[n, mix] = ours_s
             packets = _packets(path)
-            print(f"{n:>9} {mix:>9} {ours_s:>7.2f} {ours_mb:>7.0f} {tshark_s:>8.2f} {tshark_mb:>9.0f} {floor_s:>7.2f} "
+            print(f"{n:>9} {mix:>13} {ours_s:>7.2f} {ours_mb:>7.0f} {tshark_s:>8.2f} {tshark_mb:>9.0f} {floor_s:>7.2f} "
                   f"{events_s:>8.2f} {ours_s / tshark_s:>11.2f} {ours_s / floor_s:>10.2f} "
                   f"{packets / ours_s / 1000:>13.0f} k", flush=True)
+    return ours
 
 
 def _packets(path: str) -> int:
@@ -155,15 +174,14 @@ def _packets(path: str) -> int:
     return sum(1 for _ in read_frames(path, FileFacts(path)))
 
 
-def tls_cost(sizes: list[int], repeat: int) -> None:
-    """Our check on the websocket mix over TLS 1.3 (decrypted with its key log) beside the same mix in cleartext."""
-    for n in sizes:
-        clear, tls = str(capture(n, "websocket")), str(capture(n, "websocket-tls"))
-        runs = [(measure([*OURS, clear])[0], measure([*OURS, "--keylog", tls + ".keylog", tls])[0])
-                for _ in range(repeat)]
-        a, b = min(r[0] for r in runs), min(r[1] for r in runs)
-        print(f"tls: {n} packets of websocket: cleartext {a:.2f} s, over TLS 1.3 {b:.2f} s, tls/cleartext "
-              f"{b / a:.2f} (target at 10^6: <= 1.5)", flush=True)
+def tls_cost(ours: dict[tuple[int, str], float]) -> None:
+    """Our check on the websocket mix over TLS 1.3 (decrypted with its key log) beside the same mix in cleartext,
+    from the table's runs."""
+    for (n, mix), b in ours.items():
+        if mix == "websocket-tls":
+            a = ours[n, "websocket"]
+            print(f"tls: {n} packets of websocket: cleartext {a:.2f} s, over TLS 1.3 {b:.2f} s, tls/cleartext "
+                  f"{b / a:.2f} (target at 10^6: <= 1.5)", flush=True)
 
 
 def scaling(n: int, repeat: int) -> None:
@@ -220,8 +238,7 @@ def main(args: list[str]) -> int:
     sizes = [int(a) for a in args] or [10_000, 100_000, 1_000_000]
     print(f"path: {which_path()}", flush=True)
     startup()
-    compare(sizes, repeat)
-    tls_cost(sizes, repeat)
+    tls_cost(compare(sizes, repeat))
     if scale:
         scaling(scale, repeat)
     if mem:
