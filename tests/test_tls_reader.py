@@ -23,7 +23,7 @@ from tests.tlscraft import Tls13Writer, TlsConv
 class _Buffered(TlsConnection):
     """Every record through the buffer (a subclass: on the compiled path TlsConnection is an extension type)."""
 
-    direct = False
+    DIRECT = False
 
 
 class _NoFastLane(Reassembler):

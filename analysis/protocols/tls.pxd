@@ -3,6 +3,9 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
 
+cdef Py_ssize_t _RECORD_MAX
+cdef int CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA  # (imported from wire.tls: C ints here)
+
 cdef class _Side:
     cdef public object stream, keys, app_keys, pending12
     cdef public bytearray hs
@@ -15,12 +18,15 @@ cdef class TlsConnection:
     cdef public dict sides, trial_first, unread
     cdef public str alpn, failure, bad_record
     cdef public Py_ssize_t data_records, client_plaintext
-    cdef public bint alpn_read, spoke
+    cdef public bint alpn_read, spoke, direct
 
-    @cython.locals(side=_Side, at=Py_ssize_t, n=Py_ssize_t, end=Py_ssize_t)
+    @cython.locals(side=_Side, at=Py_ssize_t)
     cpdef feed(self, direction, data, ts, frame)
+    @cython.locals(at=Py_ssize_t, n=Py_ssize_t, end=Py_ssize_t)
+    cpdef Py_ssize_t _whole(self, direction, _Side side, bytes data, ts, frame) except? -2
     @cython.locals(side=_Side)
     cpdef pending_frame(self)
+    @cython.locals(ctype=int, inner_type=int)
     cpdef _record(self, d, _Side side, bytes record, list marks)
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, at=Py_ssize_t, end=Py_ssize_t, cuts=list)
     cpdef _plaintext(self, d, bytes plain, Py_ssize_t start, list marks)

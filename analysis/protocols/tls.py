@@ -33,6 +33,7 @@ from ..wire.tls import (
     ENCRYPTED_EXTENSIONS,
     FINISHED,
     HANDSHAKE,
+    HEADER,
     KEY_UPDATE,
     MAX_RECORD,
     SERVER_HELLO,
@@ -61,6 +62,7 @@ BEFORE_CAPTURE = (_ENCRYPTED + "the TLS handshake is not in the capture (the con
                   "keys can be found for it and what it says cannot be checked")
 _HS_LIMIT = 256 * 1024  # handshake bytes kept per direction (a certificate chain fits many times over)
 _HTTP1_ALPN = ("", "http/1.1", "http/1.0")
+_RECORD_MAX = HEADER + MAX_RECORD  # the longest record, header included
 _FACTS = 16  # connection facts kept (alerts and the like): state stays bounded whatever the capture holds
 
 
@@ -82,10 +84,11 @@ class _Side:
 class TlsConnection:
     """Feed it a TLS connection's in-order bytes per direction; the inner parser appends wire events to ``out``."""
 
-    direct = True  # read whole records straight from the segment (False: always through the buffer, for tests)
+    DIRECT = True  # read whole records straight from the segment (False: always through the buffer, for tests)
 
     def __init__(self, conn: Connection, out: list, keylog: Keylog) -> None:
         self.conn, self.out, self.keylog = conn, out, keylog
+        self.direct = self.DIRECT
         self.sides = {C2S: _Side(), S2C: _Side()}
         self.inner: Http1Connection | Http2Connection | None = None
         self.hello: ClientHello | None = None
@@ -113,19 +116,9 @@ class TlsConnection:
         if side.lost:
             return
         s = side.stream
-        if not s.buf and self.direct:  # the common case: the segment begins a record; its whole records read from it
-            at, n = 0, len(data)
-            while n - at >= 5:
-                if not 20 <= data[at] <= 23 or data[at + 1] != 3:
-                    break  # not a record header: the buffered reading says so
-                end = at + 5 + ((data[at + 3] << 8) | data[at + 4])
-                if end > n or end - at > MAX_RECORD + 5:
-                    break
-                self._record(direction, side, data[at:end], [(0, ts, frame)])
-                if side.lost:
-                    return
-                at = end
-            if at == n:
+        if self.direct and type(data) is bytes and not s.buf:  # the common case: the segment begins a record
+            at = self._whole(direction, side, data, ts, frame)
+            if at < 0 or at == len(data):
                 return
             data = data[at:]
         s.feed(data, ts, frame)
@@ -143,6 +136,22 @@ class TlsConnection:
             self._record(direction, side, record, marks)
             if side.lost:
                 return
+
+    def _whole(self, direction: Direction, side: _Side, data: bytes, ts: float, frame: int) -> int:
+        """The whole records at the start of a segment, read straight from it: where they end (the rest goes
+        through the buffer), or -1 when one of them ended the direction's reading."""
+        at, n = 0, len(data)
+        while n - at >= 5:
+            if not 20 <= data[at] <= 23 or data[at + 1] != 3:
+                break  # not a record header: the buffered reading says so
+            end = at + 5 + ((data[at + 3] << 8) | data[at + 4])
+            if end > n or end - at > _RECORD_MAX:
+                break
+            self._record(direction, side, data[at:end], [(0, ts, frame)])
+            if side.lost:
+                return -1
+            at = end
+        return at
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> None:
         side = self.sides[direction]
