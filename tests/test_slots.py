@@ -179,3 +179,15 @@ def test_the_parser_builds_with_it_where_it_is_built(slots):
     else:
         assert [type(m) for m in makers] == [slots.Maker] * 4
         assert [m.cls for m in makers] == list(classes)
+
+
+def test_a_class_the_maker_refuses_is_built_by_the_class_itself():
+    """The parser's ``_maker`` gives the class back where a Maker would refuse it (on both paths): events are still
+    made, the slow way, and the package still imports."""
+
+    @dataclasses.dataclass
+    class NoSlots:
+        a: int
+
+    assert http1._maker(NoSlots) is NoSlots
+    assert http1._maker(NoSlots)(1) == NoSlots(1)
