@@ -15,9 +15,9 @@ package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those
   and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds them where they live.
 
 A few modules exist only compiled (NATIVE: a .pyx, no .py twin; wire._aead holds OpenSSL cipher contexts for
-QUIC and TLS): setup.py builds them the same way, and the finder loads them on the same terms; where one would not
-be chosen, importing it raises ImportError with the reason, and its user keeps its pure-Python way (quiccrypto:
-``cryptography``).
+QUIC and TLS, wire._slots builds events by writing their slots): setup.py builds them the same way, and the finder
+loads them on the same terms; where one would not be chosen, importing it raises ImportError with the reason, and
+its user keeps its pure-Python way (quiccrypto: ``cryptography``; the HTTP/1.x parser: the event classes).
 
 Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
 """
@@ -42,7 +42,8 @@ HOT = (  # the modules setup.py compiles, relative to the package
     "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
     "invariants.http3",
 )
-NATIVE = ("wire._aead",)  # the modules that exist only compiled (a .pyx): not imported, their users run pure
+# The modules that exist only compiled (a .pyx): not imported, their users run pure.
+NATIVE = ("wire._aead", "wire._slots")
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -11,3 +11,7 @@ cdef class _Open:
 @cython.locals(handlers=object)
 cpdef _deliver(_Open o, e)
 cpdef _ready(_Open o, kind)
+@cython.locals(upgrade=str)
+cpdef str _request_family(e)
+@cython.locals(content_type=str, upgrade=str)
+cpdef str _response_family(e)

@@ -71,13 +71,19 @@ _BY_PARSER = {"http1": "http1", "websocket": "websocket", "http2": "http2", "hpa
 
 
 def _request_family(e: Http1Request) -> str:
-    return "websocket" if "websocket" in e.upgrade else "http1"
+    upgrade = e.upgrade
+    return "websocket" if "websocket" in upgrade else "http1"
 
 
 def _response_family(e: Http1Response) -> str:
-    if e.content_type.startswith("text/event-stream"):
+    content_type = e.content_type  # (a str read into a typed local, compiled: its startswith a C call)
+    if content_type.startswith("text/event-stream"):
         return "sse"
-    return "websocket" if e.status == 101 and "websocket" in e.upgrade else "http1"
+    if e.status == 101:
+        upgrade = e.upgrade
+        if "websocket" in upgrade:
+            return "websocket"
+    return "http1"
 
 
 _BY_CONTENT = {Http1Request: _request_family, Http1Response: _response_family,
@@ -390,10 +396,18 @@ def _deliver(o: _Open, e: Event) -> None:
     handlers = o.ready.get(kind)
     if handlers is None:
         if kind in _BY_CONTENT:  # what it says decides its family: asked every time
-            family = _BY_CONTENT[kind](e)
+            # (the two HTTP/1.x messages by a typed call, compiled; the lists read here once made)
+            if kind is Http1Request:
+                family = _request_family(e)
+            elif kind is Http1Response:
+                family = _response_family(e)
+            else:
+                family = _BY_CONTENT[kind](e)
             if family is not None and family not in o.active:
                 o.join(family)
-            handlers = o.handlers_for(kind)
+            handlers = o.handlers.get(kind)
+            if handlers is None:
+                handlers = o.handlers_for(kind)
         else:
             handlers = _ready(o, kind)
     if type(handlers) is tuple:  # a list per direction, client's then server's (``handlers_for``)

@@ -52,10 +52,8 @@ class Measures:
             ws[opcode] = 1
 
     def _response(self, e: Http1Response) -> None:
-        status = e.status  # a final answer, not a 101 (nor an interim one: ``e.interim``, without its property's call)
-        if (status < 100 or status >= 200) and not e.content_type.startswith("text/event-stream"):
+        if _plain(e):
             self.plain_answers += 1
-
 
     def ended(self, conn: Connection, label: str, key: tuple = ()) -> None:
         self.longpoll = self.longpoll or label == "longpoll"
@@ -148,3 +146,13 @@ def _series(values: list[float]) -> list[float] | dict:
 
 
 __all__ = ["Measures"]
+
+
+def _plain(e: Http1Response) -> bool:
+    """``Measures._response``: a final answer, not a 101 (nor an interim one: ``e.interim``, without its property's
+    call), that opens no event stream. (A module function: compiled, its content type is a typed str.)"""
+    status = e.status
+    if 100 <= status < 200:
+        return False
+    content_type = e.content_type
+    return not content_type.startswith("text/event-stream")

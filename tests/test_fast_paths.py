@@ -235,3 +235,23 @@ def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
     assert http1._headers(lines)["content-type"] == "read from the cache"
     monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": ("", "") for i in range(256)})
     assert http1._headers(lines) == want and len(http1._LINES) == 256  # full: nothing more kept
+
+
+def test_the_release_orders_events_as_a_sort_does_with_or_without_one():
+    """``dissect._release`` leaves a pair already in frame order as it is (no sort made) and sorts the rest: for every
+    order of one to four events over a few frames, what it releases is the stable sort by frame of what was reported."""
+    import itertools
+
+    from analysis.events import Http1End
+
+    conn = Connection(id=1, client=("10.0.0.1", 1), server=("10.0.0.2", 80), role_source="handshake",
+                      first_frame=1, first_ts=0.0, handshake_seen=True)
+    for n in (1, 2, 3, 4):
+        for frames in itertools.product((3, 5, 9), repeat=n):
+            router = dissect_module._Router(conn)
+            reported = [Http1End(0.0, f, 1, C2S, i) for i, f in enumerate(frames)]
+            router.out.extend(reported)
+            released = dissect_module._release(router)
+            assert released == sorted(reported, key=lambda e: e.frame)
+            assert [e.index for e in released] == [e.index for e in sorted(reported, key=lambda e: e.frame)]
+            assert not router.out and not router.pending

@@ -143,3 +143,31 @@ def test_a_connection_the_path_recorder_let_go_is_no_longer_handed_to_it(tmp_pat
     assert long[1][0] > UNSURE_EVENTS + 350 and UNSURE_EVENTS < long[0][0] <= UNSURE_EVENTS + 3, long
     # the bench's connections are short and the proxy's legs are kept: both are handed every event, as before.
     assert bench[0] == bench[1] and legs[0] == legs[1] and len(legs[0]) == 2 and min(legs[0].values()) >= 4
+
+
+def test_the_family_an_http1_message_shows_is_read_as_the_general_way_reads_it():
+    """``_deliver`` asks an HTTP/1.x request's and response's family by a typed call (compiled), not through
+    ``_BY_CONTENT``: both give what the message says, for the shapes that decide it and those that nearly do."""
+    from analysis.events import C2S, S2C, Http1Request, Http1Response
+
+    def general(e) -> str:  # the rule, written out here as DESIGN.md says it
+        if type(e) is Http1Request:
+            return "websocket" if "websocket" in e.upgrade else "http1"
+        if e.content_type.startswith("text/event-stream"):
+            return "sse"
+        return "websocket" if e.status == 101 and "websocket" in e.upgrade else "http1"
+
+    upgrades = ("", "websocket", "h2c", "h2c, websocket", "WebSocket")
+    requests = [Http1Request(0.0, 1, 0, C2S, 0, "GET", "/", "HTTP/1.1", up) for up in upgrades]
+    responses = [Http1Response(0.0, 2, 0, S2C, 0, status, "HTTP/1.1", ctype, up)
+                 for status in (101, 200, 204, 426)
+                 for ctype in ("", "text/event-stream", "text/event-stream; charset=utf-8", "text/html",
+                               " text/event-stream")
+                 for up in upgrades]
+    seen = set()
+    for e in requests + responses:
+        family = judge._BY_CONTENT[type(e)](e)
+        assert family == general(e)
+        assert family == (judge._request_family if type(e) is Http1Request else judge._response_family)(e)
+        seen.add(family)
+    assert seen == {"http1", "websocket", "sse"}

@@ -4,11 +4,11 @@
 # is held in lists read by the C-typed indexes declared here.
 cimport cython
 
-cdef Py_ssize_t _WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT
+cdef Py_ssize_t _WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT, _POLL_CLIENT
 cdef Py_ssize_t _CONNS, _OUTSTANDING, _UNREACHABLE
 cdef Py_ssize_t _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS
 
-@cython.locals(conns=dict, clients=dict, c=list, client=list)
+@cython.locals(conns=dict, clients=dict, c=list, client=list, client_of=dict)
 cpdef list _conn(x, conn)
 @cython.locals(c=list, client=list, unreachable=list, polls=list, waiting=list, reuse_frames=list)
 cpdef _request(x, e)

@@ -113,7 +113,11 @@ class ResponseFollowsRequest(Check):
                                   "began: not judged.")
             return
         self.finals = finals = self.finals + 1  # (each attribute read once: compiled, a read costs a hundred or more)
-        self.saw(e.frame)
+        frame = e.frame
+        self.judged += 1  # ``self.saw(frame)``, inline: ``saw`` is a Python call (its module is not compiled)
+        evidence = self.evidence
+        if len(evidence) < MAX_FRAMES:
+            evidence.append(frame)
         if finals > self.requests:
             if status == 408:
                 self.pending_408 = e  # the known exception, if the server closes right after it
@@ -167,8 +171,9 @@ class MessageSyntax(SyntaxCheck):
 # tracker itself and what it holds stay Python objects: they are pickled with -j).
 # A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
 # requests so far, index of the last request that ended, index in Exchanges._polls of the final response being sent
-# (None between answers), its client].
-_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT = range(5)
+# (None between answers), its client, its client's address as its polls name it ("" when the connection's opening
+# was not told: ``client_of`` holds a connection from its opening to its end, so it is read once)].
+_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT, _POLL_CLIENT = range(6)
 # A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
 # answers after which it had none waiting, each (index in Exchanges._polls, end of that answer): their blind window
 # ends at its next request].
@@ -253,7 +258,9 @@ def _conn(x: Exchanges, conn: int) -> list:
     conns = x.conns
     c = conns.get(conn)
     if c is None:
-        address = x.client_of.get(conn, f"conn{conn}")
+        client_of = x.client_of
+        known = client_of.get(conn, _ABSENT)
+        address = f"conn{conn}" if known is _ABSENT else known
         clients = x.clients
         client = clients.get(address)
         if client is None:
@@ -261,8 +268,11 @@ def _conn(x: Exchanges, conn: int) -> list:
         client[_CONNS] += 1
         if len(clients) > x.CLIENTS_KEPT:
             _forget(clients)
-        c = conns[conn] = [[], 0, -1, None, client]
+        c = conns[conn] = [[], 0, -1, None, client, "" if known is _ABSENT else known]
     return c
+
+
+_ABSENT = object()
 
 
 def _forget(clients: dict) -> None:
@@ -328,8 +338,7 @@ def _response(x: Exchanges, e: Http1Response) -> None:
         polls = x._polls
         if len(polls) < x.POLLS_KEPT:
             c[_ANSWERING] = len(polls)
-            polls.append((ex[_FRAME], e.frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD],
-                          x.client_of.get(conn, "")))
+            polls.append((ex[_FRAME], e.frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD], c[_POLL_CLIENT]))
 
 
 def _end(x: Exchanges, e: Http1End) -> None:

@@ -8,7 +8,7 @@ cdef class _Router:
     cdef public list out, pending
     cdef public bint flip, unsure
 
-@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list)
+@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list, n=Py_ssize_t)
 cpdef list _release(_Router router, bint final=*)
 
 cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)

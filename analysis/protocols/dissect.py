@@ -480,7 +480,8 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     if not pending:
         return pending
     mark = None if final or router.parser is None else router.parser.pending_frame()
-    if len(pending) > 1:
+    n = len(pending)
+    if n > 2 or (n == 2 and pending[0].frame > pending[1].frame):  # (two in order, the usual pair: no sort made)
         pending.sort(key=_FRAME)  # stable: within a frame, the order of reporting stands
     if mark is None:
         router.pending = []

@@ -34,6 +34,25 @@ from .limits import unfinished_head
 from .sse import SseParser
 from .websocket import WsParser
 
+try:  # the compiled path: an event built by writing its slots (wire/_slots.pyx), ~2 k instructions fewer than its class
+    from ..wire._slots import Maker
+except ImportError:  # the pure path (or nothing built)
+    Maker = None
+
+
+def _maker(cls: type) -> Callable:
+    """What builds events of ``cls``: a Maker where the extension is loaded and takes the class; else the class itself,
+    the same object made the same way (tests/test_slots.py fails where the compiled path does not use the Maker)."""
+    if Maker is not None:
+        try:
+            return Maker(cls)
+        except TypeError:  # a class it cannot build by its slots (another Python's dataclasses, say)
+            pass
+    return cls
+
+
+# Each called with all its fields in order (positional, as the classes are: a Maker takes no keywords).
+_REQUEST, _RESPONSE, _END, _BODY = (_maker(cls) for cls in (Http1Request, Http1Response, Http1End, Http1Body))
 _MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")
@@ -378,7 +397,7 @@ class Http1Connection:
         connection = h.get("connection")
         upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
         index = side.count
-        req = Http1Request(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
+        req = _REQUEST(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
                            _token(version), upgrade, chunked or bool(length))
         side.count += 1
         side.draft = (index, frame)
@@ -402,7 +421,7 @@ class Http1Connection:
         content_type = _lowered(ctype) if ctype else ""
         chunked = te is not None and "chunked" in te.lower()
         index = side.count
-        resp = Http1Response(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
+        resp = _RESPONSE(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
                              intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
                              connection is not None and "close" in connection.lower())
         side.count += 1
@@ -508,7 +527,7 @@ class Http1Connection:
             side.last = side.stream.where(pos + n - 1)
             if goes_on and side.draft is not None:
                 ts, frame = side.stream.where(pos)
-                self.out.append(Http1Body(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
+                self.out.append(_BODY(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
                                           side.last[0], side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
@@ -516,7 +535,7 @@ class Http1Connection:
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
             index, start = side.draft
-            self.out.append(Http1End(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
+            self.out.append(_END(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
             side.draft = None
         side.state, side.sink = "head", None
 
