@@ -21,7 +21,7 @@ import pytest
 
 from analysis import _speed
 from analysis.events import C2S, S2C, Event, Http1Body, Http1End, Http1Request, Http1Response, WsFrame
-from analysis.protocols import http1
+from analysis.protocols import http1, makers, websocket
 from tests.built import missing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,23 +171,23 @@ def test_what_it_cannot_build_it_refuses(slots):
         WsFrame(0.0, 1, 0, S2C, 1, True, False, False, 5, 1, 0.0)
 
 
-def test_the_parser_builds_with_it_where_it_is_built(slots):
-    makers = (http1._REQUEST, http1._RESPONSE, http1._END, http1._BODY)
-    classes = (Http1Request, Http1Response, Http1End, Http1Body)
+def test_the_parsers_build_with_it_where_it_is_built(slots):
+    made = (http1._REQUEST, http1._RESPONSE, http1._END, http1._BODY, websocket._FRAME)
+    classes = (Http1Request, Http1Response, Http1End, Http1Body, WsFrame)
     if _speed.pure_forced():
-        assert makers == classes  # the pure path calls the classes themselves
+        assert made == classes  # the pure path calls the classes themselves
     else:
-        assert [type(m) for m in makers] == [slots.Maker] * 4
-        assert [m.cls for m in makers] == list(classes)
+        assert [type(m) for m in made] == [slots.Maker] * len(classes)
+        assert [m.cls for m in made] == list(classes)
 
 
 def test_a_class_the_maker_refuses_is_built_by_the_class_itself():
-    """The parser's ``_maker`` gives the class back where a Maker would refuse it (on both paths): events are still
+    """``makers.maker`` gives the class back where a Maker would refuse it (on both paths): events are still
     made, the slow way, and the package still imports."""
 
     @dataclasses.dataclass
     class NoSlots:
         a: int
 
-    assert http1._maker(NoSlots) is NoSlots
-    assert http1._maker(NoSlots)(1) == NoSlots(1)
+    assert makers.maker(NoSlots) is NoSlots
+    assert makers.maker(NoSlots)(1) == NoSlots(1)

@@ -31,28 +31,12 @@ from ..events import (
 from ..wire.stream import Stream
 from .http2 import Http2Connection
 from .limits import unfinished_head
+from .makers import maker
 from .sse import SseParser
 from .websocket import WsParser
 
-try:  # the compiled path: an event built by writing its slots (wire/_slots.pyx), ~2 k instructions fewer than its class
-    from ..wire._slots import Maker
-except ImportError:  # the pure path (or nothing built)
-    Maker = None
-
-
-def _maker(cls: type) -> Callable:
-    """What builds events of ``cls``: a Maker where the extension is loaded and takes the class; else the class itself,
-    the same object made the same way (tests/test_slots.py fails where the compiled path does not use the Maker)."""
-    if Maker is not None:
-        try:
-            return Maker(cls)
-        except TypeError:  # a class it cannot build by its slots (another Python's dataclasses, say)
-            pass
-    return cls
-
-
 # Each called with all its fields in order (positional, as the classes are: a Maker takes no keywords).
-_REQUEST, _RESPONSE, _END, _BODY = (_maker(cls) for cls in (Http1Request, Http1Response, Http1End, Http1Body))
+_REQUEST, _RESPONSE, _END, _BODY = (maker(cls) for cls in (Http1Request, Http1Response, Http1End, Http1Body))
 _MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ..events import Direction, Undecodable, WsFrame
 from ..wire.stream import Stream
+from .makers import maker
 
+_FRAME = maker(WsFrame)  # called with all its fields in order
 _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 # A first header byte that can begin a frame: a known opcode, and FIN set on a control frame (a control frame,
 # opcode bit 0x08, must also be short: its length is checked apart).
@@ -37,7 +39,7 @@ class WsParser:
             self._pending[9], self._pending[10] = frame, ts
             if self._remaining:
                 return
-            self.out.append(WsFrame(*self._pending))
+            self.out.append(_FRAME(*self._pending))
             self._pending = None
             if take == len(data):
                 return
@@ -67,7 +69,7 @@ class WsParser:
             if length > here:
                 self._pending, self._remaining = list(args), length - here  # (its last two: the frame's last byte's)
                 return
-            out.append(WsFrame(*args))
+            out.append(_FRAME(*args))
             i += size + length
 
     def run(self) -> None:
@@ -91,7 +93,7 @@ class WsParser:
             if take < length:
                 self._pending, self._remaining = args, length - take
                 return
-            self.out.append(WsFrame(*args))
+            self.out.append(_FRAME(*args))
 
     def _valid(self, b0: int, length: int, ts: float, frame: int) -> bool:
         if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125) or length < 0:
