@@ -30,7 +30,7 @@ from analysis.protocols.dissect import Keylog, dissect
 from analysis.protocols.http3 import Http3Connection
 from analysis.wire import decode as decode_module
 from analysis.wire import quic as quic_module
-from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp
+from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp, flow_key
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import Malformed, QuicReader, StreamData, _frames, _QConn, _varint, varint
 from analysis.wire.quiccrypto import decode_packet_number
@@ -103,8 +103,29 @@ def test_decode_udp_reads_ethernet_ipv4_with_one_struct_as_it_reads_the_ip_packe
             assert decode_udp(LINKTYPE_ETHERNET, frame) == general
     for other in (bytearray(frame), memoryview(frame)):  # not bytes: the general way, to the same datagram
         got = decode_udp(LINKTYPE_ETHERNET, other)
-        assert got == general or (got is not None and general is not None and got._replace(
-            src=bytes(got.src), dst=bytes(got.dst), payload=bytes(got.payload)) == general)
+        assert got == general or (got is not None and general is not None
+                                  and got._replace(payload=bytes(got.payload)) == general)
+
+
+@pytest.mark.parametrize("ihl", [5, 6])
+def test_a_datagram_s_key_holds_its_addresses_and_ports_however_it_was_read(ihl):
+    """``Datagram.key`` is one slice of an Ethernet/IPv4/UDP frame (no address made apart on the fast way); read the
+    general way (IPv4 with options, IPv6, other buffers) it holds the same fields, which the QUIC reader names a new
+    connection's ends by, and the answering side's key is the same swapped (quic._reverse)."""
+    packet = _ipv4_udp(ihl, 0, 0, 17, 13, b"hello", (50000, 443))
+    frame = b"\x02" * 12 + b"\x08\x00" + packet
+    for dg in (decode_udp(LINKTYPE_ETHERNET, frame), decode_udp(LINKTYPE_RAW, packet),
+               decode_udp(LINKTYPE_ETHERNET, bytearray(frame))):
+        assert (dg.src, dg.sport, dg.dst, dg.dport) == (b"\xca\x00\x00\x01", 50000, b"\x0a\x00\x00\xfe", 443)
+        assert dg.key == flow_key(b"\xca\x00\x00\x01", 50000, b"\x0a\x00\x00\xfe", 443)
+        assert bytes(dg.payload) == b"hello"
+        assert quic_module._reverse(dg.key) == flow_key(b"\x0a\x00\x00\xfe", 443, b"\xca\x00\x00\x01", 50000)
+    src, dst = bytes(range(16)), bytes(range(100, 116))
+    v6 = struct.pack("!IHBB16s16sHHHH", 6 << 28, 13, 17, 64, src, dst, 0xFFFF, 0x8000, 13, 0) + b"hello"
+    dg = decode_udp(LINKTYPE_ETHERNET, b"\x02" * 12 + b"\x86\xdd" + v6)
+    assert (dg.src, dg.sport, dg.dst, dg.dport, dg.payload) == (src, 0xFFFF, dst, 0x8000, b"hello")
+    assert dg.key == flow_key(src, 0xFFFF, dst, 0x8000) and len(dg.key) == 36
+    assert quic_module._reverse(dg.key) == flow_key(dst, 0x8000, src, 0xFFFF)
 
 
 def _varint_bytes(value: int, size: int) -> bytes:
@@ -137,7 +158,7 @@ def test_the_largest_varint_and_a_stream_at_the_top_of_quic_s_range_read_as_writ
     big = (1 << 62) - 1
     sid, off = big - 3, big - 10  # a client bidirectional stream; its bytes end just below 2**62
     conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
-    qc = _QConn(conn, (b"\x0a\x00\x00\x01", 1), b"")
+    qc = _QConn(conn, flow_key(b"\x0a\x00\x00\x01", 1, b"\x0a\x00\x00\x02", 443), b"")
     reader = QuicReader(lambda random: {}, lambda: 0)
     out: list = []
     # STREAM with offset and length (0x0e) at 0, then at just below 2**62 (held: a hole before it), then an ACK (0x02):

@@ -29,7 +29,7 @@ cdef class _Recv:
 
 cdef class _QConn:
     cdef public object info, odcid, random, suite
-    cdef public tuple client
+    cdef public bytes client
     cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked, packets, wire_bytes
     cdef public set closed
     cdef public list early
@@ -39,7 +39,7 @@ cdef class _QConn:
                sid=cython.longlong, off=cython.longlong)
 cpdef _frames(reader, _QConn qc, direction, str space, bytes p, frame, ts, list out)
 
-@cython.locals(payload=bytes, qc=_QConn, conns=dict)
+@cython.locals(key=bytes, payload=bytes, qc=_QConn, conns=dict)
 cpdef list _feed(reader, frame, ts, dg)
 
 @cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple)

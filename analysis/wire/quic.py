@@ -275,9 +275,9 @@ class _QConn:
                  "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random",
                  "streams", "suite", "wire_bytes")
 
-    def __init__(self, info: Connection, client: tuple[bytes, int], odcid: bytes) -> None:
+    def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
-        self.client = client
+        self.client = client  # the flow key (``Datagram.key``) of the client's datagrams
         self.odcid = odcid
         self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
         self.keys: dict[tuple[str, Direction], Keys] = {}
@@ -309,9 +309,9 @@ class QuicReader:
     def __init__(self, secrets: Callable[[bytes], dict[str, bytes]], first_id: Callable[[], int]) -> None:
         self.secrets = secrets
         self.next_id = first_id
-        self.conns: dict[tuple, _QConn] = {}
+        self.conns: dict[bytes, _QConn] = {}  # by the flow key of either side's datagrams (``Datagram.key``)
         self.other_datagrams = 0  # UDP that is not QUIC (or a flow whose start the capture missed)
-        self.other_flows: set[tuple] = set()  # at most MAX_OTHER_FLOWS of them
+        self.other_flows: set[bytes] = set()  # at most MAX_OTHER_FLOWS of them (the lesser of a flow's two keys)
         self.other_flows_full = False  # a flow was not remembered: len(other_flows) is a lower bound
         self.unopened = 0  # QUIC packets that did not open
 
@@ -320,8 +320,9 @@ class QuicReader:
 
     def finish(self) -> list:
         out: list = []
-        for qc in self.conns.values():
-            self._end(qc, out)
+        for key, qc in self.conns.items():
+            if key == qc.client:  # (each connection is there under both sides' keys)
+                self._end(qc, out)
         self.conns.clear()
         return out
 
@@ -350,23 +351,27 @@ class QuicReader:
 
     # -- connections -------------------------------------------------------------------------------
 
-    def _open(self, key: tuple, sender: tuple, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
+    def _open(self, key: bytes, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
+        """A datagram of a flow without a connection (``key``: its sender's): a QUIC Initial opens one, its sender the
+        client; anything else is counted as not QUIC."""
+        back = _reverse(key)
+        flow = key if key <= back else back  # one name for the flow, whichever side sent
         if not _is_initial(payload):
-            if key not in self.other_flows:
+            if flow not in self.other_flows:
                 if len(self.other_flows) < MAX_OTHER_FLOWS:
-                    self.other_flows.add(key)
+                    self.other_flows.add(flow)
                 else:
                     self.other_flows_full = True
             self.other_datagrams += 1
             return None
-        self.other_flows.discard(key)
+        self.other_flows.discard(flow)
         dcid = payload[6:6 + payload[5]]
-        server = key[1] if key[0] == sender else key[0]
-        info = Connection(self.next_id(), (_name(sender[0]), sender[1]), (_name(server[0]), server[1]), "initial",
+        dg = Datagram(key, b"")
+        info = Connection(self.next_id(), (_name(dg.src), dg.sport), (_name(dg.dst), dg.dport), "initial",
                           frame, ts, handshake_seen=True, app="quic", transport="quic")
-        qc = _QConn(info, sender, dcid)
+        qc = _QConn(info, key, dcid)
         qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(dcid)
-        self.conns[key] = qc
+        self.conns[key] = self.conns[back] = qc
         out.append(Opened(info))
         return qc
 
@@ -470,19 +475,23 @@ class QuicReader:
                 qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
 
 
+def _reverse(key: bytes) -> bytes:
+    """The flow key of the datagrams that answer those of ``key`` (addresses and ports swapped)."""
+    n = (len(key) - 4) >> 1
+    return key[n:2 * n] + key[:n] + key[-2:] + key[-4:-2]
+
+
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    src, sport, dst, dport, payload = dg
-    a, b = (src, sport), (dst, dport)
-    key = (a, b) if src < dst or (src == dst and sport <= dport) else (b, a)  # (a <= b, without comparing tuples)
+    key, payload = dg
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
     if qc is None:
-        qc = reader._open(key, a, frame, ts, payload, out)
+        qc = reader._open(key, frame, ts, payload, out)
         if qc is None:
             return out
-    direction = C2S if a == qc.client else S2C
+    direction = C2S if key == qc.client else S2C
     info = qc.info
     qc.packets[direction] += 1
     qc.wire_bytes[direction] += len(payload)
@@ -500,6 +509,7 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
             qc.finished.clear()
     if len(qc.closed) == 2:
         del conns[key]
+        conns.pop(_reverse(key), None)  # (the same key when the flow goes from an address and port to themselves)
         reader._end(qc, out)
     return out
 
