@@ -45,7 +45,7 @@ cpdef list _feed(reader, frame, ts, dg)
 @cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple)
 cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
 
-@cython.locals(sd=tuple)
+@cython.locals(sd=tuple, held=Ranges)
 cpdef _opened(reader, _QConn qc, direction, str space, pn, bytes plain, frame, ts, list out)
 
 @cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t)

@@ -36,6 +36,9 @@ from .quiccrypto import (
 from .tcp import Ended, Opened, _name
 
 _SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types of version 1 (3 is Retry)
+# (space, direction): what a connection's keys and largest packet numbers are keyed by, made once each, so a lookup
+# finds its key by identity and no tuple is made and hashed anew per packet: _SD[space][direction]
+_SD = {space: {d: (space, d) for d in (C2S, S2C)} for space in ("initial", "0rtt", "handshake", "1rtt")}
 _RETRY = 3
 _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
 # Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
@@ -385,7 +388,7 @@ class QuicReader:
 
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
                 frame: int, ts: float, out: list) -> None:
-        sd = (space, direction)
+        sd = _SD[space][direction]
         keys = qc.keys.get(sd)
         if keys is None:
             if space == "1rtt" or (space == "handshake" and qc.random is not None):
@@ -472,7 +475,7 @@ class QuicReader:
         secrets = self.secrets(qc.random)
         for (epoch, client), label in KEYLOG_LABELS.items():
             if epoch != "0rtt" and label in secrets:
-                qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
+                qc.keys[_SD[epoch][C2S if client else S2C]] = Keys.from_secret(secrets[label], qc.suite)
 
 
 def _reverse(key: bytes) -> bytes:
@@ -557,7 +560,7 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             if dcid_len is None:
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
-            sd = ("1rtt", direction)
+            sd = _SD["1rtt"][direction]
             keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
                 # (``Keys.open_short``'s function, called straight: no bound method made a packet)
@@ -572,12 +575,13 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    sd = (space, direction)
+    sd = _SD[space][direction]
     if pn > qc.largest.get(sd, -1):
         qc.largest[sd] = pn
     if space == "1rtt":
         qc.opened_1rtt += 1
-        qc.held[direction].add(pn, pn + 1)
+        held = qc.held[direction]
+        held.add(pn, pn + 1)
     _frames(reader, qc, direction, space, plain, frame, ts, out)
 
 
