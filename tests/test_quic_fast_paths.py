@@ -168,7 +168,9 @@ def test_the_largest_varint_and_a_stream_at_the_top_of_quic_s_range_read_as_writ
              + b"\x02" + _varint_bytes(big, 8) + b"\x00\x01" + _varint_bytes(big - 5, 8) + b"\x01\x01")
     _frames(reader, qc, C2S, "1rtt", plain, 7, 1.5, out)
     assert [(x.stream_id, x.data, x.fin) for x in out] == [(sid, b"hello", False)]
-    recv = qc.streams[(C2S, sid)]
+    recv = qc.streams[quic_module._stream_key(C2S, sid)]
+    # open streams are keyed by one integer: the largest stream id from the server still fits 64 signed bits
+    assert quic_module._stream_key(S2C, big) == (1 << 63) - 1 and quic_module._stream_key(C2S, big) == (1 << 63) - 2
     assert (recv.next, recv.pending, recv.held, qc.out_of_order) == (5, {off: b"world"}, 5, 5)
     assert qc.acked[S2C].spans == [[1, 3], [5, big + 1]]  # 5..2**62-1, then after a gap of 1: 1..2
     with pytest.raises(Malformed):  # the same STREAM frame with its length cut short

@@ -48,7 +48,10 @@ cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
 @cython.locals(sd=tuple, held=Ranges)
 cpdef _opened(reader, _QConn qc, direction, str space, pn, bytes plain, frame, ts, list out)
 
-@cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t)
+cpdef long long _stream_key(direction, long long sid)
+
+@cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t,
+               key=cython.longlong)
 cpdef _stream(_QConn qc, direction, long long sid, long long off, bytes data, bint fin, frame, ts, list out)
 
-cpdef _finished(_QConn qc, tuple key)
+cpdef _finished(_QConn qc, direction, long long sid)

@@ -290,7 +290,7 @@ class _QConn:
         self.hello: dict[Direction, bytes] = {C2S: b"", S2C: b""}
         self.random: bytes | None = None
         self.suite: int | None = None
-        self.streams: dict[tuple[Direction, int], _Recv] = {}  # open ones only
+        self.streams: dict[int, _Recv] = {}  # open ones only, by ``_stream_key``
         self.out_of_order = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
         # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
         # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
@@ -346,7 +346,8 @@ class QuicReader:
             elif qc.opened_1rtt and (missed := held.missing_from(acked)):
                 info.gaps += 1
                 out.append(PacketsMissed(info.id, direction, missed, info.last_ts, info.last_frame))
-        for (direction, sid), recv in qc.streams.items():
+        for key, recv in qc.streams.items():
+            direction, sid = S2C if key & 1 else C2S, key >> 1
             if recv.pending or (recv.final is not None and recv.next < recv.final):
                 info.gaps += 1
                 out.append(StreamLost(info.id, direction, sid, recv.next, info.last_ts, info.last_frame))
@@ -442,12 +443,11 @@ class QuicReader:
         """A RESET_STREAM: the sender abandoned its side of the stream (RFC 9000 §3.1), so no more of its bytes are
         due. Its receive state is forgotten as a finished stream's is; bytes it was still waiting for (a hole before
         bytes held, or before a FIN) are said lost now, as the end of the connection would have said."""
-        key = (direction, sid)
-        recv = qc.streams.get(key)
+        recv = qc.streams.get(_stream_key(direction, sid))
         if recv is not None and (recv.pending or (recv.final is not None and recv.next < recv.final)):
             qc.info.gaps += 1
             out.append(StreamLost(qc.info.id, direction, sid, recv.next, ts, frame))
-        _finished(qc, key)
+        _finished(qc, direction, sid)
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
@@ -585,11 +585,17 @@ def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn
     _frames(reader, qc, direction, space, plain, frame, ts, out)
 
 
+def _stream_key(direction: Direction, sid: int) -> int:
+    """What a connection's open streams are keyed by (``_QConn.streams``): one integer (below 2**63) for a stream id
+    (below 2**62) and the direction of its bytes, not a tuple made and hashed per STREAM frame."""
+    return sid << 1 | (direction is S2C)
+
+
 def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int, ts: float,
             out: list) -> None:
     """A STREAM frame's bytes: what of them is new, in order, told as StreamData (and the stream forgotten once
     all its bytes arrived)."""
-    key = (direction, sid)
+    key = _stream_key(direction, sid)
     recv = qc.streams.get(key)
     if recv is None:
         finished = qc.finished.get((direction, sid & 0x3))
@@ -609,7 +615,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
         if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
             info.gaps += 1
             out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
-            _finished(qc, key)
+            _finished(qc, direction, sid)
             return
     if not pieces:
         if data:
@@ -617,22 +623,22 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
                 info.retransmissions += 1
         elif fin and recv.done():
             out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
-            _finished(qc, key)
+            _finished(qc, direction, sid)
         return
     last = len(pieces) - 1
-    for i, piece in enumerate(pieces):
+    for i in range(last + 1):
+        piece = pieces[i]
         info.payload_bytes[direction] += len(piece)
         out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
     if recv.done():
-        _finished(qc, key)
+        _finished(qc, direction, sid)
 
 
-def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
+def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
     """All of a stream's bytes arrived (or it was reset): forget it, remembering only its number among the
     finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
     any more: the connection is then not read on (``_TooMuch``)."""
-    direction, sid = key
-    recv = qc.streams.pop(key, None)
+    recv = qc.streams.pop(_stream_key(direction, sid), None)
     if recv is not None and recv.held:
         qc.out_of_order -= recv.held
     ranges = qc.finished.get((direction, sid & 0x3))
