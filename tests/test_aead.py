@@ -1,7 +1,8 @@
 """The OpenSSL lane (analysis/wire/_aead.pyx: one cipher context per key) against ``cryptography``, which the pure
 path uses: the same plaintexts, the same failure (InvalidTag) on a damaged tag, a damaged ciphertext or a wrong key,
 the same header-protection masks; RFC 9001 Appendix A's packets opened by both; the contexts freed with their keys;
-and ``check -j 2`` (results pickled across processes) on QUIC captures printing what one process prints.
+each with the nonce and tag set as with OpenSSL 3 and as with OpenSSL 1.1; and ``check -j 2`` (results pickled
+across processes) on QUIC captures printing what one process prints.
 
 The extension exists only compiled. Where it is not built in the tree under test, these tests fail when a C compiler
 is at hand or under CI (as tests/test_compiled.py does) and are skipped, with the reason, only where none is: an
@@ -32,8 +33,19 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "analysis.wire._aead"
 
 
-@pytest.fixture(scope="module")
-def aead():
+@pytest.fixture(scope="module", params=["openssl3", "openssl1.1"])
+def aead(request):
+    """The extension module, its contexts setting each packet's nonce and tag in one call as with OpenSSL 3
+    (EVP_CIPHER_CTX_set_params, where libcrypto has it) and as with OpenSSL 1.1 (EVP_DecryptInit_ex, then
+    EVP_CIPHER_CTX_ctrl): every test runs both ways."""
+    module = _aead_module()
+    before = module.set_params_in_use()
+    module.set_params_in_use(request.param == "openssl3")
+    yield module
+    module.set_params_in_use(before)
+
+
+def _aead_module():
     """The extension module, as the package loads it (or, under DUPLEXLAB_PURE, loaded here from the same file)."""
     rel = "wire._aead"
     extension = _speed._extension(rel)

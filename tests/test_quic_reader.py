@@ -575,11 +575,12 @@ def test_webtransport_streams_are_forgotten_once_both_halves_are_known():
 def test_initial_crypto_bytes_past_what_is_read_are_not_held():
     """Only the first bytes of each side's handshake are read (random, suite, ALPN); CRYPTO frames far past them are
     not held out of order (anyone can make Initial packets: their keys come from the connection id)."""
+    from analysis.wire.decode import flow_key
     from analysis.wire.quic import QuicReader, _QConn
 
     reader = QuicReader(lambda random: {}, lambda: 0)
     qc = _QConn(Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic"),
-                (b"\x0a\x00\x00\x01", 1), b"")
+                flow_key(b"\x0a\x00\x00\x01", 1, b"\x0a\x00\x00\x02", 443), b"")
     for i in range(100):
         reader._hello(qc, C2S, 10**6 + 1000 * i, b"x" * 100)
     assert not qc.crypto[C2S].pending

@@ -40,6 +40,17 @@ def test_udp_flows_below_the_cap_are_counted_exactly_as_before(tmp_path, monkeyp
     assert before.startswith("18 UDP datagrams in 6 flows are not QUIC")
 
 
+def test_a_udp_flow_that_is_not_quic_is_one_flow_whichever_side_sends(tmp_path):
+    """The QUIC reader keys flows by the sender's addresses and ports: the answers of a flow are the same flow."""
+    frames = []
+    for i in range(4):
+        for a, b, sport, dport in (("10.0.0.1", "10.0.0.2", 20000 + i, 53), ("10.0.0.2", "10.0.0.1", 53, 20000 + i)):
+            pkt = Ether() / IP(src=a, dst=b) / UDP(sport=sport, dport=dport) / Raw(b"\x12\x34dns?")
+            frames.append((1.0 + len(frames) * 1e-3, bytes(pkt)))
+    assert _udp_warning(write_pcap(tmp_path / "both.pcap", 1, frames)).startswith(
+        "8 UDP datagrams in 4 flows are not QUIC")
+
+
 def test_a_flood_of_udp_flows_is_counted_up_to_the_cap(tmp_path, monkeypatch):
     path = _udp_flows(tmp_path / "flood.pcap", 40, 2)
     sizes: list[int] = []

@@ -427,8 +427,12 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
             out.append(ConnectionEnded(router.conn))
             continue
         router = routers[item.conn]
-        router.parser.item(item)
-        if router.out or router.pending:
+        parser = router.parser
+        parser.item(item)
+        # Released when the parser reported something, or may have moved its first frame pending (its ``mark``,
+        # which only ``_release`` works out again, through ``pending_frame``): else what waits has waited since the
+        # last release for that same frame, and a release would give nothing (most datagrams, inside DATA frames).
+        if router.out or (router.pending and parser.mark == parser.STALE):
             out.extend(_release(router))
     return out
 

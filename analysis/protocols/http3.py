@@ -72,6 +72,7 @@ class Http3Connection:
     """The HTTP/3 reader of one QUIC connection (see the module docstring)."""
 
     app = "http3"
+    STALE = _STALE  # what ``mark`` holds once anything may have moved the first frame pending (dissect reads it)
 
     def __init__(self, conn: Connection, out: list[Event]) -> None:
         self.conn, self.out = conn, out

@@ -21,7 +21,7 @@ The objects are not picklable (a C pointer): they live in the readers' keys, whi
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from "<dlfcn.h>" nogil:
     void *dlopen(const char *filename, int flags)
@@ -49,8 +49,20 @@ ctypedef int (*final_f)(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl) noex
 ctypedef int (*ctrl_f)(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr) noexcept nogil
 ctypedef int (*padding_f)(EVP_CIPHER_CTX *ctx, int pad) noexcept nogil
 
+# OpenSSL 3's OSSL_PARAM (openssl/core.h), for EVP_CIPHER_CTX_set_params: the nonce and the tag of a packet handed to
+# the GCM provider in one call (see _gcm_open). OpenSSL 1.1 has no such call: there, the nonce goes through
+# EVP_DecryptInit_ex and the tag through EVP_CIPHER_CTX_ctrl, as everywhere before.
+cdef struct ossl_param:
+    const char *key
+    unsigned int data_type
+    void *data
+    size_t data_size
+    size_t return_size
+ctypedef int (*set_params_f)(EVP_CIPHER_CTX *ctx, const ossl_param *params) noexcept nogil
+
 cdef enum:
     EVP_CTRL_GCM_SET_TAG = 0x11  # EVP_CTRL_AEAD_SET_TAG (openssl/evp.h)
+    OSSL_PARAM_OCTET_STRING = 5  # openssl/core.h
     TAG_LEN = 16
     NONCE_LEN = 12  # GCM's default IV length in OpenSSL, and the only one QUIC and TLS use
 
@@ -63,6 +75,8 @@ cdef update_f decrypt_update, encrypt_update
 cdef final_f decrypt_final
 cdef ctrl_f ctx_ctrl
 cdef padding_f set_padding
+cdef set_params_f set_params = NULL  # OpenSSL 3 (and its known answers right: _known_answers), else NULL
+cdef set_params_f found_set_params = NULL  # what libcrypto has (``set_params_in_use``)
 cdef const EVP_CIPHER *GCM[3]  # by key length: 16, 24, 32 bytes
 cdef const EVP_CIPHER *ECB[3]
 cdef Py_ssize_t _live = 0  # contexts made and not yet freed (tests hold them to the keys alive)
@@ -84,7 +98,7 @@ cdef const EVP_CIPHER *_cipher(void *lib, bytes name) except NULL:
 
 cdef _load():
     global ctx_new, ctx_free, decrypt_init, encrypt_init, decrypt_update, encrypt_update, decrypt_final, ctx_ctrl
-    global set_padding
+    global set_padding, set_params, found_set_params
     cdef void *lib = NULL
     for name in LIBRARIES:
         lib = dlopen(name.encode(), RTLD_NOW | RTLD_LOCAL)
@@ -101,6 +115,7 @@ cdef _load():
     decrypt_final = <final_f>_symbol(lib, b"EVP_DecryptFinal_ex")
     ctx_ctrl = <ctrl_f>_symbol(lib, b"EVP_CIPHER_CTX_ctrl")
     set_padding = <padding_f>_symbol(lib, b"EVP_CIPHER_CTX_set_padding")
+    set_params = found_set_params = <set_params_f>dlsym(lib, b"EVP_CIPHER_CTX_set_params")  # NULL before OpenSSL 3
     for i, bits in enumerate((128, 192, 256)):
         GCM[i] = _cipher(lib, f"EVP_aes_{bits}_gcm".encode())
         ECB[i] = _cipher(lib, f"EVP_aes_{bits}_ecb".encode())
@@ -185,9 +200,19 @@ cdef class AesGcm:
     """``cryptography``'s ``AESGCM(key)`` for opening (``decrypt``), on one OpenSSL context made with the key."""
 
     cdef EVP_CIPHER_CTX *ctx
+    cdef bint by_params  # each packet's nonce and tag set in one EVP_CIPHER_CTX_set_params (OpenSSL 3: _gcm_open)
 
     def __cinit__(self, key):
+        cdef unsigned char fixed[4]
+        cdef ossl_param params[2]
         self.ctx = _context(key, GCM, decrypt_init)
+        if set_params != NULL:
+            # The GCM provider takes a whole nonce as the "invocation field" of a TLS 1.2-style IV once a fixed field
+            # was given: given here (4 bytes, replaced whole by each packet's nonce), once for the context's life.
+            memset(fixed, 0, 4)
+            _param(&params[0], b"tlsivfixed", fixed, 4)
+            _param(&params[1], NULL, NULL, 0)
+            self.by_params = set_params(self.ctx, params) == 1
 
     def __dealloc__(self):
         _free(self.ctx)
@@ -207,7 +232,7 @@ cdef class AesGcm:
                 raise ValueError("duplexlab's AES-GCM takes 12-byte nonces")
             if d.len > 0x7FFFFFFF or a.len > 0x7FFFFFFF:
                 raise OverflowError("more than 2**31 - 1 bytes in one call")
-            out = _gcm_open(self.ctx, n.ptr, a.ptr, a.len, d.ptr, d.len)
+            out = _gcm_open(self, n.ptr, a.ptr, a.len, d.ptr, d.len)
             if out is None:
                 _invalid_tag()
             return out
@@ -217,17 +242,36 @@ cdef class AesGcm:
             release(&a)
 
 
-cdef object _gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *aad, Py_ssize_t aad_len,
+cdef inline void _param(ossl_param *p, const char *key, const void *data, size_t size) noexcept:
+    """An octet string parameter (OSSL_PARAM_construct_octet_string), or the end of a list where ``key`` is NULL."""
+    p.key, p.data_type, p.data, p.data_size = key, OSSL_PARAM_OCTET_STRING if key != NULL else 0, <void *>data, size
+    p.return_size = <size_t>-1 if key != NULL else 0  # OSSL_PARAM_UNMODIFIED
+
+
+cdef object _gcm_open(AesGcm gcm, const unsigned char *nonce, const unsigned char *aad, Py_ssize_t aad_len,
                       const unsigned char *data, Py_ssize_t data_len):
     """The plaintext of ``data`` (ciphertext, then the tag) under ``nonce`` (12 bytes), or None where the tag does not
-    match: per call only the nonce is set (the key stays in the context), the associated data fed, the ciphertext
-    decrypted, the tag set and checked. Lengths below 2**31."""
+    match: per call only the nonce and the tag are set (the key stays in the context), the associated data fed, the
+    ciphertext decrypted, the tag checked. Lengths below 2**31.
+
+    With OpenSSL 3 (``by_params``) the nonce and the tag go in one EVP_CIPHER_CTX_set_params: the nonce as the GCM
+    provider's "tlsivinv" (its whole IV, set and its counters reset at once, as EVP_DecryptInit_ex with only an IV
+    does, without asking the context its IV length each time), the tag as "tag" (what EVP_CTRL_AEAD_SET_TAG becomes
+    there, before the data: the tag is read at the end). Else EVP_DecryptInit_ex and EVP_CIPHER_CTX_ctrl."""
+    cdef EVP_CIPHER_CTX *ctx = gcm.ctx
     cdef int outl = 0
     cdef Py_ssize_t size = data_len - TAG_LEN
     cdef unsigned char scratch[TAG_LEN]
+    cdef ossl_param params[3]
     if size < 0:
         return None
-    if decrypt_init(ctx, NULL, NULL, NULL, nonce) != 1:
+    if gcm.by_params:
+        _param(&params[0], b"tlsivinv", nonce, NONCE_LEN)
+        _param(&params[1], b"tag", data + size, TAG_LEN)
+        _param(&params[2], NULL, NULL, 0)
+        if set_params(ctx, params) != 1:
+            raise RuntimeError("libcrypto could not set an AES-GCM nonce and tag")
+    elif decrypt_init(ctx, NULL, NULL, NULL, nonce) != 1:
         raise RuntimeError("libcrypto could not set an AES-GCM nonce")
     if aad_len and decrypt_update(ctx, NULL, &outl, aad, <int>aad_len) != 1:
         raise RuntimeError("libcrypto could not take the associated data")
@@ -235,7 +279,7 @@ cdef object _gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const uns
     if size and (decrypt_update(ctx, <unsigned char *>PyBytes_AS_STRING(out), &outl, data, <int>size) != 1
                  or outl != size):
         raise RuntimeError("libcrypto could not decrypt")
-    if ctx_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, <void *>(data + size)) != 1:
+    if not gcm.by_params and ctx_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, <void *>(data + size)) != 1:
         raise RuntimeError("libcrypto could not take the tag")
     if decrypt_final(ctx, scratch, &outl) != 1:
         return None
@@ -332,7 +376,7 @@ cdef class ShortLane:
         memcpy(nonce, self.iv, NONCE_LEN)
         for i in range(8):  # the IV XOR the packet number, big-endian, in its last 8 bytes (RFC 9001 §5.3)
             nonce[NONCE_LEN - 1 - i] ^= <unsigned char>((pn >> (8 * i)) & 0xFF)
-        plain = _gcm_open(self.gcm.ctx, nonce, header, pn_offset + pn_len, p + pn_offset + pn_len,
+        plain = _gcm_open(self.gcm, nonce, header, pn_offset + pn_len, p + pn_offset + pn_len,
                           n - pn_offset - pn_len)
         if plain is None:
             return None
@@ -368,7 +412,7 @@ cdef class RecordLane:
         memcpy(nonce, self.iv, NONCE_LEN)
         for i in range(8):  # the IV XOR the sequence number, big-endian, in its last 8 bytes (RFC 8446 §5.3)
             nonce[NONCE_LEN - 1 - i] ^= <unsigned char>((seq >> (8 * i)) & 0xFF)
-        inner = _gcm_open(self.gcm.ctx, nonce, p, 5, p + 5, n - 5)
+        inner = _gcm_open(self.gcm, nonce, p, 5, p + 5, n - 5)
         if inner is None:
             return None
         q = <const unsigned char *>PyBytes_AS_STRING(inner)
@@ -379,17 +423,57 @@ cdef class RecordLane:
             return 0
         return q[size - 1], PyBytes_FromStringAndSize(<const char *>q, size - 1)
 
+def _gcm_answers() -> bool:
+    """The GCM specification's test cases 2 and 4 (McGrew and Viega) opened on one context, each after a damaged copy
+    of it (its tag refused), in turn, twice: the nonce, the associated data and the tag of each call are its own."""
+    key4, nonce4 = bytes.fromhex("feffe9928665731c6d6a8f9467308308"), bytes.fromhex("cafebabefacedbaddecaf888")
+    aad4 = bytes.fromhex("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+    plain4 = bytes.fromhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"
+                           "49a6b525b16aedf5aa0de657ba637b39")
+    sealed4 = bytes.fromhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5a"
+                            "ac84aa051ba30b396a0aac973d58e0915bc94fbc3221a5db94fae95ae7121a47")
+    sealed2 = bytes.fromhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf")
+    cases = ((AesGcm(bytes(16)), bytes(12), sealed2, None, bytes(16)), (AesGcm(key4), nonce4, sealed4, aad4, plain4))
+    for _ in range(2):
+        for gcm, nonce, sealed, aad, plain in cases:
+            damaged = sealed[:-1] + bytes([sealed[-1] ^ 1])
+            if _gcm_open_bytes(gcm, nonce, damaged, aad) is not None or _gcm_open_bytes(gcm, nonce, sealed,
+                                                                                         aad) != plain:
+                return False
+    return True
+
+
+cdef object _gcm_open_bytes(AesGcm gcm, bytes nonce, bytes sealed, bytes aad):
+    cdef const unsigned char *a = NULL
+    if aad is not None:
+        a = <const unsigned char *>PyBytes_AS_STRING(aad)
+    return _gcm_open(gcm, <const unsigned char *>PyBytes_AS_STRING(nonce), a, 0 if aad is None else len(aad),
+                     <const unsigned char *>PyBytes_AS_STRING(sealed), len(sealed))
+
+
 def _known_answers() -> None:
-    """FIPS-197 C.1 (AES-128) and the GCM specification's test case 2 (McGrew and Viega): a library that answers
-    otherwise is not used."""
+    """FIPS-197 C.1 (AES-128) and the GCM specification's test cases 2 and 4 (McGrew and Viega): a library that
+    answers otherwise is not used. Where OpenSSL 3's one call for the nonce and tag answers otherwise, it is not used
+    (``set_params``), and the way of OpenSSL 1.1 must answer right."""
+    global set_params, found_set_params
     ecb = AesEcb(bytes.fromhex("000102030405060708090a0b0c0d0e0f"))
     if ecb.update(bytes.fromhex("00112233445566778899aabbccddeeff")) != bytes.fromhex(
             "69c4e0d86a7b0430d8cdb78070b4c55a"):
         raise ImportError("libcrypto's AES-ECB gives a wrong answer")
-    gcm = AesGcm(bytes(16))
-    sealed = bytes.fromhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf")
-    if gcm.decrypt(bytes(12), sealed, None) != bytes(16):
+    if set_params != NULL and not _gcm_answers():
+        set_params = found_set_params = NULL
+    if not _gcm_answers():
         raise ImportError("libcrypto's AES-GCM gives a wrong answer")
+
+
+def set_params_in_use(on=None) -> bool:
+    """Whether the contexts made from now on set each packet's nonce and tag in one EVP_CIPHER_CTX_set_params
+    (OpenSSL 3); ``on`` False makes them take OpenSSL 1.1's way, True OpenSSL 3's where libcrypto has it (tests hold
+    both to ``cryptography``)."""
+    global set_params
+    if on is not None:
+        set_params = found_set_params if on else NULL
+    return set_params != NULL
 
 
 _load()

@@ -3,7 +3,7 @@
 cimport cython
 
 @cython.locals(ethertype=cython.int, vihl=cython.int, proto=cython.int, total=Py_ssize_t, frag=cython.int,
-               sport=cython.int, dport=cython.int, ulen=Py_ssize_t)
+               ulen=Py_ssize_t)
 cpdef object _ethernet_udp(bytes data)
 
-cpdef object _datagram(data, Py_ssize_t start, Py_ssize_t end, src, sport, dst, dport, Py_ssize_t ulen)
+cpdef object _datagram(data, Py_ssize_t start, Py_ssize_t end, bytes key, Py_ssize_t ulen)

@@ -164,19 +164,41 @@ def _tcp(data: bytes, off: int, end: int, src: bytes, dst: bytes, wirelen: int) 
 
 
 class Datagram(NamedTuple):
-    """A UDP datagram (addresses as 4 or 16 raw bytes): what QUIC rides on."""
+    """A UDP datagram: what QUIC rides on. ``key`` names its flow as its sender sends it: the source and destination
+    addresses (4 or 16 raw bytes each), then the source and destination ports (2 bytes each, big-endian), which is
+    how an IPv4 header without options and its UDP header hold them (one slice of the frame, no address made apart:
+    the QUIC reader finds a connection by it, and reads the addresses only when a new flow needs them)."""
 
-    src: bytes
-    sport: int
-    dst: bytes
-    dport: int
+    key: bytes
     payload: bytes
+
+    @property
+    def src(self) -> bytes:
+        return self.key[:(len(self.key) - 4) >> 1]
+
+    @property
+    def dst(self) -> bytes:
+        n = (len(self.key) - 4) >> 1
+        return self.key[n:2 * n]
+
+    @property
+    def sport(self) -> int:
+        return int.from_bytes(self.key[-4:-2], "big")
+
+    @property
+    def dport(self) -> int:
+        return int.from_bytes(self.key[-2:], "big")
+
+
+def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
+    """A ``Datagram``'s key from its addresses (4 or 16 raw bytes each) and ports."""
+    return bytes(src) + bytes(dst) + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
 
 
 # Ethernet + IPv4 without options + UDP, in one unpack (QUIC's common frame): ethertype, version/IHL, total length,
-# flags/offset, protocol, addresses, ports, UDP length.
-_ETH_IPV4_UDP = struct.Struct("!12xHBxHxxHxBxx4s4sHHH").unpack_from
-_UDP = struct.Struct("!HHH").unpack_from
+# flags/offset, protocol, UDP length (the addresses and ports between are the datagram's key, one slice).
+_ETH_IPV4_UDP = struct.Struct("!12xHBxHxxHxBxx12xH").unpack_from
+_UDP_LEN = struct.Struct("!4xH").unpack_from
 
 
 def decode_udp(linktype: int, data: bytes) -> Datagram | None:
@@ -208,8 +230,7 @@ def decode_udp(linktype: int, data: bytes) -> Datagram | None:
         return None
     if len(data) < start + 8:
         return None
-    sport, dport, ulen = _UDP(data, start)
-    return _datagram(data, start, end, src, sport, dst, dport, ulen)
+    return _datagram(data, start, end, src + dst + bytes(data[start:start + 4]), _UDP_LEN(data, start)[0])
 
 
 _NOT_SO = "not so"  # what ``_ethernet_udp`` says of a frame that is not Ethernet + IPv4 without options + UDP
@@ -222,19 +243,15 @@ def _ethernet_udp(data: bytes) -> Datagram | str:
     struct's unpack is faster (``_TYPED``)."""
     if _TYPED:
         ethertype, vihl, proto = (data[12] << 8) | data[13], data[14], data[23]
-        total, frag = (data[16] << 8) | data[17], (data[20] << 8) | data[21]
+        total, frag, ulen = (data[16] << 8) | data[17], (data[20] << 8) | data[21], (data[38] << 8) | data[39]
     else:
-        ethertype, vihl, total, frag, proto, src, dst, sport, dport, ulen = _ETH_IPV4_UDP(data)
+        ethertype, vihl, total, frag, proto, ulen = _ETH_IPV4_UDP(data)
     if ethertype != _ETHERTYPE_IPV4 or vihl != 0x45 or proto != 17 or frag & 0x3FFF:
         return _NOT_SO
-    if _TYPED:
-        src, dst = data[26:30], data[30:34]
-        sport, dport, ulen = (data[34] << 8) | data[35], (data[36] << 8) | data[37], (data[38] << 8) | data[39]
-    return _datagram(data, 34, 14 + (total or len(data) - 14), src, sport, dst, dport, ulen)
+    return _datagram(data, 34, 14 + (total or len(data) - 14), data[26:38], ulen)
 
 
-def _datagram(data: bytes, start: int, end: int, src: bytes, sport: int, dst: bytes, dport: int,
-              ulen: int) -> Datagram:
+def _datagram(data: bytes, start: int, end: int, key: bytes, ulen: int) -> Datagram:
     """The datagram whose UDP header is at ``start``, ending where the IP and UDP lengths (and the frame) say."""
     if ulen >= 8 and start + ulen < end:
         end = start + ulen
@@ -242,7 +259,7 @@ def _datagram(data: bytes, start: int, end: int, src: bytes, sport: int, dst: by
         end = len(data)
     # tuple.__new__ straight: what a NamedTuple's own __new__ calls, without a Python-level frame each datagram.
     # (``data`` is bytes: a record's, or a datagram joined from fragments; its slice is bytes already.)
-    return _NEW_TUPLE(Datagram, (src, sport, dst, dport, data[start + 8:end]))
+    return _NEW_TUPLE(Datagram, (key, data[start + 8:end]))
 
 
 _NEW_TUPLE = tuple.__new__

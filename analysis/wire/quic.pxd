@@ -29,7 +29,7 @@ cdef class _Recv:
 
 cdef class _QConn:
     cdef public object info, odcid, random, suite
-    cdef public tuple client
+    cdef public bytes client
     cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked, packets, wire_bytes
     cdef public set closed
     cdef public list early
@@ -39,16 +39,19 @@ cdef class _QConn:
                sid=cython.longlong, off=cython.longlong)
 cpdef _frames(reader, _QConn qc, direction, str space, bytes p, frame, ts, list out)
 
-@cython.locals(payload=bytes, qc=_QConn, conns=dict)
+@cython.locals(key=bytes, payload=bytes, qc=_QConn, conns=dict)
 cpdef list _feed(reader, frame, ts, dg)
 
 @cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple)
 cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
 
-@cython.locals(sd=tuple)
+@cython.locals(sd=tuple, held=Ranges)
 cpdef _opened(reader, _QConn qc, direction, str space, pn, bytes plain, frame, ts, list out)
 
-@cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t)
+cpdef long long _stream_key(direction, long long sid)
+
+@cython.locals(recv=_Recv, before=cython.longlong, held=cython.longlong, pieces=list, last=Py_ssize_t, i=Py_ssize_t,
+               key=cython.longlong)
 cpdef _stream(_QConn qc, direction, long long sid, long long off, bytes data, bint fin, frame, ts, list out)
 
-cpdef _finished(_QConn qc, tuple key)
+cpdef _finished(_QConn qc, direction, long long sid)

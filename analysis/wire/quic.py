@@ -36,6 +36,9 @@ from .quiccrypto import (
 from .tcp import Ended, Opened, _name
 
 _SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types of version 1 (3 is Retry)
+# (space, direction): what a connection's keys and largest packet numbers are keyed by, made once each, so a lookup
+# finds its key by identity and no tuple is made and hashed anew per packet: _SD[space][direction]
+_SD = {space: {d: (space, d) for d in (C2S, S2C)} for space in ("initial", "0rtt", "handshake", "1rtt")}
 _RETRY = 3
 _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
 # Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
@@ -275,9 +278,9 @@ class _QConn:
                  "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random",
                  "streams", "suite", "wire_bytes")
 
-    def __init__(self, info: Connection, client: tuple[bytes, int], odcid: bytes) -> None:
+    def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
-        self.client = client
+        self.client = client  # the flow key (``Datagram.key``) of the client's datagrams
         self.odcid = odcid
         self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
         self.keys: dict[tuple[str, Direction], Keys] = {}
@@ -287,7 +290,7 @@ class _QConn:
         self.hello: dict[Direction, bytes] = {C2S: b"", S2C: b""}
         self.random: bytes | None = None
         self.suite: int | None = None
-        self.streams: dict[tuple[Direction, int], _Recv] = {}  # open ones only
+        self.streams: dict[int, _Recv] = {}  # open ones only, by ``_stream_key``
         self.out_of_order = 0  # bytes their ``_Recv``s hold after a hole (``_Recv.held``)
         # The streams whose bytes all arrived, by (direction, stream type): their numbers (id >> 2), as ranges, so a
         # connection that carries 10^6 requests one after another keeps a few numbers, not 10^6 streams.
@@ -309,9 +312,9 @@ class QuicReader:
     def __init__(self, secrets: Callable[[bytes], dict[str, bytes]], first_id: Callable[[], int]) -> None:
         self.secrets = secrets
         self.next_id = first_id
-        self.conns: dict[tuple, _QConn] = {}
+        self.conns: dict[bytes, _QConn] = {}  # by the flow key of either side's datagrams (``Datagram.key``)
         self.other_datagrams = 0  # UDP that is not QUIC (or a flow whose start the capture missed)
-        self.other_flows: set[tuple] = set()  # at most MAX_OTHER_FLOWS of them
+        self.other_flows: set[bytes] = set()  # at most MAX_OTHER_FLOWS of them (the lesser of a flow's two keys)
         self.other_flows_full = False  # a flow was not remembered: len(other_flows) is a lower bound
         self.unopened = 0  # QUIC packets that did not open
 
@@ -320,8 +323,9 @@ class QuicReader:
 
     def finish(self) -> list:
         out: list = []
-        for qc in self.conns.values():
-            self._end(qc, out)
+        for key, qc in self.conns.items():
+            if key == qc.client:  # (each connection is there under both sides' keys)
+                self._end(qc, out)
         self.conns.clear()
         return out
 
@@ -342,7 +346,8 @@ class QuicReader:
             elif qc.opened_1rtt and (missed := held.missing_from(acked)):
                 info.gaps += 1
                 out.append(PacketsMissed(info.id, direction, missed, info.last_ts, info.last_frame))
-        for (direction, sid), recv in qc.streams.items():
+        for key, recv in qc.streams.items():
+            direction, sid = S2C if key & 1 else C2S, key >> 1
             if recv.pending or (recv.final is not None and recv.next < recv.final):
                 info.gaps += 1
                 out.append(StreamLost(info.id, direction, sid, recv.next, info.last_ts, info.last_frame))
@@ -350,23 +355,27 @@ class QuicReader:
 
     # -- connections -------------------------------------------------------------------------------
 
-    def _open(self, key: tuple, sender: tuple, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
+    def _open(self, key: bytes, frame: int, ts: float, payload: bytes, out: list) -> _QConn | None:
+        """A datagram of a flow without a connection (``key``: its sender's): a QUIC Initial opens one, its sender the
+        client; anything else is counted as not QUIC."""
+        back = _reverse(key)
+        flow = key if key <= back else back  # one name for the flow, whichever side sent
         if not _is_initial(payload):
-            if key not in self.other_flows:
+            if flow not in self.other_flows:
                 if len(self.other_flows) < MAX_OTHER_FLOWS:
-                    self.other_flows.add(key)
+                    self.other_flows.add(flow)
                 else:
                     self.other_flows_full = True
             self.other_datagrams += 1
             return None
-        self.other_flows.discard(key)
+        self.other_flows.discard(flow)
         dcid = payload[6:6 + payload[5]]
-        server = key[1] if key[0] == sender else key[0]
-        info = Connection(self.next_id(), (_name(sender[0]), sender[1]), (_name(server[0]), server[1]), "initial",
+        dg = Datagram(key, b"")
+        info = Connection(self.next_id(), (_name(dg.src), dg.sport), (_name(dg.dst), dg.dport), "initial",
                           frame, ts, handshake_seen=True, app="quic", transport="quic")
-        qc = _QConn(info, sender, dcid)
+        qc = _QConn(info, key, dcid)
         qc.keys[("initial", C2S)], qc.keys[("initial", S2C)] = initial_keys(dcid)
-        self.conns[key] = qc
+        self.conns[key] = self.conns[back] = qc
         out.append(Opened(info))
         return qc
 
@@ -380,7 +389,7 @@ class QuicReader:
 
     def _packet(self, qc: _QConn, direction: Direction, space: str, packet: bytes, pn_offset: int, long: bool,
                 frame: int, ts: float, out: list) -> None:
-        sd = (space, direction)
+        sd = _SD[space][direction]
         keys = qc.keys.get(sd)
         if keys is None:
             if space == "1rtt" or (space == "handshake" and qc.random is not None):
@@ -434,12 +443,11 @@ class QuicReader:
         """A RESET_STREAM: the sender abandoned its side of the stream (RFC 9000 §3.1), so no more of its bytes are
         due. Its receive state is forgotten as a finished stream's is; bytes it was still waiting for (a hole before
         bytes held, or before a FIN) are said lost now, as the end of the connection would have said."""
-        key = (direction, sid)
-        recv = qc.streams.get(key)
+        recv = qc.streams.get(_stream_key(direction, sid))
         if recv is not None and (recv.pending or (recv.final is not None and recv.next < recv.final)):
             qc.info.gaps += 1
             out.append(StreamLost(qc.info.id, direction, sid, recv.next, ts, frame))
-        _finished(qc, key)
+        _finished(qc, direction, sid)
 
     def _hello(self, qc: _QConn, direction: Direction, off: int, data: bytes) -> None:
         """Read the client random (ClientHello) and the cipher suite (ServerHello) from the Initial CRYPTO data."""
@@ -467,22 +475,26 @@ class QuicReader:
         secrets = self.secrets(qc.random)
         for (epoch, client), label in KEYLOG_LABELS.items():
             if epoch != "0rtt" and label in secrets:
-                qc.keys[(epoch, C2S if client else S2C)] = Keys.from_secret(secrets[label], qc.suite)
+                qc.keys[_SD[epoch][C2S if client else S2C]] = Keys.from_secret(secrets[label], qc.suite)
+
+
+def _reverse(key: bytes) -> bytes:
+    """The flow key of the datagrams that answer those of ``key`` (addresses and ports swapped)."""
+    n = (len(key) - 4) >> 1
+    return key[n:2 * n] + key[:n] + key[-2:] + key[-4:-2]
 
 
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    src, sport, dst, dport, payload = dg
-    a, b = (src, sport), (dst, dport)
-    key = (a, b) if src < dst or (src == dst and sport <= dport) else (b, a)  # (a <= b, without comparing tuples)
+    key, payload = dg
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
     if qc is None:
-        qc = reader._open(key, a, frame, ts, payload, out)
+        qc = reader._open(key, frame, ts, payload, out)
         if qc is None:
             return out
-    direction = C2S if a == qc.client else S2C
+    direction = C2S if key == qc.client else S2C
     info = qc.info
     qc.packets[direction] += 1
     qc.wire_bytes[direction] += len(payload)
@@ -500,6 +512,7 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
             qc.finished.clear()
     if len(qc.closed) == 2:
         del conns[key]
+        conns.pop(_reverse(key), None)  # (the same key when the flow goes from an address and port to themselves)
         reader._end(qc, out)
     return out
 
@@ -547,7 +560,7 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             if dcid_len is None:
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
-            sd = ("1rtt", direction)
+            sd = _SD["1rtt"][direction]
             keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
                 # (``Keys.open_short``'s function, called straight: no bound method made a packet)
@@ -562,20 +575,27 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    sd = (space, direction)
+    sd = _SD[space][direction]
     if pn > qc.largest.get(sd, -1):
         qc.largest[sd] = pn
     if space == "1rtt":
         qc.opened_1rtt += 1
-        qc.held[direction].add(pn, pn + 1)
+        held = qc.held[direction]
+        held.add(pn, pn + 1)
     _frames(reader, qc, direction, space, plain, frame, ts, out)
+
+
+def _stream_key(direction: Direction, sid: int) -> int:
+    """What a connection's open streams are keyed by (``_QConn.streams``): one integer (below 2**63) for a stream id
+    (below 2**62) and the direction of its bytes, not a tuple made and hashed per STREAM frame."""
+    return sid << 1 | (direction is S2C)
 
 
 def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, fin: bool, frame: int, ts: float,
             out: list) -> None:
     """A STREAM frame's bytes: what of them is new, in order, told as StreamData (and the stream forgotten once
     all its bytes arrived)."""
-    key = (direction, sid)
+    key = _stream_key(direction, sid)
     recv = qc.streams.get(key)
     if recv is None:
         finished = qc.finished.get((direction, sid & 0x3))
@@ -595,7 +615,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
         if qc.out_of_order > MAX_OUT_OF_ORDER:  # this stream is not waited for any more: its hole stays one
             info.gaps += 1
             out.append(StreamLost(info.id, direction, sid, recv.next, ts, frame))
-            _finished(qc, key)
+            _finished(qc, direction, sid)
             return
     if not pieces:
         if data:
@@ -603,22 +623,22 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
                 info.retransmissions += 1
         elif fin and recv.done():
             out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
-            _finished(qc, key)
+            _finished(qc, direction, sid)
         return
     last = len(pieces) - 1
-    for i, piece in enumerate(pieces):
+    for i in range(last + 1):
+        piece = pieces[i]
         info.payload_bytes[direction] += len(piece)
         out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
     if recv.done():
-        _finished(qc, key)
+        _finished(qc, direction, sid)
 
 
-def _finished(qc: _QConn, key: tuple[Direction, int]) -> None:
+def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
     """All of a stream's bytes arrived (or it was reset): forget it, remembering only its number among the
     finished. Numbers that break into more ranges than a ``Ranges`` keeps cannot be told apart from new streams
     any more: the connection is then not read on (``_TooMuch``)."""
-    direction, sid = key
-    recv = qc.streams.pop(key, None)
+    recv = qc.streams.pop(_stream_key(direction, sid), None)
     if recv is not None and recv.held:
         qc.out_of_order -= recv.held
     ranges = qc.finished.get((direction, sid & 0x3))
