@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+
+from analysis import _speed
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def missing(why: str) -> None:
@@ -15,3 +21,27 @@ def missing(why: str) -> None:
     if os.environ.get("CI") == "true" or compiler:
         pytest.fail(f"{why} (a C compiler is at hand: {compiler})" if compiler else why)
     pytest.skip(f"{why}; no C compiler here, so an install gives the pure path")
+
+
+def native(rel: str, what: str):
+    """The NATIVE extension module ``rel`` (``wire._aead``), as the package loads it, or under DUPLEXLAB_PURE loaded
+    here from the same file (the package then ignores it, and the tests hold it to the pure path themselves); where it
+    is not built or is stale, ``missing`` says so, naming it as ``what``."""
+    name = f"analysis.{rel}"
+    extension = _speed._extension(rel)
+    fresh = _speed._manifest().get(rel) == _speed.source_hash(_speed.source_file(rel))
+    if extension is None or not fresh:
+        missing(f"{what} ({rel}) is {'stale' if extension else 'not built'} in {ROOT}: build it with "
+                "`pip install -e .` or `python setup.py build_ext --inplace`")
+    if name in sys.modules:
+        return sys.modules[name]
+    if not _speed.pure_forced():
+        import importlib
+
+        return importlib.import_module(name)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, extension, loader=_speed._CompiledLoader(name, extension))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

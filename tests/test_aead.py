@@ -24,13 +24,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from analysis import _speed
 from analysis.wire import quiccrypto
 from analysis.wire.quiccrypto import Keys, Unopenable, decode_packet_number, initial_keys, unprotect
-from tests.built import missing
+from tests.built import native
 
 ROOT = Path(__file__).resolve().parent.parent
-NAME = "analysis.wire._aead"
 
 
 @pytest.fixture(scope="module", params=["openssl3", "openssl1.1"])
@@ -47,25 +45,7 @@ def aead(request):
 
 def _aead_module():
     """The extension module, as the package loads it (or, under DUPLEXLAB_PURE, loaded here from the same file)."""
-    rel = "wire._aead"
-    extension = _speed._extension(rel)
-    fresh = _speed._manifest().get(rel) == _speed.source_hash(_speed.source_file(rel))
-    if extension is None or not fresh:
-        why = (f"the OpenSSL lane ({rel}) is {'stale' if extension else 'not built'} in {ROOT}: build it with "
-               "`pip install -e .` or `python setup.py build_ext --inplace`")
-        missing(why)
-    if NAME in sys.modules:
-        return sys.modules[NAME]
-    if not _speed.pure_forced():
-        import importlib
-
-        return importlib.import_module(NAME)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(NAME, extension, loader=_speed._CompiledLoader(NAME, extension))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return native("wire._aead", "the OpenSSL lane")
 
 
 def _fails(call, *args) -> type:

@@ -15,40 +15,19 @@ import gc
 import pickle
 import sys
 import weakref
-from pathlib import Path
 
 import pytest
 
 from analysis import _speed
 from analysis.events import C2S, S2C, Event, Http1Body, Http1End, Http1Request, Http1Response, WsFrame
 from analysis.protocols import http1, makers, websocket
-from tests.built import missing
-
-ROOT = Path(__file__).resolve().parent.parent
-NAME = "analysis.wire._slots"
+from tests.built import native
 
 
 @pytest.fixture(scope="module")
 def slots():
     """The extension module, as the package loads it (or, under DUPLEXLAB_PURE, loaded here from the same file)."""
-    rel = "wire._slots"
-    extension = _speed._extension(rel)
-    fresh = _speed._manifest().get(rel) == _speed.source_hash(_speed.source_file(rel))
-    if extension is None or not fresh:
-        missing(f"the slot writer ({rel}) is {'stale' if extension else 'not built'} in {ROOT}: build it with "
-                "`pip install -e .` or `python setup.py build_ext --inplace`")
-    if NAME in sys.modules:
-        return sys.modules[NAME]
-    if not _speed.pure_forced():
-        import importlib
-
-        return importlib.import_module(NAME)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(NAME, extension, loader=_speed._CompiledLoader(NAME, extension))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return native("wire._slots", "the slot writer")
 
 
 class Big(int):
