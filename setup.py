@@ -24,7 +24,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis"))
-from _speed import BUILT_AS, ENV, HOT, MANIFEST, NATIVE, source_file, source_hash
+from _speed import BUILT_AS, ENV, HOT, MANIFEST, NATIVE, module_hash, source_file
 
 sys.path.pop(0)
 PACKAGE = "duplexlab"  # the installed package (pyproject.toml's package-dir maps it to analysis/)
@@ -60,8 +60,9 @@ def _extensions() -> list:
 
 def _pxd_root() -> str:
     """Where Cython finds each module's .pxd (analysis/wire/tcp.pxd beside tcp.py) under the name the module is
-    compiled as (BUILT_AS.wire.tcp): a directory holding BUILT_AS, a link to analysis/. A .pxd declares only
-    types of its own module (no cimport from another: that would import BUILT_AS at run time)."""
+    compiled as (BUILT_AS.wire.tcp): a directory holding BUILT_AS, a link to analysis/. A .pxd that cimports another
+    module's types names it so (``from _duplexlab_built.wire.tcp cimport Reassembler``; _speed.CIMPORTS lists it):
+    the loader shows the module it imports at run time under that name."""
     root = os.path.abspath(os.path.join("build", "pxd"))
     link = os.path.join(root, BUILT_AS)
     os.makedirs(root, exist_ok=True)
@@ -93,7 +94,7 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             rel = ext.name.partition(".")[2]
             if os.path.exists(self.get_ext_fullpath(ext.name)):
-                lines.append(f"{rel} {source_hash(source_file(rel, 'analysis'))}\n")
+                lines.append(f"{rel} {module_hash(rel, 'analysis')}\n")
         self._write_manifest(lines)
 
     def _write_manifest(self, lines: list[str]) -> None:

@@ -14,6 +14,12 @@ package's ``__init__``) puts a finder first on ``sys.meta_path`` that, for those
   ``duplexlab`` installed: both may live in one process, even from different trees). The loader gives its classes
   and functions the name it was imported under, so pickle (``-j``, ``--cluster``) finds them where they live.
 
+A compiled module may ``cimport`` another's extension types (CIMPORTS; a .pxd line ``from _duplexlab_built.wire.tcp
+cimport Reassembler``) and then call its cpdef methods and read its C fields in C. Such a module runs compiled only
+where each module it cimports does, in the same package name (the loader shows it the one loaded there, under the
+build name its C code imports); otherwise it runs its source too. Its staleness covers the .pxd files it cimports
+(a layout it was compiled against).
+
 A few modules exist only compiled (NATIVE: a .pyx, no .py twin; wire._aead holds OpenSSL cipher contexts for
 QUIC and TLS, wire._slots builds events by writing their slots): setup.py builds them the same way, and the finder
 loads them on the same terms; where one would not be chosen, importing it raises ImportError with the reason, and
@@ -29,6 +35,7 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+import types
 import zlib
 
 ENV = "DUPLEXLAB_PURE"
@@ -44,6 +51,9 @@ HOT = (  # the modules setup.py compiles, relative to the package
 )
 # The modules that exist only compiled (a .pyx): not imported, their users run pure.
 NATIVE = ("wire._aead", "wire._slots")
+# Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
+# (tests/test_compiled.py holds this table to the .pxd files.)
+CIMPORTS = {"protocols.dissect": ("wire.tcp",)}
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -72,23 +82,32 @@ def _extension(rel: str) -> str | None:
     return None
 
 
-def source_hash(path: str) -> str | None:
+def source_hash(path: str, cimported: tuple[str, ...] = ()) -> str | None:
     """The CRC-32 of a module's source (staleness, not security: hashlib would cost start-up time): the .py (or .pyx)
-    and, where there is one, the .pxd beside it that gives its classes and hot functions C types when compiled."""
+    and, where there is one, the .pxd beside it that gives its classes and hot functions C types when compiled; then
+    the .pxd files ``cimported`` (paths: the layouts of the types it was compiled against)."""
     try:
         with open(path, "rb") as f:
             crc = zlib.crc32(f.read())
     except OSError:
         return None
-    try:
-        with open(os.path.splitext(path)[0] + ".pxd", "rb") as f:
-            crc = zlib.crc32(f.read(), crc)
-    except OSError:
-        pass
+    for pxd in (os.path.splitext(path)[0] + ".pxd", *cimported):
+        try:
+            with open(pxd, "rb") as f:
+                crc = zlib.crc32(f.read(), crc)
+        except OSError:
+            pass
     return f"{crc:08x}"
 
 
+def module_hash(rel: str, root: str = _ROOT) -> str | None:
+    """``source_hash`` of module ``rel`` under package dir ``root``, with the .pxd files of the modules it cimports."""
+    cimported = tuple(os.path.join(root, *dep.split(".")) + ".pxd" for dep in CIMPORTS.get(rel, ()))
+    return source_hash(source_file(rel, root), cimported)
+
+
 _LOADING: set[int] = set()  # id() of the compiled modules executing now (the import chain in progress)
+_TOP = types.ModuleType(BUILT_AS)  # the top package of the build names, while a module that cimports loads: no path
 
 
 def _forget_built() -> None:
@@ -114,16 +133,30 @@ class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
     """Loads an extension and gives its classes and functions the name it was imported under."""
 
     def exec_module(self, module) -> None:
-        built = f"{BUILT_AS}.{self.name.partition('.')[2]}"
+        package, _, rel = self.name.partition(".")
+        built = f"{BUILT_AS}.{rel}"
         _forget_built()
-        sys.modules[built] = module  # this module, not another tree's, while it executes
-        _LOADING.add(id(module))
+        # this module, and the ones it cimports as loaded under this package name (the finder made sure they are
+        # compiled), not another tree's, under the names its C code imports while it executes
+        # (C's import of a dotted name first imports its top package: a bare module stands for it meanwhile)
+        shown = {built: module, **{f"{BUILT_AS}.{dep}": sys.modules[f"{package}.{dep}"]
+                                   for dep in CIMPORTS.get(rel, ())}}
+        if len(shown) > 1:
+            shown[BUILT_AS] = _TOP
+        for name, m in shown.items():
+            if sys.modules.get(name) is not m:  # (the top one may be shown already, by a load this one is within)
+                sys.modules[name] = m
+                _LOADING.add(id(m))
+            else:
+                shown[name] = None
         try:
             super().exec_module(module)
         finally:
-            _LOADING.discard(id(module))
-            if sys.modules.get(built) is module:
-                del sys.modules[built]
+            for name, m in shown.items():
+                if m is not None:
+                    _LOADING.discard(id(m))
+                    if sys.modules.get(name) is m:
+                        del sys.modules[name]
         if self.name == built:
             return
         for obj in list(vars(module).values()):
@@ -151,8 +184,10 @@ class _Finder:
             self.chosen[rel] = f"{ENV} is set"
         elif extension is None or rel not in self.built:
             self.chosen[rel] = "not built"
-        elif self.built[rel] != source_hash(source):
+        elif self.built[rel] != module_hash(rel):
             self.chosen[rel] = "its source changed since the build"
+        elif (dep := self._pure_cimport(rel)) is not None:
+            self.chosen[rel] = f"it cimports {dep}, which runs as Python here"
         elif (other := _loaded_from(extension)) is not None:
             # One extension module lives once per process (Cython keeps its state in C globals, and a second load
             # hands back the first module, bound to the other name's classes): when both names are one tree (an
@@ -165,6 +200,17 @@ class _Finder:
         if rel in NATIVE:  # no source to run: the import fails, and its user takes its pure-Python way
             raise ModuleNotFoundError(self.chosen[rel], name=name)  # the reason, for --version
         return importlib.util.spec_from_file_location(name, source)
+
+
+    def _pure_cimport(self, rel: str) -> str | None:
+        """The first module ``rel`` cimports that does not run compiled under this package name (imported first)."""
+        import importlib
+
+        for dep in CIMPORTS.get(rel, ()):
+            importlib.import_module(f"{self.package}.{dep}")
+            if self.chosen.get(dep) != "compiled":
+                return dep
+        return None
 
 
 def install(package: str) -> None:

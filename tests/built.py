@@ -29,7 +29,7 @@ def native(rel: str, what: str):
     is not built or is stale, ``missing`` says so, naming it as ``what``."""
     name = f"analysis.{rel}"
     extension = _speed._extension(rel)
-    fresh = _speed._manifest().get(rel) == _speed.source_hash(_speed.source_file(rel))
+    fresh = _speed._manifest().get(rel) == _speed.module_hash(rel)
     if extension is None or not fresh:
         missing(f"{what} ({rel}) is {'stale' if extension else 'not built'} in {ROOT}: build it with "
                 "`pip install -e .` or `python setup.py build_ext --inplace`")

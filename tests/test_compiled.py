@@ -210,3 +210,63 @@ def test_a_module_is_stale_when_its_pxd_changes_too(tmp_path):
     root = Path(_speed.__file__).parent
     typed_modules = {str(p.relative_to(root).with_suffix("")).replace("/", ".") for p in root.rglob("*.pxd")}
     assert typed_modules and typed_modules <= set(_speed.HOT)
+
+
+def test_a_module_is_stale_when_a_pxd_it_cimports_changes(tmp_path):
+    """A module compiled against another's types (``_speed.CIMPORTS``) was compiled against their layout too."""
+    from analysis import _speed
+
+    rel, dep = next(iter(_speed.CIMPORTS.items()))
+    for name in (rel, dep[0]):
+        path = tmp_path.joinpath(*name.split("."))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".py").write_text("x = 1\n")
+        path.with_suffix(".pxd").write_text("cdef class A:\n    cdef public object a\n")
+    before = _speed.module_hash(rel, str(tmp_path))
+    tmp_path.joinpath(*dep[0].split(".")).with_suffix(".pxd").write_text("cdef class A:\n    cdef public object a, b\n")
+    assert _speed.module_hash(rel, str(tmp_path)) != before
+    assert _speed.module_hash(dep[0], str(tmp_path)) == _speed.source_hash(
+        str(tmp_path.joinpath(*dep[0].split(".")).with_suffix(".py")))
+
+
+def test_the_cimports_table_is_the_pxd_files_cimports():
+    """CIMPORTS (what the loader shows a module while it loads, and what its staleness covers) lists exactly the
+    modules each .pxd cimports."""
+    import re
+
+    from analysis import _speed
+
+    root = Path(_speed.__file__).parent
+    found = {}
+    for pxd in sorted(root.rglob("*.pxd")):
+        deps = re.findall(rf"^\s*from {_speed.BUILT_AS}\.([\w.]+) cimport", pxd.read_text(), re.M)
+        if deps:
+            found[str(pxd.relative_to(root).with_suffix("")).replace("/", ".")] = tuple(deps)
+    assert found and found == _speed.CIMPORTS
+    assert all(dep in _speed.HOT for deps in found.values() for dep in deps)
+
+
+_DEP_PURE = """
+import sys
+from analysis import _speed
+finder = next(f for f in sys.meta_path if isinstance(f, _speed._Finder) and f.package == "analysis")
+rel, deps = next(iter(_speed.CIMPORTS.items()))
+finder.built[deps[0]] = "stale"  # as if its source had changed since the build
+import importlib
+dep, mod = importlib.import_module("analysis." + deps[0]), importlib.import_module("analysis." + rel)
+assert dep.__file__.endswith(".py") and mod.__file__.endswith(".py"), (dep.__file__, mod.__file__)
+print(finder.chosen[rel])
+from analysis.pipeline import analyse
+print(analyse(sys.argv[1]).verdict)
+assert not [n for n in sys.modules if n.startswith(_speed.BUILT_AS)]
+"""
+
+
+def test_a_module_runs_as_python_where_a_module_it_cimports_does(compiled):
+    """Compiled against another module's C types, a module cannot run beside that module's Python classes: it runs
+    its source too, and says why."""
+    capture = str(FIXTURES / "stacks" / "socketio_upgrade.pcapng")
+    r = _run(["-c", _DEP_PURE, capture], pure=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    why, verdict = r.stdout.splitlines()
+    assert why.endswith("which runs as Python here") and verdict == "pass", r.stdout

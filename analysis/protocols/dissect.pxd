@@ -2,6 +2,9 @@
 # runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
+# (the Reassembler's fast lane called in C, its Lane's fields read in C: _speed.CIMPORTS; under names of their own, so
+# that the module's Reassembler stays the name the .py imports, which tests replace by a subclass)
+from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
 
 cdef class _Router:
     cdef public object conn, held, joined_mid, keylog, opened, parser, swap
@@ -14,8 +17,9 @@ cpdef list _release(_Router router, bint final=*)
 cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
 
 @cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,
-               start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong)
-cpdef object _lane_step(bytes data, number, ts, wirelen, lane_of, fast, dict routers, owner, fallback)
+               start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong,
+               lane=_Lane)
+cpdef object _lane_step(bytes data, number, ts, wirelen, dict lanes, _Reassembler tcp, dict routers, owner, fallback)
 
 @cython.locals(router=_Router)
 cpdef list _route_quic(list items, dict routers)

@@ -206,7 +206,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     quic: QuicReader | None = None  # made by the first UDP datagram: a TCP-only capture never loads QUIC
     routers: dict[int, _Router] = {}
     frags = Defragmenter()
-    lane_of, fast = tcp.lanes.get, tcp.fast  # (the dict is made once; a bound ``get`` spares a method lookup a frame)
+    lanes = tcp.lanes  # (the dict is made once)
     frames_seen = tcp_frames = 0
     ts = None
     swap = tcp.swap_roles
@@ -226,7 +226,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
         # The fast lane (``_lane_step``): most frames of a big capture end there.
         udp = False  # an Ethernet IPv4 frame that holds UDP: no TCP to look for (QUIC's common frame)
         if linktype == LINKTYPE_ETHERNET:
-            step = _lane_step(data, number, ts, wirelen, lane_of, fast, routers, owner, fallback)
+            step = _lane_step(data, number, ts, wirelen, lanes, tcp, routers, owner, fallback)
             if step is not None:
                 if step is _UDP:
                     udp = True
@@ -342,7 +342,7 @@ _UDP, _SKIP, _TAKEN = "udp", "skip", ()  # what ``_lane_step`` says of a frame (
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
 
 
-def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lane_of: Callable, fast: Callable,
+def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, tcp: Reassembler,
                routers: dict, owner: dict | None, fallback: str | None):
     """An Ethernet frame on the fast lane: IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles
     are known, a pure ACK or the next in-order bytes, straight to the parser. Says what became of it: the events it
@@ -363,7 +363,7 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lane_of: Calla
         return _UDP if proto == 17 else None
     if vihl != 0x45 or frag & 0x3FFF or flags & 0x07 or not total or doff < 0x50:
         return None
-    lane = lane_of(wkey := data[26:38])
+    lane = lanes.get(wkey := data[26:38])  # (compiled: a C call)
     if lane is None:
         return _SKIP if owner is not None and owner.get(wkey) is False else None
     start, end = 34 + (doff >> 4) * 4, 14 + total
@@ -375,7 +375,7 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lane_of: Calla
         seq = (seq << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
         ack = data[42]
         ack = (ack << 24) | (data[43] << 16) | (data[44] << 8) | data[45]
-    payload = fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data, start)
+    payload = tcp.fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data, start)  # (compiled: a C call)
     if payload is None:
         return None
     if true_len and _lane_bytes(router := routers[lane.info.id], lane.direction, payload, ts, number, fallback):
