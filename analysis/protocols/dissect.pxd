@@ -5,15 +5,17 @@ cimport cython
 # (the Reassembler's fast lane called in C, its Lane's fields read in C: _speed.CIMPORTS; under names of their own, so
 # that the module's Reassembler stays the name the .py imports, which tests replace by a subclass)
 from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
+from _duplexlab_built.protocols.http1 cimport Http1Connection
 
 cdef class _Router:
     cdef public object conn, held, joined_mid, keylog, opened, parser, swap
     cdef public list out, pending
     cdef public bint flip, unsure
 
-@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list, n=Py_ssize_t)
+@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list, n=Py_ssize_t, h1=Http1Connection)
 cpdef list _release(_Router router, bint final=*)
 
+@cython.locals(h1=Http1Connection)
 cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
 
 @cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,

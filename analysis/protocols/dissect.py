@@ -388,7 +388,10 @@ def _lane_bytes(router: _Router, direction: Direction, payload: bytes, ts: float
     """A fast-lane segment's bytes (the next in order) to the connection's parser, or the general way while no parser
     is chosen: True when the router holds something to release."""
     parser = router.parser
-    if parser is not None:
+    if type(parser) is Http1Connection:  # (compiled: its feed called in C; a subclass takes the Python call below)
+        h1 = parser
+        h1.feed(direction, payload, ts, number)
+    elif parser is not None:
         parser.feed(direction, payload, ts, number)
     else:
         _route(Data(router.conn.id, direction, payload, ts, number), router, fallback)
@@ -483,7 +486,14 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
         return [opened, *_release(router, final)]
     if not pending:
         return pending
-    mark = None if final or router.parser is None else router.parser.pending_frame()
+    parser = router.parser
+    if final or parser is None:
+        mark = None
+    elif type(parser) is Http1Connection:  # (compiled: a C call, as in ``_lane_bytes``)
+        h1 = parser
+        mark = h1.pending_frame()
+    else:
+        mark = parser.pending_frame()
     n = len(pending)
     if n > 2 or (n == 2 and pending[0].frame > pending[1].frame):  # (two in order, the usual pair: no sort made)
         pending.sort(key=_FRAME)  # stable: within a frame, the order of reporting stands
