@@ -216,7 +216,12 @@ class TlsConnection:
 
     def pending_frame(self) -> int | None:
         """The first frame of a record still incomplete, or of what the inner parser has begun."""
-        mark = self.inner.pending_frame() if self.inner is not None else None
+        inner = self.inner
+        if type(inner) is Http1Connection:  # (compiled: a C call; see ``_plaintext``)
+            h1 = inner
+            mark = h1.pending_frame()
+        else:
+            mark = inner.pending_frame() if inner is not None else None
         for side in self.sides.values():
             if side.stream.buf and not side.lost:
                 p = side.stream.where(0)[1]
@@ -404,7 +409,11 @@ class TlsConnection:
             if not self.spoke:
                 self.conn.first_payload = (d, frame, ts)
                 self.spoke = True
-            inner.feed(d, plain, ts, frame)
+            if type(inner) is Http1Connection:  # (compiled: its feed called in C; a subclass takes the Python call)
+                h1 = inner
+                h1.feed(d, plain, ts, frame)
+            else:
+                inner.feed(d, plain, ts, frame)
             return
         cuts = [(min(max(pos - start, 0), n), ts, frame) for pos, ts, frame in marks]
         for i, (at, ts, frame) in enumerate(cuts):
