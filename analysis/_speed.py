@@ -53,7 +53,8 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead", "wire._slots")
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1",)}
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1",),
+            "protocols.http1": ("protocols.websocket",)}
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -100,10 +101,24 @@ def source_hash(path: str, cimported: tuple[str, ...] = ()) -> str | None:
     return f"{crc:08x}"
 
 
+def cimported(rel: str) -> tuple[str, ...]:
+    """The modules whose types module ``rel`` was compiled against: those it cimports, and theirs in turn (a type's
+    declaration may name another module's type: Cython imports that one too)."""
+    out: list[str] = []
+    todo = list(CIMPORTS.get(rel, ()))
+    while todo:
+        dep = todo.pop(0)
+        if dep not in out:
+            out.append(dep)
+            todo.extend(CIMPORTS.get(dep, ()))
+    return tuple(out)
+
+
 def module_hash(rel: str, root: str = _ROOT) -> str | None:
-    """``source_hash`` of module ``rel`` under package dir ``root``, with the .pxd files of the modules it cimports."""
-    cimported = tuple(os.path.join(root, *dep.split(".")) + ".pxd" for dep in CIMPORTS.get(rel, ()))
-    return source_hash(source_file(rel, root), cimported)
+    """``source_hash`` of module ``rel`` under package dir ``root``, with the .pxd files of the modules it was compiled
+    against (``cimported``)."""
+    return source_hash(source_file(rel, root), tuple(os.path.join(root, *dep.split(".")) + ".pxd"
+                                                      for dep in cimported(rel)))
 
 
 _LOADING: set[int] = set()  # id() of the compiled modules executing now (the import chain in progress)
@@ -139,8 +154,7 @@ class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
         # this module, and the ones it cimports as loaded under this package name (the finder made sure they are
         # compiled), not another tree's, under the names its C code imports while it executes
         # (C's import of a dotted name first imports its top package: a bare module stands for it meanwhile)
-        shown = {built: module, **{f"{BUILT_AS}.{dep}": sys.modules[f"{package}.{dep}"]
-                                   for dep in CIMPORTS.get(rel, ())}}
+        shown = {built: module, **{f"{BUILT_AS}.{dep}": sys.modules[f"{package}.{dep}"] for dep in cimported(rel)}}
         if len(shown) > 1:
             shown[BUILT_AS] = _TOP
         for name, m in shown.items():
@@ -206,7 +220,7 @@ class _Finder:
         """The first module ``rel`` cimports that does not run compiled under this package name (imported first)."""
         import importlib
 
-        for dep in CIMPORTS.get(rel, ()):
+        for dep in cimported(rel):
             importlib.import_module(f"{self.package}.{dep}")
             if self.chosen.get(dep) != "compiled":
                 return dep

@@ -244,6 +244,11 @@ def test_the_cimports_table_is_the_pxd_files_cimports():
             found[str(pxd.relative_to(root).with_suffix("")).replace("/", ".")] = tuple(deps)
     assert found and found == _speed.CIMPORTS
     assert all(dep in _speed.HOT for deps in found.values() for dep in deps)
+    # what a module was compiled against includes what its cimports were (Cython imports their types too)
+    for rel, deps in found.items():
+        closure = set(_speed.cimported(rel))
+        assert set(deps) <= closure and all(set(_speed.cimported(dep)) <= closure for dep in deps), rel
+    assert "protocols.websocket" in _speed.cimported("protocols.dissect")  # through protocols.http1
 
 
 _DEP_PURE = """

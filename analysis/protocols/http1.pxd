@@ -3,6 +3,7 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 # Numbers a peer writes (a Content-Length, a chunk size) stay Python integers: they may be any size.
 cimport cython
+from _duplexlab_built.protocols.websocket cimport WsParser  # (after an upgrade its parsers called in C: _speed.CIMPORTS)
 
 cdef class _Side:
     cdef public object direction, stream, draft, sink, remaining
@@ -17,11 +18,11 @@ cdef class Http1Connection:
     cdef public str _app
     cdef _Side _client, _server
 
-    @cython.locals(side=_Side, empty=bint)
+    @cython.locals(side=_Side, empty=bint, parser=WsParser)
     cpdef feed(self, direction, data, ts, frame)
     @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
     cpdef _whole(self, _Side side, bytes data, ts, frame)
-    @cython.locals(side=_Side)
+    @cython.locals(side=_Side, parser=WsParser)
     cpdef pending_frame(self)
     cpdef _run(self, _Side side)
     cpdef bint _head(self, _Side side)

@@ -220,7 +220,11 @@ class Http1Connection:
     def feed(self, direction: Direction, data: bytes, ts: float, frame: int) -> None:
         upgraded = self.upgraded  # (both sides are upgraded at once)
         if upgraded:  # after a 101 (or a CONNECT tunnel) every byte is the other protocol's: no question to ask
-            upgraded[direction](data, ts, frame)
+            if self.ws:  # a WebSocket's parser (``upgraded`` holds its feed): compiled, called in C
+                parser = self.ws[direction]
+                parser.feed(data, ts, frame)
+            else:
+                upgraded[direction](data, ts, frame)
             return
         side = self._client if direction is C2S else self._server
         stream = side.stream
@@ -311,7 +315,10 @@ class Http1Connection:
         if self.h2 is not None:
             return self.h2.pending_frame()
         if self.ws:  # after the switch both sides' bytes are the WebSocket parsers' (they share the streams)
-            a, b = self.ws[C2S].pending_frame(), self.ws[S2C].pending_frame()
+            parser = self.ws[C2S]  # (compiled: C calls)
+            a = parser.pending_frame()
+            parser = self.ws[S2C]
+            b = parser.pending_frame()
             return a if b is None else b if a is None or b < a else a
         mark = None
         for side in self.sides.values():
@@ -546,9 +553,10 @@ class Http1Connection:
         if resp.status == 101 and "websocket" in resp.upgrade:
             self._app = "websocket"
             for side in (client, server):
-                parser = WsParser(self.conn_id, side.direction, self.out, side.stream)
-                self.ws[side.direction] = parser
-                self.upgraded[side.direction] = parser.feed
+                self.ws[side.direction] = WsParser(self.conn_id, side.direction, self.out, side.stream)
+                # (read back from the dict: compiled, the method of a local known to be a WsParser would be taken as a
+                # wrapper of its C function, which calls it wrongly)
+                self.upgraded[side.direction] = self.ws[side.direction].feed
         else:
             self._app = "tunnel"
             for side in (client, server):
@@ -566,8 +574,8 @@ class Http1Connection:
         self._app = "websocket"
         for side in self.sides.values():
             side.state = "upgraded"
-            parser = self.ws[side.direction] = WsParser(self.conn_id, side.direction, self.out, side.stream)
-            self.upgraded[side.direction] = parser.feed
+            self.ws[side.direction] = WsParser(self.conn_id, side.direction, self.out, side.stream)
+            self.upgraded[side.direction] = self.ws[side.direction].feed
 
     def _resume_client(self) -> None:
         self.upgrade_pending = None

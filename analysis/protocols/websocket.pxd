@@ -13,6 +13,7 @@ cdef class WsParser:
     cpdef feed(self, data, ts, frame)  # ts and frame stay the objects they came as: each frame's event holds them
     @cython.locals(i=Py_ssize_t, n=Py_ssize_t, b0=int, b1=int, size=Py_ssize_t, length=Py_ssize_t, here=Py_ssize_t)
     cpdef _frames(self, data, ts, frame)
+    cpdef pending_frame(self)
 
 @cython.locals(avail=Py_ssize_t, b0=int, b1=int, n=Py_ssize_t, size=Py_ssize_t)
 cpdef tuple _header(buf, Py_ssize_t i)
