@@ -53,7 +53,7 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead", "wire._slots")
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1",),
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1", "wire.tls"),
             "protocols.http1": ("protocols.websocket",)}
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -221,7 +221,10 @@ class _Finder:
         import importlib
 
         for dep in cimported(rel):
-            importlib.import_module(f"{self.package}.{dep}")
+            try:
+                importlib.import_module(f"{self.package}.{dep}")
+            except ImportError:  # (a NATIVE module whose library is missing, say)
+                return dep
             if self.chosen.get(dep) != "compiled":
                 return dep
         return None

@@ -2,7 +2,9 @@
 # runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
-from _duplexlab_built.protocols.http1 cimport Http1Connection  # (the inner HTTP/1.x parser called in C: _speed.CIMPORTS)
+# (the inner HTTP/1.x parser and a record's keys called in C: _speed.CIMPORTS)
+from _duplexlab_built.protocols.http1 cimport Http1Connection
+from _duplexlab_built.wire.tls cimport RecordKeys as _Keys
 
 cdef Py_ssize_t _RECORD_MAX
 cdef int CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA  # (imported from wire.tls: C ints here)
@@ -27,7 +29,7 @@ cdef class TlsConnection:
     cpdef Py_ssize_t _whole(self, direction, _Side side, bytes data, ts, frame) except? -2
     @cython.locals(side=_Side, h1=Http1Connection)
     cpdef pending_frame(self)
-    @cython.locals(ctype=int, inner_type=int)
+    @cython.locals(ctype=int, inner_type=int, keys=_Keys)
     cpdef _record(self, d, _Side side, bytes record, list marks)
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, at=Py_ssize_t, end=Py_ssize_t, cuts=list, h1=Http1Connection)
     cpdef _plaintext(self, d, bytes plain, Py_ssize_t start, list marks)

@@ -6,10 +6,14 @@
 cdef class RecordKeys:
     cdef public long long seq
 
+    cpdef tuple open_record(self, record)  # (protocols/tls.pxd cimports it: a C call a record)
+
 cdef class Tls13Keys(RecordKeys):
     cdef public object aead, iv, lane, secret
     cdef public str hash
     cdef public int suite
+
+    cpdef tuple open_record(self, record)
 
 cdef class _Aead12(RecordKeys):
     cdef public object aead, iv
