@@ -221,10 +221,7 @@ class _Finder:
         import importlib
 
         for dep in cimported(rel):
-            try:
-                importlib.import_module(f"{self.package}.{dep}")
-            except ImportError:  # (a NATIVE module whose library is missing, say)
-                return dep
+            importlib.import_module(f"{self.package}.{dep}")
             if self.chosen.get(dep) != "compiled":
                 return dep
         return None
