@@ -59,6 +59,21 @@ def test_server_frames_unmasked_holds_and_breaks(tmp_path):
     assert f.frames[0] == frames["server"][0]
 
 
+def test_a_masking_violation_counts_every_frame_and_lists_the_first_ones(tmp_path):
+    """More frames masked the wrong way than a finding lists: each is counted, the first MAX_FRAMES are named in
+    order, and the frames judged are all of that direction's."""
+    from analysis.findings import MAX_FRAMES
+
+    bad, frames = _session(tmp_path, server_masked=True, ticks=MAX_FRAMES + 7, name="many.pcap")
+    masked = [*frames["server"], frames["server"][-1] + 2]  # (and the server's Close, after the client's)
+    f = finding(bad, "websocket.server-frames-unmasked", "websocket")
+    assert f.status is VIOLATED and f.frames == tuple(masked[:MAX_FRAMES]), f
+    assert f.detail.endswith(f": a server text frame at frame {masked[0]} is masked ({len(masked)} in all)."), f.detail
+    held = finding(_session(tmp_path, ticks=MAX_FRAMES + 7, name="fine.pcap")[0], "websocket.server-frames-unmasked",
+                   "websocket")
+    assert held.status is OK and f"holds on {len(masked)} server frames" in held.detail, held.detail
+
+
 def test_server_originates_holds_and_breaks(tmp_path):
     path, frames = _session(tmp_path, ticks=5)
     f = finding(path, "websocket.server-originates", "websocket")

@@ -85,30 +85,62 @@ class _Masking(Check):
     family = "websocket"
     by_roles = True
     self_evident = True  # a frame masked the wrong way is wrong whatever else is missing
+    __slots__ = ("masks",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.masks = _Masks(self.evidence, self.want_masked, "client" if self.direction is C2S else "server")
 
     def handler(self, kind: type[Event]):
-        return self._frame if kind is WsFrame else self.feed  # (the judge hands it only ``only``'s direction)
+        return self.masks.frame if kind is WsFrame else self.feed  # (the judge hands it only ``only``'s direction)
 
-    def _frame(self, e: WsFrame) -> None:
-        """A frame of the check's direction: judged (``saw``, inline: once per frame), and masked as it should be."""
-        self.judged += 1
-        if len(self.evidence) < MAX_FRAMES:
-            self.evidence.append(e.frame)
-        if e.masked != self.want_masked:
-            who = "client" if self.direction is C2S else "server"
-            self.violate(e.frame, f"a {who} {e.opcode_name} frame at frame {e.frame} is "
-                         f"{'not masked' if self.want_masked else 'masked'}")
+    def conclude(self) -> Finding:
+        """The frames judged and the ones masked the wrong way, told by ``masks`` (it counted them), then concluded."""
+        masks = self.masks
+        self.judged += masks.judged
+        for frame, sentence in masks.wrong:
+            self.violate(frame, sentence)
+        self.violation_count += masks.wrong_count - len(masks.wrong)
+        masks.judged = masks.wrong_count = 0  # (told once)
+        masks.wrong = []
+        return super().conclude()
 
     def feed(self, e: Event) -> None:
         if e.direction is not self.direction:
             return
         if isinstance(e, WsFrame):
-            self._frame(e)
+            self.masks.frame(e)
         elif e.protocol == "websocket":
             if e.malformed:
                 self.notes.append(f"Framing broke at frame {e.frame}; later frames were not read.")
             else:
                 self.cannot_read(e.reason)
+
+
+class _Masks:
+    """A masking check's frames (of its direction): each judged, its frame evidence (``Check.saw``), and the ones
+    masked the wrong way kept as violations (``Check.violate``); counted here, told to the check when it concludes.
+    Compiled, an extension type with C-typed fields (websocket.pxd): ``frame``, called with every frame, counts in C.
+    (It lives with its connection, never pickled; it holds the check's evidence list, not the check.)"""
+
+    __slots__ = ("evidence", "judged", "want_masked", "who", "wrong", "wrong_count")
+
+    def __init__(self, evidence: list[int], want_masked: bool, who: str) -> None:
+        self.evidence = evidence  # the check's own list
+        self.want_masked, self.who = want_masked, who
+        self.judged = self.wrong_count = 0
+        self.wrong: list[tuple[int, str]] = []  # (frame, sentence) of the first MAX_FRAMES masked the wrong way
+
+    def frame(self, e: WsFrame) -> None:
+        self.judged += 1
+        evidence = self.evidence
+        if len(evidence) < MAX_FRAMES:
+            evidence.append(e.frame)
+        if e.masked != self.want_masked:
+            self.wrong_count += 1
+            if len(self.wrong) < MAX_FRAMES:
+                self.wrong.append((e.frame, f"a {self.who} {e.opcode_name} frame at frame {e.frame} is "
+                                   f"{'not masked' if self.want_masked else 'masked'}"))
 
 
 @register
