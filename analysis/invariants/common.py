@@ -1,4 +1,5 @@
-"""What several protocols' invariants share: the "unprompted" rule, and the syntax check's shape."""
+"""What several protocols' invariants share: the "unprompted" rule, the syntax check's shape, and how state kept in
+extension types when compiled is pickled."""
 
 from __future__ import annotations
 
@@ -125,3 +126,22 @@ class StreamIds:
         first, last = holes[i]
         pieces = [r for r in ([first, sid - self.step], [sid + self.step, last]) if r[0] <= r[1]]
         holes[i:i + 1] = pieces
+
+
+# State held in a class that is an extension type when compiled (declared in its module's .pxd: C-typed fields) and
+# pickled with its judge (-j, --cluster): pickle cannot find such a class by name (its module is the name it was
+# compiled under, which no one imports), so its ``__reduce__`` gives a function of its own module, which pickle
+# finds, and the values of its ``__slots__`` (each path declares the same fields): either path reads what either
+# wrote.
+def slot_values(obj: object) -> tuple:
+    """The values of ``obj``'s fields (its class's ``__slots__``), in order: what ``restore`` takes."""
+    return tuple(getattr(obj, name) for name in type(obj).__slots__)
+
+
+def restore(cls: type, values: tuple) -> object:
+    """An object of ``cls`` with its ``__slots__`` set to ``values`` (``slot_values``), made without its
+    ``__init__``."""
+    obj = cls.__new__(cls)
+    for name, value in zip(cls.__slots__, values, strict=True):
+        setattr(obj, name, value)
+    return obj

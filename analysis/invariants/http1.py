@@ -23,7 +23,7 @@ from ..events import (
 from ..findings import MAX_FRAMES, Finding
 from ..mergeable import add_counts, add_up
 from . import Check, Expectation, Tracker, plural, register
-from .common import SyntaxCheck
+from .common import SyntaxCheck, restore, slot_values
 
 IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's close (RFC 9110 §15.5.9 idle close)
 BEFORE_CAPTURE = "the connection began before the capture, so who spoke first is not in it"
@@ -166,20 +166,8 @@ class MessageSyntax(SyntaxCheck):
     not_what = "not HTTP/1.x where a message was due"
 
 
-# The tracker's state per connection, per client and per waiting request is held in lists read by these indexes (a
-# compiled module reads a list item in a few instructions, an attribute of a Python object in a few hundred; the
-# tracker itself and what it holds stay Python objects: they are pickled with -j).
-# A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
-# requests so far, index of the last request that ended, index in Exchanges._polls of the final response being sent
-# (None between answers), its client, its client's address as its polls name it ("" when the connection's opening
-# was not told: ``client_of`` holds a connection from its opening to its end, so it is read once)].
-_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT, _POLL_CLIENT = range(6)
-# A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
-# answers after which it had none waiting, each (index in Exchanges._polls, end of that answer): their blind window
-# ends at its next request].
-_CONNS, _OUTSTANDING, _UNREACHABLE = range(3)
 # A request waiting for its answer: [frame, ts, index, has_body, method, end_ts (when its last byte went, None until
-# then)].
+# then)] (a list: compiled, made and read by index in a few instructions, where an object costs its construction).
 _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 
 
@@ -187,194 +175,252 @@ _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 class Exchanges(Tracker):
     """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls.
 
-    The work per event is done by the module functions below (``_request``, ``_response``, ``_end``): compiled,
-    they read the tracker's state into typed locals once."""
+    Its figures and state are held by a ``_Tally``, whose methods the judge calls with each event (``handler``):
+    compiled, an extension type whose fields are C-typed, so an event's work reads and counts in C instead of
+    through a Python object's attributes (a few hundred instructions each). The figures are read through it."""
 
     wants = (Http1Request, Http1Response, Http1End)
-    # (Slots: read on every event, a slot costs a compiled module half what an instance dict's entry does.)
-    __slots__ = ("_polls", "client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
-                 "overlap_frames", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames", "status_codes",
-                 "upgrades")
+    __slots__ = ("t",)
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
     def __init__(self) -> None:
-        self.conns: dict[int, list] = {}  # open connection -> its state (_WAITING...)
-        self.clients: dict[str, list] = {}  # address -> its state (_CONNS...)
-        self.client_of: dict[int, str] = {}  # open connection -> its client's address
-        self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
-        self.status_codes: dict[str, int] = {}
-        self.depth, self.depth_frames = 0, []
-        self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
-        self.post_frame: int | None = None
-        self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
-        # (request frame, response frame, hold, blind, method, client address) of each answered request, its two
-        # times in seconds as measured: rounded when read (``polls``), since round() costs thousands of instructions
-        self._polls: list[tuple[int, int, float, float | None, str, str]] = []
+        self.t = _Tally()
+
+    requests = property(lambda self: self.t.requests)
+    finals = property(lambda self: self.t.finals)  # final responses
+    interim = property(lambda self: self.t.interim)
+    upgrades = property(lambda self: self.t.upgrades)
+    plain = property(lambda self: self.t.plain)  # final responses that are not a 101 and open no event stream
+    overlap = property(lambda self: self.t.overlap)  # answers that began while their request's body was coming
+
+    @property
+    def status_codes(self) -> dict[str, int]:
+        """Responses by status code (its digits), in the order each code first came."""
+        return {str(status): n for status, n in self.t.statuses.items()}
+
+    depth = property(lambda self: self.t.depth)  # the most requests outstanding at once on a connection
+    depth_frames = property(lambda self: self.t.depth_frames)
+    reuse = property(lambda self: self.t.reuse)  # the most requests on one connection
+    reuse_conn = property(lambda self: self.t.reuse_conn)
+    reuse_frames = property(lambda self: self.t.reuse_frames)
+    post_frame = property(lambda self: self.t.post_frame)  # a POST with a body
+    overlap_frames = property(lambda self: self.t.overlap_frames)  # (request frame, response frame) of the first ones
 
     @property
     def polls(self) -> list[tuple[int, int, float, float | None, str, str]]:
         """(request frame, response frame, hold, blind window or None, method, client address) of each answered
         request (the first POLLS_KEPT), the times in seconds rounded to 0.1 ms."""
         return [(rf, sf, round(hold, 4), None if blind is None else round(blind, 4), method, client)
-                for rf, sf, hold, blind, method, client in self._polls]
+                for rf, sf, hold, blind, method, client in self.t.polls]
 
     def handler(self, kind: type[Event]):
-        return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
+        t = self.t
+        return {Http1Request: t.request, Http1Response: t.response, Http1End: t.end}[kind]
 
     def feed(self, e: Event) -> None:
         self.handler(type(e))(e)
 
     def opened(self, conn: Connection) -> None:
-        self.client_of[conn.id] = conn.client[0]
-
-    def _on_request(self, e: Http1Request) -> None:
-        _request(self, e)
-
-    def _on_response(self, e: Http1Response) -> None:
-        _response(self, e)
-
-    def _on_end(self, e: Http1End) -> None:
-        _end(self, e)
+        self.t.client_of[conn.id] = conn.client[0]
 
     def merge(self, other: Exchanges) -> None:
-        add_up(self, other, "requests", "finals", "interim", "upgrades", "overlap")
-        add_counts(self.status_codes, other.status_codes)
-        self.depth = max(self.depth, other.depth)
+        add_up(self.t, other.t, "requests", "finals", "interim", "upgrades", "overlap", "plain")
+        add_counts(self.t.statuses, other.t.statuses)
+        self.t.depth = max(self.t.depth, other.t.depth)
+
+    def ended(self, conn: int) -> None:
+        self.t.ended(conn)
+
+
+class _Client:
+    """A client (its IP address) across all its connections."""
+
+    __slots__ = ("conns", "outstanding", "unreachable")
+
+    def __init__(self) -> None:
+        self.conns = 0  # connections open
+        self.outstanding = 0  # its requests waiting for an answer
+        # The answers after which it had none waiting, each (index in the polls, end of that answer): their blind
+        # window ends at its next request.
+        self.unreachable: list[tuple[int, float]] = []
+
+    def __reduce__(self):
+        return _restored, ("_Client", slot_values(self))
+
+
+class _Conn:
+    """A connection, from its first exchange to its end."""
+
+    __slots__ = ("answering", "client", "poll_client", "req_end", "requests", "waiting")
+
+    def __init__(self, client: _Client, poll_client: str) -> None:
+        self.waiting: list[list] = []  # requests waiting for their answers (a list: a deque costs 760 bytes)
+        self.requests = 0  # requests so far
+        self.req_end = -1  # index of the last request that ended
+        self.answering = -1  # index in the polls of the final response being sent (-1 between answers)
+        self.client = client
+        self.poll_client = poll_client  # its client's address as its polls name it ("" when its opening was not told)
+
+    def __reduce__(self):
+        return _restored, ("_Conn", slot_values(self))
+
+
+class _Tally:
+    """The Exchanges tracker's figures and state; ``request``, ``response`` and ``end`` take its events.
+
+    Pickled with its judge (-j, --cluster) by ``__reduce__`` as plain values and a module function, which either
+    path reads whichever path wrote them."""
+
+    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
+                 "overlap_frames", "plain", "polls", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames",
+                 "statuses", "upgrades")
+
+    def __init__(self) -> None:
+        self.conns: dict[int, _Conn] = {}  # open connection -> its state
+        self.clients: dict[str, _Client] = {}  # address -> its state
+        self.client_of: dict[int, str] = {}  # open connection -> its client's address
+        self.requests = self.finals = self.interim = self.upgrades = self.overlap = self.plain = 0
+        self.statuses: dict[int, int] = {}  # status code -> responses
+        self.depth, self.depth_frames = 0, []
+        self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
+        self.post_frame: int | None = None
+        self.overlap_frames: list[int] = []
+        # (request frame, response frame, hold, blind, method, client address) of each answered request, its two
+        # times in seconds as measured: rounded when read (``Exchanges.polls``), since round() costs thousands of
+        # instructions
+        self.polls: list[tuple[int, int, float, float | None, str, str]] = []
+
+    def __reduce__(self):
+        return _restored, ("_Tally", slot_values(self))
+
+    def _conn(self, conn: int) -> _Conn:
+        """The state of connection ``conn`` (made at its first exchange)."""
+        c = self.conns.get(conn)
+        if c is None:
+            known = self.client_of.get(conn, _ABSENT)
+            address = f"conn{conn}" if known is _ABSENT else known
+            clients = self.clients
+            client = clients.get(address)
+            if client is None:
+                client = clients[address] = _Client()
+            client.conns += 1
+            if len(clients) > _CLIENTS_KEPT:
+                _forget(clients)
+            c = self.conns[conn] = _Conn(client, "" if known is _ABSENT else known)
+        return c
+
+    def request(self, e: Http1Request) -> None:
+        conn = e.conn
+        c = self._conn(conn)
+        self.requests += 1
+        c.requests += 1
+        requests = c.requests
+        client = c.client
+        client.outstanding += 1
+        unreachable = client.unreachable
+        ts = e.ts
+        if unreachable:
+            polls = self.polls
+            for poll, since in unreachable:
+                _blind(polls, poll, ts - since)
+            unreachable.clear()
+        frame, method, has_body = e.frame, e.method, e.has_body
+        waiting = c.waiting
+        waiting.append([frame, ts, e.index, has_body, method, None])
+        if len(waiting) > self.depth:
+            self.depth, self.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
+        if requests > self.reuse:
+            self.reuse, self.reuse_conn = requests, conn
+            reuse_frames = self.reuse_frames
+            if len(reuse_frames) < MAX_FRAMES:
+                reuse_frames.append(frame)
+        if has_body and method == "POST" and self.post_frame is None:
+            self.post_frame = frame
+
+    def response(self, e: Http1Response) -> None:
+        c = self._conn(e.conn)
+        status = e.status
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
+            self.interim += 1
+            return
+        self.finals += 1
+        if status == 101:
+            self.upgrades += 1
+        else:
+            content_type = e.content_type
+            if not content_type.startswith("text/event-stream"):
+                self.plain += 1  # (the measures' count: here, where the response is in hand)
+        waiting = c.waiting
+        if waiting:
+            ex = waiting[0]
+            del waiting[0]  # (compiled, pop(0) of a list of one is a Python method call)
+            c.client.outstanding -= 1
+            frame = e.frame
+            if ex[_HAS_BODY] and c.req_end < ex[_INDEX]:
+                self.overlap += 1  # the answer began while the request body was still coming (legal)
+                if len(self.overlap_frames) < MAX_FRAMES:
+                    self.overlap_frames += (ex[_FRAME], frame)
+            polls = self.polls
+            if len(polls) < _POLLS_KEPT:
+                c.answering = len(polls)
+                polls.append((ex[_FRAME], frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD], c.poll_client))
+
+    def end(self, e: Http1End) -> None:
+        c = self._conn(e.conn)
+        if e.direction is C2S:
+            index = c.req_end = e.index
+            for ex in c.waiting:
+                if ex[_INDEX] == index:
+                    ex[_END_TS] = e.ts
+            return
+        answering = c.answering
+        if answering >= 0:
+            # The answer is over: the server can reach the client again only through a request it has waiting,
+            # on this connection or another (Socket.IO polls on one connection while it posts on another).
+            client = c.client
+            if client.outstanding > 0:
+                _blind(self.polls, answering, 0.0)
+            else:
+                client.unreachable.append((answering, e.ts))
+            c.answering = -1
 
     def ended(self, conn: int) -> None:
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)
         if c is not None:
-            client = c[_CLIENT]
-            client[_CONNS] -= 1
-            client[_OUTSTANDING] -= len(c[_WAITING])  # requests the connection took away unanswered
-            if not client[_CONNS] and not client[_UNREACHABLE] and address is not None:
+            client = c.client
+            client.conns -= 1
+            client.outstanding -= len(c.waiting)  # requests the connection took away unanswered
+            if not client.conns and not client.unreachable and address is not None:
                 self.clients.pop(address, None)
 
 
-def _conn(x: Exchanges, conn: int) -> list:
-    """The state of connection ``conn`` (made at its first exchange)."""
-    conns = x.conns
-    c = conns.get(conn)
-    if c is None:
-        client_of = x.client_of
-        known = client_of.get(conn, _ABSENT)
-        address = f"conn{conn}" if known is _ABSENT else known
-        clients = x.clients
-        client = clients.get(address)
-        if client is None:
-            client = clients[address] = [0, 0, []]
-        client[_CONNS] += 1
-        if len(clients) > x.CLIENTS_KEPT:
-            _forget(clients)
-        c = conns[conn] = [[], 0, -1, None, client, "" if known is _ABSENT else known]
-    return c
+def _restored(name: str, values: tuple):
+    """This module's state class ``name`` made again from its pickle (``common.restore``)."""
+    return restore(_STATE[name], values)
+
+
+_STATE = {cls.__name__: cls for cls in (_Client, _Conn, _Tally)}
 
 
 _ABSENT = object()
+_POLLS_KEPT, _CLIENTS_KEPT = Exchanges.POLLS_KEPT, Exchanges.CLIENTS_KEPT  # (C integers when compiled)
 
 
 def _forget(clients: dict) -> None:
     """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
     for address, client in clients.items():
-        if not client[_CONNS]:
+        if not client.conns:
             del clients[address]
             return
-
-
-def _request(x: Exchanges, e: Http1Request) -> None:
-    conn = e.conn
-    c = _conn(x, conn)
-    x.requests += 1
-    requests = c[_REQUESTS] = c[_REQUESTS] + 1
-    client = c[_CLIENT]
-    client[_OUTSTANDING] += 1
-    unreachable = client[_UNREACHABLE]
-    if unreachable:
-        polls = x._polls
-        for poll, since in unreachable:
-            _blind(polls, poll, e.ts - since)
-        unreachable.clear()
-    frame, method, has_body = e.frame, e.method, e.has_body
-    waiting = c[_WAITING]
-    waiting.append([frame, e.ts, e.index, has_body, method, None])
-    if len(waiting) > x.depth:
-        x.depth, x.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
-    if requests > x.reuse:
-        x.reuse, x.reuse_conn = requests, conn
-        reuse_frames = x.reuse_frames
-        if len(reuse_frames) < MAX_FRAMES:
-            reuse_frames.append(frame)
-    if has_body and method == "POST" and x.post_frame is None:
-        x.post_frame = frame
-
-
-def _response(x: Exchanges, e: Http1Response) -> None:
-    conn = e.conn
-    c = _conn(x, conn)
-    status = e.status
-    keys = _STATUS_KEYS
-    key = keys.get(status)
-    if key is None:
-        key = _status_key(status)
-    codes = x.status_codes
-    codes[key] = codes.get(key, 0) + 1
-    if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
-        x.interim += 1
-        return
-    x.finals += 1
-    if status == 101:
-        x.upgrades += 1
-    waiting = c[_WAITING]
-    if waiting:
-        ex = waiting[0]
-        del waiting[0]  # (compiled, pop(0) of a list of one is a Python method call)
-        c[_CLIENT][_OUTSTANDING] -= 1
-        if ex[_HAS_BODY] and c[_REQ_END] < ex[_INDEX]:
-            x.overlap += 1  # the answer began while the request body was still coming (legal)
-            if len(x.overlap_frames) < MAX_FRAMES:
-                x.overlap_frames += (ex[_FRAME], e.frame)
-        polls = x._polls
-        if len(polls) < x.POLLS_KEPT:
-            c[_ANSWERING] = len(polls)
-            polls.append((ex[_FRAME], e.frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD], c[_POLL_CLIENT]))
-
-
-def _end(x: Exchanges, e: Http1End) -> None:
-    c = _conn(x, e.conn)
-    if e.direction is C2S:
-        index = c[_REQ_END] = e.index
-        for ex in c[_WAITING]:
-            if ex[_INDEX] == index:
-                ex[_END_TS] = e.ts
-        return
-    answering = c[_ANSWERING]
-    if answering is not None:
-        # The answer is over: the server can reach the client again only through a request it has waiting,
-        # on this connection or another (Socket.IO polls on one connection while it posts on another).
-        client = c[_CLIENT]
-        if client[_OUTSTANDING] > 0:
-            _blind(x._polls, answering, 0.0)
-        else:
-            client[_UNREACHABLE].append((answering, e.ts))
-        c[_ANSWERING] = None
 
 
 def _blind(polls: list, poll: int, window: float) -> None:
     rf, sf, hold, _, method, client = polls[poll]
     polls[poll] = (rf, sf, hold, window, method, client)
-
-
-def _status_key(status: int) -> str:
-    """A status code as the key of Exchanges.status_codes: the string made once for each code."""
-    key = str(status)
-    if len(_STATUS_KEYS) < 1024:
-        _STATUS_KEYS[status] = key
-    return key
-
-
-_STATUS_KEYS: dict[int, str] = {}
 
 
 @register
