@@ -7,7 +7,7 @@ from bisect import bisect_right
 from typing import ClassVar
 
 from ..events import C2S, WS_DATA_OPCODES, Direction, Event, Undecodable, WsFrame
-from ..findings import MAX_FRAMES
+from ..findings import MAX_FRAMES, Finding
 from . import Check
 
 
@@ -17,15 +17,20 @@ class SyntaxCheck(Check):
 
     parsers: ClassVar[tuple[str, ...]] = ()
     not_what: ClassVar[str] = ""  # "not HTTP/1.x where a message was due"
+    __slots__ = ("reads",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.reads = _Reads(self.evidence)  # the messages read whole: the judge hands them to it
 
     def handler(self, kind: type[Event]):
-        return self.feed if kind is Undecodable else self._read
+        return self.feed if kind is Undecodable else self.reads.read
 
-    def _read(self, e: Event) -> None:
-        """A message read whole: judged, and its frame is evidence (``saw``, inline)."""
-        self.judged += 1
-        if len(self.evidence) < MAX_FRAMES:
-            self.evidence.append(e.frame)
+    def conclude(self) -> Finding:
+        reads = self.reads
+        self.judged += reads.judged
+        reads.judged = 0
+        return super().conclude()
 
     def feed(self, e: Event) -> None:
         if not isinstance(e, Undecodable):
@@ -40,6 +45,24 @@ class SyntaxCheck(Check):
     def excused(self, e: Undecodable) -> bool:
         """Malformed bytes another invariant reports by name."""
         return False
+
+
+class _Reads:
+    """A syntax check's messages read whole: each is judged, and its frame is evidence (``Check.saw``, counted here
+    and added to the check's count when it concludes). Compiled, an extension type with C-typed fields (common.pxd):
+    ``read``, called with every message, counts in C."""
+
+    __slots__ = ("evidence", "judged")
+
+    def __init__(self, evidence: list[int]) -> None:
+        self.evidence = evidence  # the check's own list
+        self.judged = 0
+
+    def read(self, e: Event) -> None:
+        self.judged += 1
+        evidence = self.evidence
+        if len(evidence) < MAX_FRAMES:
+            evidence.append(e.frame)
 
 
 class Unprompted:

@@ -7,6 +7,16 @@ cimport cython
 cdef Py_ssize_t _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS
 cdef Py_ssize_t _POLLS_KEPT, _CLIENTS_KEPT
 
+cdef class _Order:
+    cdef public object check, pending_408
+    cdef public list evidence
+    cdef public Py_ssize_t requests, finals, judged
+    cdef public bint mid
+
+    cpdef request(self, e)
+    @cython.locals(evidence=list)
+    cpdef response(self, e)
+
 cdef class _Client:
     cdef public Py_ssize_t conns, outstanding
     cdef public list unreachable

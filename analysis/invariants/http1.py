@@ -63,95 +63,122 @@ class ResponseFollowsRequest(Check):
     subject = "responses"
     by_roles = True
     needs, body_blind = (S2C,), True  # a request lost from the capture cannot make a captured response wrong
-    __slots__ = ("exempt", "finals", "mid", "pending_408", "requests")
+    __slots__ = ("exempt", "order")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.requests = self.finals = self.exempt = 0
-        self.mid = False
-        self.pending_408: Http1Response | None = None
+        self.exempt = 0
+        self.order = _Order(self)  # the counts, and the work per request and response
 
     @classmethod
     def joining(cls, conn, traits) -> ResponseFollowsRequest:
         check = cls(conn)
-        check.mid = traits.mid
+        check.order.mid = traits.mid
         return check
 
     def handler(self, kind: type[Event]):
-        return self._on_request if kind is Http1Request else self._on_response if kind is Http1Response else self.feed
+        order = self.order
+        return order.request if kind is Http1Request else order.response if kind is Http1Response else self.feed
 
     def feed(self, e: Event) -> None:
+        order = self.order
         if isinstance(e, Http1Request):
-            self._on_request(e)
+            order.request(e)
             return
         if isinstance(e, Http1Response):
-            self._on_response(e)
+            order.response(e)
             return
-        if self.pending_408 is not None:
+        if order.pending_408 is not None:
             self._settle_408(e)
         if isinstance(e, StreamGap):
-            self.mid = self.mid or e.missing == 0
+            order.mid = order.mid or e.missing == 0
         elif isinstance(e, Undecodable) and self._unasked(e):
             self.violate(e.frame, f"the server sent bytes at frame {e.frame} when no request was waiting for an "
                          f"answer ({e.reason})")
 
-    def _on_request(self, e: Http1Request) -> None:
+    def _unasked(self, e: Undecodable) -> bool:
+        """Server bytes that are no response, sent when every request had had its answer."""
+        order = self.order
+        return (e.protocol == "http1" and e.direction is S2C and e.malformed and order.finals >= order.requests
+                and not (order.mid and order.requests == 0))
+
+    def _settle_408(self, e: Event) -> None:
+        """A server close within the window exempts the pending 408; anything later than the window does not."""
+        order = self.order
+        p = order.pending_408
+        if isinstance(e, TcpClose) and e.direction is S2C and e.ts - p.ts <= IDLE_408_WINDOW:
+            self.exempt += 1
+            order.finals -= 1
+            self.notes.append(f"An unsolicited 408 (frame {p.frame}) came just before an idle close: the known "
+                              "exception (RFC 9110 §15.5.9).")
+            order.pending_408 = None
+        elif e.ts - p.ts > IDLE_408_WINDOW:
+            self._408_violates()
+
+    def _408_violates(self) -> None:
+        p = self.order.pending_408
+        self.violate(p.frame, f"the server sent a 408 (frame {p.frame}) when no request was outstanding and did "
+                     "not close the connection")
+        self.order.pending_408 = None
+
+    def finish(self) -> Finding:
+        order = self.order
+        if order.pending_408 is not None:
+            self._408_violates()
+        self.judged += order.judged
+        order.judged = 0
+        order.check = None  # (the cycle between the two, broken: the connection is over)
+        return self.conclude()
+
+
+class _Order:
+    """ResponseFollowsRequest's counts on one connection, and its work per request and response (``request``,
+    ``response``: the judge calls these). Compiled, an extension type with C-typed fields (http1.pxd). The final
+    responses it judges are counted here (``judged``) and added to its check's count when the check finishes; their
+    frames go straight to its evidence."""
+
+    __slots__ = ("check", "evidence", "finals", "judged", "mid", "pending_408", "requests")
+
+    def __init__(self, check: ResponseFollowsRequest) -> None:
+        self.check = check
+        self.evidence: list[int] = check.evidence
+        self.requests = self.finals = self.judged = 0
+        self.mid = False  # the capture began inside an exchange
+        self.pending_408: Http1Response | None = None
+
+    def request(self, e: Http1Request) -> None:
         if self.pending_408 is not None:
-            self._settle_408(e)
+            self.check._settle_408(e)
         self.requests += 1
 
-    def _on_response(self, e: Http1Response) -> None:
+    def response(self, e: Http1Response) -> None:
         if self.pending_408 is not None:
-            self._settle_408(e)
+            self.check._settle_408(e)
         status = e.status
         if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
             return
         if self.mid and self.requests == 0:
             # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
-            if not self.notes:
-                self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
-                                  "began: not judged.")
+            notes = self.check.notes
+            if not notes:
+                notes.append(f"The response of frame {e.frame} answered a request sent before the capture began: "
+                             "not judged.")
             return
-        self.finals = finals = self.finals + 1  # (each attribute read once: compiled, a read costs a hundred or more)
-        frame = e.frame
-        self.judged += 1  # ``self.saw(frame)``, inline: ``saw`` is a Python call (its module is not compiled)
+        self.finals += 1
+        self.judged += 1  # (``check.saw(frame)``, counted here)
         evidence = self.evidence
+        frame = None
         if len(evidence) < MAX_FRAMES:
+            frame = e.frame
             evidence.append(frame)
-        if finals > self.requests:
+        if self.finals > self.requests:
             if status == 408:
                 self.pending_408 = e  # the known exception, if the server closes right after it
             else:
-                self.violate(e.frame, f"the server started response #{finals} ({status}, frame {e.frame}) "
-                             f"when the client had sent only {plural(self.requests, 'request')}")
-
-    def _unasked(self, e: Undecodable) -> bool:
-        """Server bytes that are no response, sent when every request had had its answer."""
-        return (e.protocol == "http1" and e.direction is S2C and e.malformed and self.finals >= self.requests
-                and not (self.mid and self.requests == 0))
-
-    def _settle_408(self, e: Event) -> None:
-        """A server close within the window exempts the pending 408; anything later than the window does not."""
-        p = self.pending_408
-        if isinstance(e, TcpClose) and e.direction is S2C and e.ts - p.ts <= IDLE_408_WINDOW:
-            self.exempt += 1
-            self.finals -= 1
-            self.notes.append(f"An unsolicited 408 (frame {p.frame}) came just before an idle close: the known "
-                              "exception (RFC 9110 §15.5.9).")
-            self.pending_408 = None
-        elif e.ts - p.ts > IDLE_408_WINDOW:
-            self._408_violates()
-
-    def _408_violates(self) -> None:
-        p = self.pending_408
-        self.violate(p.frame, f"the server sent a 408 (frame {p.frame}) when no request was outstanding and did "
-                     "not close the connection")
-        self.pending_408 = None
-
-    def finish(self) -> Finding:
-        if self.pending_408 is not None:
-            self._408_violates()
-        return self.conclude()
+                if frame is None:
+                    frame = e.frame
+                self.check.violate(frame, f"the server started response #{self.finals} ({status}, frame {frame}) "
+                                   f"when the client had sent only {plural(self.requests, 'request')}")
 
 
 @register
