@@ -1,7 +1,8 @@
-"""State the judge keeps in extension types when compiled (the exchanges tracker's ``_Tally`` with its connections
-and clients, the path recorder, the response check's ``_Order``, the syntax checks' ``Tally``): on both paths the
-same figures, fed the same events; pickled mid-capture (-j and --cluster pickle the judge's trackers and recorder),
-the copy goes on to the same end; and a pickle either path writes is the same bytes, which the other path reads.
+"""State the judge keeps in extension types when compiled and pickles with it (the exchanges tracker's ``_Tally``
+with its connections and clients, the path recorder): on both paths the same figures, fed the same events; pickled
+mid-capture (-j and --cluster pickle the judge's trackers and recorder), the copy goes on to the same end; and a
+pickle either path writes is the same bytes, which the other path reads. (The per-connection state of the checks,
+``_Order`` and ``_Reads``, is never pickled: tests/test_compiled.py holds its findings to the pure path's.)
 """
 
 from __future__ import annotations

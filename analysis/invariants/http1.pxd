@@ -32,7 +32,8 @@ cdef class _Tally:
     cdef public dict conns, clients, client_of, statuses
     cdef public Py_ssize_t requests, finals, interim, upgrades, overlap, plain, depth, reuse
     cdef public list depth_frames, reuse_frames, overlap_frames, polls
-    cdef public object reuse_conn, post_frame
+    cdef public object reuse_conn, post_frame, last_conn
+    cdef public _Conn last
 
     @cython.locals(c=_Conn, clients=dict, client=_Client)
     cpdef _Conn _conn(self, conn)

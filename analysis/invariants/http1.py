@@ -299,14 +299,16 @@ class _Tally:
     Pickled with its judge (-j, --cluster) by ``__reduce__`` as plain values and a module function, which either
     path reads whichever path wrote them."""
 
-    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
-                 "overlap_frames", "plain", "polls", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames",
-                 "statuses", "upgrades")
+    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "last", "last_conn",
+                 "overlap", "overlap_frames", "plain", "polls", "post_frame", "requests", "reuse", "reuse_conn",
+                 "reuse_frames", "statuses", "upgrades")
 
     def __init__(self) -> None:
         self.conns: dict[int, _Conn] = {}  # open connection -> its state
         self.clients: dict[str, _Client] = {}  # address -> its state
         self.client_of: dict[int, str] = {}  # open connection -> its client's address
+        self.last_conn: int | None = None  # the connection ``_conn`` gave last, and its state
+        self.last: _Conn | None = None
         self.requests = self.finals = self.interim = self.upgrades = self.overlap = self.plain = 0
         self.statuses: dict[int, int] = {}  # status code -> responses
         self.depth, self.depth_frames = 0, []
@@ -322,7 +324,10 @@ class _Tally:
         return _restored, ("_Tally", slot_values(self))
 
     def _conn(self, conn: int) -> _Conn:
-        """The state of connection ``conn`` (made at its first exchange)."""
+        """The state of connection ``conn`` (made at its first exchange). The last one asked for is kept at hand: a
+        connection's events come in runs (a request, its end, the response, its end), each with the same id."""
+        if conn is self.last_conn:
+            return self.last
         c = self.conns.get(conn)
         if c is None:
             known = self.client_of.get(conn, _ABSENT)
@@ -335,6 +340,7 @@ class _Tally:
             if len(clients) > _CLIENTS_KEPT:
                 _forget(clients)
             c = self.conns[conn] = _Conn(client, "" if known is _ABSENT else known)
+        self.last_conn, self.last = conn, c
         return c
 
     def request(self, e: Http1Request) -> None:
@@ -415,6 +421,8 @@ class _Tally:
             c.answering = -1
 
     def ended(self, conn: int) -> None:
+        if conn == self.last_conn:
+            self.last_conn = self.last = None
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)
         if c is not None:

@@ -36,7 +36,7 @@ cdef class Http1Connection:
     cpdef _abandon(self, _Side side)
 
 @cython.locals(out=dict, names=dict, known=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str,
-               val=str, field=tuple)
+               val=str, field=tuple, start=Py_ssize_t, stop=Py_ssize_t)
 cpdef dict _headers(list lines)
 cdef Py_ssize_t _LINE_KEPT
 cpdef str _field(bytes name)
