@@ -62,6 +62,7 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
     out: dict[str, str] = {}
     names = _NAMES
     known = _LINES
+    recent = _RECENT
     for i in range(1, len(lines)):
         line = lines[i]
         if not line:
@@ -82,17 +83,26 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
                 stop -= 1
             k, val = "content-length", line[start:stop].decode("latin-1")
         else:
-            field = known.get(line)
-            if field is None:
-                name, sep, value = line.partition(b":")
-                if not sep:
-                    continue
-                k = names.get(name)
-                if k is None:
-                    k = _field(name)
-                field = (k, value.strip().decode("latin-1") if k else "")
-                if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
-                    known[line] = field
+            # The line read last at its slot (by its length and last byte) is compared first: compiled, comparing
+            # two lines costs a fraction of hashing one for the dict of lines read before.
+            slot = (len(line) + line[len(line) - 1]) & _RECENT_MASK
+            hit = recent[slot]
+            if hit is not None and hit[0] == line:
+                field = hit[1]
+            else:
+                field = known.get(line)
+                if field is None:
+                    name, sep, value = line.partition(b":")
+                    if not sep:
+                        continue
+                    k = names.get(name)
+                    if k is None:
+                        k = _field(name)
+                    field = (k, value.strip().decode("latin-1") if k else "")
+                    if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
+                        known[line] = field
+                if field[0] != "content-length" and len(line) <= _LINE_KEPT:
+                    recent[slot] = (line, field)
             k, val = field
         if k:
             out[k] = f"{out[k]}, {val}" if k in out else val
@@ -104,6 +114,9 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 # value changes with each body, is read every time; a long line is not kept.
 _LINES: dict[bytes, tuple[str, str]] = {}
 _LINE_KEPT = 128
+# The last line read at each of 64 slots, with its field: (line, (field, value)) or None.
+_RECENT_MASK = 63
+_RECENT: list[tuple[bytes, tuple[str, str]] | None] = [None] * (_RECENT_MASK + 1)
 
 
 def _field(name: bytes) -> str:
