@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, Http1Response, WsFrame
+from .events import C2S, S2C, WS_OPCODES, Connection, Direction, Event, WsFrame
 from .invariants.grpc import Messages
 from .invariants.http1 import Exchanges
 from .invariants.http2 import Streams
@@ -36,12 +36,12 @@ class Measures:
         # goes through a Python-level slot, four times the instructions; a (direction, opcode) key, a tuple made,
         # hashed and compared each frame, twice)
         self.ws: dict[Direction, dict[int, int]] = {C2S: {}, S2C: {}}
-        self.plain_answers = 0  # HTTP/1.x final responses that are not an event stream or a 101
         self.longpoll = False
 
     def handlers(self) -> dict[type, Callable[[Event], None]]:
-        """What each event type is counted by (the judge calls only these)."""
-        return {WsFrame: self._ws, Http1Response: self._response}
+        """What each event type is counted by (the judge calls only these). (HTTP/1.x answers are counted by the
+        exchanges tracker, which has each response in hand anyway: ``plain_answers``.)"""
+        return {WsFrame: self._ws}
 
     def _ws(self, e: WsFrame) -> None:
         ws = self.ws[e.direction]
@@ -51,9 +51,10 @@ class Measures:
         except KeyError:
             ws[opcode] = 1
 
-    def _response(self, e: Http1Response) -> None:
-        if _plain(e):
-            self.plain_answers += 1
+    @property
+    def plain_answers(self) -> int:
+        """HTTP/1.x final responses that are not an event stream or a 101."""
+        return self.t[Exchanges].plain
 
     def ended(self, conn: Connection, label: str, key: tuple = ()) -> None:
         self.longpoll = self.longpoll or label == "longpoll"
@@ -72,7 +73,7 @@ class Measures:
 
     def absorb(self, other: Measures, keys: Callable[[tuple], tuple]) -> None:
         """Fold in the figures of another part of the capture (its trackers are merged by the judge)."""
-        add_up(self, other, "connections", "retransmissions", "gaps", "ack_ns", "ack_count", "plain_answers")
+        add_up(self, other, "connections", "retransmissions", "gaps", "ack_ns", "ack_count")
         self.by_app.update(other.by_app)
         for app, key in other.app_keys.items():
             self.app_keys[app] = min(self.app_keys.get(app, keys(key)), keys(key))
@@ -147,12 +148,3 @@ def _series(values: list[float]) -> list[float] | dict:
 
 __all__ = ["Measures"]
 
-
-def _plain(e: Http1Response) -> bool:
-    """``Measures._response``: a final answer, not a 101 (nor an interim one: ``e.interim``, without its property's
-    call), that opens no event stream. (A module function: compiled, its content type is a typed str.)"""
-    status = e.status
-    if 100 <= status < 200:
-        return False
-    content_type = e.content_type
-    return not content_type.startswith("text/event-stream")

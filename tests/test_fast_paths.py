@@ -223,6 +223,7 @@ def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
 
     known: dict = {}
     monkeypatch.setattr(http1, "_LINES", known)
+    monkeypatch.setattr(http1, "_RECENT", [None] * 64)  # (the lines read last at each slot: none yet)
     lines = [b"HTTP/1.1 200 OK", b"Content-Type: Text/Plain ", b"User-Agent: bench", b"Content-Length: 5",
              b"connection :close", b"Connection: " + b"x" * 130, b"Upgrade", b"TE: trailers", b"Transfer-Encoding:"]
     want = {"content-type": "Text/Plain", "content-length": "5", "connection": "close, " + "x" * 130,
@@ -232,6 +233,7 @@ def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
                           b"Transfer-Encoding:"}
     assert http1._headers(lines) == want
     known[b"Content-Type: Text/Plain "] = ("content-type", "read from the cache")  # (the second reading used it)
+    monkeypatch.setattr(http1, "_RECENT", [None] * 64)  # (else the line read last at its slot is compared first)
     assert http1._headers(lines)["content-type"] == "read from the cache"
     monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": ("", "") for i in range(256)})
     assert http1._headers(lines) == want and len(http1._LINES) == 256  # full: nothing more kept
@@ -255,3 +257,25 @@ def test_the_release_orders_events_as_a_sort_does_with_or_without_one():
             assert released == sorted(reported, key=lambda e: e.frame)
             assert [e.index for e in released] == [e.index for e in sorted(reported, key=lambda e: e.frame)]
             assert not router.out and not router.pending
+
+
+def test_lines_that_share_a_slot_are_told_apart(monkeypatch):
+    """Lines of one length and one last byte share a slot of ``http1._RECENT``: read in turns, each gives its own
+    field (the line kept there is compared whole), as it does with no line kept anywhere."""
+    from analysis.protocols import http1
+
+    pairs = [b"Content-Type: text/a", b"Connection: close, a", b"Upgrade: websocket a", b"User-Agent: benchXXa",
+             b"content-type:text/a ", b"Transfer-Encoding: a"]
+    assert len({(len(p), p[-1]) for p in pairs}) < len(pairs)  # (some do share a slot)
+    def general(line: bytes) -> dict[str, str]:  # the rule, written out (as in the test above)
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower().decode("latin-1")
+        wanted = ("content-length", "transfer-encoding", "connection", "upgrade", "content-type")
+        return {key: value.strip().decode("latin-1")} if sep and key in wanted else {}
+
+    monkeypatch.setattr(http1, "_LINES", {})
+    monkeypatch.setattr(http1, "_RECENT", [None] * 64)
+    got = [http1._headers([b"HTTP/1.1 200 OK", p]) for _ in range(3) for p in pairs]
+    assert got == [general(p) for _ in range(3) for p in pairs]
+    assert got[0] == {"content-type": "text/a"} and got[1] == {"connection": "close, a"} and got[3] == {}
+    assert sum(x is not None for x in http1._RECENT) < len(pairs)  # (they did share slots)

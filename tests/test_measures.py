@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.events import C2S, S2C, Http1Response, WsFrame
+from analysis.invariants.http1 import Exchanges
 from analysis.judge import Judge
 from analysis.protocols.recognise import Traits
 
@@ -23,11 +24,13 @@ def _frame(direction, opcode: int, frame: int) -> WsFrame:
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_a_plain_answer_is_a_final_response_that_is_no_101_and_no_event_stream(status):
-    measures = Judge().measures
-    count = measures.handlers()[Http1Response]
+    """Counted by the exchanges tracker (which the measures read), as the event's properties say."""
+    judge = Judge()
+    count = judge.trackers[Exchanges].handler(Http1Response)
     count(_response(status))
     count(_response(status, "text/event-stream; charset=utf-8"))
-    assert measures.plain_answers == (not _response(status).interim and status != 101)
+    assert judge.measures.plain_answers == (not _response(status).interim and status != 101)
+    assert Http1Response not in judge.measures.handlers()  # (not counted twice)
 
 
 @pytest.mark.parametrize("status", STATUSES)

@@ -1,4 +1,5 @@
-"""What several protocols' invariants share: the "unprompted" rule, and the syntax check's shape."""
+"""What several protocols' invariants share: the "unprompted" rule, the syntax check's shape, and how state kept in
+extension types when compiled is pickled."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from bisect import bisect_right
 from typing import ClassVar
 
 from ..events import C2S, WS_DATA_OPCODES, Direction, Event, Undecodable, WsFrame
-from ..findings import MAX_FRAMES
+from ..findings import MAX_FRAMES, Finding
 from . import Check
 
 
@@ -16,15 +17,20 @@ class SyntaxCheck(Check):
 
     parsers: ClassVar[tuple[str, ...]] = ()
     not_what: ClassVar[str] = ""  # "not HTTP/1.x where a message was due"
+    __slots__ = ("reads",)
+
+    def __init__(self, conn) -> None:
+        super().__init__(conn)
+        self.reads = _Reads(self.evidence)  # the messages read whole: the judge hands them to it
 
     def handler(self, kind: type[Event]):
-        return self.feed if kind is Undecodable else self._read
+        return self.feed if kind is Undecodable else self.reads.read
 
-    def _read(self, e: Event) -> None:
-        """A message read whole: judged, and its frame is evidence (``saw``, inline)."""
-        self.judged += 1
-        if len(self.evidence) < MAX_FRAMES:
-            self.evidence.append(e.frame)
+    def conclude(self) -> Finding:
+        reads = self.reads
+        self.judged += reads.judged
+        reads.judged = 0
+        return super().conclude()
 
     def feed(self, e: Event) -> None:
         if not isinstance(e, Undecodable):
@@ -39,6 +45,24 @@ class SyntaxCheck(Check):
     def excused(self, e: Undecodable) -> bool:
         """Malformed bytes another invariant reports by name."""
         return False
+
+
+class _Reads:
+    """A syntax check's messages read whole: each is judged, and its frame is evidence (``Check.saw``, counted here
+    and added to the check's count when it concludes). Compiled, an extension type with C-typed fields (common.pxd):
+    ``read``, called with every message, counts in C."""
+
+    __slots__ = ("evidence", "judged")
+
+    def __init__(self, evidence: list[int]) -> None:
+        self.evidence = evidence  # the check's own list
+        self.judged = 0
+
+    def read(self, e: Event) -> None:
+        self.judged += 1
+        evidence = self.evidence
+        if len(evidence) < MAX_FRAMES:
+            evidence.append(e.frame)
 
 
 class Unprompted:
@@ -125,3 +149,22 @@ class StreamIds:
         first, last = holes[i]
         pieces = [r for r in ([first, sid - self.step], [sid + self.step, last]) if r[0] <= r[1]]
         holes[i:i + 1] = pieces
+
+
+# State held in a class that is an extension type when compiled (declared in its module's .pxd: C-typed fields) and
+# pickled with its judge (-j, --cluster): pickle cannot find such a class by name (its module is the name it was
+# compiled under, which no one imports), so its ``__reduce__`` gives a function of its own module, which pickle
+# finds, and the values of its ``__slots__`` (each path declares the same fields): either path reads what either
+# wrote.
+def slot_values(obj: object) -> tuple:
+    """The values of ``obj``'s fields (its class's ``__slots__``), in order: what ``restore`` takes."""
+    return tuple(getattr(obj, name) for name in type(obj).__slots__)
+
+
+def restore(cls: type, values: tuple) -> object:
+    """An object of ``cls`` with its ``__slots__`` set to ``values`` (``slot_values``), made without its
+    ``__init__``."""
+    obj = cls.__new__(cls)
+    for name, value in zip(cls.__slots__, values, strict=True):
+        setattr(obj, name, value)
+    return obj

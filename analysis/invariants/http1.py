@@ -23,7 +23,7 @@ from ..events import (
 from ..findings import MAX_FRAMES, Finding
 from ..mergeable import add_counts, add_up
 from . import Check, Expectation, Tracker, plural, register
-from .common import SyntaxCheck
+from .common import SyntaxCheck, restore, slot_values
 
 IDLE_408_WINDOW = 1.0  # seconds between an unsolicited 408 and the server's close (RFC 9110 §15.5.9 idle close)
 BEFORE_CAPTURE = "the connection began before the capture, so who spoke first is not in it"
@@ -63,95 +63,122 @@ class ResponseFollowsRequest(Check):
     subject = "responses"
     by_roles = True
     needs, body_blind = (S2C,), True  # a request lost from the capture cannot make a captured response wrong
-    __slots__ = ("exempt", "finals", "mid", "pending_408", "requests")
+    __slots__ = ("exempt", "order")
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
-        self.requests = self.finals = self.exempt = 0
-        self.mid = False
-        self.pending_408: Http1Response | None = None
+        self.exempt = 0
+        self.order = _Order(self)  # the counts, and the work per request and response
 
     @classmethod
     def joining(cls, conn, traits) -> ResponseFollowsRequest:
         check = cls(conn)
-        check.mid = traits.mid
+        check.order.mid = traits.mid
         return check
 
     def handler(self, kind: type[Event]):
-        return self._on_request if kind is Http1Request else self._on_response if kind is Http1Response else self.feed
+        order = self.order
+        return order.request if kind is Http1Request else order.response if kind is Http1Response else self.feed
 
     def feed(self, e: Event) -> None:
+        order = self.order
         if isinstance(e, Http1Request):
-            self._on_request(e)
+            order.request(e)
             return
         if isinstance(e, Http1Response):
-            self._on_response(e)
+            order.response(e)
             return
-        if self.pending_408 is not None:
+        if order.pending_408 is not None:
             self._settle_408(e)
         if isinstance(e, StreamGap):
-            self.mid = self.mid or e.missing == 0
+            order.mid = order.mid or e.missing == 0
         elif isinstance(e, Undecodable) and self._unasked(e):
             self.violate(e.frame, f"the server sent bytes at frame {e.frame} when no request was waiting for an "
                          f"answer ({e.reason})")
 
-    def _on_request(self, e: Http1Request) -> None:
+    def _unasked(self, e: Undecodable) -> bool:
+        """Server bytes that are no response, sent when every request had had its answer."""
+        order = self.order
+        return (e.protocol == "http1" and e.direction is S2C and e.malformed and order.finals >= order.requests
+                and not (order.mid and order.requests == 0))
+
+    def _settle_408(self, e: Event) -> None:
+        """A server close within the window exempts the pending 408; anything later than the window does not."""
+        order = self.order
+        p = order.pending_408
+        if isinstance(e, TcpClose) and e.direction is S2C and e.ts - p.ts <= IDLE_408_WINDOW:
+            self.exempt += 1
+            order.finals -= 1
+            self.notes.append(f"An unsolicited 408 (frame {p.frame}) came just before an idle close: the known "
+                              "exception (RFC 9110 §15.5.9).")
+            order.pending_408 = None
+        elif e.ts - p.ts > IDLE_408_WINDOW:
+            self._408_violates()
+
+    def _408_violates(self) -> None:
+        p = self.order.pending_408
+        self.violate(p.frame, f"the server sent a 408 (frame {p.frame}) when no request was outstanding and did "
+                     "not close the connection")
+        self.order.pending_408 = None
+
+    def finish(self) -> Finding:
+        order = self.order
+        if order.pending_408 is not None:
+            self._408_violates()
+        self.judged += order.judged
+        order.judged = 0
+        order.check = None  # (the cycle between the two, broken: the connection is over)
+        return self.conclude()
+
+
+class _Order:
+    """ResponseFollowsRequest's counts on one connection, and its work per request and response (``request``,
+    ``response``: the judge calls these). Compiled, an extension type with C-typed fields (http1.pxd). The final
+    responses it judges are counted here (``judged``) and added to its check's count when the check finishes; their
+    frames go straight to its evidence."""
+
+    __slots__ = ("check", "evidence", "finals", "judged", "mid", "pending_408", "requests")
+
+    def __init__(self, check: ResponseFollowsRequest) -> None:
+        self.check = check
+        self.evidence: list[int] = check.evidence
+        self.requests = self.finals = self.judged = 0
+        self.mid = False  # the capture began inside an exchange
+        self.pending_408: Http1Response | None = None
+
+    def request(self, e: Http1Request) -> None:
         if self.pending_408 is not None:
-            self._settle_408(e)
+            self.check._settle_408(e)
         self.requests += 1
 
-    def _on_response(self, e: Http1Response) -> None:
+    def response(self, e: Http1Response) -> None:
         if self.pending_408 is not None:
-            self._settle_408(e)
+            self.check._settle_408(e)
         status = e.status
         if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
             return
         if self.mid and self.requests == 0:
             # Not a hole in the capture: the exchange began before it. What the capture holds is judged whole.
-            if not self.notes:
-                self.notes.append(f"The response of frame {e.frame} answered a request sent before the capture "
-                                  "began: not judged.")
+            notes = self.check.notes
+            if not notes:
+                notes.append(f"The response of frame {e.frame} answered a request sent before the capture began: "
+                             "not judged.")
             return
-        self.finals = finals = self.finals + 1  # (each attribute read once: compiled, a read costs a hundred or more)
-        frame = e.frame
-        self.judged += 1  # ``self.saw(frame)``, inline: ``saw`` is a Python call (its module is not compiled)
+        self.finals += 1
+        self.judged += 1  # (``check.saw(frame)``, counted here)
         evidence = self.evidence
+        frame = None
         if len(evidence) < MAX_FRAMES:
+            frame = e.frame
             evidence.append(frame)
-        if finals > self.requests:
+        if self.finals > self.requests:
             if status == 408:
                 self.pending_408 = e  # the known exception, if the server closes right after it
             else:
-                self.violate(e.frame, f"the server started response #{finals} ({status}, frame {e.frame}) "
-                             f"when the client had sent only {plural(self.requests, 'request')}")
-
-    def _unasked(self, e: Undecodable) -> bool:
-        """Server bytes that are no response, sent when every request had had its answer."""
-        return (e.protocol == "http1" and e.direction is S2C and e.malformed and self.finals >= self.requests
-                and not (self.mid and self.requests == 0))
-
-    def _settle_408(self, e: Event) -> None:
-        """A server close within the window exempts the pending 408; anything later than the window does not."""
-        p = self.pending_408
-        if isinstance(e, TcpClose) and e.direction is S2C and e.ts - p.ts <= IDLE_408_WINDOW:
-            self.exempt += 1
-            self.finals -= 1
-            self.notes.append(f"An unsolicited 408 (frame {p.frame}) came just before an idle close: the known "
-                              "exception (RFC 9110 §15.5.9).")
-            self.pending_408 = None
-        elif e.ts - p.ts > IDLE_408_WINDOW:
-            self._408_violates()
-
-    def _408_violates(self) -> None:
-        p = self.pending_408
-        self.violate(p.frame, f"the server sent a 408 (frame {p.frame}) when no request was outstanding and did "
-                     "not close the connection")
-        self.pending_408 = None
-
-    def finish(self) -> Finding:
-        if self.pending_408 is not None:
-            self._408_violates()
-        return self.conclude()
+                if frame is None:
+                    frame = e.frame
+                self.check.violate(frame, f"the server started response #{self.finals} ({status}, frame {frame}) "
+                                   f"when the client had sent only {plural(self.requests, 'request')}")
 
 
 @register
@@ -166,20 +193,8 @@ class MessageSyntax(SyntaxCheck):
     not_what = "not HTTP/1.x where a message was due"
 
 
-# The tracker's state per connection, per client and per waiting request is held in lists read by these indexes (a
-# compiled module reads a list item in a few instructions, an attribute of a Python object in a few hundred; the
-# tracker itself and what it holds stay Python objects: they are pickled with -j).
-# A connection: [the requests waiting for their answers (a list, not a deque: a deque costs 760 bytes a connection),
-# requests so far, index of the last request that ended, index in Exchanges._polls of the final response being sent
-# (None between answers), its client, its client's address as its polls name it ("" when the connection's opening
-# was not told: ``client_of`` holds a connection from its opening to its end, so it is read once)].
-_WAITING, _REQUESTS, _REQ_END, _ANSWERING, _CLIENT, _POLL_CLIENT = range(6)
-# A client (its IP address) across all its connections: [connections open, its requests waiting for an answer, the
-# answers after which it had none waiting, each (index in Exchanges._polls, end of that answer): their blind window
-# ends at its next request].
-_CONNS, _OUTSTANDING, _UNREACHABLE = range(3)
 # A request waiting for its answer: [frame, ts, index, has_body, method, end_ts (when its last byte went, None until
-# then)].
+# then)] (a list: compiled, made and read by index in a few instructions, where an object costs its construction).
 _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 
 
@@ -187,194 +202,260 @@ _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS = range(6)
 class Exchanges(Tracker):
     """HTTP/1.x request/response pairing per connection: depth, overlap, reuse, and (for long polling) polls.
 
-    The work per event is done by the module functions below (``_request``, ``_response``, ``_end``): compiled,
-    they read the tracker's state into typed locals once."""
+    Its figures and state are held by a ``_Tally``, whose methods the judge calls with each event (``handler``):
+    compiled, an extension type whose fields are C-typed, so an event's work reads and counts in C instead of
+    through a Python object's attributes (a few hundred instructions each). The figures are read through it."""
 
     wants = (Http1Request, Http1Response, Http1End)
-    # (Slots: read on every event, a slot costs a compiled module half what an instance dict's entry does.)
-    __slots__ = ("_polls", "client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "overlap",
-                 "overlap_frames", "post_frame", "requests", "reuse", "reuse_conn", "reuse_frames", "status_codes",
-                 "upgrades")
+    __slots__ = ("t",)
     POLLS_KEPT = 10_000  # long-poll series beyond this are summarised by the measures anyway
     CLIENTS_KEPT = 100_000  # clients with no connection open, waiting for their next request (blind windows)
 
     def __init__(self) -> None:
-        self.conns: dict[int, list] = {}  # open connection -> its state (_WAITING...)
-        self.clients: dict[str, list] = {}  # address -> its state (_CONNS...)
-        self.client_of: dict[int, str] = {}  # open connection -> its client's address
-        self.requests = self.finals = self.interim = self.upgrades = self.overlap = 0
-        self.status_codes: dict[str, int] = {}
-        self.depth, self.depth_frames = 0, []
-        self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
-        self.post_frame: int | None = None
-        self.overlap_frames: list[int] = []  # (response frame) of the first overlapping exchanges
-        # (request frame, response frame, hold, blind, method, client address) of each answered request, its two
-        # times in seconds as measured: rounded when read (``polls``), since round() costs thousands of instructions
-        self._polls: list[tuple[int, int, float, float | None, str, str]] = []
+        self.t = _Tally()
+
+    requests = property(lambda self: self.t.requests)
+    finals = property(lambda self: self.t.finals)  # final responses
+    interim = property(lambda self: self.t.interim)
+    upgrades = property(lambda self: self.t.upgrades)
+    plain = property(lambda self: self.t.plain)  # final responses that are not a 101 and open no event stream
+    overlap = property(lambda self: self.t.overlap)  # answers that began while their request's body was coming
+
+    @property
+    def status_codes(self) -> dict[str, int]:
+        """Responses by status code (its digits), in the order each code first came."""
+        return {str(status): n for status, n in self.t.statuses.items()}
+
+    depth = property(lambda self: self.t.depth)  # the most requests outstanding at once on a connection
+    depth_frames = property(lambda self: self.t.depth_frames)
+    reuse = property(lambda self: self.t.reuse)  # the most requests on one connection
+    reuse_conn = property(lambda self: self.t.reuse_conn)
+    reuse_frames = property(lambda self: self.t.reuse_frames)
+    post_frame = property(lambda self: self.t.post_frame)  # a POST with a body
+    overlap_frames = property(lambda self: self.t.overlap_frames)  # (request frame, response frame) of the first ones
 
     @property
     def polls(self) -> list[tuple[int, int, float, float | None, str, str]]:
         """(request frame, response frame, hold, blind window or None, method, client address) of each answered
         request (the first POLLS_KEPT), the times in seconds rounded to 0.1 ms."""
         return [(rf, sf, round(hold, 4), None if blind is None else round(blind, 4), method, client)
-                for rf, sf, hold, blind, method, client in self._polls]
+                for rf, sf, hold, blind, method, client in self.t.polls]
 
     def handler(self, kind: type[Event]):
-        return {Http1Request: self._on_request, Http1Response: self._on_response, Http1End: self._on_end}[kind]
+        t = self.t
+        return {Http1Request: t.request, Http1Response: t.response, Http1End: t.end}[kind]
 
     def feed(self, e: Event) -> None:
         self.handler(type(e))(e)
 
     def opened(self, conn: Connection) -> None:
-        self.client_of[conn.id] = conn.client[0]
-
-    def _on_request(self, e: Http1Request) -> None:
-        _request(self, e)
-
-    def _on_response(self, e: Http1Response) -> None:
-        _response(self, e)
-
-    def _on_end(self, e: Http1End) -> None:
-        _end(self, e)
+        self.t.client_of[conn.id] = conn.client[0]
 
     def merge(self, other: Exchanges) -> None:
-        add_up(self, other, "requests", "finals", "interim", "upgrades", "overlap")
-        add_counts(self.status_codes, other.status_codes)
-        self.depth = max(self.depth, other.depth)
+        add_up(self.t, other.t, "requests", "finals", "interim", "upgrades", "overlap", "plain")
+        add_counts(self.t.statuses, other.t.statuses)
+        self.t.depth = max(self.t.depth, other.t.depth)
 
     def ended(self, conn: int) -> None:
+        self.t.ended(conn)
+
+
+class _Client:
+    """A client (its IP address) across all its connections."""
+
+    __slots__ = ("conns", "outstanding", "unreachable")
+
+    def __init__(self) -> None:
+        self.conns = 0  # connections open
+        self.outstanding = 0  # its requests waiting for an answer
+        # The answers after which it had none waiting, each (index in the polls, end of that answer): their blind
+        # window ends at its next request.
+        self.unreachable: list[tuple[int, float]] = []
+
+    def __reduce__(self):
+        return _restored, ("_Client", slot_values(self))
+
+
+class _Conn:
+    """A connection, from its first exchange to its end."""
+
+    __slots__ = ("answering", "client", "poll_client", "req_end", "requests", "waiting")
+
+    def __init__(self, client: _Client, poll_client: str) -> None:
+        self.waiting: list[list] = []  # requests waiting for their answers (a list: a deque costs 760 bytes)
+        self.requests = 0  # requests so far
+        self.req_end = -1  # index of the last request that ended
+        self.answering = -1  # index in the polls of the final response being sent (-1 between answers)
+        self.client = client
+        self.poll_client = poll_client  # its client's address as its polls name it ("" when its opening was not told)
+
+    def __reduce__(self):
+        return _restored, ("_Conn", slot_values(self))
+
+
+class _Tally:
+    """The Exchanges tracker's figures and state; ``request``, ``response`` and ``end`` take its events.
+
+    Pickled with its judge (-j, --cluster) by ``__reduce__`` as plain values and a module function, which either
+    path reads whichever path wrote them."""
+
+    __slots__ = ("client_of", "clients", "conns", "depth", "depth_frames", "finals", "interim", "last", "last_conn",
+                 "overlap", "overlap_frames", "plain", "polls", "post_frame", "requests", "reuse", "reuse_conn",
+                 "reuse_frames", "statuses", "upgrades")
+
+    def __init__(self) -> None:
+        self.conns: dict[int, _Conn] = {}  # open connection -> its state
+        self.clients: dict[str, _Client] = {}  # address -> its state
+        self.client_of: dict[int, str] = {}  # open connection -> its client's address
+        self.last_conn: int | None = None  # the connection ``_conn`` gave last, and its state
+        self.last: _Conn | None = None
+        self.requests = self.finals = self.interim = self.upgrades = self.overlap = self.plain = 0
+        self.statuses: dict[int, int] = {}  # status code -> responses
+        self.depth, self.depth_frames = 0, []
+        self.reuse, self.reuse_conn, self.reuse_frames = 0, -1, []
+        self.post_frame: int | None = None
+        self.overlap_frames: list[int] = []
+        # (request frame, response frame, hold, blind, method, client address) of each answered request, its two
+        # times in seconds as measured: rounded when read (``Exchanges.polls``), since round() costs thousands of
+        # instructions
+        self.polls: list[tuple[int, int, float, float | None, str, str]] = []
+
+    def __reduce__(self):
+        return _restored, ("_Tally", slot_values(self))
+
+    def _conn(self, conn: int) -> _Conn:
+        """The state of connection ``conn`` (made at its first exchange). The last one asked for is kept at hand: a
+        connection's events come in runs (a request, its end, the response, its end), each with the same id."""
+        if conn is self.last_conn:
+            return self.last
+        c = self.conns.get(conn)
+        if c is None:
+            known = self.client_of.get(conn, _ABSENT)
+            address = f"conn{conn}" if known is _ABSENT else known
+            clients = self.clients
+            client = clients.get(address)
+            if client is None:
+                client = clients[address] = _Client()
+            client.conns += 1
+            if len(clients) > _CLIENTS_KEPT:
+                _forget(clients)
+            c = self.conns[conn] = _Conn(client, "" if known is _ABSENT else known)
+        self.last_conn, self.last = conn, c
+        return c
+
+    def request(self, e: Http1Request) -> None:
+        conn = e.conn
+        c = self._conn(conn)
+        self.requests += 1
+        c.requests += 1
+        requests = c.requests
+        client = c.client
+        client.outstanding += 1
+        unreachable = client.unreachable
+        ts = e.ts
+        if unreachable:
+            polls = self.polls
+            for poll, since in unreachable:
+                _blind(polls, poll, ts - since)
+            unreachable.clear()
+        frame, method, has_body = e.frame, e.method, e.has_body
+        waiting = c.waiting
+        waiting.append([frame, ts, e.index, has_body, method, None])
+        if len(waiting) > self.depth:
+            self.depth, self.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
+        if requests > self.reuse:
+            self.reuse, self.reuse_conn = requests, conn
+            reuse_frames = self.reuse_frames
+            if len(reuse_frames) < MAX_FRAMES:
+                reuse_frames.append(frame)
+        if has_body and method == "POST" and self.post_frame is None:
+            self.post_frame = frame
+
+    def response(self, e: Http1Response) -> None:
+        c = self._conn(e.conn)
+        status = e.status
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
+            self.interim += 1
+            return
+        self.finals += 1
+        if status == 101:
+            self.upgrades += 1
+        else:
+            content_type = e.content_type
+            if not content_type.startswith("text/event-stream"):
+                self.plain += 1  # (the measures' count: here, where the response is in hand)
+        waiting = c.waiting
+        if waiting:
+            ex = waiting[0]
+            del waiting[0]  # (compiled, pop(0) of a list of one is a Python method call)
+            c.client.outstanding -= 1
+            frame = e.frame
+            if ex[_HAS_BODY] and c.req_end < ex[_INDEX]:
+                self.overlap += 1  # the answer began while the request body was still coming (legal)
+                if len(self.overlap_frames) < MAX_FRAMES:
+                    self.overlap_frames += (ex[_FRAME], frame)
+            polls = self.polls
+            if len(polls) < _POLLS_KEPT:
+                c.answering = len(polls)
+                polls.append((ex[_FRAME], frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD], c.poll_client))
+
+    def end(self, e: Http1End) -> None:
+        c = self._conn(e.conn)
+        if e.direction is C2S:
+            index = c.req_end = e.index
+            for ex in c.waiting:
+                if ex[_INDEX] == index:
+                    ex[_END_TS] = e.ts
+            return
+        answering = c.answering
+        if answering >= 0:
+            # The answer is over: the server can reach the client again only through a request it has waiting,
+            # on this connection or another (Socket.IO polls on one connection while it posts on another).
+            client = c.client
+            if client.outstanding > 0:
+                _blind(self.polls, answering, 0.0)
+            else:
+                client.unreachable.append((answering, e.ts))
+            c.answering = -1
+
+    def ended(self, conn: int) -> None:
+        if conn == self.last_conn:
+            self.last_conn = self.last = None
         address = self.client_of.pop(conn, None)
         c = self.conns.pop(conn, None)
         if c is not None:
-            client = c[_CLIENT]
-            client[_CONNS] -= 1
-            client[_OUTSTANDING] -= len(c[_WAITING])  # requests the connection took away unanswered
-            if not client[_CONNS] and not client[_UNREACHABLE] and address is not None:
+            client = c.client
+            client.conns -= 1
+            client.outstanding -= len(c.waiting)  # requests the connection took away unanswered
+            if not client.conns and not client.unreachable and address is not None:
                 self.clients.pop(address, None)
 
 
-def _conn(x: Exchanges, conn: int) -> list:
-    """The state of connection ``conn`` (made at its first exchange)."""
-    conns = x.conns
-    c = conns.get(conn)
-    if c is None:
-        client_of = x.client_of
-        known = client_of.get(conn, _ABSENT)
-        address = f"conn{conn}" if known is _ABSENT else known
-        clients = x.clients
-        client = clients.get(address)
-        if client is None:
-            client = clients[address] = [0, 0, []]
-        client[_CONNS] += 1
-        if len(clients) > x.CLIENTS_KEPT:
-            _forget(clients)
-        c = conns[conn] = [[], 0, -1, None, client, "" if known is _ABSENT else known]
-    return c
+def _restored(name: str, values: tuple):
+    """This module's state class ``name`` made again from its pickle (``common.restore``)."""
+    return restore(_STATE[name], values)
+
+
+_STATE = {cls.__name__: cls for cls in (_Client, _Conn, _Tally)}
 
 
 _ABSENT = object()
+_POLLS_KEPT, _CLIENTS_KEPT = Exchanges.POLLS_KEPT, Exchanges.CLIENTS_KEPT  # (C integers when compiled)
 
 
 def _forget(clients: dict) -> None:
     """Drop the oldest client that has no connection open (its pending blind windows stay unknown)."""
     for address, client in clients.items():
-        if not client[_CONNS]:
+        if not client.conns:
             del clients[address]
             return
-
-
-def _request(x: Exchanges, e: Http1Request) -> None:
-    conn = e.conn
-    c = _conn(x, conn)
-    x.requests += 1
-    requests = c[_REQUESTS] = c[_REQUESTS] + 1
-    client = c[_CLIENT]
-    client[_OUTSTANDING] += 1
-    unreachable = client[_UNREACHABLE]
-    if unreachable:
-        polls = x._polls
-        for poll, since in unreachable:
-            _blind(polls, poll, e.ts - since)
-        unreachable.clear()
-    frame, method, has_body = e.frame, e.method, e.has_body
-    waiting = c[_WAITING]
-    waiting.append([frame, e.ts, e.index, has_body, method, None])
-    if len(waiting) > x.depth:
-        x.depth, x.depth_frames = len(waiting), [ex[_FRAME] for ex in waiting][:MAX_FRAMES]
-    if requests > x.reuse:
-        x.reuse, x.reuse_conn = requests, conn
-        reuse_frames = x.reuse_frames
-        if len(reuse_frames) < MAX_FRAMES:
-            reuse_frames.append(frame)
-    if has_body and method == "POST" and x.post_frame is None:
-        x.post_frame = frame
-
-
-def _response(x: Exchanges, e: Http1Response) -> None:
-    conn = e.conn
-    c = _conn(x, conn)
-    status = e.status
-    keys = _STATUS_KEYS
-    key = keys.get(status)
-    if key is None:
-        key = _status_key(status)
-    codes = x.status_codes
-    codes[key] = codes.get(key, 0) + 1
-    if 100 <= status < 200 and status != 101:  # e.interim, read without its property's call
-        x.interim += 1
-        return
-    x.finals += 1
-    if status == 101:
-        x.upgrades += 1
-    waiting = c[_WAITING]
-    if waiting:
-        ex = waiting[0]
-        del waiting[0]  # (compiled, pop(0) of a list of one is a Python method call)
-        c[_CLIENT][_OUTSTANDING] -= 1
-        if ex[_HAS_BODY] and c[_REQ_END] < ex[_INDEX]:
-            x.overlap += 1  # the answer began while the request body was still coming (legal)
-            if len(x.overlap_frames) < MAX_FRAMES:
-                x.overlap_frames += (ex[_FRAME], e.frame)
-        polls = x._polls
-        if len(polls) < x.POLLS_KEPT:
-            c[_ANSWERING] = len(polls)
-            polls.append((ex[_FRAME], e.frame, e.ts - (ex[_END_TS] or ex[_TS]), None, ex[_METHOD], c[_POLL_CLIENT]))
-
-
-def _end(x: Exchanges, e: Http1End) -> None:
-    c = _conn(x, e.conn)
-    if e.direction is C2S:
-        index = c[_REQ_END] = e.index
-        for ex in c[_WAITING]:
-            if ex[_INDEX] == index:
-                ex[_END_TS] = e.ts
-        return
-    answering = c[_ANSWERING]
-    if answering is not None:
-        # The answer is over: the server can reach the client again only through a request it has waiting,
-        # on this connection or another (Socket.IO polls on one connection while it posts on another).
-        client = c[_CLIENT]
-        if client[_OUTSTANDING] > 0:
-            _blind(x._polls, answering, 0.0)
-        else:
-            client[_UNREACHABLE].append((answering, e.ts))
-        c[_ANSWERING] = None
 
 
 def _blind(polls: list, poll: int, window: float) -> None:
     rf, sf, hold, _, method, client = polls[poll]
     polls[poll] = (rf, sf, hold, window, method, client)
-
-
-def _status_key(status: int) -> str:
-    """A status code as the key of Exchanges.status_codes: the string made once for each code."""
-    key = str(status)
-    if len(_STATUS_KEYS) < 1024:
-        _STATUS_KEYS[status] = key
-    return key
-
-
-_STATUS_KEYS: dict[int, str] = {}
 
 
 @register

@@ -1,9 +1,15 @@
 # C types for path.py on the compiled path (setup.py; Cython's augmenting .pxd): the .py stays the one source and
-# runs as it is on the pure path. No class is declared here: the recorder is pickled with its judge (-j), so it stays
-# a Python object; its work per event is the module function below, which its method calls in C.
+# runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
+# sets is declared, and nothing may be added to it (a test subclasses it instead). The recorder is pickled with its
+# judge (-j) by its __reduce__, as its fields' values.
 cimport cython
 
 cdef Py_ssize_t _UNSURE, _LEG
 
-@cython.locals(events=dict, kept=list, n=Py_ssize_t)
-cpdef _keep(r, e)
+cdef class PathRecorder:
+    cdef public dict clients, conns, ends, events, exchanges, facts, servers
+    cdef public set too_long
+
+    @cython.locals(events=dict, kept=list, n=Py_ssize_t)
+    cpdef feed(self, e)
+    cpdef bint _leg(self, conn)

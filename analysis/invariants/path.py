@@ -44,6 +44,7 @@ from ..events import (
 )
 from ..findings import MAX_FRAMES, Finding, Status
 from . import plural
+from .common import restore, slot_values
 
 # Thresholds, and why these values (the wire decides; these only say how much is "held").
 # Pieces that left the server this far apart are distinct moments to anyone watching the stream
@@ -210,7 +211,12 @@ def compile_connection(conn: Connection, events: list[Event]) -> tuple[list[Exch
 
 class PathRecorder:
     """Keeps what the path findings need: each connection's events while it is open, then, for a connection
-    that turned out to be a leg of a proxy, its exchanges. Anything else is let go when it ends."""
+    that turned out to be a leg of a proxy, its exchanges. Anything else is let go when it ends.
+
+    Compiled, an extension type (path.pxd): its fields are C-typed, so ``feed``, called with every HTTP event,
+    reads them in C. Pickled with its judge (-j) as its fields' values (``common.slot_values``)."""
+
+    __slots__ = ("clients", "conns", "ends", "events", "exchanges", "facts", "servers", "too_long")
 
     def __init__(self) -> None:
         # Addresses seen as a server / a client, with how many connections hold them: a connection that ended with
@@ -232,8 +238,24 @@ class PathRecorder:
         self.conns[conn.id] = conn
         self.events[conn.id] = []
 
+    def __reduce__(self):
+        return _recorder, (slot_values(self),)
+
     def feed(self, e: Event) -> bool | None:
-        return _keep(self, e)
+        """Keep ``e`` with its connection's events; True when the connection's events are no longer asked for
+        (the judge then hands this recorder no more of them: ``judge._drop``)."""
+        events = self.events
+        conn = e.conn
+        kept = events.get(conn)
+        if kept is None:  # never kept, or let go
+            return True
+        kept.append(e)
+        n = len(kept)
+        if n >= _UNSURE and (n >= _LEG or not self._leg(self.conns[conn])):
+            del events[conn]  # not (yet) a leg, or too long to pair: let it go
+            if n >= _LEG:
+                self.too_long.add(conn)
+        return None
 
     def ended(self, conn: Connection) -> None:
         kept = self.events.pop(conn.id, None)
@@ -281,21 +303,9 @@ class PathRecorder:
         return findings, figures
 
 
-def _keep(r: PathRecorder, e: Event) -> bool | None:
-    """``PathRecorder.feed``: keep ``e`` with its connection's events (compiled, with C-typed locals); True when the
-    connection's events are no longer asked for."""
-    events = r.events
-    conn = e.conn
-    kept = events.get(conn)
-    if kept is None:  # never kept, or let go: this connection's events are no longer asked for (judge._drop)
-        return True
-    kept.append(e)
-    n = len(kept)
-    if n >= _UNSURE and (n >= _LEG or not r._leg(r.conns[conn])):
-        del events[conn]  # not (yet) a leg, or too long to pair: let it go
-        if n >= _LEG:
-            r.too_long.add(conn)
-    return None
+def _recorder(values: tuple) -> PathRecorder:
+    """A recorder made again from its pickle."""
+    return restore(PathRecorder, values)
 
 
 _UNSURE, _LEG = UNSURE_EVENTS, LEG_EVENTS  # (C integers when compiled)

@@ -37,9 +37,9 @@ cdef class Http1Connection:
     cpdef _abandon(self, _Side side)
 
 @cython.locals(out=dict, names=dict, known=dict, i=Py_ssize_t, line=bytes, first=int, name=bytes, value=bytes, k=str,
-               val=str, field=tuple)
+               val=str, field=tuple, start=Py_ssize_t, stop=Py_ssize_t, recent=list, slot=Py_ssize_t, hit=tuple)
 cpdef dict _headers(list lines)
-cdef Py_ssize_t _LINE_KEPT
+cdef Py_ssize_t _LINE_KEPT, _RECENT_MASK
 cpdef str _field(bytes name)
 @cython.locals(methods=dict, parts=list, method=bytes, target=bytes, version=bytes)
 cpdef tuple _request_line(bytes line)

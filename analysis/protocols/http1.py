@@ -62,6 +62,7 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
     out: dict[str, str] = {}
     names = _NAMES
     known = _LINES
+    recent = _RECENT
     for i in range(1, len(lines)):
         line = lines[i]
         if not line:
@@ -73,20 +74,35 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
             continue
         if line.startswith(b"Content-Length:") or line.startswith(b"content-length:"):
             # Its usual spellings, known by their first bytes: a Content-Length's value changes with each body, so
-            # its line is not kept (below), and its name need not be looked up.
-            k, val = "content-length", line[15:].strip().decode("latin-1")
+            # its line is not kept (below), and its name need not be looked up. Its value is stripped as ``strip``
+            # does (ASCII whitespace) and decoded in place (compiled, a slice would cost a new object).
+            start, stop = 15, len(line)
+            while start < stop and line[start] in b" \t\r\n\x0b\x0c":
+                start += 1
+            while stop > start and line[stop - 1] in b" \t\r\n\x0b\x0c":
+                stop -= 1
+            k, val = "content-length", line[start:stop].decode("latin-1")
         else:
-            field = known.get(line)
-            if field is None:
-                name, sep, value = line.partition(b":")
-                if not sep:
-                    continue
-                k = names.get(name)
-                if k is None:
-                    k = _field(name)
-                field = (k, value.strip().decode("latin-1") if k else "")
-                if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
-                    known[line] = field
+            # The line read last at its slot (by its length and last byte) is compared first: compiled, comparing
+            # two lines costs a fraction of hashing one for the dict of lines read before.
+            slot = (len(line) + line[len(line) - 1]) & _RECENT_MASK
+            hit = recent[slot]
+            if hit is not None and hit[0] == line:
+                field = hit[1]
+            else:
+                field = known.get(line)
+                if field is None:
+                    name, sep, value = line.partition(b":")
+                    if not sep:
+                        continue
+                    k = names.get(name)
+                    if k is None:
+                        k = _field(name)
+                    field = (k, value.strip().decode("latin-1") if k else "")
+                    if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
+                        known[line] = field
+                if field[0] != "content-length" and len(line) <= _LINE_KEPT:
+                    recent[slot] = (line, field)
             k, val = field
         if k:
             out[k] = f"{out[k]}, {val}" if k in out else val
@@ -98,6 +114,9 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 # value changes with each body, is read every time; a long line is not kept.
 _LINES: dict[bytes, tuple[str, str]] = {}
 _LINE_KEPT = 128
+# The last line read at each of 64 slots, with its field: (line, (field, value)) or None.
+_RECENT_MASK = 63
+_RECENT: list[tuple[bytes, tuple[str, str]] | None] = [None] * (_RECENT_MASK + 1)
 
 
 def _field(name: bytes) -> str:
@@ -123,7 +142,7 @@ def _request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
         method = parts[0]
         target = parts[1]
         version = parts[2]
-        if (method in methods and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
+        if ((method == b"GET" or method in methods) and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
                 and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
                 and b"\x0c" not in target):
             return method, target, version
@@ -157,7 +176,12 @@ def _status_line(line: bytes) -> tuple[bytes, int] | None:
 
 
 def _token(raw: bytes) -> str:
-    """A method or version: a handful of distinct values over millions of messages, so one string each."""
+    """A method or version: a handful of distinct values over millions of messages, so one string each. (The
+    commonest two compared first: compiled, a comparison of a few bytes costs a tenth of hashing them.)"""
+    if raw == b"HTTP/1.1":
+        return "HTTP/1.1"
+    if raw == b"GET":
+        return "GET"
     tokens = _TOKENS
     text = tokens.get(raw)
     if text is None:

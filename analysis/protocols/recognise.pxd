@@ -9,3 +9,8 @@ cdef class Traits:
     cdef public Py_ssize_t finals, requests, req_end
     cdef public set carried
     cdef public object h2c_request, holes, last_request
+
+    @cython.locals(upgrade=str)
+    cpdef _request(self, e)
+    @cython.locals(content_type=str, upgrade=str)
+    cpdef _response(self, e)

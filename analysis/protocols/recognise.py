@@ -85,18 +85,23 @@ class Traits:
         self.http1 = self.client_spoke = True
         self.requests += 1
         self.last_request = e
-        self.ws_asked = self.ws_asked or "websocket" in e.upgrade
-        if "h2c" in e.upgrade:
-            self.h2c_request = e
+        upgrade = e.upgrade  # (each field read once: compiled, a typed str whose tests are C calls)
+        if upgrade:
+            self.ws_asked = self.ws_asked or "websocket" in upgrade
+            if "h2c" in upgrade:
+                self.h2c_request = e
 
     def _response(self, e: Http1Response) -> None:
         self.http1 = self.answered = True
         status = e.status
         if not 100 <= status < 200 or status == 101:  # not e.interim, read without its property's call
             self.finals += 1
-        self.event_stream = self.event_stream or e.content_type.startswith("text/event-stream")
-        self.h2c_switched = self.h2c_switched or (status == 101 and "h2c" in e.upgrade
-                                                  and self.h2c_request is not None)
+        if not self.event_stream:
+            content_type = e.content_type
+            self.event_stream = content_type.startswith("text/event-stream")
+        if status == 101 and not self.h2c_switched and self.h2c_request is not None:
+            upgrade = e.upgrade
+            self.h2c_switched = "h2c" in upgrade
 
     def _end(self, e: Http1End) -> None:
         if e.direction is C2S:
