@@ -79,6 +79,10 @@ class Unprompted:
         self.count = 0
         self.frames: list[int] = []
 
+    def __reduce__(self):
+        """Pickled (with its tracker, -j) as its fields' values: compiled, an extension type (common.pxd)."""
+        return _unprompted, (slot_values(self),)
+
     def message(self, key: object, direction: Direction, frame: int) -> None:
         _message(self, key, direction, frame)
 
@@ -159,6 +163,11 @@ class StreamIds:
 def slot_values(obj: object) -> tuple:
     """The values of ``obj``'s fields (its class's ``__slots__``), in order: what ``restore`` takes."""
     return tuple(getattr(obj, name) for name in type(obj).__slots__)
+
+
+def _unprompted(values: tuple) -> Unprompted:
+    """An Unprompted made again from its pickle."""
+    return restore(Unprompted, values)
 
 
 def restore(cls: type, values: tuple) -> object:
