@@ -27,13 +27,13 @@ from hypothesis import strategies as st
 
 from analysis.events import C2S, S2C, Connection
 from analysis.protocols.dissect import Keylog, dissect
-from analysis.protocols.http3 import Http3Connection
+from analysis.protocols.http3 import Http3Connection, _half_key
 from analysis.wire import decode as decode_module
 from analysis.wire import quic as quic_module
 from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp, flow_key
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import Malformed, QuicReader, StreamData, _frames, _QConn, _varint, varint
-from analysis.wire.quiccrypto import decode_packet_number
+from analysis.wire.quiccrypto import Keys, decode_packet_number
 from tests.quicpeers import key_update
 from tests.test_quic_reader import _one_response, pushed_page, webtransport
 
@@ -66,10 +66,20 @@ def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
     write_h3(1500, str(tmp_path / "h3.pcapng"))
     paths = [str(p) for p in [*paths, tmp_path / "h3.pcapng"]]
     taken: list[bool] = []
-    real = quic_module._open_short  # what Keys.open_short does, as the reader calls it
+    # What Keys.open_short does, as the reader calls it: the keys' ShortLane straight where they have one (wire._aead,
+    # compiled), else quiccrypto's _open_short; both counted on the fast run, both declining on the slow one.
+    real, real_join = quic_module._open_short, Keys._join
+
+    def counted_lane(keys: Keys) -> None:
+        real_join(keys)
+        if (lane := keys._lane) is not None:
+            keys._lane = lambda *a: taken.append(r := lane(*a)) or r
+
     monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: taken.append(r := real(keys, *a)) or r)
+    monkeypatch.setattr(Keys, "_join", counted_lane)
     fast = {p: _events(p) for p in paths}
     monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: None)
+    monkeypatch.setattr(Keys, "_join", lambda keys: None)
     slow = {p: _events(p) for p in paths}
     assert sum(r is not None for r in taken) > 1000, "the lane was seldom taken: the comparison proves little"
     assert any(r is None for r in taken), "the lane never handed a packet to the general way"
@@ -270,7 +280,7 @@ def test_a_data_frame_as_long_as_quic_allows_passes_by_counted_in_c_integers():
     h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1", False, 1.0, 3))  # HEADERS: GET (static table)
     h3.data(StreamData(0, S2C, 0, b"\x00" + _varint_bytes(big, 8) + b"x" * 100, False, 2.0, 4))
     h3.data(StreamData(0, S2C, 0, b"y" * 50, False, 3.0, 5))
-    half = h3.halves[(S2C, 0)]
+    half = h3.halves[_half_key(S2C, 0)]
     assert (half.skip, half.kind) == (big - 150, "frames")
     assert [(e.ftype, e.length, e.frame) for e in out if e.direction is S2C] == [(0, big, 4)]
 
@@ -316,3 +326,36 @@ def test_a_release_the_quic_router_skips_would_have_released_nothing(tmp_path):
                     assert _release(router) == []
         assert [repr(e) for e in released] == _events(str(path))[1]
     assert skipped > 500, "few releases were skipped: the comparison proves little"
+
+
+def test_a_quic_connections_counts_are_its_datagrams_and_stream_bytes_once_it_ends(tmp_path):
+    """The reader counts a connection's datagrams, their bytes and its streams' bytes in its own state (C integers
+    compiled) and adds them to the connection's counts when it ends: they are then what the datagrams and the
+    StreamData it gave say, by direction, and a connection that ends twice (finish after a close) adds nothing more."""
+    path = pushed_page(tmp_path)
+    facts = FileFacts(path)
+    ids = iter(range(100))
+    reader = QuicReader(Keylog(facts.keylog), lambda: next(ids))
+    conns, ended, client = [], [], None
+    datagrams, wire, stream = {C2S: 0, S2C: 0}, {C2S: 0, S2C: 0}, {C2S: 0, S2C: 0}
+    for number, ts, linktype, data, _ in read_frames(path, facts):
+        dg = decode_udp(linktype, data)
+        if dg is None:
+            continue
+        items = reader.feed(number, ts, dg)
+        conns += [x.conn for x in items if type(x).__name__ == "Opened"]
+        client = client or dg.key
+        d = C2S if dg.key == client else S2C
+        datagrams[d] += 1
+        wire[d] += len(dg.payload)
+        for x in items:
+            if isinstance(x, StreamData):
+                stream[x.direction] += len(x.data)
+        ended += [x for x in items if type(x).__name__ == "Ended"]
+        if not ended:
+            assert conns[0].packets == {C2S: 0, S2C: 0}, "counted on the connection before it ended"
+    ended += [x for x in reader.finish() if type(x).__name__ == "Ended"]
+    reader.finish()
+    (conn,) = conns
+    assert len(ended) == 1 and datagrams[C2S] > 3 and datagrams[S2C] > 3 and stream[S2C] > 50
+    assert (conn.packets, conn.wire_bytes, conn.payload_bytes) == (datagrams, wire, stream)

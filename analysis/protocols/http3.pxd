@@ -10,5 +10,5 @@ cdef class _Half:
     cdef public bint started
     cdef public long long skip, need, data_left, data_len
 
-@cython.locals(half=_Half, fin=bint, fed=Py_ssize_t, left=Py_ssize_t, key=tuple, halves=dict)
+@cython.locals(half=_Half, fin=bint, fed=Py_ssize_t, left=Py_ssize_t, halves=dict)
 cpdef _data(h3, x)

@@ -50,6 +50,17 @@ def _other(d: Direction) -> Direction:
     return S2C if d is C2S else C2S
 
 
+def _half_key(direction: Direction, sid: int) -> int:
+    """What a connection's stream halves are keyed by (``Http3Connection.halves``, ``busy``): one integer for the
+    stream id and the direction, not a tuple made and hashed per ``StreamData``."""
+    return sid << 1 | (direction is S2C)
+
+
+def _half_of(key: int) -> tuple[Direction, int]:
+    """(direction, stream id) of a ``_half_key``."""
+    return S2C if key & 1 else C2S, key >> 1
+
+
 class _Half:
     """One direction of one stream: its bytes, and how far its header (type, ids) has been read."""
 
@@ -76,8 +87,8 @@ class Http3Connection:
 
     def __init__(self, conn: Connection, out: list[Event]) -> None:
         self.conn, self.out = conn, out
-        self.halves: dict[tuple[Direction, int], _Half] = {}
-        self.busy: dict[tuple[Direction, int], _Half] = {}  # the halves holding bytes not yet parsed
+        self.halves: dict[int, _Half] = {}  # by ``_half_key``
+        self.busy: dict[int, _Half] = {}  # the halves holding bytes not yet parsed
         self.held = 0  # the bytes they hold, all together (at most MAX_HELD_UNPARSED)
         self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
         self.settings: dict[Direction, dict[int, int]] = {}
@@ -154,8 +165,8 @@ class Http3Connection:
         self.waiting.clear()
         self.waiting_bytes = 0
         self.blocked = {C2S: {}, S2C: {}}
-        for (direction, sid), half in self.halves.items():
-            self._unfinished(direction, sid, half)
+        for key, half in self.halves.items():
+            self._unfinished(*_half_of(key), half)
 
     def _unfinished(self, direction: Direction, sid: int, half: _Half) -> None:
         """A half left inside a header block, which nothing more will finish (the capture or the stream ended)."""
@@ -176,16 +187,17 @@ class Http3Connection:
         the capture would have said of it is said now (a header block left unfinished), and it is forgotten."""
         if direction is (C2S if sid & 1 else S2C):  # the answering side ends before it began: nothing to tell it
             self.wt_streams.discard(sid)
-        half = self.halves.pop((direction, sid), None)
+        key = _half_key(direction, sid)
+        half = self.halves.pop(key, None)
         if half is not None:
-            self.busy.pop((direction, sid), None)
+            self.busy.pop(key, None)
             self.held -= len(half.buf.buf)
             self._unfinished(direction, sid, half)
 
-    def _held_too_much(self, key: tuple[Direction, int], half: _Half) -> None:
+    def _held_too_much(self, key: int, half: _Half) -> None:
         """``half``'s bytes take what the connection holds unparsed past ``MAX_HELD_UNPARSED``: the rest of that half
         is not read (missing evidence, as a lost stream is), and what it held is forgotten."""
-        direction, sid = key
+        direction, sid = _half_of(key)
         ts, frame = half.buf.where(0)
         self.carried.lost(direction, sid, ts, frame)
         self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
@@ -456,7 +468,7 @@ class Http3Connection:
 def _data(h3: Http3Connection, x: StreamData) -> None:
     """``Http3Connection.data`` (a function of its own, which the compiled path types: http3.pxd)."""
     _, direction, sid, data, fin, ts, frame = x  # (a NamedTuple: one unpacking, not six attribute reads)
-    key = (direction, sid)
+    key = sid << 1 | (direction is S2C)  # (``_half_key``, inline)
     halves = h3.halves
     half = halves.get(key)
     if half is None:

@@ -30,10 +30,11 @@ cdef class _Recv:
 cdef class _QConn:
     cdef public object info, odcid, random, suite
     cdef public bytes client
-    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked, packets, wire_bytes
+    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked
     cdef public set closed
     cdef public list early
     cdef public long long out_of_order, opened_1rtt, failed_1rtt
+    cdef public long long packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, payload_c2s, payload_s2c
 
 @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong,
                sid=cython.longlong, off=cython.longlong)
@@ -55,3 +56,5 @@ cpdef long long _stream_key(direction, long long sid)
 cpdef _stream(_QConn qc, direction, long long sid, long long off, bytes data, bint fin, frame, ts, list out)
 
 cpdef _finished(_QConn qc, direction, long long sid)
+
+cpdef _settle(_QConn qc)

@@ -39,6 +39,7 @@ _SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types 
 # (space, direction): what a connection's keys and largest packet numbers are keyed by, made once each, so a lookup
 # finds its key by identity and no tuple is made and hashed anew per packet: _SD[space][direction]
 _SD = {space: {d: (space, d) for d in (C2S, S2C)} for space in ("initial", "0rtt", "handshake", "1rtt")}
+_SD_1RTT_C2S, _SD_1RTT_S2C = _SD["1rtt"][C2S], _SD["1rtt"][S2C]  # the fast lane's two, read without a dict
 _RETRY = 3
 _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
 # Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
@@ -274,9 +275,9 @@ class _Recv:
 class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
-    __slots__ = ("acked", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt", "finished", "held", "hello",
-                 "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random",
-                 "streams", "suite", "wire_bytes")
+    __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt",
+                 "finished", "held", "hello", "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order",
+                 "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase", "random", "streams", "suite")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
@@ -303,7 +304,11 @@ class _QConn:
         self.acked: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
         self.failed_1rtt = 0
         self.early: list = []  # packets held for keys not yet derived (``EARLY_KEPT``)
-        self.packets, self.wire_bytes = info.packets, info.wire_bytes  # its counts by direction (read a datagram)
+        # Its datagrams, their bytes and its streams' bytes by direction, counted here (compiled: C integers, not a
+        # dict item read and written a datagram) and added to ``info``'s counts when the connection ends (``_settle``,
+        # before ``Ended``: nothing reads a QUIC connection's counts while it is open).
+        self.packets_c2s = self.packets_s2c = self.bytes_c2s = self.bytes_s2c = 0
+        self.payload_c2s = self.payload_s2c = 0
 
 
 class QuicReader:
@@ -332,6 +337,7 @@ class QuicReader:
     @staticmethod
     def _end(qc: _QConn, out: list) -> None:
         info = qc.info
+        _settle(qc)
         if qc.early:  # held to the end: the keys never came
             QuicReader._fail(qc, "its server's ServerHello was not captured, so the keys of the packets after it "
                              "cannot be derived")
@@ -478,6 +484,18 @@ class QuicReader:
                 qc.keys[_SD[epoch][C2S if client else S2C]] = Keys.from_secret(secrets[label], qc.suite)
 
 
+def _settle(qc: _QConn) -> None:
+    """The counts ``qc`` kept (``_QConn.__init__``) added to its connection's, and set back to 0."""
+    info = qc.info
+    info.packets[C2S] += qc.packets_c2s
+    info.packets[S2C] += qc.packets_s2c
+    info.wire_bytes[C2S] += qc.bytes_c2s
+    info.wire_bytes[S2C] += qc.bytes_s2c
+    info.payload_bytes[C2S] += qc.payload_c2s
+    info.payload_bytes[S2C] += qc.payload_s2c
+    qc.packets_c2s = qc.packets_s2c = qc.bytes_c2s = qc.bytes_s2c = qc.payload_c2s = qc.payload_s2c = 0
+
+
 def _reverse(key: bytes) -> bytes:
     """The flow key of the datagrams that answer those of ``key`` (addresses and ports swapped)."""
     n = (len(key) - 4) >> 1
@@ -486,7 +504,7 @@ def _reverse(key: bytes) -> bytes:
 
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    key, payload = dg
+    key, payload = dg[0], dg[1]  # (compiled, two item reads: unpacking a NamedTuple walks an iterator)
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
@@ -494,10 +512,15 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
         qc = reader._open(key, frame, ts, payload, out)
         if qc is None:
             return out
-    direction = C2S if key == qc.client else S2C
     info = qc.info
-    qc.packets[direction] += 1
-    qc.wire_bytes[direction] += len(payload)
+    if key == qc.client:
+        direction = C2S
+        qc.packets_c2s += 1
+        qc.bytes_c2s += len(payload)
+    else:
+        direction = S2C
+        qc.packets_s2c += 1
+        qc.bytes_s2c += len(payload)
     info.last_frame, info.last_ts = frame, ts
     if not info.unread:
         try:
@@ -560,11 +583,16 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             if dcid_len is None:
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
-            sd = _SD["1rtt"][direction]
+            sd = _SD_1RTT_C2S if direction is C2S else _SD_1RTT_S2C
             keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
-                # (``Keys.open_short``'s function, called straight: no bound method made a packet)
-                opened = _open_short(keys, packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
+                # (``Keys.open_short``: its ShortLane called straight where the keys have one, as ``_open_short``
+                # would; else ``_open_short`` itself)
+                lane = keys._lane
+                if lane is not None:
+                    opened = lane(packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
+                else:
+                    opened = _open_short(keys, packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
@@ -628,7 +656,10 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
     last = len(pieces) - 1
     for i in range(last + 1):
         piece = pieces[i]
-        info.payload_bytes[direction] += len(piece)
+        if direction is C2S:
+            qc.payload_c2s += len(piece)
+        else:
+            qc.payload_s2c += len(piece)
         out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
     if recv.done():
         _finished(qc, direction, sid)
