@@ -17,6 +17,7 @@ the TCP ones).
 
 from __future__ import annotations
 
+import pickle
 import struct
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ from analysis.protocols.dissect import Keylog, dissect
 from analysis.protocols.http3 import Http3Connection, _half_key
 from analysis.wire import decode as decode_module
 from analysis.wire import quic as quic_module
-from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp, flow_key
+from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, Datagram, decode_udp, flow_key
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import Malformed, QuicReader, StreamData, _frames, _QConn, _varint, varint
 from analysis.wire.quiccrypto import Keys, decode_packet_number
@@ -105,12 +106,21 @@ def test_decode_udp_reads_ethernet_ipv4_with_one_struct_as_it_reads_the_ip_packe
     packet = _ipv4_udp(ihl, total, frag, proto, ulen, rest, ports)
     packet = packet[:len(packet) - cut] if cut < len(packet) else b""
     frame = b"\x02" * 12 + ethertype.to_bytes(2, "big") + packet
-    general = decode_udp(LINKTYPE_RAW, packet) if ethertype == 0x0800 else None
+    with pytest.MonkeyPatch.context() as m:  # the datagram as Python makes it (a slice, tuple.__new__)
+        m.setattr(decode_module, "_COMPILED", False)
+        raw = decode_udp(LINKTYPE_RAW, packet)
+    general = raw if ethertype == 0x0800 else None
     assert decode_udp(LINKTYPE_ETHERNET, frame) == general
     for typed in (True, False):  # the header read both ways (C integers compiled, one struct as Python)
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(decode_module, "_TYPED", typed)
-            assert decode_udp(LINKTYPE_ETHERNET, frame) == general
+        for native in {decode_module._COMPILED, False}:  # and compiled, by decode.pxd's C helpers or as Python
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(decode_module, "_TYPED", typed)
+                m.setattr(decode_module, "_COMPILED", native)
+                assert (decode_udp(LINKTYPE_ETHERNET, frame), decode_udp(LINKTYPE_RAW, packet)) == (general, raw)
+                for got in (decode_udp(LINKTYPE_ETHERNET, frame), decode_udp(LINKTYPE_RAW, packet)):
+                    if got is not None:
+                        assert type(got) is Datagram and type(got.key) is bytes and type(got.payload) is bytes
+                        assert got._replace(payload=b"") == (got.key, b"") and got.payload is got[1]
     for other in (bytearray(frame), memoryview(frame)):  # not bytes: the general way, to the same datagram
         got = decode_udp(LINKTYPE_ETHERNET, other)
         assert got == general or (got is not None and general is not None
@@ -359,3 +369,23 @@ def test_a_quic_connections_counts_are_its_datagrams_and_stream_bytes_once_it_en
     (conn,) = conns
     assert len(ended) == 1 and datagrams[C2S] > 3 and datagrams[S2C] > 3 and stream[S2C] > 50
     assert (conn.packets, conn.wire_bytes, conn.payload_bytes) == (datagrams, wire, stream)
+
+
+def test_stream_data_and_stream_bytes_made_by_quic_pxds_c_are_what_python_makes(tmp_path, monkeypatch):
+    """Compiled, a STREAM frame's bytes are copied and its StreamData built by quic.pxd's C (``_COMPILED``): the
+    same objects as a slice and tuple.__new__ make (values at their bounds, empty and whole buffers, identity of
+    each item, pickle, the NamedTuple's methods), and the same stream bytes from a real exchange."""
+    cases = [(0, C2S, 0, b"", False, 0.0, 0), (2**70, S2C, (1 << 62) - 1, b"x" * 5000, True, float("nan"), 2**64),
+             (-1, C2S, 4, bytes(range(256)), True, 1.5, 1)]
+    for conn, direction, sid, data, fin, ts, frame in cases:
+        made = quic_module._stream_data(conn, direction, sid, data, fin, ts, frame)
+        with monkeypatch.context() as m:
+            m.setattr(quic_module, "_COMPILED", False)
+            python = quic_module._stream_data(conn, direction, sid, data, fin, ts, frame)
+        assert type(made) is StreamData and repr(made) == repr(python) and len(made) == 7
+        assert all(a is b for a, b in zip(made, python, strict=True)) and made.data is data and made.conn is conn
+        assert repr(pickle.loads(pickle.dumps(made))) == repr(made) and made._replace(fin=not fin).fin is not fin
+        assert sys.getrefcount(made) == sys.getrefcount(python)
+    compiled = _h3_stream_bytes(tmp_path)
+    monkeypatch.setattr(quic_module, "_COMPILED", False)
+    assert _h3_stream_bytes(tmp_path) == compiled

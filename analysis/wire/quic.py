@@ -59,6 +59,10 @@ MAX_OUT_OF_ORDER = 64 << 20
 # flow without a connection is looked at for a QUIC Initial whether or not its flow is remembered, so no datagram is
 # read differently, and below the cap (all correct traffic this side of a flood) the count is exact.
 MAX_OTHER_FLOWS = 10_000
+# This module runs compiled (an extension module's file is not its source): then quic.pxd's C helpers (``_c_cut``,
+# ``_c_tuple7``, which exist only there) stand for a slice of bytes and tuple.__new__; tests turn it off to hold them
+# to the Python they stand for.
+_COMPILED = not __file__.endswith(".py")
 
 
 class StreamData(NamedTuple):
@@ -650,7 +654,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             if off + len(data) <= before:
                 info.retransmissions += 1
         elif fin and recv.done():
-            out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
+            out.append(_stream_data(info.id, direction, sid, b"", True, ts, frame))
             _finished(qc, direction, sid)
         return
     last = len(pieces) - 1
@@ -660,9 +664,19 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             qc.payload_c2s += len(piece)
         else:
             qc.payload_s2c += len(piece)
-        out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
+        out.append(_stream_data(info.id, direction, sid, piece, i == last and recv.done(), ts, frame))
     if recv.done():
         _finished(qc, direction, sid)
+
+
+def _stream_data(conn: int, direction: Direction, sid: int, data: bytes, fin: bool, ts: float,
+                 frame: int) -> StreamData:
+    """A StreamData made with tuple.__new__ straight (what a NamedTuple's own __new__ calls, without its Python frame);
+    compiled, quic.pxd's C allocates it as tuple.__new__ does and sets its items, without the call and the argument
+    tuples it makes."""
+    if _COMPILED:
+        return _c_tuple7(StreamData, conn, direction, sid, data, fin, ts, frame)  # noqa: F821 (quic.pxd's C)
+    return _NEW_TUPLE(StreamData, (conn, direction, sid, data, fin, ts, frame))
 
 
 def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
@@ -705,7 +719,9 @@ def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p:
                 length = n - pos
             if pos + length > n:
                 raise Malformed("a STREAM frame runs past its packet")
-            data, pos = p[pos:pos + length], pos + length
+            # (compiled, quic.pxd's C copies the bytes without a slice object)
+            data = _c_cut(p, pos, pos + length) if _COMPILED else p[pos:pos + length]  # noqa: F821
+            pos += length
             _stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
         elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
             largest, pos = _varint(p, pos)
