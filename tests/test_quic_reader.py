@@ -413,19 +413,22 @@ def test_a_connection_whose_every_stream_was_forgotten_is_still_http3(tmp_path):
 
 
 @given(adds=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=40),
-       other=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=20))
-def test_ranges_hold_what_a_set_holds(adds, other):
+       other=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=20),
+       base=st.sampled_from([0, 0, (1 << 62) - 70, (1 << 63) - 70]))
+def test_ranges_hold_what_a_set_holds(adds, other, base):
+    """Numbers from 0 and up to 2**63 - 1 (compiled, ``Ranges.add`` takes C integers: packet and stream numbers are
+    below 2**62, one past them below 2**63)."""
     from analysis.wire.quic import Ranges
 
     ours, theirs, mine, yours = Ranges(), Ranges(), set(), set()
     for start, size in adds:
-        ours.add(start, start + size)
-        mine.update(range(start, start + size))
+        ours.add(base + start, base + start + size)
+        mine.update(range(base + start, base + start + size))
     for start, size in other:
-        theirs.add(start, start + size)
-        yours.update(range(start, start + size))
+        theirs.add(base + start, base + start + size)
+        yours.update(range(base + start, base + start + size))
     assert all(b < c for (_, b), (c, _) in zip(ours.spans, ours.spans[1:], strict=False))  # sorted, apart
-    assert {n for n in range(70) if n in ours} == mine
+    assert {n for n in range(base, base + 70) if n in ours} == mine
     assert ours.missing_from(theirs) == len(yours - mine)
 
 

@@ -50,8 +50,9 @@ cdef class Ranges:
     cdef public list spans
     cdef public bint full
 
-    @cython.locals(i=Py_ssize_t, j=Py_ssize_t)
-    cpdef add(self, start, end)
+    # numbers below 2**63: packet numbers and stream numbers (62 bits, RFC 9000 §16) and one past them
+    @cython.locals(i=Py_ssize_t, j=Py_ssize_t, last=list, lo=cython.longlong, hi=cython.longlong)
+    cpdef add(self, long long start, long long end)
 
 cdef class _Recv:
     cdef public long long next, held
@@ -70,6 +71,7 @@ cdef class _QConn:
     cdef public list early
     cdef public long long out_of_order, opened_1rtt, failed_1rtt
     cdef public long long packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, payload_c2s, payload_s2c
+    cdef public long long largest_c2s, largest_s2c
 
 @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong,
                sid=cython.longlong, off=cython.longlong)
@@ -82,7 +84,9 @@ cpdef list _feed(reader, frame, ts, dg)
 cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
 
 @cython.locals(sd=tuple, held=Ranges)
-cpdef _opened(reader, _QConn qc, direction, str space, pn, bytes plain, frame, ts, list out)
+cpdef _opened(reader, _QConn qc, direction, str space, long long pn, bytes plain, frame, ts, list out)
+
+cpdef long long _largest(_QConn qc, tuple sd)
 
 cpdef long long _stream_key(direction, long long sid)
 

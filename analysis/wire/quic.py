@@ -193,10 +193,13 @@ class Ranges:
 
     def add(self, start: int, end: int) -> None:
         spans = self.spans
-        if spans and spans[-1][0] <= start <= spans[-1][1]:  # the common case: extends the last span
-            if end > spans[-1][1]:
-                spans[-1][1] = end
-            return
+        if spans:
+            last = spans[-1]
+            lo, hi = last[0], last[1]  # (compiled, C integers: quic.pxd)
+            if lo <= start <= hi:  # the common case: extends the last span
+                if end > hi:
+                    last[1] = end
+                return
         i = bisect_right(spans, [start, _ENDLESS])  # the spans that start at or before start
         if i and spans[i - 1][1] >= start:  # it touches the span before it
             i -= 1
@@ -280,7 +283,8 @@ class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
     __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt",
-                 "finished", "held", "hello", "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order",
+                 "finished", "held", "hello", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
+                 "opened_1rtt", "out_of_order",
                  "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase", "random", "streams", "suite")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
@@ -290,7 +294,8 @@ class _QConn:
         self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
         self.keys: dict[tuple[str, Direction], Keys] = {}
         self.phase: dict[Direction, int] = {C2S: 0, S2C: 0}
-        self.largest: dict[tuple[str, Direction], int] = {}
+        self.largest: dict[tuple[str, Direction], int] = {}  # but 1-RTT's (``_largest``)
+        self.largest_c2s = self.largest_s2c = -1  # the largest 1-RTT packet number each side sent that opened
         self.crypto: dict[Direction, _Recv] = {C2S: _Recv(), S2C: _Recv()}
         self.hello: dict[Direction, bytes] = {C2S: b"", S2C: b""}
         self.random: bytes | None = None
@@ -407,8 +412,7 @@ class QuicReader:
             return
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
-            largest = qc.largest.get(sd, -1)
-            pn = decode_packet_number(truncated, pn_len, largest)
+            pn = decode_packet_number(truncated, pn_len, _largest(qc, sd))
             if not long and (first >> 2) & 1 != qc.phase[direction]:
                 keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
@@ -508,7 +512,7 @@ def _reverse(key: bytes) -> bytes:
 
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    key, payload = dg[0], dg[1]  # (compiled, two item reads: unpacking a NamedTuple walks an iterator)
+    key, payload = dg  # (compiled, an item read of a NamedTuple is a Python-level call each: unpacked, not read)
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
@@ -594,9 +598,9 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
                 # would; else ``_open_short`` itself)
                 lane = keys._lane
                 if lane is not None:
-                    opened = lane(packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
+                    opened = lane(packet, 1 + dcid_len, _largest(qc, sd), qc.phase[direction])
                 else:
-                    opened = _open_short(keys, packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
+                    opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), qc.phase[direction])
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
@@ -607,14 +611,30 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    sd = _SD[space][direction]
-    if pn > qc.largest.get(sd, -1):
-        qc.largest[sd] = pn
     if space == "1rtt":
+        if direction is C2S:
+            if pn > qc.largest_c2s:
+                qc.largest_c2s = pn
+        elif pn > qc.largest_s2c:
+            qc.largest_s2c = pn
         qc.opened_1rtt += 1
         held = qc.held[direction]
         held.add(pn, pn + 1)
+    else:
+        sd = _SD[space][direction]
+        if pn > qc.largest.get(sd, -1):
+            qc.largest[sd] = pn
     _frames(reader, qc, direction, space, plain, frame, ts, out)
+
+
+def _largest(qc: _QConn, sd: tuple[str, Direction]) -> int:
+    """The largest packet number of space and direction ``sd`` (one of ``_SD``'s) that opened, -1 before any: 1-RTT's
+    two kept apart (C integers compiled, read and set a packet), the others in a dict."""
+    if sd is _SD_1RTT_C2S:
+        return qc.largest_c2s
+    if sd is _SD_1RTT_S2C:
+        return qc.largest_s2c
+    return qc.largest.get(sd, -1)
 
 
 def _stream_key(direction: Direction, sid: int) -> int:
