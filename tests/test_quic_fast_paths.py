@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.events import C2S, S2C, Connection
+from analysis.protocols import http3 as http3_module
 from analysis.protocols.dissect import Keylog, dissect
 from analysis.protocols.http3 import Http3Connection, _half_key
 from analysis.wire import decode as decode_module
@@ -389,3 +390,27 @@ def test_stream_data_and_stream_bytes_made_by_quic_pxds_c_are_what_python_makes(
     compiled = _h3_stream_bytes(tmp_path)
     monkeypatch.setattr(quic_module, "_COMPILED", False)
     assert _h3_stream_bytes(tmp_path) == compiled
+
+
+def test_http3_reads_a_stream_datas_items_by_http3_pxds_c_as_python_unpacks_them(tmp_path, monkeypatch):
+    """Compiled, HTTP/3 reads a StreamData's items by http3.pxd's C (``_COMPILED``): the same events as the Python's
+    unpacking on a real exchange, stream ids at QUIC's top included (the halves' key is one past 2**62 there), and a
+    StreamData too short is refused, not read past its end."""
+    items = _h3_stream_bytes(tmp_path)
+    big = (1 << 62) - 1
+    items += [StreamData(0, d, big - k, b"\x00\x04\x80\x10\x00\x00" if d is C2S else b"", True, 9.0, 99)
+              for k, d in ((0, C2S), (1, S2C), (2, C2S), (3, S2C))]
+
+    def read() -> list[str]:
+        h3, out = _reader()
+        for x in items:
+            h3.item(x)
+        h3.finish()
+        return [repr(e) for e in out]
+
+    compiled = read()
+    monkeypatch.setattr(http3_module, "_COMPILED", False)
+    assert read() == compiled and len(compiled) > 10
+    monkeypatch.undo()
+    with pytest.raises((IndexError, ValueError)):
+        _reader()[0].data(StreamData(*items[0])[:6])

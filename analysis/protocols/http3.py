@@ -31,6 +31,9 @@ _MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA, types not re
 _READ_WHOLE = {_HEADERS: "HEADERS", _PUSH_PROMISE: "PUSH_PROMISE", _SETTINGS: "SETTINGS", _GOAWAY: "GOAWAY",
                _CANCEL_PUSH: "CANCEL_PUSH", _MAX_PUSH_ID: "MAX_PUSH_ID", **_HTTP2_ONLY}
 _STALE = -1  # pending_frame must be worked out again
+# This module runs compiled (an extension module's file is not its source): then http3.pxd's ``_c_item`` (which exists
+# only there) stands for a tuple's item read; tests turn it off to hold it to the Python it stands for.
+_COMPILED = not __file__.endswith(".py")
 # Bounded state: the header blocks QPACK holds for later (before the receiver's SETTINGS, or blocked on the encoder
 # stream), per side, and the bytes held before SETTINGS. Real peers hold a few (a receiver allows 16 to 100 blocked
 # streams); past these a header block is not kept but said undecodable, naming the cap: missing evidence.
@@ -467,8 +470,13 @@ class Http3Connection:
 
 def _data(h3: Http3Connection, x: StreamData) -> None:
     """``Http3Connection.data`` (a function of its own, which the compiled path types: http3.pxd)."""
-    _, direction, sid, data, fin, ts, frame = x  # (a NamedTuple: one unpacking, not six attribute reads)
-    key = sid << 1 | (direction is S2C)  # (``_half_key``, inline)
+    if _COMPILED:  # http3.pxd's C reads the items (a NamedTuple's item read is a Python-level call, its unpacking walks
+        # an iterator)
+        direction, sid, data = _c_item(x, 1), _c_item(x, 2), _c_item(x, 3)  # noqa: F821
+        fin, ts, frame = _c_item(x, 4), _c_item(x, 5), _c_item(x, 6)  # noqa: F821
+    else:
+        _, direction, sid, data, fin, ts, frame = x  # (one unpacking, not six attribute reads)
+    key = sid << 1 | 1 if direction is S2C else sid << 1  # (``_half_key``, inline)
     halves = h3.halves
     half = halves.get(key)
     if half is None:

@@ -7,7 +7,8 @@ cimport cython
 # Compiled only (quic.py calls them under ``_COMPILED``, where the Python does the same with a slice and tuple.__new__):
 # _c_cut(b, start, end) is b[start:end] of bytes b with 0 <= start (clamped as a slice is); _c_tuple7(cls, ...) is
 # tuple.__new__(cls, (the seven)) for a subclass of tuple: the object allocated by the class's tp_alloc, as
-# tuple.__new__ allocates it, and its items set (new references).
+# tuple.__new__ allocates it, and its items set (new references); _c_item(t, i) is t[i] of a tuple (or a subclass's,
+# whose own item read may be a Python-level call: a NamedTuple's is) with 0 <= i < len(t).
 cdef extern from *:
     """
     static PyObject *duplexlab_quic_cut(PyObject *b, Py_ssize_t start, Py_ssize_t end) {
@@ -34,10 +35,21 @@ cdef extern from *:
         }
         return t;
     }
+    static PyObject *duplexlab_quic_item(PyObject *t, Py_ssize_t i) {
+        PyObject *item;
+        if (!PyTuple_Check(t) || i < 0 || i >= PyTuple_GET_SIZE(t)) {
+            PyErr_SetString(PyExc_IndexError, "not an item of a tuple");
+            return NULL;
+        }
+        item = PyTuple_GET_ITEM(t, i);
+        Py_INCREF(item);
+        return item;
+    }
     """
     bytes _c_cut "duplexlab_quic_cut"(bytes b, Py_ssize_t start, Py_ssize_t end)
     object _c_tuple7 "duplexlab_quic_tuple7"(object cls, object a, object b, object c, object d, object e, object f,
                                               object g)
+    object _c_item "duplexlab_quic_item"(object t, Py_ssize_t i)
 
 @cython.locals(value=cython.longlong, end=Py_ssize_t)
 cpdef tuple varint(buf, Py_ssize_t pos)
@@ -64,7 +76,7 @@ cdef class _Recv:
     cpdef bint done(self)
 
 cdef class _QConn:
-    cdef public object info, odcid, random, suite
+    cdef public object info, odcid, random, suite, id
     cdef public bytes client
     cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked
     cdef public set closed

@@ -60,8 +60,8 @@ MAX_OUT_OF_ORDER = 64 << 20
 # read differently, and below the cap (all correct traffic this side of a flood) the count is exact.
 MAX_OTHER_FLOWS = 10_000
 # This module runs compiled (an extension module's file is not its source): then quic.pxd's C helpers (``_c_cut``,
-# ``_c_tuple7``, which exist only there) stand for a slice of bytes and tuple.__new__; tests turn it off to hold them
-# to the Python they stand for.
+# ``_c_tuple7``, ``_c_item``, which exist only there) stand for a slice of bytes, tuple.__new__ and a tuple's item read;
+# tests turn it off to hold them to the Python they stand for.
 _COMPILED = not __file__.endswith(".py")
 
 
@@ -283,12 +283,13 @@ class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
     __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt",
-                 "finished", "held", "hello", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
+                 "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
                  "opened_1rtt", "out_of_order",
                  "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase", "random", "streams", "suite")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
+        self.id = info.id  # its connection's id, read without an attribute lookup a StreamData
         self.client = client  # the flow key (``Datagram.key``) of the client's datagrams
         self.odcid = odcid
         self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
@@ -512,7 +513,10 @@ def _reverse(key: bytes) -> bytes:
 
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    key, payload = dg  # (compiled, an item read of a NamedTuple is a Python-level call each: unpacked, not read)
+    if _COMPILED:  # quic.pxd's C reads the two items (a NamedTuple's item read is a Python-level call, its unpacking
+        key, payload = _c_item(dg, 0), _c_item(dg, 1)  # noqa: F821 (walks an iterator)
+    else:
+        key, payload = dg
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
@@ -674,7 +678,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             if off + len(data) <= before:
                 info.retransmissions += 1
         elif fin and recv.done():
-            out.append(_stream_data(info.id, direction, sid, b"", True, ts, frame))
+            out.append(_stream_data(qc.id, direction, sid, b"", True, ts, frame))
             _finished(qc, direction, sid)
         return
     last = len(pieces) - 1
@@ -684,7 +688,7 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             qc.payload_c2s += len(piece)
         else:
             qc.payload_s2c += len(piece)
-        out.append(_stream_data(info.id, direction, sid, piece, i == last and recv.done(), ts, frame))
+        out.append(_stream_data(qc.id, direction, sid, piece, i == last and recv.done(), ts, frame))
     if recv.done():
         _finished(qc, direction, sid)
 
