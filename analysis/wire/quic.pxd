@@ -78,12 +78,14 @@ cdef class _Recv:
 cdef class _QConn:
     cdef public object info, odcid, random, suite, id
     cdef public bytes client
-    cdef public dict cid_len, keys, phase, largest, crypto, hello, streams, finished, held, acked
+    cdef public dict keys, largest, crypto, hello, streams, finished, held, acked
     cdef public set closed
     cdef public list early
     cdef public long long out_of_order, opened_1rtt, failed_1rtt
     cdef public long long packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, payload_c2s, payload_s2c
     cdef public long long largest_c2s, largest_s2c
+    cdef public int cid_c2s, cid_s2c, phase_c2s, phase_s2c
+    cdef public bint unread
 
 @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong,
                sid=cython.longlong, off=cython.longlong)
@@ -92,7 +94,8 @@ cpdef _frames(reader, _QConn qc, direction, str space, bytes p, frame, ts, list 
 @cython.locals(key=bytes, payload=bytes, qc=_QConn, conns=dict)
 cpdef list _feed(reader, frame, ts, dg)
 
-@cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple)
+@cython.locals(pos=Py_ssize_t, first=cython.int, p=Py_ssize_t, end=Py_ssize_t, packet=bytes, sd=tuple,
+               dcid_len=Py_ssize_t, scid_len=Py_ssize_t, phase=cython.int)
 cpdef _datagram(reader, _QConn qc, direction, bytes d, frame, ts, list out)
 
 @cython.locals(sd=tuple, held=Ranges)

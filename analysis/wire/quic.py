@@ -282,19 +282,21 @@ class _Recv:
 class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
-    __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt",
-                 "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
+    __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_c2s", "cid_s2c", "client", "closed", "crypto", "early",
+                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
                  "opened_1rtt", "out_of_order",
-                 "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase", "random", "streams", "suite")
+                 "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams",
+                 "suite", "unread")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
         self.id = info.id  # its connection's id, read without an attribute lookup a StreamData
         self.client = client  # the flow key (``Datagram.key``) of the client's datagrams
         self.odcid = odcid
-        self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
+        self.cid_c2s = self.cid_s2c = -1  # the DCID length of the short packets each side sends (-1: not yet known)
         self.keys: dict[tuple[str, Direction], Keys] = {}
-        self.phase: dict[Direction, int] = {C2S: 0, S2C: 0}
+        self.phase_c2s = self.phase_s2c = 0  # the key phase of each side's 1-RTT packets
+        self.unread = False  # ``info.unread`` said (``QuicReader._fail``), read without an attribute lookup
         self.largest: dict[tuple[str, Direction], int] = {}  # but 1-RTT's (``_largest``)
         self.largest_c2s = self.largest_s2c = -1  # the largest 1-RTT packet number each side sent that opened
         self.crypto: dict[Direction, _Recv] = {C2S: _Recv(), S2C: _Recv()}
@@ -400,6 +402,7 @@ class QuicReader:
         """The connection cannot be read (or read further): the first reason stands."""
         if not qc.info.unread:
             qc.info.unread = reason
+            qc.unread = True
 
     # -- packets -----------------------------------------------------------------------------------
 
@@ -414,10 +417,14 @@ class QuicReader:
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
             pn = decode_packet_number(truncated, pn_len, _largest(qc, sd))
-            if not long and (first >> 2) & 1 != qc.phase[direction]:
+            if not long and (first >> 2) & 1 != (qc.phase_c2s if direction is C2S else qc.phase_s2c):
                 keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
-                qc.keys[sd], qc.phase[direction] = keys, (first >> 2) & 1
+                qc.keys[sd] = keys
+                if direction is C2S:
+                    qc.phase_c2s = (first >> 2) & 1
+                else:
+                    qc.phase_s2c = (first >> 2) & 1
             else:
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
         except Unopenable:
@@ -534,7 +541,7 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
         qc.packets_s2c += 1
         qc.bytes_s2c += len(payload)
     info.last_frame, info.last_ts = frame, ts
-    if not info.unread:
+    if not qc.unread:
         try:
             _datagram(reader, qc, direction, payload, frame, ts, out)
         except Malformed as exc:
@@ -577,7 +584,10 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             if ptype == _RETRY:
                 qc.odcid = scid  # the client's next Initial goes to this connection id, keyed by it
                 return
-            qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
+            if direction is C2S:  # the peer addresses this side by its SCID
+                qc.cid_s2c = scid_len
+            else:
+                qc.cid_c2s = scid_len
             if ptype == 0:
                 token_len, p = _varint(d, p)
                 p += token_len
@@ -591,8 +601,8 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             reader._packet(qc, direction, _SPACES[ptype], d[pos:end], p - pos, True, frame, ts, out)
             pos = end
         else:
-            dcid_len = qc.cid_len.get(direction)
-            if dcid_len is None:
+            dcid_len = qc.cid_c2s if direction is C2S else qc.cid_s2c
+            if dcid_len < 0:
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
             sd = _SD_1RTT_C2S if direction is C2S else _SD_1RTT_S2C
@@ -601,10 +611,11 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
                 # (``Keys.open_short``: its ShortLane called straight where the keys have one, as ``_open_short``
                 # would; else ``_open_short`` itself)
                 lane = keys._lane
+                phase = qc.phase_c2s if direction is C2S else qc.phase_s2c
                 if lane is not None:
-                    opened = lane(packet, 1 + dcid_len, _largest(qc, sd), qc.phase[direction])
+                    opened = lane(packet, 1 + dcid_len, _largest(qc, sd), phase)
                 else:
-                    opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), qc.phase[direction])
+                    opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), phase)
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
