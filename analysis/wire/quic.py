@@ -283,10 +283,9 @@ class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
     __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_c2s", "cid_s2c", "client", "closed", "crypto", "early",
-                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s", "largest_s2c", "odcid",
-                 "opened_1rtt", "out_of_order",
-                 "packets_c2s", "packets_s2c", "payload_c2s", "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams",
-                 "suite", "unread")
+                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s",
+                 "largest_s2c", "odcid", "opened_1rtt", "out_of_order", "packets_c2s", "packets_s2c", "payload_c2s",
+                 "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams", "suite", "unread")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
