@@ -20,6 +20,7 @@ from __future__ import annotations
 import pickle
 import struct
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -414,3 +415,31 @@ def test_http3_reads_a_stream_datas_items_by_http3_pxds_c_as_python_unpacks_them
     monkeypatch.undo()
     with pytest.raises((IndexError, ValueError)):
         _reader()[0].data(StreamData(*items[0])[:6])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(size=st.integers(0, 300), cuts=st.lists(st.integers(0, 300), max_size=8),
+       order=st.lists(st.integers(0, 20), max_size=30), fin=st.booleans(), base=st.sampled_from([0, (1 << 62) - 400]))
+def test_stream_bytes_come_out_once_in_order_however_their_pieces_arrive(size, cuts, order, fin, base):
+    """A stream's pieces fed in any order, repeated, overlapping (``_stream``: the next bytes with nothing held take a
+    way of their own, without ``_Recv.add``): its bytes come out once and in order, counted once, with FIN on the
+    piece that completes them, and the stream is forgotten then."""
+    content = bytes(range(256)) * 2
+    content = content[:size]
+    edges = sorted({0, size, *(c for c in cuts if c < size)})
+    spans = list(pairwise(edges))
+    pieces = [(a, content[a:b]) for a, b in spans] or [(0, b"")]
+    pieces += [(max(0, a - 3), content[max(0, a - 3):b]) for a, b in spans[:2]]  # overlapping copies
+    sequence = [pieces[i % len(pieces)] for i in order] + pieces  # then every piece, so all arrive
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
+    qc = _QConn(conn, flow_key(b"\x0a\x00\x00\x01", 1, b"\x0a\x00\x00\x02", 443), b"")
+    out: list = []
+    sid = base & ~3  # a client bidirectional stream
+    for off, data in sequence:
+        quic_module._stream(qc, C2S, sid, off, data, fin and off + len(data) == size, 1, 1.0, out)
+    got = [x for x in out if isinstance(x, StreamData)]
+    assert b"".join(x.data for x in got) == content and qc.payload_c2s == size
+    assert [x.fin for x in got] == [False] * (len(got) - 1) + [True] if fin else not any(x.fin for x in got)
+    assert all(x.data or x.fin for x in got)
+    if fin:
+        assert quic_module._stream_key(C2S, sid) not in qc.streams

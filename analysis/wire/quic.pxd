@@ -88,7 +88,7 @@ cdef class _QConn:
     cdef public bint unread
 
 @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, ftype=cython.longlong, length=cython.longlong, rlen=cython.longlong,
-               sid=cython.longlong, off=cython.longlong)
+               sid=cython.longlong, off=cython.longlong, acked=Ranges)
 cpdef _frames(reader, _QConn qc, direction, str space, bytes p, frame, ts, list out)
 
 @cython.locals(key=bytes, payload=bytes, qc=_QConn, conns=dict)

@@ -674,6 +674,19 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
     elif recv.done():
         return
     before, held = recv.next, recv.held
+    if off == before and data and not recv.pending:
+        # The common case, ``_Recv.add``'s first, here without a call and a list: the next bytes, nothing held.
+        recv.next = off + len(data)
+        if fin:
+            recv.final = recv.next
+        if direction is C2S:
+            qc.payload_c2s += len(data)
+        else:
+            qc.payload_s2c += len(data)
+        out.append(_stream_data(qc.id, direction, sid, data, recv.done(), ts, frame))
+        if recv.done():
+            _finished(qc, direction, sid)
+        return
     pieces = recv.add(off, data, fin)
     info = qc.info
     if recv.held != held:
@@ -732,7 +745,7 @@ def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
 def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
             out: list) -> None:
     """The frames of a packet that opened (its plaintext ``p``), read in order."""
-    conn = qc.info.id
+    conn = qc.id
     pos, n = 0, len(p)
     while pos < n:
         ftype = p[pos]
