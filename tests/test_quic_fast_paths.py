@@ -17,8 +17,10 @@ the TCP ones).
 
 from __future__ import annotations
 
+import pickle
 import struct
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -26,14 +28,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.events import C2S, S2C, Connection
+from analysis.protocols import http3 as http3_module
 from analysis.protocols.dissect import Keylog, dissect
-from analysis.protocols.http3 import Http3Connection
+from analysis.protocols.http3 import Http3Connection, _half_key
 from analysis.wire import decode as decode_module
 from analysis.wire import quic as quic_module
-from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_udp, flow_key
+from analysis.wire.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, Datagram, decode_udp, flow_key
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import Malformed, QuicReader, StreamData, _frames, _QConn, _varint, varint
-from analysis.wire.quiccrypto import decode_packet_number
+from analysis.wire.quiccrypto import Keys, decode_packet_number
 from tests.quicpeers import key_update
 from tests.test_quic_reader import _one_response, pushed_page, webtransport
 
@@ -66,10 +69,20 @@ def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
     write_h3(1500, str(tmp_path / "h3.pcapng"))
     paths = [str(p) for p in [*paths, tmp_path / "h3.pcapng"]]
     taken: list[bool] = []
-    real = quic_module._open_short  # what Keys.open_short does, as the reader calls it
+    # What Keys.open_short does, as the reader calls it: the keys' ShortLane straight where they have one (wire._aead,
+    # compiled), else quiccrypto's _open_short; both counted on the fast run, both declining on the slow one.
+    real, real_join = quic_module._open_short, Keys._join
+
+    def counted_lane(keys: Keys) -> None:
+        real_join(keys)
+        if (lane := keys._lane) is not None:
+            keys._lane = lambda *a: taken.append(r := lane(*a)) or r
+
     monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: taken.append(r := real(keys, *a)) or r)
+    monkeypatch.setattr(Keys, "_join", counted_lane)
     fast = {p: _events(p) for p in paths}
     monkeypatch.setattr(quic_module, "_open_short", lambda keys, *a: None)
+    monkeypatch.setattr(Keys, "_join", lambda keys: None)
     slow = {p: _events(p) for p in paths}
     assert sum(r is not None for r in taken) > 1000, "the lane was seldom taken: the comparison proves little"
     assert any(r is None for r in taken), "the lane never handed a packet to the general way"
@@ -95,12 +108,21 @@ def test_decode_udp_reads_ethernet_ipv4_with_one_struct_as_it_reads_the_ip_packe
     packet = _ipv4_udp(ihl, total, frag, proto, ulen, rest, ports)
     packet = packet[:len(packet) - cut] if cut < len(packet) else b""
     frame = b"\x02" * 12 + ethertype.to_bytes(2, "big") + packet
-    general = decode_udp(LINKTYPE_RAW, packet) if ethertype == 0x0800 else None
+    with pytest.MonkeyPatch.context() as m:  # the datagram as Python makes it (a slice, tuple.__new__)
+        m.setattr(decode_module, "_COMPILED", False)
+        raw = decode_udp(LINKTYPE_RAW, packet)
+    general = raw if ethertype == 0x0800 else None
     assert decode_udp(LINKTYPE_ETHERNET, frame) == general
     for typed in (True, False):  # the header read both ways (C integers compiled, one struct as Python)
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(decode_module, "_TYPED", typed)
-            assert decode_udp(LINKTYPE_ETHERNET, frame) == general
+        for native in {decode_module._COMPILED, False}:  # and compiled, by decode.pxd's C helpers or as Python
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(decode_module, "_TYPED", typed)
+                m.setattr(decode_module, "_COMPILED", native)
+                assert (decode_udp(LINKTYPE_ETHERNET, frame), decode_udp(LINKTYPE_RAW, packet)) == (general, raw)
+                for got in (decode_udp(LINKTYPE_ETHERNET, frame), decode_udp(LINKTYPE_RAW, packet)):
+                    if got is not None:
+                        assert type(got) is Datagram and type(got.key) is bytes and type(got.payload) is bytes
+                        assert got._replace(payload=b"") == (got.key, b"") and got.payload is got[1]
     for other in (bytearray(frame), memoryview(frame)):  # not bytes: the general way, to the same datagram
         got = decode_udp(LINKTYPE_ETHERNET, other)
         assert got == general or (got is not None and general is not None
@@ -270,7 +292,7 @@ def test_a_data_frame_as_long_as_quic_allows_passes_by_counted_in_c_integers():
     h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1", False, 1.0, 3))  # HEADERS: GET (static table)
     h3.data(StreamData(0, S2C, 0, b"\x00" + _varint_bytes(big, 8) + b"x" * 100, False, 2.0, 4))
     h3.data(StreamData(0, S2C, 0, b"y" * 50, False, 3.0, 5))
-    half = h3.halves[(S2C, 0)]
+    half = h3.halves[_half_key(S2C, 0)]
     assert (half.skip, half.kind) == (big - 150, "frames")
     assert [(e.ftype, e.length, e.frame) for e in out if e.direction is S2C] == [(0, big, 4)]
 
@@ -316,3 +338,108 @@ def test_a_release_the_quic_router_skips_would_have_released_nothing(tmp_path):
                     assert _release(router) == []
         assert [repr(e) for e in released] == _events(str(path))[1]
     assert skipped > 500, "few releases were skipped: the comparison proves little"
+
+
+def test_a_quic_connections_counts_are_its_datagrams_and_stream_bytes_once_it_ends(tmp_path):
+    """The reader counts a connection's datagrams, their bytes and its streams' bytes in its own state (C integers
+    compiled) and adds them to the connection's counts when it ends: they are then what the datagrams and the
+    StreamData it gave say, by direction, and a connection that ends twice (finish after a close) adds nothing more."""
+    path = pushed_page(tmp_path)
+    facts = FileFacts(path)
+    ids = iter(range(100))
+    reader = QuicReader(Keylog(facts.keylog), lambda: next(ids))
+    conns, ended, client = [], [], None
+    datagrams, wire, stream = {C2S: 0, S2C: 0}, {C2S: 0, S2C: 0}, {C2S: 0, S2C: 0}
+    for number, ts, linktype, data, _ in read_frames(path, facts):
+        dg = decode_udp(linktype, data)
+        if dg is None:
+            continue
+        items = reader.feed(number, ts, dg)
+        conns += [x.conn for x in items if type(x).__name__ == "Opened"]
+        client = client or dg.key
+        d = C2S if dg.key == client else S2C
+        datagrams[d] += 1
+        wire[d] += len(dg.payload)
+        for x in items:
+            if isinstance(x, StreamData):
+                stream[x.direction] += len(x.data)
+        ended += [x for x in items if type(x).__name__ == "Ended"]
+        if not ended:
+            assert conns[0].packets == {C2S: 0, S2C: 0}, "counted on the connection before it ended"
+    ended += [x for x in reader.finish() if type(x).__name__ == "Ended"]
+    reader.finish()
+    (conn,) = conns
+    assert len(ended) == 1 and datagrams[C2S] > 3 and datagrams[S2C] > 3 and stream[S2C] > 50
+    assert (conn.packets, conn.wire_bytes, conn.payload_bytes) == (datagrams, wire, stream)
+
+
+def test_stream_data_and_stream_bytes_made_by_quic_pxds_c_are_what_python_makes(tmp_path, monkeypatch):
+    """Compiled, a STREAM frame's bytes are copied and its StreamData built by quic.pxd's C (``_COMPILED``): the
+    same objects as a slice and tuple.__new__ make (values at their bounds, empty and whole buffers, identity of
+    each item, pickle, the NamedTuple's methods), and the same stream bytes from a real exchange."""
+    cases = [(0, C2S, 0, b"", False, 0.0, 0), (2**70, S2C, (1 << 62) - 1, b"x" * 5000, True, float("nan"), 2**64),
+             (-1, C2S, 4, bytes(range(256)), True, 1.5, 1)]
+    for conn, direction, sid, data, fin, ts, frame in cases:
+        made = quic_module._stream_data(conn, direction, sid, data, fin, ts, frame)
+        with monkeypatch.context() as m:
+            m.setattr(quic_module, "_COMPILED", False)
+            python = quic_module._stream_data(conn, direction, sid, data, fin, ts, frame)
+        assert type(made) is StreamData and repr(made) == repr(python) and len(made) == 7
+        assert all(a is b for a, b in zip(made, python, strict=True)) and made.data is data and made.conn is conn
+        assert repr(pickle.loads(pickle.dumps(made))) == repr(made) and made._replace(fin=not fin).fin is not fin
+        assert sys.getrefcount(made) == sys.getrefcount(python)
+    compiled = _h3_stream_bytes(tmp_path)
+    monkeypatch.setattr(quic_module, "_COMPILED", False)
+    assert _h3_stream_bytes(tmp_path) == compiled
+
+
+def test_http3_reads_a_stream_datas_items_by_http3_pxds_c_as_python_unpacks_them(tmp_path, monkeypatch):
+    """Compiled, HTTP/3 reads a StreamData's items by http3.pxd's C (``_COMPILED``): the same events as the Python's
+    unpacking on a real exchange, stream ids at QUIC's top included (the halves' key is one past 2**62 there), and a
+    StreamData too short is refused, not read past its end."""
+    items = _h3_stream_bytes(tmp_path)
+    big = (1 << 62) - 1
+    items += [StreamData(0, d, big - k, b"\x00\x04\x80\x10\x00\x00" if d is C2S else b"", True, 9.0, 99)
+              for k, d in ((0, C2S), (1, S2C), (2, C2S), (3, S2C))]
+
+    def read() -> list[str]:
+        h3, out = _reader()
+        for x in items:
+            h3.item(x)
+        h3.finish()
+        return [repr(e) for e in out]
+
+    compiled = read()
+    monkeypatch.setattr(http3_module, "_COMPILED", False)
+    assert read() == compiled and len(compiled) > 10
+    monkeypatch.undo()
+    with pytest.raises((IndexError, ValueError)):
+        _reader()[0].data(StreamData(*items[0])[:6])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(size=st.integers(0, 300), cuts=st.lists(st.integers(0, 300), max_size=8),
+       order=st.lists(st.integers(0, 20), max_size=30), fin=st.booleans(), base=st.sampled_from([0, (1 << 62) - 400]))
+def test_stream_bytes_come_out_once_in_order_however_their_pieces_arrive(size, cuts, order, fin, base):
+    """A stream's pieces fed in any order, repeated, overlapping (``_stream``: the next bytes with nothing held take a
+    way of their own, without ``_Recv.add``): its bytes come out once and in order, counted once, with FIN on the
+    piece that completes them, and the stream is forgotten then."""
+    content = bytes(range(256)) * 2
+    content = content[:size]
+    edges = sorted({0, size, *(c for c in cuts if c < size)})
+    spans = list(pairwise(edges))
+    pieces = [(a, content[a:b]) for a, b in spans] or [(0, b"")]
+    pieces += [(max(0, a - 3), content[max(0, a - 3):b]) for a, b in spans[:2]]  # overlapping copies
+    sequence = [pieces[i % len(pieces)] for i in order] + pieces  # then every piece, so all arrive
+    conn = Connection(0, ("10.0.0.1", 1), ("10.0.0.2", 443), "initial", 1, 0.0, transport="quic")
+    qc = _QConn(conn, flow_key(b"\x0a\x00\x00\x01", 1, b"\x0a\x00\x00\x02", 443), b"")
+    out: list = []
+    sid = base & ~3  # a client bidirectional stream
+    for off, data in sequence:
+        quic_module._stream(qc, C2S, sid, off, data, fin and off + len(data) == size, 1, 1.0, out)
+    got = [x for x in out if isinstance(x, StreamData)]
+    assert b"".join(x.data for x in got) == content and qc.payload_c2s == size
+    assert [x.fin for x in got] == [False] * (len(got) - 1) + [True] if fin else not any(x.fin for x in got)
+    assert all(x.data or x.fin for x in got)
+    if fin:
+        assert quic_module._stream_key(C2S, sid) not in qc.streams

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from analysis.events import C2S, S2C, Connection, H3Frame, QuicStream
 from analysis.pipeline import analyse
 from analysis.protocols.dissect import Dissection, Keylog, dissect
-from analysis.protocols.http3 import Http3Connection
+from analysis.protocols.http3 import Http3Connection, _half_key
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.quic import StreamData, StreamReset
 from tests.oracle import compare_quic, tshark_quic_events
@@ -413,19 +413,22 @@ def test_a_connection_whose_every_stream_was_forgotten_is_still_http3(tmp_path):
 
 
 @given(adds=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=40),
-       other=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=20))
-def test_ranges_hold_what_a_set_holds(adds, other):
+       other=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 6)), max_size=20),
+       base=st.sampled_from([0, 0, (1 << 62) - 70, (1 << 63) - 70]))
+def test_ranges_hold_what_a_set_holds(adds, other, base):
+    """Numbers from 0 and up to 2**63 - 1 (compiled, ``Ranges.add`` takes C integers: packet and stream numbers are
+    below 2**62, one past them below 2**63)."""
     from analysis.wire.quic import Ranges
 
     ours, theirs, mine, yours = Ranges(), Ranges(), set(), set()
     for start, size in adds:
-        ours.add(start, start + size)
-        mine.update(range(start, start + size))
+        ours.add(base + start, base + start + size)
+        mine.update(range(base + start, base + start + size))
     for start, size in other:
-        theirs.add(start, start + size)
-        yours.update(range(start, start + size))
+        theirs.add(base + start, base + start + size)
+        yours.update(range(base + start, base + start + size))
     assert all(b < c for (_, b), (c, _) in zip(ours.spans, ours.spans[1:], strict=False))  # sorted, apart
-    assert {n for n in range(70) if n in ours} == mine
+    assert {n for n in range(base, base + 70) if n in ours} == mine
     assert ours.missing_from(theirs) == len(yours - mine)
 
 
@@ -597,12 +600,12 @@ def test_frames_too_long_to_buffer_are_passed_by_or_refused():
     h3.data(StreamData(0, C2S, 0, b"\x01\x03\x00\x00\xd1" + b"\x21\xc0\x00\x00\x00\x40\x00\x00\x00", False, 1.0, 3))
     for i in range(40):
         h3.data(StreamData(0, C2S, 0, b"g" * 1000, False, 1.0, 4 + i))
-    assert len(h3.halves[(C2S, 0)].buf.buf) == 0 and h3.halves[(C2S, 0)].skip > 1 << 29
+    assert len(h3.halves[_half_key(C2S, 0)].buf.buf) == 0 and h3.halves[_half_key(C2S, 0)].skip > 1 << 29
     assert [(e.ftype, e.length) for e in out if isinstance(e, H3Frame)][-1] == (0x21, 1 << 30)
     h3.data(StreamData(0, C2S, 2, b"\x00" + b"\x04\x80\x10\x00\x00" + b"\x00" * 1000, False, 2.0, 50))  # 1 MiB
     bad = [e for e in out if isinstance(e, Undecodable)]
     assert len(bad) == 1 and bad[0].malformed and "a SETTINGS frame on stream 2 larger than 256 KiB" in bad[0].reason
-    assert len(h3.halves[(C2S, 2)].buf.buf) == 0
+    assert len(h3.halves[_half_key(C2S, 2)].buf.buf) == 0
 
 
 def test_bytes_held_after_a_hole_stop_at_the_cap(tmp_path, monkeypatch):

@@ -31,6 +31,9 @@ _MAX_FRAME = 1 << 24  # a frame we buffer whole; longer ones (DATA, types not re
 _READ_WHOLE = {_HEADERS: "HEADERS", _PUSH_PROMISE: "PUSH_PROMISE", _SETTINGS: "SETTINGS", _GOAWAY: "GOAWAY",
                _CANCEL_PUSH: "CANCEL_PUSH", _MAX_PUSH_ID: "MAX_PUSH_ID", **_HTTP2_ONLY}
 _STALE = -1  # pending_frame must be worked out again
+# This module runs compiled (an extension module's file is not its source): then http3.pxd's ``_c_item`` (which exists
+# only there) stands for a tuple's item read; tests turn it off to hold it to the Python it stands for.
+_COMPILED = not __file__.endswith(".py")
 # Bounded state: the header blocks QPACK holds for later (before the receiver's SETTINGS, or blocked on the encoder
 # stream), per side, and the bytes held before SETTINGS. Real peers hold a few (a receiver allows 16 to 100 blocked
 # streams); past these a header block is not kept but said undecodable, naming the cap: missing evidence.
@@ -48,6 +51,17 @@ def _size(n: int) -> str:
 
 def _other(d: Direction) -> Direction:
     return S2C if d is C2S else C2S
+
+
+def _half_key(direction: Direction, sid: int) -> int:
+    """What a connection's stream halves are keyed by (``Http3Connection.halves``, ``busy``): one integer for the
+    stream id and the direction, not a tuple made and hashed per ``StreamData``."""
+    return sid << 1 | (direction is S2C)
+
+
+def _half_of(key: int) -> tuple[Direction, int]:
+    """(direction, stream id) of a ``_half_key``."""
+    return S2C if key & 1 else C2S, key >> 1
 
 
 class _Half:
@@ -76,8 +90,8 @@ class Http3Connection:
 
     def __init__(self, conn: Connection, out: list[Event]) -> None:
         self.conn, self.out = conn, out
-        self.halves: dict[tuple[Direction, int], _Half] = {}
-        self.busy: dict[tuple[Direction, int], _Half] = {}  # the halves holding bytes not yet parsed
+        self.halves: dict[int, _Half] = {}  # by ``_half_key``
+        self.busy: dict[int, _Half] = {}  # the halves holding bytes not yet parsed
         self.held = 0  # the bytes they hold, all together (at most MAX_HELD_UNPARSED)
         self.wt_streams: set[int] = set()  # bidirectional streams that turned out to be WebTransport's
         self.settings: dict[Direction, dict[int, int]] = {}
@@ -154,8 +168,8 @@ class Http3Connection:
         self.waiting.clear()
         self.waiting_bytes = 0
         self.blocked = {C2S: {}, S2C: {}}
-        for (direction, sid), half in self.halves.items():
-            self._unfinished(direction, sid, half)
+        for key, half in self.halves.items():
+            self._unfinished(*_half_of(key), half)
 
     def _unfinished(self, direction: Direction, sid: int, half: _Half) -> None:
         """A half left inside a header block, which nothing more will finish (the capture or the stream ended)."""
@@ -176,16 +190,17 @@ class Http3Connection:
         the capture would have said of it is said now (a header block left unfinished), and it is forgotten."""
         if direction is (C2S if sid & 1 else S2C):  # the answering side ends before it began: nothing to tell it
             self.wt_streams.discard(sid)
-        half = self.halves.pop((direction, sid), None)
+        key = _half_key(direction, sid)
+        half = self.halves.pop(key, None)
         if half is not None:
-            self.busy.pop((direction, sid), None)
+            self.busy.pop(key, None)
             self.held -= len(half.buf.buf)
             self._unfinished(direction, sid, half)
 
-    def _held_too_much(self, key: tuple[Direction, int], half: _Half) -> None:
+    def _held_too_much(self, key: int, half: _Half) -> None:
         """``half``'s bytes take what the connection holds unparsed past ``MAX_HELD_UNPARSED``: the rest of that half
         is not read (missing evidence, as a lost stream is), and what it held is forgotten."""
-        direction, sid = key
+        direction, sid = _half_of(key)
         ts, frame = half.buf.where(0)
         self.carried.lost(direction, sid, ts, frame)
         self.out.append(Undecodable(ts, frame, self.conn.id, direction, protocol="http3",
@@ -455,8 +470,13 @@ class Http3Connection:
 
 def _data(h3: Http3Connection, x: StreamData) -> None:
     """``Http3Connection.data`` (a function of its own, which the compiled path types: http3.pxd)."""
-    _, direction, sid, data, fin, ts, frame = x  # (a NamedTuple: one unpacking, not six attribute reads)
-    key = (direction, sid)
+    if _COMPILED:  # http3.pxd's C reads the items (a NamedTuple's item read is a Python-level call, its unpacking walks
+        # an iterator)
+        direction, sid, data = _c_item(x, 1), _c_item(x, 2), _c_item(x, 3)  # noqa: F821
+        fin, ts, frame = _c_item(x, 4), _c_item(x, 5), _c_item(x, 6)  # noqa: F821
+    else:
+        _, direction, sid, data, fin, ts, frame = x  # (one unpacking, not six attribute reads)
+    key = sid << 1 | 1 if direction is S2C else sid << 1  # (``_half_key``, inline)
     halves = h3.halves
     half = halves.get(key)
     if half is None:

@@ -235,6 +235,9 @@ def decode_udp(linktype: int, data: bytes) -> Datagram | None:
 
 _NOT_SO = "not so"  # what ``_ethernet_udp`` says of a frame that is not Ethernet + IPv4 without options + UDP
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+# The same, for decode.pxd's C helpers (``_c_cut``, ``_c_tuple2``), which exist only compiled: tests turn it off to
+# hold them to the Python they stand for, and ``_TYPED`` either way on either path.
+_COMPILED = _TYPED
 
 
 def _ethernet_udp(data: bytes) -> Datagram | str:
@@ -248,7 +251,8 @@ def _ethernet_udp(data: bytes) -> Datagram | str:
         ethertype, vihl, total, frag, proto, ulen = _ETH_IPV4_UDP(data)
     if ethertype != _ETHERTYPE_IPV4 or vihl != 0x45 or proto != 17 or frag & 0x3FFF:
         return _NOT_SO
-    return _datagram(data, 34, 14 + (total or len(data) - 14), data[26:38], ulen)
+    key = _c_cut(data, 26, 38) if _COMPILED else data[26:38]  # noqa: F821 (decode.pxd's C, compiled only)
+    return _datagram(data, 34, 14 + (total or len(data) - 14), key, ulen)
 
 
 def _datagram(data: bytes, start: int, end: int, key: bytes, ulen: int) -> Datagram:
@@ -257,8 +261,12 @@ def _datagram(data: bytes, start: int, end: int, key: bytes, ulen: int) -> Datag
         end = start + ulen
     if len(data) < end:
         end = len(data)
+    if _COMPILED and type(data) is bytes:
+        # Compiled, decode.pxd's C (``_COMPILED`` only: these names exist only there): the payload's bytes copied from
+        # the frame's without a slice object, and the Datagram allocated as tuple.__new__ would and its two items set,
+        # without a call through tuple.__new__ and the argument tuples it makes (tests/test_quic_fast_paths.py).
+        return _c_tuple2(Datagram, key, _c_cut(data, start + 8, end))  # noqa: F821
     # tuple.__new__ straight: what a NamedTuple's own __new__ calls, without a Python-level frame each datagram.
-    # (``data`` is bytes: a record's, or a datagram joined from fragments; its slice is bytes already.)
     return _NEW_TUPLE(Datagram, (key, data[start + 8:end]))
 
 

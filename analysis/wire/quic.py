@@ -39,6 +39,7 @@ _SPACES = {0: "initial", 1: "0rtt", 2: "handshake"}  # long header packet types 
 # (space, direction): what a connection's keys and largest packet numbers are keyed by, made once each, so a lookup
 # finds its key by identity and no tuple is made and hashed anew per packet: _SD[space][direction]
 _SD = {space: {d: (space, d) for d in (C2S, S2C)} for space in ("initial", "0rtt", "handshake", "1rtt")}
+_SD_1RTT_C2S, _SD_1RTT_S2C = _SD["1rtt"][C2S], _SD["1rtt"][S2C]  # the fast lane's two, read without a dict
 _RETRY = 3
 _HELLO_KEPT = 8192  # bytes of each side's first handshake message kept to read the random, suite and ALPN
 # Bounded state (one connection, whatever it holds): the streams one connection may have open at once, and the ranges
@@ -58,6 +59,10 @@ MAX_OUT_OF_ORDER = 64 << 20
 # flow without a connection is looked at for a QUIC Initial whether or not its flow is remembered, so no datagram is
 # read differently, and below the cap (all correct traffic this side of a flood) the count is exact.
 MAX_OTHER_FLOWS = 10_000
+# This module runs compiled (an extension module's file is not its source): then quic.pxd's C helpers (``_c_cut``,
+# ``_c_tuple7``, ``_c_item``, which exist only there) stand for a slice of bytes, tuple.__new__ and a tuple's item read;
+# tests turn it off to hold them to the Python they stand for.
+_COMPILED = not __file__.endswith(".py")
 
 
 class StreamData(NamedTuple):
@@ -188,10 +193,13 @@ class Ranges:
 
     def add(self, start: int, end: int) -> None:
         spans = self.spans
-        if spans and spans[-1][0] <= start <= spans[-1][1]:  # the common case: extends the last span
-            if end > spans[-1][1]:
-                spans[-1][1] = end
-            return
+        if spans:
+            last = spans[-1]
+            lo, hi = last[0], last[1]  # (compiled, C integers: quic.pxd)
+            if lo <= start <= hi:  # the common case: extends the last span
+                if end > hi:
+                    last[1] = end
+                return
         i = bisect_right(spans, [start, _ENDLESS])  # the spans that start at or before start
         if i and spans[i - 1][1] >= start:  # it touches the span before it
             i -= 1
@@ -274,18 +282,22 @@ class _Recv:
 class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
-    __slots__ = ("acked", "cid_len", "client", "closed", "crypto", "early", "failed_1rtt", "finished", "held", "hello",
-                 "info", "keys", "largest", "odcid", "opened_1rtt", "out_of_order", "packets", "phase", "random",
-                 "streams", "suite", "wire_bytes")
+    __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_c2s", "cid_s2c", "client", "closed", "crypto", "early",
+                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s",
+                 "largest_s2c", "odcid", "opened_1rtt", "out_of_order", "packets_c2s", "packets_s2c", "payload_c2s",
+                 "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams", "suite", "unread")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
+        self.id = info.id  # its connection's id, read without an attribute lookup a StreamData
         self.client = client  # the flow key (``Datagram.key``) of the client's datagrams
         self.odcid = odcid
-        self.cid_len: dict[Direction, int] = {}  # DCID length of short packets each side sends
+        self.cid_c2s = self.cid_s2c = -1  # the DCID length of the short packets each side sends (-1: not yet known)
         self.keys: dict[tuple[str, Direction], Keys] = {}
-        self.phase: dict[Direction, int] = {C2S: 0, S2C: 0}
-        self.largest: dict[tuple[str, Direction], int] = {}
+        self.phase_c2s = self.phase_s2c = 0  # the key phase of each side's 1-RTT packets
+        self.unread = False  # ``info.unread`` said (``QuicReader._fail``), read without an attribute lookup
+        self.largest: dict[tuple[str, Direction], int] = {}  # but 1-RTT's (``_largest``)
+        self.largest_c2s = self.largest_s2c = -1  # the largest 1-RTT packet number each side sent that opened
         self.crypto: dict[Direction, _Recv] = {C2S: _Recv(), S2C: _Recv()}
         self.hello: dict[Direction, bytes] = {C2S: b"", S2C: b""}
         self.random: bytes | None = None
@@ -303,7 +315,11 @@ class _QConn:
         self.acked: dict[Direction, Ranges] = {C2S: Ranges(), S2C: Ranges()}
         self.failed_1rtt = 0
         self.early: list = []  # packets held for keys not yet derived (``EARLY_KEPT``)
-        self.packets, self.wire_bytes = info.packets, info.wire_bytes  # its counts by direction (read a datagram)
+        # Its datagrams, their bytes and its streams' bytes by direction, counted here (compiled: C integers, not a
+        # dict item read and written a datagram) and added to ``info``'s counts when the connection ends (``_settle``,
+        # before ``Ended``: nothing reads a QUIC connection's counts while it is open).
+        self.packets_c2s = self.packets_s2c = self.bytes_c2s = self.bytes_s2c = 0
+        self.payload_c2s = self.payload_s2c = 0
 
 
 class QuicReader:
@@ -332,6 +348,7 @@ class QuicReader:
     @staticmethod
     def _end(qc: _QConn, out: list) -> None:
         info = qc.info
+        _settle(qc)
         if qc.early:  # held to the end: the keys never came
             QuicReader._fail(qc, "its server's ServerHello was not captured, so the keys of the packets after it "
                              "cannot be derived")
@@ -384,6 +401,7 @@ class QuicReader:
         """The connection cannot be read (or read further): the first reason stands."""
         if not qc.info.unread:
             qc.info.unread = reason
+            qc.unread = True
 
     # -- packets -----------------------------------------------------------------------------------
 
@@ -397,12 +415,15 @@ class QuicReader:
             return
         try:
             header, truncated, pn_len, first = unprotect(keys, packet, pn_offset, long)
-            largest = qc.largest.get(sd, -1)
-            pn = decode_packet_number(truncated, pn_len, largest)
-            if not long and (first >> 2) & 1 != qc.phase[direction]:
+            pn = decode_packet_number(truncated, pn_len, _largest(qc, sd))
+            if not long and (first >> 2) & 1 != (qc.phase_c2s if direction is C2S else qc.phase_s2c):
                 keys = keys.next_phase()  # a key update: adopt it if the packet opens with it
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
-                qc.keys[sd], qc.phase[direction] = keys, (first >> 2) & 1
+                qc.keys[sd] = keys
+                if direction is C2S:
+                    qc.phase_c2s = (first >> 2) & 1
+                else:
+                    qc.phase_s2c = (first >> 2) & 1
             else:
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
         except Unopenable:
@@ -478,6 +499,18 @@ class QuicReader:
                 qc.keys[_SD[epoch][C2S if client else S2C]] = Keys.from_secret(secrets[label], qc.suite)
 
 
+def _settle(qc: _QConn) -> None:
+    """The counts ``qc`` kept (``_QConn.__init__``) added to its connection's, and set back to 0."""
+    info = qc.info
+    info.packets[C2S] += qc.packets_c2s
+    info.packets[S2C] += qc.packets_s2c
+    info.wire_bytes[C2S] += qc.bytes_c2s
+    info.wire_bytes[S2C] += qc.bytes_s2c
+    info.payload_bytes[C2S] += qc.payload_c2s
+    info.payload_bytes[S2C] += qc.payload_s2c
+    qc.packets_c2s = qc.packets_s2c = qc.bytes_c2s = qc.bytes_s2c = qc.payload_c2s = qc.payload_s2c = 0
+
+
 def _reverse(key: bytes) -> bytes:
     """The flow key of the datagrams that answer those of ``key`` (addresses and ports swapped)."""
     n = (len(key) - 4) >> 1
@@ -486,7 +519,10 @@ def _reverse(key: bytes) -> bytes:
 
 def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
     """``QuicReader.feed`` (a function of its own, which the compiled path types)."""
-    key, payload = dg
+    if _COMPILED:  # quic.pxd's C reads the two items (a NamedTuple's item read is a Python-level call, its unpacking
+        key, payload = _c_item(dg, 0), _c_item(dg, 1)  # noqa: F821 (walks an iterator)
+    else:
+        key, payload = dg
     conns = reader.conns
     qc = conns.get(key)
     out: list = []
@@ -494,12 +530,17 @@ def _feed(reader: QuicReader, frame: int, ts: float, dg: Datagram) -> list:
         qc = reader._open(key, frame, ts, payload, out)
         if qc is None:
             return out
-    direction = C2S if key == qc.client else S2C
     info = qc.info
-    qc.packets[direction] += 1
-    qc.wire_bytes[direction] += len(payload)
+    if key == qc.client:
+        direction = C2S
+        qc.packets_c2s += 1
+        qc.bytes_c2s += len(payload)
+    else:
+        direction = S2C
+        qc.packets_s2c += 1
+        qc.bytes_s2c += len(payload)
     info.last_frame, info.last_ts = frame, ts
-    if not info.unread:
+    if not qc.unread:
         try:
             _datagram(reader, qc, direction, payload, frame, ts, out)
         except Malformed as exc:
@@ -542,7 +583,10 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             if ptype == _RETRY:
                 qc.odcid = scid  # the client's next Initial goes to this connection id, keyed by it
                 return
-            qc.cid_len[S2C if direction is C2S else C2S] = scid_len  # the peer addresses this side by its SCID
+            if direction is C2S:  # the peer addresses this side by its SCID
+                qc.cid_s2c = scid_len
+            else:
+                qc.cid_c2s = scid_len
             if ptype == 0:
                 token_len, p = _varint(d, p)
                 p += token_len
@@ -556,15 +600,21 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             reader._packet(qc, direction, _SPACES[ptype], d[pos:end], p - pos, True, frame, ts, out)
             pos = end
         else:
-            dcid_len = qc.cid_len.get(direction)
-            if dcid_len is None:
+            dcid_len = qc.cid_c2s if direction is C2S else qc.cid_s2c
+            if dcid_len < 0:
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
-            sd = _SD["1rtt"][direction]
+            sd = _SD_1RTT_C2S if direction is C2S else _SD_1RTT_S2C
             keys = qc.keys.get(sd)
             if keys is not None:  # the fast lane: most packets of a connection open in one go
-                # (``Keys.open_short``'s function, called straight: no bound method made a packet)
-                opened = _open_short(keys, packet, 1 + dcid_len, qc.largest.get(sd, -1), qc.phase[direction])
+                # (``Keys.open_short``: its ShortLane called straight where the keys have one, as ``_open_short``
+                # would; else ``_open_short`` itself)
+                lane = keys._lane
+                phase = qc.phase_c2s if direction is C2S else qc.phase_s2c
+                if lane is not None:
+                    opened = lane(packet, 1 + dcid_len, _largest(qc, sd), phase)
+                else:
+                    opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), phase)
                 if opened is not None:
                     _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
                     return
@@ -575,14 +625,30 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
 def _opened(reader: QuicReader, qc: _QConn, direction: Direction, space: str, pn: int, plain: bytes, frame: int,
             ts: float, out: list) -> None:
     """A packet that opened: its number recorded, its frames read."""
-    sd = _SD[space][direction]
-    if pn > qc.largest.get(sd, -1):
-        qc.largest[sd] = pn
     if space == "1rtt":
+        if direction is C2S:
+            if pn > qc.largest_c2s:
+                qc.largest_c2s = pn
+        elif pn > qc.largest_s2c:
+            qc.largest_s2c = pn
         qc.opened_1rtt += 1
         held = qc.held[direction]
         held.add(pn, pn + 1)
+    else:
+        sd = _SD[space][direction]
+        if pn > qc.largest.get(sd, -1):
+            qc.largest[sd] = pn
     _frames(reader, qc, direction, space, plain, frame, ts, out)
+
+
+def _largest(qc: _QConn, sd: tuple[str, Direction]) -> int:
+    """The largest packet number of space and direction ``sd`` (one of ``_SD``'s) that opened, -1 before any: 1-RTT's
+    two kept apart (C integers compiled, read and set a packet), the others in a dict."""
+    if sd is _SD_1RTT_C2S:
+        return qc.largest_c2s
+    if sd is _SD_1RTT_S2C:
+        return qc.largest_s2c
+    return qc.largest.get(sd, -1)
 
 
 def _stream_key(direction: Direction, sid: int) -> int:
@@ -608,6 +674,19 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
     elif recv.done():
         return
     before, held = recv.next, recv.held
+    if off == before and data and not recv.pending:
+        # The common case, ``_Recv.add``'s first, here without a call and a list: the next bytes, nothing held.
+        recv.next = off + len(data)
+        if fin:
+            recv.final = recv.next
+        if direction is C2S:
+            qc.payload_c2s += len(data)
+        else:
+            qc.payload_s2c += len(data)
+        out.append(_stream_data(qc.id, direction, sid, data, recv.done(), ts, frame))
+        if recv.done():
+            _finished(qc, direction, sid)
+        return
     pieces = recv.add(off, data, fin)
     info = qc.info
     if recv.held != held:
@@ -622,16 +701,29 @@ def _stream(qc: _QConn, direction: Direction, sid: int, off: int, data: bytes, f
             if off + len(data) <= before:
                 info.retransmissions += 1
         elif fin and recv.done():
-            out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, b"", True, ts, frame)))
+            out.append(_stream_data(qc.id, direction, sid, b"", True, ts, frame))
             _finished(qc, direction, sid)
         return
     last = len(pieces) - 1
     for i in range(last + 1):
         piece = pieces[i]
-        info.payload_bytes[direction] += len(piece)
-        out.append(_NEW_TUPLE(StreamData, (info.id, direction, sid, piece, i == last and recv.done(), ts, frame)))
+        if direction is C2S:
+            qc.payload_c2s += len(piece)
+        else:
+            qc.payload_s2c += len(piece)
+        out.append(_stream_data(qc.id, direction, sid, piece, i == last and recv.done(), ts, frame))
     if recv.done():
         _finished(qc, direction, sid)
+
+
+def _stream_data(conn: int, direction: Direction, sid: int, data: bytes, fin: bool, ts: float,
+                 frame: int) -> StreamData:
+    """A StreamData made with tuple.__new__ straight (what a NamedTuple's own __new__ calls, without its Python frame);
+    compiled, quic.pxd's C allocates it as tuple.__new__ does and sets its items, without the call and the argument
+    tuples it makes."""
+    if _COMPILED:
+        return _c_tuple7(StreamData, conn, direction, sid, data, fin, ts, frame)  # noqa: F821 (quic.pxd's C)
+    return _NEW_TUPLE(StreamData, (conn, direction, sid, data, fin, ts, frame))
 
 
 def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
@@ -653,7 +745,7 @@ def _finished(qc: _QConn, direction: Direction, sid: int) -> None:
 def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p: bytes, frame: int, ts: float,
             out: list) -> None:
     """The frames of a packet that opened (its plaintext ``p``), read in order."""
-    conn = qc.info.id
+    conn = qc.id
     pos, n = 0, len(p)
     while pos < n:
         ftype = p[pos]
@@ -674,7 +766,9 @@ def _frames(reader: QuicReader, qc: _QConn, direction: Direction, space: str, p:
                 length = n - pos
             if pos + length > n:
                 raise Malformed("a STREAM frame runs past its packet")
-            data, pos = p[pos:pos + length], pos + length
+            # (compiled, quic.pxd's C copies the bytes without a slice object)
+            data = _c_cut(p, pos, pos + length) if _COMPILED else p[pos:pos + length]  # noqa: F821
+            pos += length
             _stream(qc, direction, sid, off, data, bool(ftype & 0x01), frame, ts, out)
         elif ftype in (0x02, 0x03):  # ACK: which of the other side's packets this side received
             largest, pos = _varint(p, pos)
