@@ -54,7 +54,10 @@ NATIVE = ("wire._aead", "wire._slots")
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
 CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1", "wire.tls"),
-            "protocols.http1": ("protocols.websocket",)}
+            "protocols.http1": ("protocols.websocket",), "wire.decode": ("wire._capi",),
+            "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
+# .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.
+DECLARED = ("wire._capi",)
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -154,7 +157,8 @@ class _CompiledLoader(importlib.machinery.ExtensionFileLoader):
         # this module, and the ones it cimports as loaded under this package name (the finder made sure they are
         # compiled), not another tree's, under the names its C code imports while it executes
         # (C's import of a dotted name first imports its top package: a bare module stands for it meanwhile)
-        shown = {built: module, **{f"{BUILT_AS}.{dep}": sys.modules[f"{package}.{dep}"] for dep in cimported(rel)}}
+        shown = {built: module, **{f"{BUILT_AS}.{dep}": sys.modules[f"{package}.{dep}"] for dep in cimported(rel)
+                                   if dep not in DECLARED}}
         if len(shown) > 1:
             shown[BUILT_AS] = _TOP
         for name, m in shown.items():
@@ -220,7 +224,7 @@ class _Finder:
         """The first module ``rel`` cimports that does not run compiled under this package name (imported first)."""
         import importlib
 
-        for dep in cimported(rel):
+        for dep in (d for d in cimported(rel) if d not in DECLARED):
             importlib.import_module(f"{self.package}.{dep}")
             if self.chosen.get(dep) != "compiled":
                 return dep

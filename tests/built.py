@@ -1,10 +1,12 @@
 """What a test that needs the compiled path does when the tree under test lacks it: fail where it could have been
-built (a C compiler is at hand, or CI), skip with the reason only where an install gives the pure path anyway."""
+built (a C compiler is at hand, or CI), skip with the reason only where an install gives the pure path anyway; and
+how a test runs Python on one path or the other (a process of its own each)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,3 +47,17 @@ def native(rel: str, what: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def path_env(pure: bool) -> dict[str, str]:
+    """This process's environment for a process on one path: ``DUPLEXLAB_PURE=1`` for the pure one, unset else."""
+    env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
+    if pure:
+        env["DUPLEXLAB_PURE"] = "1"
+    return env
+
+
+def on_path(args: list[str], pure: bool, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python ARGS`` from the tree's root on one path, its output captured as text."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=path_env(pure), capture_output=True, text=True,
+                          timeout=timeout)

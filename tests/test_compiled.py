@@ -10,14 +10,12 @@ compiler it is skipped with the reason, since the pure package is then what an i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.built import missing
+from tests.built import missing, on_path
 from tests.crafted import WS_101, WS_UPGRADE, C, Conv, S, get, ok, ws_frame, ws_long_length
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,16 +43,7 @@ print(json.dumps(out))
 """
 
 
-def _env(pure: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
-    if pure:
-        env["DUPLEXLAB_PURE"] = "1"
-    return env
-
-
-def _run(args: list[str], pure: bool) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(pure), capture_output=True, text=True,
-                          timeout=600)
+_run = on_path
 
 
 def _path(pure: bool) -> str:
@@ -209,7 +198,7 @@ def test_a_module_is_stale_when_its_pxd_changes_too(tmp_path):
     # every .pxd in the tree types a module the build compiles (one anywhere else would be dead)
     root = Path(_speed.__file__).parent
     typed_modules = {str(p.relative_to(root).with_suffix("")).replace("/", ".") for p in root.rglob("*.pxd")}
-    assert typed_modules and typed_modules <= set(_speed.HOT)
+    assert typed_modules and typed_modules <= {*_speed.HOT, *_speed.DECLARED}
 
 
 def test_a_module_is_stale_when_a_pxd_it_cimports_changes(tmp_path):
@@ -243,7 +232,8 @@ def test_the_cimports_table_is_the_pxd_files_cimports():
         if deps:
             found[str(pxd.relative_to(root).with_suffix("")).replace("/", ".")] = tuple(deps)
     assert found and found == _speed.CIMPORTS
-    assert all(dep in _speed.HOT for deps in found.values() for dep in deps)
+    assert all(dep in _speed.HOT or dep in _speed.DECLARED for deps in found.values() for dep in deps)
+    assert all(not root.joinpath(*d.split(".")).with_suffix(".py").exists() for d in _speed.DECLARED)
     # what a module was compiled against includes what its cimports were (Cython imports their types too)
     for rel, deps in found.items():
         closure = set(_speed.cimported(rel))

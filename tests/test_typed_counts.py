@@ -6,10 +6,10 @@ bytes, which the other path reads; and an unpickled ``Measures`` still counts in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.built import on_path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -51,11 +51,7 @@ print(json.dumps({"pickle": data.hex(), "count": u.count, "frames": u.frames, "p
 
 
 def _feed(path: str, pure: bool, load: str = "-") -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
-    if pure:
-        env["DUPLEXLAB_PURE"] = "1"
-    r = subprocess.run([sys.executable, "-c", _FEED, path, load], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = on_path(["-c", _FEED, path, load], pure, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 

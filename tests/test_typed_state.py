@@ -8,13 +8,13 @@ pickle either path writes is the same bytes, which the other path reads. (The pe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.built import path_env
 from tests.crafted import C, Conv, S, get, ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,16 +76,9 @@ print(json.dumps(out))
 """
 
 
-def _env(pure: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DUPLEXLAB_PURE"}
-    if pure:
-        env["DUPLEXLAB_PURE"] = "1"
-    return env
-
-
 def _feed(paths: list[str], pure: bool, swap: bool, dump: Path, load: bool = False) -> dict:
     args = [sys.executable, "-c", _FEED, json.dumps(paths), "--swap" if swap else "--whole", str(dump)]
-    r = subprocess.run([*args, *(["--load"] if load else [])], cwd=ROOT, env=_env(pure), capture_output=True,
+    r = subprocess.run([*args, *(["--load"] if load else [])], cwd=ROOT, env=path_env(pure), capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
@@ -137,7 +130,7 @@ def test_two_processes_give_what_one_gives_on_both_paths(captures):
     for pure in (False, True):
         one, two = ([sys.executable, "-m", "analysis", "check", "--json", "--scenario", "-j", jobs, *captures]
                     for jobs in ("1", "2"))
-        a, b = (subprocess.run(cmd, cwd=ROOT, env=_env(pure), capture_output=True, text=True, timeout=600)
+        a, b = (subprocess.run(cmd, cwd=ROOT, env=path_env(pure), capture_output=True, text=True, timeout=600)
                 for cmd in (one, two))
         assert a.returncode == b.returncode and a.stdout == b.stdout and a.stdout, (pure, a.stderr[-2000:],
                                                                                     b.stderr[-2000:])

@@ -4,22 +4,7 @@
 # its methods); a stream half lives only inside it (never pickled). Frame lengths a peer writes fit in 62 bits.
 cimport cython
 
-# Compiled only (http3.py calls it under ``_COMPILED``, where the Python unpacks the tuple): _c_item(t, i) is t[i] of a
-# tuple (or a subclass's, whose own item read may be a Python-level call: a NamedTuple's is) with 0 <= i < len(t).
-cdef extern from *:
-    """
-    static PyObject *duplexlab_http3_item(PyObject *t, Py_ssize_t i) {
-        PyObject *item;
-        if (!PyTuple_Check(t) || i < 0 || i >= PyTuple_GET_SIZE(t)) {
-            PyErr_SetString(PyExc_IndexError, "not an item of a tuple");
-            return NULL;
-        }
-        item = PyTuple_GET_ITEM(t, i);
-        Py_INCREF(item);
-        return item;
-    }
-    """
-    object _c_item "duplexlab_http3_item"(object t, Py_ssize_t i)
+from _duplexlab_built.wire._capi cimport item as _c_item  # (compiled only: http3.py calls it under ``_COMPILED``)
 
 cdef class _Half:
     cdef public object buf, data_at

@@ -4,52 +4,7 @@
 # Python class (tests wrap its methods). Offsets and numbers a peer writes fit in 62 bits (RFC 9000 §16).
 cimport cython
 
-# Compiled only (quic.py calls them under ``_COMPILED``, where the Python does the same with a slice and tuple.__new__):
-# _c_cut(b, start, end) is b[start:end] of bytes b with 0 <= start (clamped as a slice is); _c_tuple7(cls, ...) is
-# tuple.__new__(cls, (the seven)) for a subclass of tuple: the object allocated by the class's tp_alloc, as
-# tuple.__new__ allocates it, and its items set (new references); _c_item(t, i) is t[i] of a tuple (or a subclass's,
-# whose own item read may be a Python-level call: a NamedTuple's is) with 0 <= i < len(t).
-cdef extern from *:
-    """
-    static PyObject *duplexlab_quic_cut(PyObject *b, Py_ssize_t start, Py_ssize_t end) {
-        Py_ssize_t n = PyBytes_GET_SIZE(b);
-        if (start > n) start = n;
-        if (end > n) end = n;
-        if (end < start) end = start;
-        if (start == 0 && end == n) { Py_INCREF(b); return b; }
-        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(b) + start, end - start);
-    }
-    static PyObject *duplexlab_quic_tuple7(PyObject *cls, PyObject *a, PyObject *b, PyObject *c, PyObject *d,
-                                           PyObject *e, PyObject *f, PyObject *g) {
-        PyObject *t, *items[7] = {a, b, c, d, e, f, g};
-        Py_ssize_t i;
-        if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
-            PyErr_SetString(PyExc_TypeError, "not a subclass of tuple");
-            return NULL;
-        }
-        t = ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 7);
-        if (t == NULL) return NULL;
-        for (i = 0; i < 7; i++) {
-            Py_INCREF(items[i]);
-            PyTuple_SET_ITEM(t, i, items[i]);
-        }
-        return t;
-    }
-    static PyObject *duplexlab_quic_item(PyObject *t, Py_ssize_t i) {
-        PyObject *item;
-        if (!PyTuple_Check(t) || i < 0 || i >= PyTuple_GET_SIZE(t)) {
-            PyErr_SetString(PyExc_IndexError, "not an item of a tuple");
-            return NULL;
-        }
-        item = PyTuple_GET_ITEM(t, i);
-        Py_INCREF(item);
-        return item;
-    }
-    """
-    bytes _c_cut "duplexlab_quic_cut"(bytes b, Py_ssize_t start, Py_ssize_t end)
-    object _c_tuple7 "duplexlab_quic_tuple7"(object cls, object a, object b, object c, object d, object e, object f,
-                                              object g)
-    object _c_item "duplexlab_quic_item"(object t, Py_ssize_t i)
+from _duplexlab_built.wire._capi cimport cut as _c_cut, tuple7 as _c_tuple7, item as _c_item  # (compiled only: the .py calls them under ``_COMPILED``)
 
 @cython.locals(value=cython.longlong, end=Py_ssize_t)
 cpdef tuple varint(buf, Py_ssize_t pos)

@@ -1,0 +1,58 @@
+# C helpers the compiled modules share (no module of its own: a module that cimports these compiles them in; setup.py
+# and _speed.DECLARED). Each stands, compiled only, for a line of Python that costs more there; the .py calls it under
+# its module's ``_COMPILED`` (or ``_TYPED``) flag and otherwise runs that line, and the tests turn the flag off to hold
+# one to the other:
+# - cut(b, start, end) is b[start:end] of bytes b with 0 <= start (clamped as a slice is), made without a slice object;
+# - tuple2(cls, a, b) and tuple7(cls, ...) are tuple.__new__(cls, (the items)) for a subclass of tuple (a NamedTuple):
+#   the object allocated by the class's tp_alloc, as tuple.__new__ allocates it, and its items set (new references);
+# - item(t, i) is t[i] of a tuple or a subclass's (whose own item read may be a Python-level call: a NamedTuple's is),
+#   with 0 <= i < len(t).
+cdef extern from *:
+    """
+    static CYTHON_INLINE PyObject *duplexlab_cut(PyObject *b, Py_ssize_t start, Py_ssize_t end) {
+        Py_ssize_t n = PyBytes_GET_SIZE(b);
+        if (start > n) start = n;
+        if (end > n) end = n;
+        if (end < start) end = start;
+        if (start == 0 && end == n) { Py_INCREF(b); return b; }
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(b) + start, end - start);
+    }
+    static CYTHON_INLINE PyObject *duplexlab_tuple_of(PyObject *cls, Py_ssize_t n, PyObject **items) {
+        PyObject *t;
+        Py_ssize_t i;
+        if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+            PyErr_SetString(PyExc_TypeError, "not a subclass of tuple");
+            return NULL;
+        }
+        t = ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, n);
+        if (t == NULL) return NULL;
+        for (i = 0; i < n; i++) {
+            Py_INCREF(items[i]);
+            PyTuple_SET_ITEM(t, i, items[i]);
+        }
+        return t;
+    }
+    static CYTHON_INLINE PyObject *duplexlab_tuple2(PyObject *cls, PyObject *a, PyObject *b) {
+        PyObject *items[2] = {a, b};
+        return duplexlab_tuple_of(cls, 2, items);
+    }
+    static CYTHON_INLINE PyObject *duplexlab_tuple7(PyObject *cls, PyObject *a, PyObject *b, PyObject *c, PyObject *d,
+                                      PyObject *e, PyObject *f, PyObject *g) {
+        PyObject *items[7] = {a, b, c, d, e, f, g};
+        return duplexlab_tuple_of(cls, 7, items);
+    }
+    static CYTHON_INLINE PyObject *duplexlab_item(PyObject *t, Py_ssize_t i) {
+        PyObject *item;
+        if (!PyTuple_Check(t) || i < 0 || i >= PyTuple_GET_SIZE(t)) {
+            PyErr_SetString(PyExc_IndexError, "not an item of a tuple");
+            return NULL;
+        }
+        item = PyTuple_GET_ITEM(t, i);
+        Py_INCREF(item);
+        return item;
+    }
+    """
+    bytes cut "duplexlab_cut"(bytes b, Py_ssize_t start, Py_ssize_t end)
+    object tuple2 "duplexlab_tuple2"(object cls, object a, object b)
+    object tuple7 "duplexlab_tuple7"(object cls, object a, object b, object c, object d, object e, object f, object g)
+    object item "duplexlab_item"(object t, Py_ssize_t i)
