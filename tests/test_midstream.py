@@ -5,6 +5,7 @@ after the connection was up) are under tests/fixtures/midstream/."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from analysis.pipeline import analyse
 from analysis.protocols.dissect import dissect
 from analysis.wire.pcapread import FileFacts, read_frames
 from tests.conftest import INCONCLUSIVE, OK, VIOLATED, finding
-from tests.crafted import H2, H2_PREFACE, C, Conv, S, grpc_message, ws_frame
+from tests.crafted import H2, H2_PREFACE, WS_101, WS_UPGRADE, C, Conv, S, grpc_message, ws_frame
 
 FIXTURES = Path(__file__).parent / "fixtures" / "midstream"
 GRPC_HEADERS = [(":method", "POST"), (":scheme", "http"), (":path", "/echo.Echo/Chat"), (":authority", "lab:50061"),
@@ -155,6 +156,31 @@ def test_a_websocket_joined_mid_session_is_read_by_its_framing(tmp_path):
     assert f.status is VIOLATED and f.frames[0] == bad
 
 
+def _ws_from_the_101(tmp_path, request: bytes | None) -> str:
+    """A capture that begins inside a connection at the server's 101 (its Upgrade request, if any, sent before the
+    capture did), then frames; or, with ``request``, one that also holds a request answered by that 101."""
+    c = Conv(client=("10.0.0.1", 41000), server=("10.0.0.2", 8080))
+    c.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # the end of an exchange from before the capture
+    if request is not None:
+        c.send(C, request)
+    c.send(S, WS_101)
+    for n in range(3):
+        c.send(S, ws_frame(b"tick %d" % n))
+        c.send(C, ws_frame(b"ack", masked=True))
+    return c.write(tmp_path / f"ws-from-101-{request is not None}.pcap")
+
+
+def test_a_101_whose_request_came_before_the_capture_is_not_judged(tmp_path):
+    """The capture begins after the client's Upgrade request: the 101 is no evidence that none was sent (it was a
+    violation before: a false fail); a request the capture holds is still judged."""
+    f = finding(_ws_from_the_101(tmp_path, None), "websocket.upgrade", "websocket")
+    assert f.status is INCONCLUSIVE and "answered a request sent before the capture began" in f.detail, f.detail
+    assert finding(_ws_from_the_101(tmp_path, WS_UPGRADE), "websocket.upgrade", "websocket").status is OK
+    wrong = finding(_ws_from_the_101(tmp_path, b"GET /plain HTTP/1.1\r\nHost: lab\r\n\r\n"), "websocket.upgrade",
+                    "websocket")
+    assert wrong.status is VIOLATED, wrong.detail
+
+
 def test_roles_no_evidence_decides_stay_a_port_guess_and_leave_client_first_rules_unjudged(tmp_path):
     c = Conv(client=("10.0.0.1", 3000), server=("10.0.0.2", 8765))
     for n in range(3):  # masked both ways: the mask bit cannot say who is the client
@@ -265,3 +291,32 @@ def test_roles_corrected_inside_a_batch_of_segments_turn_the_rest_of_the_batch_r
     events = dissect(read_frames(path, FileFacts(path))).events
     [body] = [e for e in events if isinstance(e, H2Frame) and e.ftype == 0 and e.stream == 3]
     assert body.direction is TO_SERVER  # delivered with the first, before the roles were corrected: turned round too
+
+
+def _started_at(src: Path, first: int, out: Path) -> str:
+    """``src`` as a capture that began at its packet ``first`` (editcap keeps packets first..end)."""
+    subprocess.run(["editcap", "-r", str(src), str(out), f"{first}-{10**9}"], check=True, capture_output=True,
+                   timeout=60)
+    return str(out)
+
+
+def test_a_capture_that_begins_later_finds_no_violation_the_whole_one_does_not(corpus, tmp_path):
+    """Every real-world capture in which nothing is violated, started later (its first 1, 3 and 7 packets not
+    captured): what came before the capture is missing evidence, never a violation. (Two were: the 101 of a WebSocket
+    whose request came before the capture, six captures failed; and HTTP/2's stream 1 after an Upgrade: h2c request
+    the capture missed, the server's HEADERS on it "before the client's".)"""
+    checked = 0
+    for src in sorted(corpus.glob("*.pcap*")):
+        keylog = src.with_suffix(".keylog")
+        if keylog.exists():
+            continue  # TLS: its handshake cut away leaves nothing to read (tests/test_tls_statuses.py)
+        whole = analyse(str(src))
+        if any(f.status is VIOLATED for f in whole.findings):
+            continue
+        for first in (2, 4, 8):
+            path = _started_at(src, first, tmp_path / f"{src.stem}-{first}{src.suffix}")
+            late = analyse(path)
+            violated = [(f.invariant, f.detail) for f in late.findings if f.status is VIOLATED]
+            assert not violated, (src.name, first, violated)
+            checked += 1
+    assert checked >= 60, checked

@@ -98,12 +98,21 @@ class _Joined(_Upgradable):
     is judged."""
 
     wants = (H2Frame, H2Headers)
-    __slots__ = ("low", "low_push", "mid")
+    __slots__ = ("before", "low", "low_push", "mid")
+
+    @classmethod
+    def joining(cls, conn, traits) -> _Joined:
+        check = super().joining(conn, traits)
+        # The TCP stream began before the capture, though its HTTP/2 may be whole (a preface after a 101 the capture
+        # missed): stream 1 may then be an Upgrade: h2c request's, sent before the capture (RFC 7540 §3.2).
+        check.before = traits.mid and not traits.h2c_switched
+        return check
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
         self.low = self.low_push = 0  # 0: none seen yet
         self.mid = 0  # streams not judged because they began before the capture
+        self.before = False
 
     def handler(self, kind):
         return self._headers if kind is H2Headers else self.feed
@@ -115,6 +124,9 @@ class _Joined(_Upgradable):
     def began_before(self, sid: int) -> bool:
         """True when stream ``sid`` may have been opened before the capture (counted once by the caller)."""
         if not self.conn.joined:
+            if sid == 1 and self.before:
+                self.mid += 1
+                return True
             return False
         low = self.low if sid % 2 else self.low_push
         if low and sid >= low:

@@ -23,12 +23,13 @@ class Upgrade(Check):
     by_roles = True
     family = "websocket"
     body_blind = True  # holes after the 101 (settled) or inside an earlier known-length body cost nothing
-    __slots__ = ("asked", "last", "switched")
+    __slots__ = ("asked", "last", "mid", "switched")
 
     @classmethod
     def joining(cls, conn, traits) -> Upgrade:
         check = cls(conn)
         check.last = traits.last_request  # joining on a 101: the request it answered came before
+        check.mid = traits.mid
         return check
 
     def __init__(self, conn) -> None:
@@ -36,6 +37,7 @@ class Upgrade(Check):
         self.last: Http1Request | None = None
         self.asked: Http1Request | None = None  # the Upgrade: websocket request awaiting its answer
         self.switched = False
+        self.mid = False  # the capture began inside the connection: a request may have come before it
 
     def handler(self, kind: type[Event]):
         # Once switched, a WebSocket frame changes nothing here (both of its branches need the switch still due):
@@ -49,8 +51,13 @@ class Upgrade(Check):
                 self.asked = e
         elif isinstance(e, Http1Response):
             if e.status == 101 and "websocket" in e.upgrade:
-                self.saw(e.frame)
                 asked = self.last
+                if asked is None and self.mid:  # its request was sent before the capture began: not in it
+                    self.cannot_read(f"the 101 of frame {e.frame} answered a request sent before the capture began")
+                    self.switched = True
+                    self.settled = e.frame
+                    return
+                self.saw(e.frame)
                 if asked is None or asked.method != "GET" or "websocket" not in asked.upgrade:
                     self.violate(e.frame, f"the server switched to WebSocket (frame {e.frame}) without a GET asking "
                                  "for Upgrade: websocket")
