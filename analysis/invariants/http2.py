@@ -42,13 +42,20 @@ class ClientPreface(Check):
     subject = "HTTP/2 connections"
     family = "http2"
     by_roles = True
-    __slots__ = ("first_server", "h2", "preface")
+    __slots__ = ("first_server", "h2", "preface", "switched")
+
+    @classmethod
+    def joining(cls, conn, traits) -> ClientPreface:
+        check = cls(conn)
+        check.switched = traits.h2c_switched  # the 101 to h2c is in the capture: the server's HTTP/2 begins after it
+        return check
 
     def __init__(self, conn) -> None:
         super().__init__(conn)
         self.preface: H2Preface | None = None
         self.first_server: H2Frame | None = None
         self.h2 = False
+        self.switched = False
 
     def feed(self, e: Event) -> None:
         if isinstance(e, H2Preface):
@@ -78,7 +85,13 @@ class ClientPreface(Check):
         f = self.first_server
         if f is not None:
             self.evidence.append(f.frame)
-            if f.ftype != SETTINGS or f.stream != 0:
+            if (f.ftype != SETTINGS or f.stream != 0) and not self.conn.handshake_seen and not self.switched:
+                # The connection began before the capture (after an Upgrade: h2c the capture missed, say): the
+                # server's first frame, its SETTINGS, may be before it too. No violation on what is not in it.
+                self.cannot_read(f"the server's first frame may be before the capture, which began after the "
+                                 f"connection did (the first it holds is {f.type_name} on stream {f.stream}, frame "
+                                 f"{f.frame})")
+            elif f.ftype != SETTINGS or f.stream != 0:
                 self.violate(f.frame, f"the server's first frame is {f.type_name} on stream {f.stream}, not SETTINGS "
                              "on 0")
             elif f.frame < self.preface.frame:

@@ -24,12 +24,13 @@ class _Streams(Check):
     wants = (Http1Request, Http1Response, Http1End, TcpClose, EventStreamOpened)
     subject = "event streams"
     family = "sse"
-    __slots__ = ("finals", "req_end", "requests", "stream")
+    __slots__ = ("finals", "mid", "req_end", "requests", "stream")
 
     @classmethod
     def joining(cls, conn, traits) -> _Streams:
         check = cls(conn)
         check.requests, check.finals, check.req_end = traits.requests, traits.finals, traits.req_end
+        check.mid = traits.mid
         return check
 
     def __init__(self, conn) -> None:
@@ -37,6 +38,7 @@ class _Streams(Check):
         self.requests = self.finals = 0
         self.req_end = -1  # index of the last client message that ended
         self.stream: Http1Response | None = None  # the open event stream
+        self.mid = False  # the capture began inside the connection: requests may have come before it
 
     def feed(self, e: Event) -> None:
         if isinstance(e, Http1Request):
@@ -49,7 +51,9 @@ class _Streams(Check):
             self.finals += 1
             if e.content_type.startswith("text/event-stream"):
                 self.stream = e
-                self.opened(e, answers=self.finals <= self.requests)
+                answers = self.finals <= self.requests
+                # (more answers than requests where the capture began inside the connection: not known, None)
+                self.opened(e, answers=answers if answers or not self.mid else None)
         elif isinstance(e, Http1End):
             if e.direction is C2S:
                 self.req_end = e.index
@@ -60,8 +64,11 @@ class _Streams(Check):
         elif isinstance(e, EventStreamOpened):
             self.opened(e, answers=e.answers)
 
-    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
-        pass
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool | None) -> None:
+        """An event stream opened; ``answers``: it answers a request, None: its request may be before the capture."""
+
+    def before_capture(self, resp: Http1Response) -> None:
+        self.cannot_read(f"the event stream at frame {resp.frame} answered a request sent before the capture began")
 
     def asked_again(self, e: Http1Request) -> None:
         pass
@@ -82,13 +89,15 @@ class OneResponseManyEvents(_Streams):
             return
         super().feed(e)
 
-    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool | None) -> None:
         self.saw(resp.frame)
         where = f" on stream {resp.stream}" if isinstance(resp, EventStreamOpened) else ""
         if resp.status != 200:
             self.violate(resp.frame, f"the event stream at frame {resp.frame}{where} has status {resp.status}, not "
                          "200")
-        if not answers:
+        if answers is None:
+            self.before_capture(resp)
+        elif not answers:
             unknown = resp.unknown if isinstance(resp, EventStreamOpened) else ""
             if unknown:  # the carrier could not keep every request: this one may have been asked
                 self.cannot_read(f"whether the event stream at frame {resp.frame}{where} answers a request is not "
@@ -129,7 +138,7 @@ class ClientSilent(_Streams):
             return
         super().feed(e)
 
-    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool) -> None:
+    def opened(self, resp: Http1Response | EventStreamOpened, answers: bool | None) -> None:
         if isinstance(resp, EventStreamOpened):
             if resp.unknown:  # its carrier could not follow it (or its request): what the client sent is not known
                 self.cannot_read(resp.unknown)
@@ -139,6 +148,8 @@ class ClientSilent(_Streams):
             self.asked_index = self.finals - 1
             self.saw(resp.frame)
         else:
+            if answers is None:
+                self.before_capture(resp)
             self.stream = None
 
 
