@@ -20,10 +20,10 @@ where each module it cimports does, in the same package name (the loader shows i
 build name its C code imports); otherwise it runs its source too. Its staleness covers the .pxd files it cimports
 (a layout it was compiled against).
 
-A few modules exist only compiled (NATIVE: a .pyx, no .py twin; wire._aead holds OpenSSL cipher contexts for
-QUIC and TLS, wire._slots builds events by writing their slots): setup.py builds them the same way, and the finder
-loads them on the same terms; where one would not be chosen, importing it raises ImportError with the reason, and
-its user keeps its pure-Python way (quiccrypto: ``cryptography``; the HTTP/1.x parser: the event classes).
+A module may exist only compiled (NATIVE: a .pyx, no .py twin; wire._aead holds OpenSSL cipher contexts for QUIC
+and TLS): setup.py builds it the same way, and the finder loads it on the same terms; where it would not be chosen,
+importing it raises ImportError with the reason, and its user keeps its pure-Python way (quiccrypto:
+``cryptography``).
 
 Both paths give identical results: tests/test_compiled.py runs both on the same captures and compares.
 """
@@ -45,17 +45,17 @@ HOT = (  # the modules setup.py compiles, relative to the package
     "wire.pcapread", "wire.decode", "wire.tcp", "wire.stream", "wire.fragments", "wire.quic", "wire.quiccrypto",
     "protocols.dissect", "protocols.websocket", "protocols.http1", "protocols.http2", "protocols.sse",
     "protocols.carrier", "protocols.recognise", "protocols.http3", "protocols.tls", "wire.tls",
-    "judge", "measures",
+    "judge", "measures", "events",
     "invariants.common", "invariants.http1", "invariants.websocket", "invariants.sse", "invariants.path",
     "invariants.http3",
 )
 # The modules that exist only compiled (a .pyx): not imported, their users run pure.
-NATIVE = ("wire._aead", "wire._slots")
+NATIVE = ("wire._aead",)
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
 CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1", "wire.tls"),
-            "protocols.http1": ("protocols.websocket",), "wire.decode": ("wire._capi",),
-            "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
+            "protocols.http1": ("events", "protocols.websocket"), "protocols.websocket": ("events",),
+            "wire.decode": ("wire._capi",), "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
 # .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.
 DECLARED = ("wire._capi",)
 _ROOT = os.path.dirname(os.path.abspath(__file__))

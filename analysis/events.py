@@ -6,14 +6,26 @@ decided by when bytes crossed the wire, not when a parser finished with them.
 Events are the only input of the invariants (see ``analysis.invariants``), so an
 invariant can be tested from a hand-written list of these.
 
-Events are values: nothing assigns to one after it is made. They are plain slots
+Events are values: nothing assigns to one after it is made. They are plain
 dataclasses rather than frozen ones because a frozen dataclass takes five times as
 long to construct (1.7 µs against 0.3 µs here), and a big capture makes one or more
 per packet.
+
+Each event class is written once, here, and is one of two things by the path that runs:
+- compiled (this module is hot: analysis/_speed.py), an extension type, a Cython dataclass
+  whose fields events.pxd declares: a compiled module that cimports it reads an event's
+  fields as C struct members (about 5 instructions) instead of through the type's
+  attribute lookup (about 150), and builds the commonest events with the ``new_*``
+  functions below in C;
+- pure Python, a slots dataclass (``_slotted`` makes it one: Cython takes no ``slots=True``).
+Both have the same fields in the same order, compare, print and pickle alike (``__reduce__``:
+either path reads what either wrote), and have no ``__dict__`` (tests/test_event_types.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -31,7 +43,7 @@ C2S = Direction.C2S
 S2C = Direction.S2C
 
 
-@dataclass(slots=True)
+@dataclass
 class Event:
     """Base of all wire events: time and frame of the first byte, connection, direction."""
 
@@ -40,8 +52,31 @@ class Event:
     conn: int
     direction: Direction
 
+    def __reduce__(self):
+        """Its class's name and its fields' values, in order (the class's own positional call), for ``_remade``: the
+        same on either path. (Compiled, an extension type's ``__module__`` is the name it was built under, which no
+        one can import: a module function's is where it was loaded.)"""
+        cls = type(self)
+        known = _NAMES.get(cls)
+        if known is None:
+            known = _NAMES[cls] = (cls.__name__, tuple(f.name for f in dataclasses.fields(cls)))
+        return _remade, (known[0], tuple([getattr(self, name) for name in known[1]]))
 
-@dataclass(slots=True)
+
+# event class -> its name (one str: an extension type's ``__name__`` is a new one each time, which a pickle would
+# repeat where it refers to the first) and its fields' names, in order (``Event.__reduce__``)
+_NAMES: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _remade(name: str, values: tuple) -> Event:
+    """The event of class ``name`` (of this module) with these fields' values, from its pickle."""
+    cls = globals()[name]
+    if not (isinstance(cls, type) and issubclass(cls, Event)):
+        raise TypeError(f"{name!r} is not an event class")
+    return cls(*values)
+
+
+@dataclass
 class Http1Request(Event):
     """A client's HTTP/1.x request (RFC 9112 §3), reported once its head is read: ts/frame of its first byte.
 
@@ -56,7 +91,7 @@ class Http1Request(Event):
     has_body: bool = False
 
 
-@dataclass(slots=True)
+@dataclass
 class Http1Response(Event):
     """A server's HTTP/1.x response (RFC 9112 §4), reported once its head is read: ts/frame of its first byte.
 
@@ -75,7 +110,7 @@ class Http1Response(Event):
         return 100 <= self.status < 200 and self.status != 101
 
 
-@dataclass(slots=True)
+@dataclass
 class Http1End(Event):
     """The last byte of the ``index``-th HTTP/1.x message of ``direction`` (ts/frame are that byte's)."""
 
@@ -84,7 +119,7 @@ class Http1End(Event):
     body_bytes: int = 0
 
 
-@dataclass(slots=True)
+@dataclass
 class Http1Body(Event):
     """Body bytes of the ``index``-th HTTP/1.x message of ``direction`` that arrived in one segment, when the
     message goes on after them (the piece that ends it is its ``Http1End``): how a streamed body moved.
@@ -98,7 +133,7 @@ class Http1Body(Event):
     end_frame: int = 0
 
 
-@dataclass(slots=True)
+@dataclass
 class WsFrame(Event):
     """One WebSocket frame (RFC 6455 §5.2); ts/frame are those of its first header byte."""
 
@@ -123,7 +158,7 @@ WS_OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 
 WS_DATA_OPCODES = frozenset((0, 1, 2))  # ``WsFrame.is_data``; a hot caller tests it without the property's call
 
 
-@dataclass(slots=True)
+@dataclass
 class SseEvent(Event):
     """One server-sent event dispatched by a blank line (WHATWG HTML §9.2.6).
 
@@ -140,7 +175,7 @@ class SseEvent(Event):
     stream: int = -1  # the HTTP/2 stream or HTTP/3 request stream that carried it (-1: an HTTP/1.1 body)
 
 
-@dataclass(slots=True)
+@dataclass
 class EventStreamOpened(Event):
     """A ``text/event-stream`` response began on ``stream`` of a multiplexed carrier (an HTTP/2 stream, an HTTP/3
     request stream): ts/frame are those of its header block. ``answers``: the client's request on that stream was
@@ -154,7 +189,7 @@ class EventStreamOpened(Event):
     unknown: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class AppData(Event):
     """Client bytes (one TCP segment, ``size`` bytes) that arrived while the client was waiting:
     a request unanswered or an event stream open. Pipelined requests and a client talking
@@ -169,7 +204,7 @@ class AppData(Event):
     unknown: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class StreamGap(Event):
     """Bytes of this direction are missing from the capture (lost, cut by the snap length, or before the capture
     began). ``after``: the frame after which they are missing (what came later may have depended on them);
@@ -183,7 +218,7 @@ class StreamGap(Event):
     framed: bool = False  # the parser kept the message boundaries across the hole (a known-length HTTP/1.x body)
 
 
-@dataclass(slots=True)
+@dataclass
 class StreamConflict(Event):
     """A retransmission or an overlapping segment (``frame``) carries other bytes than the copy already read (from
     ``first``): which copy the receiver took is not in the capture, so what was read from them is in doubt."""
@@ -192,7 +227,7 @@ class StreamConflict(Event):
     size: int = 0  # bytes that differ in the overlapping range
 
 
-@dataclass(slots=True)
+@dataclass
 class Undecodable(Event):
     """Bytes that should have been a protocol message but are not.
 
@@ -220,7 +255,7 @@ TLS_NO_LOG = (TLS_ENCRYPTED + "the capture carries no keys (no key log at all: e
               "--inject-secrets tls,KEYLOG, or pass --keylog), so what it says cannot be checked")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True)  # (a Python class on both paths: not an event)
 class Connection:
     """A TCP connection as reassembled, or a QUIC connection as read: endpoints, roles and how the roles were
     decided (for QUIC, the sender of the first Initial is the client)."""
@@ -268,7 +303,7 @@ def fmt_addr(ep: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@dataclass(slots=True)
+@dataclass
 class TcpClose(Event):
     """The sender of ``direction`` closed its side: ``how`` is "fin" or "rst"."""
 
@@ -279,12 +314,12 @@ H2_TYPES = {0: "DATA", 1: "HEADERS", 2: "PRIORITY", 3: "RST_STREAM", 4: "SETTING
             7: "GOAWAY", 8: "WINDOW_UPDATE", 9: "CONTINUATION"}
 
 
-@dataclass(slots=True)
+@dataclass
 class H2Preface(Event):
     """The client's connection preface ``PRI * HTTP/2.0`` (RFC 9113 §3.4) began here."""
 
 
-@dataclass(slots=True)
+@dataclass
 class H2Frame(Event):
     """One HTTP/2 frame (RFC 9113 §4.1); ts/frame are those of its first header byte."""
 
@@ -311,7 +346,7 @@ class H2Frame(Event):
         return self.ftype in (0, 1) and bool(self.flags & 0x1)
 
 
-@dataclass(slots=True)
+@dataclass
 class H2Headers(Event):
     """A complete header block (HEADERS or PUSH_PROMISE plus CONTINUATIONs), decoded with HPACK.
 
@@ -328,7 +363,7 @@ class H2Headers(Event):
     untracked: bool = False  # as its H2Frame's: the stream is not followed
 
 
-@dataclass(slots=True)
+@dataclass
 class GrpcMessage(Event):
     """One gRPC length-prefixed message (gRPC over HTTP/2, "Length-Prefixed-Message") in DATA frames."""
 
@@ -345,7 +380,7 @@ H3_SETTINGS = {0x1: "QPACK_MAX_TABLE_CAPACITY", 0x6: "MAX_FIELD_SECTION_SIZE", 0
                0xC671706A: "WT_MAX_SESSIONS", 0x14E9CD29: "WT_MAX_SESSIONS (draft)"}
 
 
-@dataclass(slots=True)
+@dataclass
 class QuicStream(Event):
     """A QUIC stream, at its first byte from the side that opened it (RFC 9000 §2.1: the id's low bits say who
     opened it and whether it is bidirectional), with what it is for (RFC 9114 §6): ``kind`` is "request",
@@ -365,7 +400,7 @@ class QuicStream(Event):
         return bool(self.stream_id & 0x1)
 
 
-@dataclass(slots=True)
+@dataclass
 class H3Frame(Event):
     """One HTTP/3 frame (RFC 9114 §7) on a QUIC stream; ts/frame are those of its first byte.
 
@@ -396,7 +431,7 @@ class H3Frame(Event):
         return int(s) if s.isdigit() else 0
 
 
-@dataclass(slots=True)
+@dataclass
 class WtData(Event):
     """Application bytes on a WebTransport stream (draft-ietf-webtrans-http3): one message as the lab sends
     them, or a piece of one."""
@@ -406,10 +441,118 @@ class WtData(Event):
     fin: bool = False
 
 
-@dataclass(slots=True)
+@dataclass
 class QuicClose(Event):
     """A CONNECTION_CLOSE: the transport's (``app`` False) or the application's, with its error code."""
 
     error: int = 0
     reason: str = ""
     app: bool = False
+
+
+# -- the commonest events, made field by field --------------------------------------------------------------------
+# Each takes all its class's fields in their order, as the class's own positional call does, and makes an equal
+# event. Compiled (events.pxd), a C function the parsers call in C that allocates the event and writes its fields,
+# without the class's __init__ (a call through the type, a tuple of arguments and keyword handling); pure, the same
+# slots set in Python.
+
+
+def new_http1_request(ts, frame, conn, direction, index, method, target, version, upgrade, has_body) -> Http1Request:
+    e = Http1Request.__new__(Http1Request)
+    e.ts = ts
+    e.frame = frame
+    e.conn = conn
+    e.direction = direction
+    e.index = index
+    e.method = method
+    e.target = target
+    e.version = version
+    e.upgrade = upgrade
+    e.has_body = has_body
+    return e
+
+
+def new_http1_response(ts, frame, conn, direction, index, status, version, content_type, upgrade, chunked,
+                       closes) -> Http1Response:
+    e = Http1Response.__new__(Http1Response)
+    e.ts = ts
+    e.frame = frame
+    e.conn = conn
+    e.direction = direction
+    e.index = index
+    e.status = status
+    e.version = version
+    e.content_type = content_type
+    e.upgrade = upgrade
+    e.chunked = chunked
+    e.closes = closes
+    return e
+
+
+def new_http1_end(ts, frame, conn, direction, index, start_frame, body_bytes) -> Http1End:
+    e = Http1End.__new__(Http1End)
+    e.ts = ts
+    e.frame = frame
+    e.conn = conn
+    e.direction = direction
+    e.index = index
+    e.start_frame = start_frame
+    e.body_bytes = body_bytes
+    return e
+
+
+def new_http1_body(ts, frame, conn, direction, index, offset, end_ts, end_frame) -> Http1Body:
+    e = Http1Body.__new__(Http1Body)
+    e.ts = ts
+    e.frame = frame
+    e.conn = conn
+    e.direction = direction
+    e.index = index
+    e.offset = offset
+    e.end_ts = end_ts
+    e.end_frame = end_frame
+    return e
+
+
+def new_ws_frame(ts, frame, conn, direction, opcode, fin, masked, rsv1, length, end_frame, end_ts) -> WsFrame:
+    e = WsFrame.__new__(WsFrame)
+    e.ts = ts
+    e.frame = frame
+    e.conn = conn
+    e.direction = direction
+    e.opcode = opcode
+    e.fin = fin
+    e.masked = masked
+    e.rsv1 = rsv1
+    e.length = length
+    e.end_frame = end_frame
+    e.end_ts = end_ts
+    return e
+
+
+# -- the pure path: every event class a slots dataclass -----------------------------------------------------------
+
+_GENERATED = ("__init__", "__repr__", "__eq__", "__hash__", "__match_args__", "__dataclass_fields__",
+              "__dataclass_params__", "__dict__", "__weakref__")
+
+
+def _slotted(classes: list[type]) -> dict[str, type]:
+    """Each event class made again as ``dataclass(slots=True)`` would have made it from the same body (bases first,
+    each on its base's new class): what the source would say if Cython took ``slots=True``, which it does not (an
+    extension type has no ``__dict__`` anyway)."""
+    made: dict[type, type] = {}
+    for cls in classes:
+        namespace = {k: v for k, v in cls.__dict__.items() if k not in _GENERATED}  # its body: fields, defaults...
+        new = type(cls.__name__, tuple(made.get(b, b) for b in cls.__bases__), namespace)
+        new.__qualname__ = cls.__qualname__
+        made[cls] = dataclass(slots=True)(new)
+    return {cls.__name__: new for cls, new in made.items()}
+
+
+def _pure() -> None:
+    pass
+
+
+if isinstance(_pure, types.FunctionType):  # not compiled (a compiled module's functions are Cython's own type)
+    globals().update(_slotted([Event, *(c for c in list(globals().values())
+                                        if isinstance(c, type) and issubclass(c, Event) and c is not Event)]))

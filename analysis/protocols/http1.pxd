@@ -3,6 +3,8 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 # Numbers a peer writes (a Content-Length, a chunk size) stay Python integers: they may be any size.
 cimport cython
+from _duplexlab_built.events cimport (Http1Request, Http1Response, new_http1_body, new_http1_end, new_http1_request,
+                                      new_http1_response)  # (events built in C: _speed.CIMPORTS)
 from _duplexlab_built.protocols.websocket cimport WsParser  # (after an upgrade its parsers called in C: _speed.CIMPORTS)
 
 cdef class _Side:

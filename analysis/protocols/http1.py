@@ -22,21 +22,20 @@ from ..events import (
     AppData,
     Connection,
     Direction,
-    Http1Body,
-    Http1End,
     Http1Request,
     Http1Response,
     Undecodable,
+    new_http1_body,
+    new_http1_end,
+    new_http1_request,
+    new_http1_response,
 )
 from ..wire.stream import Stream
 from .http2 import Http2Connection
 from .limits import unfinished_head
-from .makers import maker
 from .sse import SseParser
 from .websocket import WsParser
 
-# Each called with all its fields in order (positional, as the classes are: a Maker takes no keywords).
-_REQUEST, _RESPONSE, _END, _BODY = (maker(cls) for cls in (Http1Request, Http1Response, Http1End, Http1Body))
 _MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]{3,10}) (\S+) (HTTP/1\.[01])$")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[01]) (\d{3})(?: (.*))?$")
@@ -412,8 +411,8 @@ class Http1Connection:
         connection = h.get("connection")
         upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
         index = side.count
-        req = _REQUEST(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
-                           _token(version), upgrade, chunked or bool(length))
+        req = new_http1_request(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
+                                _token(version), upgrade, chunked or bool(length))
         side.count += 1
         side.draft = (index, frame)
         self.out.append(req)
@@ -436,9 +435,9 @@ class Http1Connection:
         content_type = _lowered(ctype) if ctype else ""
         chunked = te is not None and "chunked" in te.lower()
         index = side.count
-        resp = _RESPONSE(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
-                             intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
-                             connection is not None and "close" in connection.lower())
+        resp = new_http1_response(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
+                                  intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
+                                  connection is not None and "close" in connection.lower())
         side.count += 1
         side.draft = (index, frame)
         self.out.append(resp)
@@ -542,15 +541,15 @@ class Http1Connection:
             side.last = side.stream.where(pos + n - 1)
             if goes_on and side.draft is not None:
                 ts, frame = side.stream.where(pos)
-                self.out.append(_BODY(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
-                                          side.last[0], side.last[1]))
+                self.out.append(new_http1_body(ts, frame, self.conn_id, side.direction, side.draft[0], side.body,
+                                               side.last[0], side.last[1]))
         if side.sink is not None and n:
             side.sink.feed(memoryview(side.stream.buf)[pos:pos + n], side.stream, pos)
 
     def _end_message(self, side: _Side, last: tuple[float, int]) -> None:
         if side.draft is not None:
             index, start = side.draft
-            self.out.append(_END(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
+            self.out.append(new_http1_end(last[0], last[1], self.conn_id, side.direction, index, start, side.body))
             side.draft = None
         side.state, side.sink = "head", None
 

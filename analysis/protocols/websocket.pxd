@@ -2,6 +2,7 @@
 # runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
+from _duplexlab_built.events cimport WsFrame, new_ws_frame  # (events built in C: _speed.CIMPORTS)
 
 cdef tuple _GOOD_FIRST
 
@@ -17,3 +18,5 @@ cdef class WsParser:
 
 @cython.locals(avail=Py_ssize_t, b0=int, b1=int, n=Py_ssize_t, size=Py_ssize_t)
 cpdef tuple _header(buf, Py_ssize_t i)
+
+cpdef WsFrame _made(list args)

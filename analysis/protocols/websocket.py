@@ -9,11 +9,9 @@ bytes; only a header split across segments goes through a buffer.
 
 from __future__ import annotations
 
-from ..events import Direction, Undecodable, WsFrame
+from ..events import Direction, Undecodable, WsFrame, new_ws_frame
 from ..wire.stream import Stream
-from .makers import maker
 
-_FRAME = maker(WsFrame)  # called with all its fields in order
 _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 # A first header byte that can begin a frame: a known opcode, and FIN set on a control frame (a control frame,
 # opcode bit 0x08, must also be short: its length is checked apart).
@@ -39,7 +37,7 @@ class WsParser:
             self._pending[9], self._pending[10] = frame, ts
             if self._remaining:
                 return
-            self.out.append(_FRAME(*self._pending))
+            self.out.append(_made(self._pending))
             self._pending = None
             if take == len(data):
                 return
@@ -64,12 +62,12 @@ class WsParser:
                 self._invalid(b0, length, ts, frame)
                 return
             here = n - i - size  # the payload bytes this segment can hold (a sum could pass 2**63: RFC 6455 allows it)
-            args = (ts, frame, conn, direction, b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40),
-                    length, frame, ts)
-            if length > here:
-                self._pending, self._remaining = list(args), length - here  # (its last two: the frame's last byte's)
+            opcode, fin, masked, rsv1 = b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), bool(b0 & 0x40)
+            if length > here:  # (the pending fields' last two: the frame's last byte's, when it comes)
+                self._pending = [ts, frame, conn, direction, opcode, fin, masked, rsv1, length, frame, ts]
+                self._remaining = length - here
                 return
-            out.append(_FRAME(*args))
+            out.append(new_ws_frame(ts, frame, conn, direction, opcode, fin, masked, rsv1, length, frame, ts))
             i += size + length
 
     def run(self) -> None:
@@ -93,7 +91,7 @@ class WsParser:
             if take < length:
                 self._pending, self._remaining = args, length - take
                 return
-            self.out.append(_FRAME(*args))
+            self.out.append(_made(args))
 
     def _valid(self, b0: int, length: int, ts: float, frame: int) -> bool:
         if not _GOOD_FIRST[b0] or (b0 & 0x08 and length > 125) or length < 0:
@@ -155,3 +153,9 @@ def _header(buf, i: int) -> tuple[int, int, int, int] | None:
     if avail < size:
         return None
     return b0, b1, size, n
+
+
+def _made(args: list) -> WsFrame:
+    """The frame a pending one's fields (``WsParser._pending``, all of WsFrame's in order) make, once it ends."""
+    return new_ws_frame(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9],
+                        args[10])
