@@ -236,7 +236,7 @@ class Judge:
                 if on_ended is not None:
                     on_ended(ended, item.conn)
             else:
-                _deliver(open_[item.conn], item)
+                _deliver_event(open_, item)
                 if on_event is not None:
                     on_event(item)
 
@@ -388,6 +388,11 @@ class Judge:
         for label, verdict in sorted(self._count_keys, key=self._count_keys.__getitem__):
             out.setdefault(label, {})[verdict] = self.counts[label][verdict]
         return out
+
+
+def _deliver_event(open_: dict[int, _Open], e: Event) -> None:
+    """``Judge.run``'s delivery of an event to its connection (a function, which the compiled path types: judge.pxd)."""
+    _deliver(open_[e.conn], e)
 
 
 def _deliver(o: _Open, e: Event) -> None:

@@ -3,9 +3,10 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time. (Measures itself is
 # pickled with its judge and stays a Python object; its WebSocket frame counts, _FrameCounts, pickle by __reduce__.)
 cimport cython
+from _duplexlab_built.events cimport WsFrame  # (fields read in C: _speed.CIMPORTS)
 
 cdef class _FrameCounts:
     cdef public dict c2s, s2c
 
     @cython.locals(counts=dict)
-    cpdef count(self, e)
+    cpdef count(self, WsFrame e)

@@ -4,13 +4,14 @@
 # its methods call in C. A syntax check's count of the messages read (_Reads) is an extension type: it lives with its
 # connection, never pickled.
 cimport cython
+from _duplexlab_built.events cimport Event, WsFrame  # (fields read in C: _speed.CIMPORTS)
 
 cdef class Unprompted:
     cdef public dict prompted
     cdef public Py_ssize_t count
     cdef public list frames
 
-    cpdef frame(self, e)
+    cpdef frame(self, WsFrame e)
 
 cpdef _message(Unprompted u, key, direction, frame)
 
@@ -19,4 +20,4 @@ cdef class _Reads:
     cdef public Py_ssize_t judged
 
     @cython.locals(evidence=list)
-    cpdef read(self, e)
+    cpdef read(self, Event e)

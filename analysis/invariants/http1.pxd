@@ -3,6 +3,7 @@
 # Tracker); the tracker's state and its work per event are the extension types declared here, with C-typed fields
 # (pickled by their __reduce__ as plain values, which either path reads).
 cimport cython
+from _duplexlab_built.events cimport Http1End, Http1Request, Http1Response  # (fields read in C: _speed.CIMPORTS)
 
 cdef Py_ssize_t _FRAME, _TS, _INDEX, _HAS_BODY, _METHOD, _END_TS
 cdef Py_ssize_t _POLLS_KEPT, _CLIENTS_KEPT
@@ -13,9 +14,9 @@ cdef class _Order:
     cdef public Py_ssize_t requests, finals, judged
     cdef public bint mid
 
-    cpdef request(self, e)
+    cpdef request(self, Http1Request e)
     @cython.locals(evidence=list)
-    cpdef response(self, e)
+    cpdef response(self, Http1Response e)
 
 cdef class _Client:
     cdef public Py_ssize_t conns, outstanding
@@ -39,11 +40,11 @@ cdef class _Tally:
     cpdef _Conn _conn(self, conn)
     @cython.locals(c=_Conn, client=_Client, unreachable=list, polls=list, waiting=list, reuse_frames=list,
                    requests=Py_ssize_t)
-    cpdef request(self, e)
+    cpdef request(self, Http1Request e)
     @cython.locals(c=_Conn, statuses=dict, waiting=list, ex=list, polls=list, content_type=str)
-    cpdef response(self, e)
+    cpdef response(self, Http1Response e)
     @cython.locals(c=_Conn, ex=list, client=_Client, answering=Py_ssize_t)
-    cpdef end(self, e)
+    cpdef end(self, Http1End e)
     @cython.locals(c=_Conn, client=_Client)
     cpdef ended(self, conn)
 

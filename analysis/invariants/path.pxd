@@ -3,6 +3,7 @@
 # sets is declared, and nothing may be added to it (a test subclasses it instead). The recorder is pickled with its
 # judge (-j) by its __reduce__, as its fields' values.
 cimport cython
+from _duplexlab_built.events cimport Event  # (fields read in C: _speed.CIMPORTS)
 
 cdef Py_ssize_t _UNSURE, _LEG
 
@@ -11,5 +12,5 @@ cdef class PathRecorder:
     cdef public set too_long
 
     @cython.locals(events=dict, kept=list, n=Py_ssize_t)
-    cpdef feed(self, e)
+    cpdef feed(self, Event e)
     cpdef bint _leg(self, conn)

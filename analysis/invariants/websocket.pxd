@@ -3,6 +3,7 @@
 # sets must be declared, and nothing may be added to it or its methods replaced at run time. (A masking check's
 # count of its frames, _Masks, lives with its connection: it is never pickled.)
 cimport cython
+from _duplexlab_built.events cimport WsFrame  # (fields read in C: _speed.CIMPORTS)
 
 cdef class _Masks:
     cdef public list evidence, wrong
@@ -11,4 +12,4 @@ cdef class _Masks:
     cdef public str who
 
     @cython.locals(evidence=list)
-    cpdef frame(self, e)
+    cpdef frame(self, WsFrame e)

@@ -6,13 +6,15 @@ cimport cython
 # that the module's Reassembler stays the name the .py imports, which tests replace by a subclass)
 from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
 from _duplexlab_built.protocols.http1 cimport Http1Connection
+from _duplexlab_built.events cimport Event
 
 cdef class _Router:
     cdef public object conn, held, joined_mid, keylog, opened, parser, swap
     cdef public list out, pending
     cdef public bint flip, unsure
 
-@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list, n=Py_ssize_t, h1=Http1Connection)
+@cython.locals(pending=list, mark=object, cut=Py_ssize_t, released=list, n=Py_ssize_t, h1=Http1Connection, e=Event,
+               later=Event)
 cpdef list _release(_Router router, bint final=*)
 
 @cython.locals(h1=Http1Connection)

@@ -495,13 +495,19 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     else:
         mark = parser.pending_frame()
     n = len(pending)
-    if n > 2 or (n == 2 and pending[0].frame > pending[1].frame):  # (two in order, the usual pair: no sort made)
+    if n == 2:  # (two in order, the usual pair: no sort made)
+        e, later = pending
+        if e.frame > later.frame:
+            pending.reverse()
+    elif n > 2:
         pending.sort(key=_FRAME)  # stable: within a frame, the order of reporting stands
     if mark is None:
         router.pending = []
         return pending
     cut = 0
-    while cut < len(pending) and pending[cut].frame < mark:
+    for e in pending:
+        if e.frame >= mark:
+            break
         cut += 1
     if not cut:
         return []
