@@ -53,11 +53,12 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead",)
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events"),
-            "protocols.tls": ("protocols.http1", "wire.tls"), "protocols.http1": ("events", "protocols.websocket"),
-            "protocols.websocket": ("events",), "protocols.recognise": ("events",), "judge": ("events",),
-            "measures": ("events",), "invariants.common": ("events",), "invariants.http1": ("events",),
-            "invariants.websocket": ("events",), "invariants.path": ("events",),
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire._capi"),
+            "protocols.tls": ("protocols.http1", "wire.tls"),
+            "protocols.http1": ("events", "protocols.websocket", "wire.stream"), "protocols.websocket": ("events",),
+            "protocols.recognise": ("events",), "judge": ("events",), "measures": ("events",),
+            "invariants.common": ("events",), "invariants.http1": ("events",), "invariants.websocket": ("events",),
+            "invariants.path": ("events",),
             "wire.decode": ("wire._capi",), "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
 # .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.
 DECLARED = ("wire._capi",)

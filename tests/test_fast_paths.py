@@ -39,6 +39,8 @@ def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeyp
     # The lane's header fields read the other way (C integers when compiled, struct's unpack as Python):
     monkeypatch.setattr(dissect_module, "_TYPED", not dissect_module._TYPED)
     assert {p: _events(p) for p in paths} == fast
+    monkeypatch.setattr(dissect_module, "_COMPILED", False)  # and the addresses cut by a slice (compiled, in C)
+    assert {p: _events(p) for p in paths} == fast
     monkeypatch.undo()
     taken = []
 

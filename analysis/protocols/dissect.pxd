@@ -7,6 +7,7 @@ cimport cython
 from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
 from _duplexlab_built.protocols.http1 cimport Http1Connection
 from _duplexlab_built.events cimport Event
+from _duplexlab_built.wire._capi cimport cut as _c_cut  # (compiled only: the .py calls it under ``_COMPILED``)
 
 cdef class _Router:
     cdef public object conn, held, joined_mid, keylog, opened, parser, swap
@@ -22,7 +23,7 @@ cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
 
 @cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,
                start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong,
-               lane=_Lane)
+               lane=_Lane, wkey=bytes)
 cpdef object _lane_step(bytes data, number, ts, wirelen, dict lanes, _Reassembler tcp, dict routers, owner, fallback)
 
 @cython.locals(router=_Router)

@@ -340,6 +340,9 @@ def _route_all(items: list, routers: dict[int, _Router], fallback: str | None, k
 
 _UDP, _SKIP, _TAKEN = "udp", "skip", ()  # what ``_lane_step`` says of a frame (with None: the general way)
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+# The same, for dissect.pxd's C helper (``_c_cut``), which exists only compiled: tests turn it off to hold it to the
+# slice it stands for, and ``_TYPED`` either way on either path.
+_COMPILED = _TYPED
 
 
 def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, tcp: Reassembler,
@@ -363,7 +366,9 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, t
         return _UDP if proto == 17 else None
     if vihl != 0x45 or frag & 0x3FFF or flags & 0x07 or not total or doff < 0x50:
         return None
-    lane = lanes.get(wkey := data[26:38])  # (compiled: a C call)
+    # The addresses and ports (compiled: cut in C, without the slice object a slice makes; the lookup a C call)
+    wkey = _c_cut(data, 26, 38) if _COMPILED else data[26:38]  # noqa: F821 (dissect.pxd's C)
+    lane = lanes.get(wkey)
     if lane is None:
         return _SKIP if owner is not None and owner.get(wkey) is False else None
     start, end = 34 + (doff >> 4) * 4, 14 + total
@@ -378,7 +383,7 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, t
     payload = tcp.fast(lane, number, ts, seq, ack, flags, true_len, wirelen, data, start)  # (compiled: a C call)
     if payload is None:
         return None
-    if true_len and _lane_bytes(router := routers[lane.info.id], lane.direction, payload, ts, number, fallback):
+    if true_len and _lane_bytes(router := routers[lane.conn_id], lane.direction, payload, ts, number, fallback):
         return _release(router)
     return _TAKEN
 

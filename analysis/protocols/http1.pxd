@@ -5,10 +5,12 @@
 cimport cython
 from _duplexlab_built.events cimport (Http1Request, Http1Response, new_http1_body, new_http1_end, new_http1_request,
                                       new_http1_response)  # (events built in C: _speed.CIMPORTS)
-from _duplexlab_built.protocols.websocket cimport WsParser  # (after an upgrade its parsers called in C: _speed.CIMPORTS)
+from _duplexlab_built.protocols.websocket cimport WsParser
+from _duplexlab_built.wire.stream cimport Stream as _Stream  # (its buffer read in C; the .py's Stream stays the name)  # (after an upgrade its parsers called in C: _speed.CIMPORTS)
 
 cdef class _Side:
-    cdef public object direction, stream, draft, sink, remaining
+    cdef public object direction, draft, sink, remaining
+    cdef public _Stream stream
     cdef public str state, framing, chunk_state
     cdef public tuple start, head_end, last
     cdef public Py_ssize_t body, count
@@ -20,19 +22,22 @@ cdef class Http1Connection:
     cdef public str _app
     cdef _Side _client, _server
 
-    @cython.locals(side=_Side, empty=bint, parser=WsParser)
+    @cython.locals(side=_Side, empty=bint, parser=WsParser, stream=_Stream)
     cpdef feed(self, direction, data, ts, frame)
     @cython.locals(head=bytes, sep=bytes, rest=bytes, take=object, lines=list, line=bytes)
     cpdef _whole(self, _Side side, bytes data, ts, frame)
     @cython.locals(side=_Side, parser=WsParser)
     cpdef pending_frame(self)
+    @cython.locals(s=_Stream)
     cpdef _run(self, _Side side)
+    @cython.locals(s=_Stream)
     cpdef bint _head(self, _Side side)
     @cython.locals(h=dict, parsed=tuple, index=Py_ssize_t, method_b=bytes, target=bytes, version=bytes, chunked=bint)
     cpdef bint _request(self, _Side side, list lines, ts, frame)
     @cython.locals(h=dict, parsed=tuple, content_type=str, chunked=bint, index=Py_ssize_t, unanswered=list)
     cpdef bint _response(self, _Side side, list lines, ts, frame)
     cpdef _start_body(self, _Side side, str framing, length)
+    @cython.locals(s=_Stream)
     cpdef bint _body(self, _Side side)
     cpdef _emit_body(self, _Side side, Py_ssize_t pos, Py_ssize_t n, bint goes_on)
     cpdef _end_message(self, _Side side, tuple last)

@@ -19,7 +19,7 @@ cdef class _Half:
 cpdef _time_acks(_Half half, long long ack, double ts)
 
 cdef class Lane:
-    cdef public object conn, direction, info
+    cdef public object conn, conn_id, direction, info
     cdef public long long n_packets, n_payload, n_wire, last_frame
     cdef public double last_ts
     cdef public _Half half, other

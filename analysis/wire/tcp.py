@@ -221,11 +221,12 @@ class Lane:
     those: when the connection ends, when its roles are swapped, before the general way asks whether the client
     had sent anything, and before the idle sweep or an eviction reads when it was last active."""
 
-    __slots__ = ("conn", "direction", "half", "info", "last_frame", "last_ts", "n_packets", "n_payload", "n_wire",
-                 "other")
+    __slots__ = ("conn", "conn_id", "direction", "half", "info", "last_frame", "last_ts", "n_packets", "n_payload",
+                 "n_wire", "other")
 
     def __init__(self, conn: _Conn, direction: Direction) -> None:
         self.conn, self.info, self.direction = conn, conn.info, direction
+        self.conn_id = conn.info.id  # (its events' ``conn``: compiled, a C field the fast lane reads)
         self.half, self.other = conn.halves[direction], conn.halves[S2C if direction is C2S else C2S]
         self.n_packets = self.n_payload = self.n_wire = self.last_frame = 0
         self.last_ts = 0.0
