@@ -59,7 +59,8 @@ CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire
             "protocols.recognise": ("events",), "judge": ("events",), "measures": ("events",),
             "invariants.common": ("events",), "invariants.http1": ("events",), "invariants.websocket": ("events",),
             "invariants.path": ("events",),
-            "wire.decode": ("wire._capi",), "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
+            "wire.decode": ("wire._capi",), "wire.pcapread": ("wire._capi",), "wire.tcp": ("wire._capi",),
+            "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
 # .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.
 DECLARED = ("wire._capi",)
 _ROOT = os.path.dirname(os.path.abspath(__file__))

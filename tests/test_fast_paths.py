@@ -17,6 +17,7 @@ from analysis.events import C2S, S2C, Connection, Http1Request
 from analysis.protocols import dissect as dissect_module
 from analysis.protocols.dissect import dissect
 from analysis.protocols.http1 import Http1Connection
+from analysis.wire import tcp as tcp_module
 from analysis.wire.pcapread import FileFacts, read_frames
 from analysis.wire.tcp import Reassembler
 from tests.crafted import SSE_HEAD, WS_101, WS_UPGRADE, C, Conv, S, get, ok, post, sse_chunk, ws_frame
@@ -39,7 +40,8 @@ def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeyp
     # The lane's header fields read the other way (C integers when compiled, struct's unpack as Python):
     monkeypatch.setattr(dissect_module, "_TYPED", not dissect_module._TYPED)
     assert {p: _events(p) for p in paths} == fast
-    monkeypatch.setattr(dissect_module, "_COMPILED", False)  # and the addresses cut by a slice (compiled, in C)
+    monkeypatch.setattr(dissect_module, "_COMPILED", False)  # and the addresses and payloads cut by slices (compiled,
+    monkeypatch.setattr(tcp_module, "_COMPILED", False)  # in C)
     assert {p: _events(p) for p in paths} == fast
     monkeypatch.undo()
     taken = []

@@ -38,6 +38,9 @@ RawFrame = tuple  # (number: int, ts: float, linktype: int, data: bytes, wirelen
 _CHUNK = 1 << 22  # bytes read at a time
 _BATCH = 128  # pcap records read at once by the compiled walk (``_pcap_batch``)
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+# The same, for pcapread.pxd's C helper (``_c_cut``: a record's bytes copied out without the slice object a slice
+# makes), which exists only compiled: the batch walks, which tests run on the pure path too, take it only there.
+_COMPILED = _TYPED
 _MAX_RECORD = 1 << 26  # a record longer than this is damaged, not a packet
 _ISB_IFDROP, _ISB_OSDROP, _ISB_IFRECV = 5, 7, 4
 _PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -287,7 +290,8 @@ def _pcap_batch(buf: bytes, pos: int, number: int, linktype: int, scale: float, 
             break
         number += 1
         count += 1
-        out.append((number, sec + frac * scale, linktype, buf[pos + 16:pos + 16 + caplen], wirelen))
+        data = _c_cut(buf, pos + 16, pos + 16 + caplen) if _COMPILED else buf[pos + 16:pos + 16 + caplen]  # noqa: F821
+        out.append((number, sec + frac * scale, linktype, data, wirelen))
         pos += 16 + caplen
     return pos, number
 
@@ -417,7 +421,8 @@ def _pcapng_batch(buf: bytes, pos: int, number: int, big: bool, interfaces: list
         stamp = (stamp << 32) | _u32(buf, pos + 16, big)
         number += 1
         count += 1
-        out.append((number, stamp * unit, linktype, buf[pos + 28:pos + 28 + caplen], _u32(buf, pos + 24, big)))
+        data = _c_cut(buf, pos + 28, pos + 28 + caplen) if _COMPILED else buf[pos + 28:pos + 28 + caplen]  # noqa: F821
+        out.append((number, stamp * unit, linktype, data, _u32(buf, pos + 24, big)))
         pos += length
     return pos, number
 

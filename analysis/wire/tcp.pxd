@@ -2,6 +2,7 @@
 # runs as it is on the pure path. A class declared here is an extension type there: every attribute its __init__
 # sets must be declared, and nothing may be added to it or its methods replaced at run time (tests subclass it).
 cimport cython
+from _duplexlab_built.wire._capi cimport cut as _c_cut  # (compiled only: the .py calls it under ``_COMPILED``)
 
 cdef long long _SPACE, _HALF_SPACE, _MASK, _ACK
 cdef Py_ssize_t _UNACKED_LIMIT, _KEEP_MAX

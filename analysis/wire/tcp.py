@@ -31,6 +31,9 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _OOO_LIMIT_BYTES = 4 << 20  # out-of-order bytes held per direction before declaring a gap
 _SPACE, _HALF_SPACE, _MASK = 1 << 32, 1 << 31, 0xFFFFFFFF  # the sequence number space, half of it, its mask
+# This module runs compiled (an extension module's file is not its source): then tcp.pxd's C helper ``_c_cut`` copies
+# a payload out of its frame (it exists only there; tests turn this off to hold it to the slice it stands for).
+_COMPILED = not __file__.endswith(".py")
 _UNACKED_LIMIT = 4096  # server segments awaiting an ACK, per connection (timing only: dropping is harmless)
 _ENDED_KEPT = 1 << 17  # recently ended 4-tuples (both orientations) remembered, to recognise their late segments
 _NOTHING: list = []  # what an ACK-only segment yields (shared: callers only iterate it)
@@ -356,7 +359,8 @@ class Reassembler:
                     half.unacked = deque()
                 half.unacked.append((half.next + true_len, ts))
             half.next += true_len
-            payload = data[start:start + true_len]
+            # (compiled: copied out in C, without the slice object a slice makes)
+            payload = _c_cut(data, start, start + true_len) if _COMPILED else data[start:start + true_len]  # noqa: F821
             recent = half.recent
             if recent and len(recent) < _KEEP_MAX:  # ``keep``, inline: no trim due
                 recent.append((half.next, frame, payload))
