@@ -191,16 +191,9 @@ class Judge:
         self.protocol, self.scenario = protocol, scenario
         self.trackers = {cls: cls() for cls in TRACKERS}
         self.measures = Measures(self.trackers)
-        self._shared: dict[type, list] = defaultdict(list)  # capture-wide handlers, by event type
-        for tracker in self.trackers.values():
-            for t in tracker.wants:
-                self._shared[t].append(tracker.handler(t))
-        for t, fn in self.measures.handlers().items():
-            self._shared[t].append(fn)
         self._opening = [t for t in self.trackers.values() if type(t).opened is not Tracker.opened]
         self.path = PathRecorder()
-        for t in PATH_WANTS:
-            self._shared[t].append(self.path.feed)
+        self._shared = self._share()
         self._path: tuple[list[Finding], dict | None] | None = None
         self.open: dict[int, _Open] = {}
         self.rollup = Rollup()
@@ -214,6 +207,30 @@ class Judge:
         self._count_keys: dict[tuple[str, str], tuple] = {}  # (label, verdict) -> the first one's end key
         self._total = self._any_kept = self._failing_kept = 0
         self._listable: list[tuple[tuple, ConnectionResult]] = []  # the connections a listing can take
+
+    def _share(self) -> dict[type, list]:
+        """The capture-wide handlers (the trackers', the measures' and the path recorder's), by event type."""
+        shared: dict[type, list] = defaultdict(list)
+        for tracker in self.trackers.values():
+            for t in tracker.wants:
+                shared[t].append(tracker.handler(t))
+        for t, fn in self.measures.handlers().items():
+            shared[t].append(fn)
+        for t in PATH_WANTS:
+            shared[t].append(self.path.feed)
+        return shared
+
+    def __getstate__(self) -> dict:
+        """Pickled (-j, --parts, --cluster) without the handlers by event type, made again from what they belong to
+        when it is read: compiled, an event class is an extension type, which pickle cannot name (its module is the
+        name it was built under, which no one imports)."""
+        state = self.__dict__.copy()
+        del state["_shared"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._shared = self._share()
 
     def opened(self, conn: Connection) -> None:
         self.open[conn.id] = _Open(conn, self._shared)
