@@ -5,6 +5,7 @@ cimport cython
 # (the inner HTTP/1.x parser and a record's keys called in C: _speed.CIMPORTS)
 from _duplexlab_built.protocols.http1 cimport Http1Connection
 from _duplexlab_built.wire.tls cimport RecordKeys as _Keys
+from _duplexlab_built.wire._capi cimport cut as _c_cut  # (compiled only: the .py calls it under ``_COMPILED``)
 
 cdef Py_ssize_t _RECORD_MAX
 cdef int CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA  # (imported from wire.tls: C ints here)
@@ -25,7 +26,7 @@ cdef class TlsConnection:
 
     @cython.locals(side=_Side, at=Py_ssize_t)
     cpdef feed(self, direction, data, ts, frame)
-    @cython.locals(at=Py_ssize_t, n=Py_ssize_t, end=Py_ssize_t)
+    @cython.locals(at=Py_ssize_t, n=Py_ssize_t, end=Py_ssize_t, record=bytes)
     cpdef Py_ssize_t _whole(self, direction, _Side side, bytes data, ts, frame) except? -2
     @cython.locals(side=_Side, h1=Http1Connection)
     cpdef pending_frame(self)

@@ -63,6 +63,9 @@ BEFORE_CAPTURE = (_ENCRYPTED + "the TLS handshake is not in the capture (the con
 _HS_LIMIT = 256 * 1024  # handshake bytes kept per direction (a certificate chain fits many times over)
 _HTTP1_ALPN = ("", "http/1.1", "http/1.0")
 _RECORD_MAX = HEADER + MAX_RECORD  # the longest record, header included
+# This module runs compiled (an extension module's file is not its source): then tls.pxd's C helper ``_c_cut`` copies
+# a record out of its segment (it exists only there; tests turn this off to hold it to the slice it stands for).
+_COMPILED = not __file__.endswith(".py")
 _FACTS = 16  # connection facts kept (alerts and the like): state stays bounded whatever the capture holds
 
 
@@ -147,7 +150,8 @@ class TlsConnection:
             end = at + 5 + ((data[at + 3] << 8) | data[at + 4])
             if end > n or end - at > _RECORD_MAX:
                 break
-            self._record(direction, side, data[at:end], [(0, ts, frame)])
+            record = _c_cut(data, at, end) if _COMPILED else data[at:end]  # noqa: F821 (compiled: no slice object)
+            self._record(direction, side, record, [(0, ts, frame)])
             if side.lost:
                 return -1
             at = end
