@@ -25,7 +25,6 @@ either path reads what either wrote), and have no ``__dict__`` (tests/test_event
 from __future__ import annotations
 
 import dataclasses
-import types
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -549,10 +548,7 @@ def _slotted(classes: list[type]) -> dict[str, type]:
     return {cls.__name__: new for cls, new in made.items()}
 
 
-def _pure() -> None:
-    pass
-
-
-if isinstance(_pure, types.FunctionType):  # not compiled (a compiled module's functions are Cython's own type)
+_COMPILED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+if not _COMPILED:
     globals().update(_slotted([Event, *(c for c in list(globals().values())
                                         if isinstance(c, type) and issubclass(c, Event) and c is not Event)]))
