@@ -53,7 +53,8 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead", "wire._slots")
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1"), "protocols.tls": ("protocols.http1", "wire.tls"),
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "protocols.http3"),
+            "protocols.tls": ("protocols.http1", "wire.tls"),
             "protocols.http1": ("protocols.websocket",), "wire.decode": ("wire._capi",),
             "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
 # .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.

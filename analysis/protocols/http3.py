@@ -83,7 +83,8 @@ class _Half:
 
 
 class Http3Connection:
-    """The HTTP/3 reader of one QUIC connection (see the module docstring)."""
+    """The HTTP/3 reader of one QUIC connection (see the module docstring). Compiled, an extension type (http3.pxd):
+    the router hands it each item in C (``item``) and ``_data`` reads its state as C fields."""
 
     app = "http3"
     STALE = _STALE  # what ``mark`` holds once anything may have moved the first frame pending (dissect reads it)
