@@ -53,7 +53,7 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead", "wire._slots")
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "protocols.http3"),
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "protocols.http3", "wire._capi"),
             "protocols.tls": ("protocols.http1", "wire.tls"),
             "protocols.http1": ("protocols.websocket",), "wire.decode": ("wire._capi",),
             "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}

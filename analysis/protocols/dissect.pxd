@@ -9,6 +9,7 @@ from _duplexlab_built.protocols.http1 cimport Http1Connection
 # (each QUIC item handed to its HTTP/3 reader in C, its ``mark`` read in C; under a name of its own, so that
 # _route_quic's ``Http3Connection`` stays the class it imports, which tests replace by a subclass)
 from _duplexlab_built.protocols.http3 cimport Http3Connection as _Http3Connection
+from _duplexlab_built.wire._capi cimport item as _c_item  # (compiled only: _route_quic calls it under ``_TYPED``)
 
 cdef class _Router:
     cdef public object conn, held, joined_mid, keylog, opened, parser, swap

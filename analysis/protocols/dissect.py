@@ -431,7 +431,9 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
             out.extend(_release(router, final=True))
             out.append(ConnectionEnded(router.conn))
             continue
-        router = routers[item.conn]
+        # (compiled, StreamData's connection, its first item, read in C: most items are one, a NamedTuple, whose
+        # attribute read costs more; the reader's other items are dataclasses)
+        router = routers[_c_item(item, 0) if _TYPED and isinstance(item, tuple) else item.conn]  # noqa: F821
         parser = router.parser
         parser.item(item)
         # Released when the parser reported something, or may have moved its first frame pending (its ``mark``,

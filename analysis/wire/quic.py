@@ -617,7 +617,7 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
             lane = qc.lane_c2s if direction is C2S else qc.lane_s2c
             opened = None
             if lane is not None:
-                opened = lane(packet, 1 + dcid_len, _largest(qc, sd), phase)
+                opened = lane(packet, 1 + dcid_len, qc.largest_c2s if direction is C2S else qc.largest_s2c, phase)
             elif (keys := qc.keys.get(sd)) is not None:
                 if keys._lane is not None:  # kept for the next packets
                     if direction is C2S:
