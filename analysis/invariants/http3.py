@@ -277,8 +277,10 @@ class QuicStreams(Tracker):
         self._wt_answered: set[tuple[int, int]] = set()
 
     def feed(self, e: Event) -> None:
-        c = self._conn.setdefault(e.conn, {"max_push": False, "push": False, "first": e.frame, "last_data": None,
-                                           "data": {}, "promise": {}})
+        c = self._conn.get(e.conn)
+        if c is None:  # (not setdefault: its default, three dicts, would be made for every event)
+            c = self._conn[e.conn] = {"max_push": False, "push": False, "first": e.frame, "last_data": None,
+                                      "data": {}, "promise": {}}
         if isinstance(e, QuicStream):
             self.opened[_who(e.direction)][e.kind + ("" if e.kind != "webtransport" else
                                                      " bidi" if e.bidi else " uni")] += 1

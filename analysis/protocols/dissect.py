@@ -418,7 +418,9 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
     for item in items:
         kind = type(item)
         if kind is Opened:
-            from .http3 import Http3Connection  # loaded with the first QUIC connection
+            # (pure, http3 is loaded with the first QUIC connection; compiled, with this module, which cimports its
+            # reader's type to hand it items in C; the class is looked up here either way: tests replace it)
+            from .http3 import Http3Connection
 
             router = routers[item.conn.id] = _Router(item.conn)
             router.parser = Http3Connection(item.conn, router.out)
@@ -434,7 +436,9 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
             out.extend(_release(router, final=True))
             out.append(ConnectionEnded(router.conn))
             continue
-        router = routers[item.conn]
+        # (compiled, StreamData's connection, its first item, read in C: most items are one, a NamedTuple, whose
+        # attribute read costs more; the reader's other items are dataclasses)
+        router = routers[_c_item(item, 0) if _COMPILED and isinstance(item, tuple) else item.conn]  # noqa: F821
         parser = router.parser
         parser.item(item)
         # Released when the parser reported something, or may have moved its first frame pending (its ``mark``,

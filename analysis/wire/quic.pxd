@@ -31,7 +31,7 @@ cdef class _Recv:
     cpdef bint done(self)
 
 cdef class _QConn:
-    cdef public object info, odcid, random, suite, id
+    cdef public object info, odcid, random, suite, id, lane_c2s, lane_s2c
     cdef public bytes client
     cdef public dict keys, largest, crypto, hello, streams, finished, held, acked
     cdef public set closed

@@ -160,10 +160,9 @@ def varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     """``varint`` of bytes (the frame walk's plaintext): compiled, C integers in and out (quic.pxd)."""
-    try:
-        first = buf[pos]
-    except IndexError:
-        raise Malformed(_PAST_END) from None
+    if pos >= len(buf):  # (a test, not a try: compiled, a try saves and restores the exception state each call)
+        raise Malformed(_PAST_END)
+    first = buf[pos]
     if first < 0x40:  # one byte: most frame types, lengths and stream ids
         return first, pos + 1
     if first < 0x80:
@@ -283,9 +282,9 @@ class _QConn:
     """One QUIC connection's reading state (a plain class: compiled, an extension type with typed fields, quic.pxd)."""
 
     __slots__ = ("acked", "bytes_c2s", "bytes_s2c", "cid_c2s", "cid_s2c", "client", "closed", "crypto", "early",
-                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "largest", "largest_c2s",
-                 "largest_s2c", "odcid", "opened_1rtt", "out_of_order", "packets_c2s", "packets_s2c", "payload_c2s",
-                 "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams", "suite", "unread")
+                 "failed_1rtt", "finished", "held", "hello", "id", "info", "keys", "lane_c2s", "lane_s2c", "largest",
+                 "largest_c2s", "largest_s2c", "odcid", "opened_1rtt", "out_of_order", "packets_c2s", "packets_s2c",
+                 "payload_c2s", "payload_s2c", "phase_c2s", "phase_s2c", "random", "streams", "suite", "unread")
 
     def __init__(self, info: Connection, client: bytes, odcid: bytes) -> None:
         self.info = info
@@ -295,6 +294,10 @@ class _QConn:
         self.cid_c2s = self.cid_s2c = -1  # the DCID length of the short packets each side sends (-1: not yet known)
         self.keys: dict[tuple[str, Direction], Keys] = {}
         self.phase_c2s = self.phase_s2c = 0  # the key phase of each side's 1-RTT packets
+        # The fast lane (``Keys._lane``) of each side's current 1-RTT keys, or None: then read from the keys (and kept)
+        # by the next packet. Set back to None wherever those keys change (``_install``, a key update in ``_packet``),
+        # so a packet reads one C field here, not a dict keyed by a tuple and an attribute of the keys.
+        self.lane_c2s = self.lane_s2c = None
         self.unread = False  # ``info.unread`` said (``QuicReader._fail``), read without an attribute lookup
         self.largest: dict[tuple[str, Direction], int] = {}  # but 1-RTT's (``_largest``)
         self.largest_c2s = self.largest_s2c = -1  # the largest 1-RTT packet number each side sent that opened
@@ -422,8 +425,10 @@ class QuicReader:
                 qc.keys[sd] = keys
                 if direction is C2S:
                     qc.phase_c2s = (first >> 2) & 1
+                    qc.lane_c2s = None
                 else:
                     qc.phase_s2c = (first >> 2) & 1
+                    qc.lane_s2c = None
             else:
                 plain = keys.open(pn, header, packet[pn_offset + pn_len:])
         except Unopenable:
@@ -497,6 +502,7 @@ class QuicReader:
         for (epoch, client), label in KEYLOG_LABELS.items():
             if epoch != "0rtt" and label in secrets:
                 qc.keys[_SD[epoch][C2S if client else S2C]] = Keys.from_secret(secrets[label], qc.suite)
+        qc.lane_c2s = qc.lane_s2c = None  # (new 1-RTT keys: their lanes are read from them)
 
 
 def _settle(qc: _QConn) -> None:
@@ -605,19 +611,23 @@ def _datagram(reader: QuicReader, qc: _QConn, direction: Direction, d: bytes, fr
                 return  # a short packet before any long one from this side: nothing says where its header ends
             packet = d[pos:] if pos else d  # (most datagrams hold one short packet: no copy, no slice made)
             sd = _SD_1RTT_C2S if direction is C2S else _SD_1RTT_S2C
-            keys = qc.keys.get(sd)
-            if keys is not None:  # the fast lane: most packets of a connection open in one go
-                # (``Keys.open_short``: its ShortLane called straight where the keys have one, as ``_open_short``
-                # would; else ``_open_short`` itself)
-                lane = keys._lane
-                phase = qc.phase_c2s if direction is C2S else qc.phase_s2c
-                if lane is not None:
-                    opened = lane(packet, 1 + dcid_len, _largest(qc, sd), phase)
-                else:
-                    opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), phase)
-                if opened is not None:
-                    _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
-                    return
+            phase = qc.phase_c2s if direction is C2S else qc.phase_s2c
+            # The fast lane: most packets of a connection open in one go (``Keys.open_short``): its ShortLane called
+            # straight where the keys have one (kept in ``qc``), as ``_open_short`` would; else ``_open_short`` itself.
+            lane = qc.lane_c2s if direction is C2S else qc.lane_s2c
+            opened = None
+            if lane is not None:
+                opened = lane(packet, 1 + dcid_len, qc.largest_c2s if direction is C2S else qc.largest_s2c, phase)
+            elif (keys := qc.keys.get(sd)) is not None:
+                if keys._lane is not None:  # kept for the next packets
+                    if direction is C2S:
+                        qc.lane_c2s = keys._lane
+                    else:
+                        qc.lane_s2c = keys._lane
+                opened = _open_short(keys, packet, 1 + dcid_len, _largest(qc, sd), phase)
+            if opened is not None:
+                _opened(reader, qc, direction, "1rtt", opened[0], opened[1], frame, ts, out)
+                return
             reader._packet(qc, direction, "1rtt", packet, 1 + dcid_len, False, frame, ts, out)
             return
 
