@@ -6,9 +6,6 @@ cimport cython
 # that the module's Reassembler stays the name the .py imports, which tests replace by a subclass)
 from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
 from _duplexlab_built.protocols.http1 cimport Http1Connection
-# (each QUIC item handed to its HTTP/3 reader in C, its ``mark`` read in C; under a name of its own, so that
-# _route_quic's ``Http3Connection`` stays the class it imports, which tests replace by a subclass)
-from _duplexlab_built.protocols.http3 cimport Http3Connection as _Http3Connection
 from _duplexlab_built.events cimport Event
 # (compiled only: _lane_step and _route_quic call them under ``_COMPILED``)
 from _duplexlab_built.wire._capi cimport cut as _c_cut, item as _c_item
@@ -30,5 +27,5 @@ cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
                lane=_Lane, wkey=bytes)
 cpdef object _lane_step(bytes data, number, ts, wirelen, dict lanes, _Reassembler tcp, dict routers, owner, fallback)
 
-@cython.locals(router=_Router, parser=_Http3Connection)
+@cython.locals(router=_Router)
 cpdef list _route_quic(list items, dict routers)

@@ -418,9 +418,7 @@ def _route_quic(items: list, routers: dict[int, _Router]) -> list[Opened | Event
     for item in items:
         kind = type(item)
         if kind is Opened:
-            # (pure, http3 is loaded with the first QUIC connection; compiled, with this module, which cimports its
-            # reader's type to hand it items in C; the class is looked up here either way: tests replace it)
-            from .http3 import Http3Connection
+            from .http3 import Http3Connection  # loaded with the first QUIC connection (tests replace the class)
 
             router = routers[item.conn.id] = _Router(item.conn)
             router.parser = Http3Connection(item.conn, router.out)
