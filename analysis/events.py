@@ -531,20 +531,20 @@ def new_ws_frame(ts, frame, conn, direction, opcode, fin, masked, rsv1, length, 
 
 # -- the pure path: every event class a slots dataclass -----------------------------------------------------------
 
-_GENERATED = ("__init__", "__repr__", "__eq__", "__hash__", "__match_args__", "__dataclass_fields__",
-              "__dataclass_params__", "__dict__", "__weakref__")
+_MADE_AGAIN = ("__dataclass_fields__", "__dataclass_params__", "__dict__", "__weakref__")
 
 
 def _slotted(classes: list[type]) -> dict[str, type]:
-    """Each event class made again as ``dataclass(slots=True)`` would have made it from the same body (bases first,
-    each on its base's new class): what the source would say if Cython took ``slots=True``, which it does not (an
-    extension type has no ``__dict__`` anyway)."""
+    """Each event class made again with slots, as ``dataclass(slots=True)`` would have made it (bases first, each on
+    its base's new class): what the source would say if Cython took ``slots=True``, which it does not (an extension
+    type has no ``__dict__`` anyway). The methods the first pass wrote (``__init__``, ``__repr__``, ``__eq__``) are
+    kept, not written again: writing them is most of a dataclass's cost at import."""
     made: dict[type, type] = {}
     for cls in classes:
-        namespace = {k: v for k, v in cls.__dict__.items() if k not in _GENERATED}  # its body: fields, defaults...
+        namespace = {k: v for k, v in cls.__dict__.items() if k not in _MADE_AGAIN}  # its body and its methods
         new = type(cls.__name__, tuple(made.get(b, b) for b in cls.__bases__), namespace)
         new.__qualname__ = cls.__qualname__
-        made[cls] = dataclass(slots=True)(new)
+        made[cls] = dataclass(slots=True, init=False, repr=False, eq=False)(new)
     return {cls.__name__: new for cls, new in made.items()}
 
 
