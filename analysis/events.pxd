@@ -68,6 +68,7 @@ cdef class WtData(Event):
 cdef class QuicClose(Event):
     cdef public object error, reason, app
 
+cdef inline _place(Event e, ts, frame, conn, direction)
 @cython.locals(e=Http1Request)
 cpdef Http1Request new_http1_request(ts, frame, conn, direction, index, method, target, version, upgrade, has_body)
 @cython.locals(e=Http1Response)
