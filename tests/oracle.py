@@ -7,6 +7,7 @@ comparison uses the matching frame from our events.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,19 @@ def wireshark_events(path: str) -> Counter:
                 out[("ws", n, int(layer.get_field("opcode")), masked, sport)] += 1
     finally:
         cap.close()
+        _release_child_watcher()
     return out
+
+
+def _release_child_watcher() -> None:
+    """pyshark attaches asyncio's SafeChildWatcher to this thread's event loop, which then takes SIGCHLD through the
+    loop's wakeup socket; the loop is not run again, so every later child's exit writes a byte no one reads, until
+    the socket is full and each write fails (pytest reports asyncio's ``_sighandler_noop`` raising BlockingIOError,
+    dozens of times over a full run). Closing the watcher removes its handler and the wakeup socket with it."""
+    watcher = asyncio.get_child_watcher()
+    if isinstance(watcher, asyncio.SafeChildWatcher):
+        watcher.close()
+        asyncio.set_child_watcher(None)
 
 
 def our_events(d: Dissection, include_open: bool = False) -> Counter:
