@@ -58,7 +58,7 @@ CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire
             "protocols.http1": ("events", "protocols.websocket", "wire.stream"), "protocols.websocket": ("events",),
             "protocols.recognise": ("events",), "judge": ("events",), "measures": ("events",),
             "invariants.common": ("events",), "invariants.http1": ("events",), "invariants.websocket": ("events",),
-            "invariants.path": ("events",),
+            "invariants.path": ("events",), "events": ("wire._capi",),
             "wire.decode": ("wire._capi",), "wire.pcapread": ("wire._capi",), "wire.tcp": ("wire._capi",),
             "wire.quic": ("wire._capi",), "protocols.http3": ("wire._capi",)}
 # .pxd files of C declarations alone (no module): each module that cimports them compiles them in; nothing to load.

@@ -3,6 +3,7 @@
 # build an event with any value; a C-typed field would convert or refuse it). A compiled module cimports the classes
 # it reads (``from _duplexlab_built.events cimport Http1Request``: _speed.CIMPORTS) and the ``new_*`` makers.
 cimport cython
+from _duplexlab_built.wire._capi cimport untrack as _c_untrack  # (compiled only: the .py calls it under ``_COMPILED``)
 
 cdef class Event:
     cdef public object ts, frame, conn, direction

@@ -457,7 +457,12 @@ class QuicClose(Event):
 
 
 def _place(e: Event, ts: float, frame: int, conn: int, direction: Direction) -> None:
-    """The fields every event has: where and when its first byte was (compiled, written in C, inline)."""
+    """The fields every event has: where and when its first byte was (compiled, written in C, inline). Compiled, the
+    event is also taken out of the cyclic collector's lists: it holds values (numbers, strings, a Direction), never
+    a container that could lead back to it, and the collector's young generation would otherwise scan each event
+    alive when it runs."""
+    if _COMPILED:
+        _c_untrack(e)  # noqa: F821 (events.pxd's C)
     e.ts = ts
     e.frame = frame
     e.conn = conn

@@ -6,7 +6,9 @@
 # - tuple2(cls, a, b) and tuple7(cls, ...) are tuple.__new__(cls, (the items)) for a subclass of tuple (a NamedTuple):
 #   the object allocated by the class's tp_alloc, as tuple.__new__ allocates it, and its items set (new references);
 # - item(t, i) is t[i] of a tuple or a subclass's (whose own item read may be a Python-level call: a NamedTuple's is),
-#   with 0 <= i < len(t).
+#   with 0 <= i < len(t);
+# - untrack(o) takes o out of the cyclic collector's lists (an object that can be in no reference cycle), which the
+#   pure path has no call for: there it is not called.
 cdef extern from *:
     """
     static CYTHON_INLINE PyObject *duplexlab_cut(PyObject *b, Py_ssize_t start, Py_ssize_t end) {
@@ -56,3 +58,4 @@ cdef extern from *:
     object tuple2 "duplexlab_tuple2"(object cls, object a, object b)
     object tuple7 "duplexlab_tuple7"(object cls, object a, object b, object c, object d, object e, object f, object g)
     object item "duplexlab_item"(object t, Py_ssize_t i)
+    void untrack "PyObject_GC_UnTrack"(object o)
