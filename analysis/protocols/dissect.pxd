@@ -24,8 +24,8 @@ cpdef bint _lane_bytes(_Router router, direction, payload, ts, number, fallback)
 
 @cython.locals(ethertype=int, vihl=int, proto=int, flags=int, total=Py_ssize_t, frag=int, doff=int,
                start=Py_ssize_t, end=Py_ssize_t, true_len=Py_ssize_t, seq=cython.ulonglong, ack=cython.ulonglong,
-               lane=_Lane, wkey=bytes)
-cpdef object _lane_step(bytes data, number, ts, wirelen, dict lanes, _Reassembler tcp, dict routers, owner, fallback)
+               lane=_Lane)
+cpdef object _lane_step(bytes data, number, ts, wirelen, _Reassembler tcp, dict routers, owner, fallback)
 
 @cython.locals(router=_Router)
 cpdef list _route_quic(list items, dict routers)

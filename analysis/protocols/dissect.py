@@ -17,7 +17,8 @@ open at once, not what has already passed.
 
 Most packets of a big capture take a fast lane: an Ethernet/IPv4/TCP frame without SYN, FIN or RST on a
 connection whose roles are known, carrying a pure ACK or the next in-order bytes, is unpacked with one struct,
-found with one lookup (``Reassembler.lanes``) and handed to its parser without a Segment or a Data being built.
+found by its addresses and ports (``Reassembler.lane_of``) and handed to its parser without a Segment or a Data
+being built.
 Anything else takes the general path; both give the same events (tests/test_fast_paths.py).
 
 A connection's application protocol is recognised from its first bytes, not its port:
@@ -206,7 +207,6 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
     quic: QuicReader | None = None  # made by the first UDP datagram: a TCP-only capture never loads QUIC
     routers: dict[int, _Router] = {}
     frags = Defragmenter()
-    lanes = tcp.lanes  # (the dict is made once)
     frames_seen = tcp_frames = 0
     ts = None
     swap = tcp.swap_roles
@@ -226,7 +226,7 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
         # The fast lane (``_lane_step``): most frames of a big capture end there.
         udp = False  # an Ethernet IPv4 frame that holds UDP: no TCP to look for (QUIC's common frame)
         if linktype == LINKTYPE_ETHERNET:
-            step = _lane_step(data, number, ts, wirelen, lanes, tcp, routers, owner, fallback)
+            step = _lane_step(data, number, ts, wirelen, tcp, routers, owner, fallback)
             if step is not None:
                 if step is _UDP:
                     udp = True
@@ -345,7 +345,7 @@ _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension
 _COMPILED = _TYPED
 
 
-def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, tcp: Reassembler,
+def _lane_step(data: bytes, number: int, ts: float, wirelen: int, tcp: Reassembler,
                routers: dict, owner: dict | None, fallback: str | None):
     """An Ethernet frame on the fast lane: IPv4 without options, TCP without SYN/FIN/RST, on a connection whose roles
     are known, a pure ACK or the next in-order bytes, straight to the parser. Says what became of it: the events it
@@ -366,11 +366,12 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, lanes: dict, t
         return _UDP if proto == 17 else None
     if vihl != 0x45 or frag & 0x3FFF or flags & 0x07 or not total or doff < 0x50:
         return None
-    # The addresses and ports (compiled: cut in C, without the slice object a slice makes; the lookup a C call)
-    wkey = _c_cut(data, 26, 38) if _COMPILED else data[26:38]  # noqa: F821 (dissect.pxd's C)
-    lane = lanes.get(wkey)
+    lane = tcp.lane_of(data)  # by the addresses and ports (compiled: a C call)
     if lane is None:
-        return _SKIP if owner is not None and owner.get(wkey) is False else None
+        if owner is None:
+            return None
+        # (compiled: cut in C, without the slice object a slice makes)
+        return _SKIP if owner.get(_c_cut(data, 26, 38) if _COMPILED else data[26:38]) is False else None  # noqa: F821
     start, end = 34 + (doff >> 4) * 4, 14 + total
     if end > len(data):
         return None

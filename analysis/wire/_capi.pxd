@@ -7,6 +7,10 @@
 #   the object allocated by the class's tp_alloc, as tuple.__new__ allocates it, and its items set (new references);
 # - item(t, i) is t[i] of a tuple or a subclass's (whose own item read may be a Python-level call: a NamedTuple's is),
 #   with 0 <= i < len(t);
+# - same(b, at, key) is b[at:at + len(key)] == key of bytes b and key with 0 <= at, compared without a slice made;
+# - slot12(b, at, bits) is a hash of the 12 bytes b[at:at + 12] in [0, 2 ** bits) (1 <= bits <= 32), 0 if b is shorter:
+#   the three 32-bit words multiplied by odd 64-bit constants, summed, the top bits kept (a cache's set; no Python
+#   line stands for it, and nothing is decided by it but where a cache looks);
 # - untrack(o) takes o out of the cyclic collector's lists (an object that can be in no reference cycle), which the
 #   pure path has no call for: there it is not called.
 cdef extern from *:
@@ -18,6 +22,20 @@ cdef extern from *:
         if (end < start) end = start;
         if (start == 0 && end == n) { Py_INCREF(b); return b; }
         return PyBytes_FromStringAndSize(PyBytes_AS_STRING(b) + start, end - start);
+    }
+    static CYTHON_INLINE int duplexlab_same(PyObject *b, Py_ssize_t at, PyObject *key) {
+        Py_ssize_t n = PyBytes_GET_SIZE(key);
+        return at >= 0 && n <= PyBytes_GET_SIZE(b) - at
+            && memcmp(PyBytes_AS_STRING(b) + at, PyBytes_AS_STRING(key), (size_t)n) == 0;
+    }
+    static CYTHON_INLINE Py_ssize_t duplexlab_slot12(PyObject *b, Py_ssize_t at, int bits) {
+        uint32_t w[3];
+        uint64_t x;
+        if (at < 0 || PyBytes_GET_SIZE(b) - at < 12) return 0;
+        memcpy(w, PyBytes_AS_STRING(b) + at, 12);
+        x = (uint64_t)w[0] * 0x9E3779B97F4A7C15ULL + (uint64_t)w[1] * 0xC2B2AE3D27D4EB4FULL
+            + (uint64_t)w[2] * 0x165667B19E3779F9ULL;
+        return (Py_ssize_t)(x >> (64 - bits));
     }
     static CYTHON_INLINE PyObject *duplexlab_tuple_of(PyObject *cls, Py_ssize_t n, PyObject **items) {
         PyObject *t;
@@ -55,6 +73,8 @@ cdef extern from *:
     }
     """
     bytes cut "duplexlab_cut"(bytes b, Py_ssize_t start, Py_ssize_t end)
+    bint same "duplexlab_same"(bytes b, Py_ssize_t at, bytes key)
+    Py_ssize_t slot12 "duplexlab_slot12"(bytes b, Py_ssize_t at, int bits)
     object tuple2 "duplexlab_tuple2"(object cls, object a, object b)
     object tuple7 "duplexlab_tuple7"(object cls, object a, object b, object c, object d, object e, object f, object g)
     object item "duplexlab_item"(object t, Py_ssize_t i)
