@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .capture import DEFAULT_INTERFACE, CaptureError, Recorder
-from .findings import CaptureResult, Finding, Status
 
 if TYPE_CHECKING:
+    from .findings import CaptureResult, Finding
     from .judge import Judge
-# The analysis itself (invariants, judge, pipeline) loads when a test first asks for a verdict: pytest loads this
-# plugin before any test imports anything, and a package's compiled modules serve the first name that imports them
-# (``_speed``), which should be the one the tests use.
+# The analysis itself (events, findings, invariants, judge, pipeline) loads when a test first asks for a verdict:
+# pytest loads this plugin before any test imports anything, and a package's compiled modules serve the first name
+# that imports them (``_speed``), which should be the one the tests use (a clone's tests import ``analysis``).
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +70,8 @@ class Capture:
         A protocol invariant id: it holds wherever it applies, and applied somewhere.
         A scenario expectation id: it holds with your thresholds (at_least=, spread=, hold=)."""
         __tracebackhide__ = True  # the failure points at the test's own line, not into the plugin
+        from .findings import Status
+
         if self.result is None:
             raise AssertionError("assert_holds() is for after the `with duplexlab.capture(...)` block has ended.")
         if invariant is None:
