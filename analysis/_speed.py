@@ -55,7 +55,8 @@ NATIVE = ("wire._aead",)
 # (tests/test_compiled.py holds this table to the .pxd files.)
 CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire._capi"),
             "protocols.tls": ("protocols.http1", "wire.tls", "wire._capi"),
-            "protocols.http1": ("events", "protocols.websocket", "wire.stream"), "protocols.websocket": ("events",),
+            "protocols.http1": ("events", "protocols.websocket", "wire._capi", "wire.stream"),
+            "protocols.websocket": ("events",),
             "protocols.recognise": ("events",), "judge": ("events",), "measures": ("events",),
             "invariants.common": ("events",), "invariants.http1": ("events",), "invariants.websocket": ("events",),
             "invariants.path": ("events",), "events": ("wire._capi",),

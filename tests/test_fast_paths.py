@@ -8,13 +8,16 @@ segment. Each is checked against the general path on the same input: each switch
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.events import C2S, S2C, Connection, Http1Request
 from analysis.protocols import dissect as dissect_module
+from analysis.protocols import http1 as http1_module
 from analysis.protocols.dissect import dissect
 from analysis.protocols.http1 import Http1Connection
 from analysis.wire import tcp as tcp_module
@@ -41,7 +44,8 @@ def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeyp
     monkeypatch.setattr(dissect_module, "_TYPED", not dissect_module._TYPED)
     assert {p: _events(p) for p in paths} == fast
     monkeypatch.setattr(dissect_module, "_COMPILED", False)  # and the addresses and payloads cut by slices (compiled,
-    monkeypatch.setattr(tcp_module, "_COMPILED", False)  # in C)
+    monkeypatch.setattr(tcp_module, "_COMPILED", False)  # in C), and HTTP/1.x heads read from their own lines
+    monkeypatch.setattr(http1_module, "_COMPILED", False)
     assert {p: _events(p) for p in paths} == fast
     monkeypatch.undo()
     taken = []
@@ -59,10 +63,12 @@ def test_the_tcp_fast_lane_changes_no_event_or_counter(corpus, tmp_path, monkeyp
 _MESSAGES = {
     C: [get("/a"), post("/up", b"x" * 40), get("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\n"),
         b"\r\n" + get("/after-crlf"), b"GET /bare HTTP/1.1\nHost: lab\n\n", b"NOT HTTP AT ALL\r\n\r\n",
-        b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+        b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET /mixed HTTP/1.1\nHost: lab\r\n\r\n",
+        b"PUT /\xe9t\xe9 HTTP/1.0\r\ncontent-length:  3 \r\nX: y\r\n\r\nabc"],
     S: [ok(b"one"), ok(b"", status=204), ok(b"x" * 50), SSE_HEAD + sse_chunk(1), WS_101 + ws_frame(b"tick"),
         b"HTTP/1.1 200 OK\r\n\r\nread until close", b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"after"),
-        b"garbage before any status\r\n\r\n"],
+        b"garbage before any status\r\n\r\n", b"HTTP/1.0 200 OK\r\nContent-length: 2\r\nConnection:  close \r\n\r\nhi"],
 }
 
 
@@ -85,7 +91,7 @@ def _feed(segments: list[tuple[object, bytes]], whole: bool = True) -> list[str]
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.lists(st.tuples(st.sampled_from([C, S]), st.lists(st.integers(0, 7), min_size=1, max_size=4),
+@given(st.lists(st.tuples(st.sampled_from([C, S]), st.lists(st.integers(0, 9), min_size=1, max_size=4),
                           st.integers(0, 3)), min_size=1, max_size=8))
 def test_messages_read_whole_from_a_segment_are_the_messages_the_buffered_reading_gives(script):
     """Segments of whole messages, pipelined, cut short or run on (the cut moves a message's tail to the next
@@ -99,6 +105,32 @@ def test_messages_read_whole_from_a_segment_are_the_messages_the_buffered_readin
     taken = _feed(segments)
     assert taken == _feed(segments, whole=False)
     assert taken
+    with _http1_compiled(False):  # the whole message read by the Python the C helpers stand for
+        assert _feed(segments) == taken
+
+
+@contextmanager
+def _http1_compiled(on: bool):
+    """http1's C helpers on or off (compiled; on the pure path they are off either way)."""
+    from analysis.protocols import http1
+
+    was = http1._COMPILED
+    http1._COMPILED = on and was
+    try:
+        yield
+    finally:
+        http1._COMPILED = was
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_each_message_read_whole_is_the_message_the_buffered_reading_gives(compiled):
+    """Every message above alone, then each after a request (the server's) or an answered one (the client's)."""
+    with _http1_compiled(compiled):
+        for who, messages in _MESSAGES.items():
+            for message in messages:
+                before = [(C, get("/first"))] if who == S else [(C, get("/0")), (S, ok(b"0"))]
+                for segments in ([(who, message)], [*before, (who, message)]):
+                    assert _feed(segments) == _feed(segments, whole=False), (who, message)
 
 
 def test_thousands_of_pipelined_requests_in_one_segment_are_read_without_recursion():
@@ -168,11 +200,24 @@ def test_the_start_lines_read_by_hand_are_what_the_expressions_match(line):
     from analysis.protocols import http1
 
     for method in (b"GET", b"POST", b"OPTIONS", b"GETT"):
-        http1._request_line(method + b" / HTTP/1.1")
+        http1._request_line(method + b" / HTTP/1.1", 15 + len(method))
     m = http1._REQUEST_LINE.match(line)
-    assert http1._request_line(line) == (m.groups() if m else None)
+    want = tuple(g.decode("latin-1") for g in m.groups()) if m else None
     m = http1._STATUS_LINE.match(line)
-    assert http1._status_line(line) == ((m.group(1), int(m.group(2))) if m else None)
+    status = (m.group(1).decode(), int(m.group(2))) if m else None
+    for compiled in (True, False):  # read in place by the C helpers, and by the Python they stand for
+        with _http1_compiled(compiled):
+            for data in (line, line + b"\r\nHost: x y\r\n"):  # the line alone, and followed by the rest of a head
+                assert http1._request_line(data, len(line)) == want
+                assert http1._status_line(data, len(line)) == status
+
+
+def _named(fields: list) -> dict[str, str]:
+    """The header fields ``http1._headers`` read, by name, from its list of five (None: not in the head)."""
+    from analysis.protocols import http1
+
+    assert len(fields) == len(http1._WANTED)
+    return {name.decode(): value for name, value in zip(http1._WANTED, fields, strict=True) if value is not None}
 
 
 @settings(max_examples=300, deadline=None)
@@ -195,8 +240,12 @@ def test_the_header_fields_read_are_those_named(fields):
         if sep and key in ("content-length", "transfer-encoding", "connection", "upgrade", "content-type"):
             val = value.strip().decode("latin-1")
             want[key] = f"{want[key]}, {val}" if key in want else val
-    assert http1._headers(lines) == want
-    assert http1._headers(lines) == want  # (its short lines are known now, unless 256 were before them)
+    head = b"\r\n".join(lines)
+    for compiled in (True, False):  # read in place by the C helpers, and by the Python they stand for
+        with _http1_compiled(compiled):
+            assert _named(http1._headers(lines)) == want
+            assert _named(http1._headers(lines)) == want  # (its short lines are known now, unless 256 were before)
+            assert _named(http1._headers_at(head + b"\r\n\r\n", len(lines[0]) + 2, len(head))) == want
 
 
 @settings(max_examples=400, deadline=None)
@@ -214,7 +263,7 @@ def test_a_content_length_read_by_hand_is_what_int_reads(raw):
         saved = http1._TYPED
         http1._TYPED = typed
         try:
-            ways.add(repr(http1._content_length({"content-length": raw})))
+            ways.add(repr(http1._content_length(raw)))
         finally:
             http1._TYPED = saved
     assert len(ways) == 1, (raw, ways)
@@ -232,15 +281,16 @@ def test_a_header_line_read_before_gives_what_it_gave(monkeypatch):
              b"connection :close", b"Connection: " + b"x" * 130, b"Upgrade", b"TE: trailers", b"Transfer-Encoding:"]
     want = {"content-type": "Text/Plain", "content-length": "5", "connection": "close, " + "x" * 130,
             "transfer-encoding": ""}
-    assert http1._headers(lines) == want
+    assert _named(http1._headers(lines)) == want
     assert set(known) == {b"Content-Type: Text/Plain ", b"User-Agent: bench", b"connection :close", b"TE: trailers",
                           b"Transfer-Encoding:"}
-    assert http1._headers(lines) == want
-    known[b"Content-Type: Text/Plain "] = ("content-type", "read from the cache")  # (the second reading used it)
+    assert _named(http1._headers(lines)) == want
+    ctype = http1._WANTED.index(b"content-type")
+    known[b"Content-Type: Text/Plain "] = (ctype, "read from the cache")  # (the second reading used it)
     monkeypatch.setattr(http1, "_RECENT", [None] * 64)  # (else the line read last at its slot is compared first)
-    assert http1._headers(lines)["content-type"] == "read from the cache"
-    monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": ("", "") for i in range(256)})
-    assert http1._headers(lines) == want and len(http1._LINES) == 256  # full: nothing more kept
+    assert http1._headers(lines)[ctype] == "read from the cache"
+    monkeypatch.setattr(http1, "_LINES", {bytes([99, i % 256, i // 256]) + b": v": (-1, "") for i in range(256)})
+    assert _named(http1._headers(lines)) == want and len(http1._LINES) == 256  # full: nothing more kept
 
 
 def test_the_release_orders_events_as_a_sort_does_with_or_without_one():
@@ -279,7 +329,7 @@ def test_lines_that_share_a_slot_are_told_apart(monkeypatch):
 
     monkeypatch.setattr(http1, "_LINES", {})
     monkeypatch.setattr(http1, "_RECENT", [None] * 64)
-    got = [http1._headers([b"HTTP/1.1 200 OK", p]) for _ in range(3) for p in pairs]
+    got = [_named(http1._headers([b"HTTP/1.1 200 OK", p])) for _ in range(3) for p in pairs]
     assert got == [general(p) for _ in range(3) for p in pairs]
     assert got[0] == {"content-type": "text/a"} and got[1] == {"connection": "close, a"} and got[3] == {}
     assert sum(x is not None for x in http1._RECENT) < len(pairs)  # (they did share slots)

@@ -52,126 +52,165 @@ _START = {C2S: re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}(?: |$)"),
 _START_PEEK = 21
 
 
-_WANTED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type"))
+# The header fields read, by number: a head's fields are a list of five, each field's value or None (``_headers``).
+_WANTED = (b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"content-type")
+_LENGTH, _TE, _CONNECTION, _UPGRADE, _CTYPE = range(len(_WANTED))
 
 
-def _headers(lines: list[bytes]) -> dict[str, str]:
-    """The header fields the framing and the invariants read (the rest are skipped unread); ``lines[0]`` is the
-    start line."""
-    out: dict[str, str] = {}
-    names = _NAMES
-    known = _LINES
-    recent = _RECENT
+def _headers(lines: list[bytes]) -> list[str | None]:
+    """The header fields the framing and the invariants read (the rest are skipped unread), by number (``_WANTED``):
+    each one's value, or None where the head has none; ``lines[0]`` is the start line."""
+    out: list[str | None] = [None, None, None, None, None]
     for i in range(1, len(lines)):
         line = lines[i]
-        if not line:
-            continue
-        first = line[0]
-        # The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would
-        # remove): every other line is passed over unread. (A literal: compiled, the test is a switch.)
-        if first not in b"cCtTuU \t\r\n\x0b\x0c":
-            continue
-        if line.startswith(b"Content-Length:") or line.startswith(b"content-length:"):
-            # Its usual spellings, known by their first bytes: a Content-Length's value changes with each body, so
-            # its line is not kept (below), and its name need not be looked up. Its value is stripped as ``strip``
-            # does (ASCII whitespace) and decoded in place (compiled, a slice would cost a new object).
-            start, stop = 15, len(line)
-            while start < stop and line[start] in b" \t\r\n\x0b\x0c":
-                start += 1
-            while stop > start and line[stop - 1] in b" \t\r\n\x0b\x0c":
-                stop -= 1
-            k, val = "content-length", line[start:stop].decode("latin-1")
-        else:
-            # The line read last at its slot (by its length and last byte) is compared first: compiled, comparing
-            # two lines costs a fraction of hashing one for the dict of lines read before.
-            slot = (len(line) + line[len(line) - 1]) & _RECENT_MASK
-            hit = recent[slot]
-            if hit is not None and hit[0] == line:
-                field = hit[1]
-            else:
-                field = known.get(line)
-                if field is None:
-                    name, sep, value = line.partition(b":")
-                    if not sep:
-                        continue
-                    k = names.get(name)
-                    if k is None:
-                        k = _field(name)
-                    field = (k, value.strip().decode("latin-1") if k else "")
-                    if k != "content-length" and len(line) <= _LINE_KEPT and len(known) < 256:
-                        known[line] = field
-                if field[0] != "content-length" and len(line) <= _LINE_KEPT:
-                    recent[slot] = (line, field)
-            k, val = field
-        if k:
-            out[k] = f"{out[k]}, {val}" if k in out else val
+        _header_line(out, line, 0, len(line))
     return out
+
+
+def _headers_at(data: bytes, pos: int, end: int) -> list[str | None]:
+    """``_headers`` of the header lines in ``data[pos:end]``, split at each CRLF, read where they lie (compiled: no
+    line is made unless it is new)."""
+    out: list[str | None] = [None, None, None, None, None]
+    while pos < end:
+        stop = _c_find(data, b"\r\n", pos, end) if _COMPILED else data.find(b"\r\n", pos, end)  # noqa: F821
+        if stop < 0:
+            stop = end
+        _header_line(out, data, pos, stop)
+        pos = stop + 2
+    return out
+
+
+def _header_line(out: list[str | None], data: bytes, s: int, stop: int) -> None:
+    """The header line ``data[s:stop]``, into ``out`` when it is a wanted field: its value stripped, a repeated
+    field's values joined by ", "."""
+    if s >= stop:
+        return
+    first = data[s]
+    # The first bytes a line of a wanted field can begin with (its name's, or whitespace ``strip`` would remove):
+    # every other line is passed over unread. (A literal: compiled, the test is a switch.)
+    if first not in b"cCtTuU \t\r\n\x0b\x0c":
+        return
+    if stop - s >= 15 and (_c_same(data, s, b"Content-Length:") or _c_same(data, s, b"content-length:")  # noqa: F821
+                           if _COMPILED else data.startswith((b"Content-Length:", b"content-length:"), s)):
+        # Its usual spellings, known by their first bytes: a Content-Length's value changes with each body, so its
+        # line is not kept (below), and its name need not be looked up. Its value is stripped as ``strip`` does
+        # (ASCII whitespace) and decoded in place (compiled, a slice would cost a new object).
+        start = s + 15
+        while start < stop and data[start] in b" \t\r\n\x0b\x0c":
+            start += 1
+        while stop > start and data[stop - 1] in b" \t\r\n\x0b\x0c":
+            stop -= 1
+        k, val = _LENGTH, _c_latin1(data, start, stop) if _COMPILED else data[start:stop].decode("latin-1")  # noqa: F821
+    else:
+        # The line read last at its slot (by its length and last byte) is compared first: compiled, comparing two
+        # lines costs a fraction of hashing one for the dict of lines read before (and makes no line).
+        slot = (stop - s + data[stop - 1]) & _RECENT_MASK
+        recent = _RECENT
+        hit = recent[slot]
+        if hit is not None and (stop - s == len(hit[0]) and _c_same(data, s, hit[0])  # noqa: F821
+                                if _COMPILED else data[s:stop] == hit[0]):
+            field = hit[1]
+        else:
+            line = _c_cut(data, s, stop) if _COMPILED else data[s:stop]  # noqa: F821
+            known = _LINES
+            field = known.get(line)
+            if field is None:
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    return
+                k = _NAMES.get(name, -2)
+                if k == -2:
+                    k = _field(name)
+                field = (k, value.strip().decode("latin-1") if k >= 0 else "")
+                if k != _LENGTH and len(line) <= _LINE_KEPT and len(known) < 256:
+                    known[line] = field
+            if field[0] != _LENGTH and len(line) <= _LINE_KEPT:
+                recent[slot] = (line, field)
+        k, val = field
+    if k >= 0:
+        before = out[k]
+        out[k] = val if before is None else f"{before}, {val}"
 
 
 # Whole header lines already read, each to (the wanted field it is or "", its value): the same few lines (a
 # Content-Type, a Connection, a User-Agent) come on message after message of a connection. A Content-Length, whose
 # value changes with each body, is read every time; a long line is not kept.
-_LINES: dict[bytes, tuple[str, str]] = {}
+_LINES: dict[bytes, tuple[int, str]] = {}
 _LINE_KEPT = 128
 # The last line read at each of 64 slots, with its field: (line, (field, value)) or None.
 _RECENT_MASK = 63
-_RECENT: list[tuple[bytes, tuple[str, str]] | None] = [None] * (_RECENT_MASK + 1)
+_RECENT: list[tuple[bytes, tuple[int, str]] | None] = [None] * (_RECENT_MASK + 1)
 
 
 def _field(name: bytes) -> str:
-    """The wanted field a line's name (the bytes before its colon) stands for, "" for any other: a handful of
-    distinct names over millions of messages, so each is worked out once."""
+    """The number (``_WANTED``) of the wanted field a line's name (the bytes before its colon) stands for, -1 for
+    any other: a handful of distinct names over millions of messages, so each is worked out once."""
     key = name.strip().lower()
-    k = key.decode("latin-1") if key in _WANTED else ""
+    k = _WANTED.index(key) if key in _WANTED else -1
     if len(_NAMES) < 256:
         _NAMES[name] = k
     return k
 
 
-_NAMES: dict[bytes, str] = {}
+_NAMES: dict[bytes, int] = {}
 
 
-def _request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
-    """_REQUEST_LINE's groups (method, target, version), or None when it does not match. The common shape (a
-    method already seen, one space each side of a target with no whitespace, a known version) is read by hand;
-    anything else is left to the expression."""
+def _request_line(data: bytes, end: int) -> tuple[str, str, str] | None:
+    """The request line ``data[:end]``, read: _REQUEST_LINE's groups (method, target, version) as strings, or None
+    when it does not match. The common shape (a method already seen, one space each side of a target with no
+    whitespace, a known version) is read by hand (compiled: in place, making only the target's string); anything
+    else is left to the expression."""
     methods = _METHODS
-    parts = line.split(b" ")
-    if len(parts) == 3:
-        method = parts[0]
-        target = parts[1]
-        version = parts[2]
-        if ((method == b"GET" or method in methods) and target and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
-                and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
-                and b"\x0c" not in target):
-            return method, target, version
-    m = _REQUEST_LINE.match(line)
+    if _COMPILED:
+        sp1 = _c_find(data, b" ", 0, end)  # noqa: F821 (http1.pxd's C, as those below)
+        sp2 = _c_find(data, b" ", sp1 + 1, end) if sp1 > 0 else -1  # noqa: F821
+        if (sp2 > sp1 + 1 and end - sp2 == 9
+                and (_c_same(data, sp2 + 1, b"HTTP/1.1") or _c_same(data, sp2 + 1, b"HTTP/1.0"))  # noqa: F821
+                and not _c_ctl_ws(data, sp1 + 1, sp2)):  # noqa: F821
+            if sp1 == 3 and _c_same(data, 0, b"GET"):  # noqa: F821
+                method = "GET"
+            else:
+                raw = _c_cut(data, 0, sp1)  # noqa: F821
+                method = _token(raw) if raw in methods else None
+            if method is not None:
+                return (method, _c_latin1(data, sp1 + 1, sp2),  # noqa: F821
+                        "HTTP/1.1" if data[end - 1] == 49 else "HTTP/1.0")
+    else:
+        parts = data[:end].split(b" ")
+        if len(parts) == 3:
+            method, target, version = parts
+            if ((method == b"GET" or method in methods) and target
+                    and (version == b"HTTP/1.1" or version == b"HTTP/1.0")
+                    and b"\t" not in target and b"\r" not in target and b"\n" not in target and b"\x0b" not in target
+                    and b"\x0c" not in target):
+                return _token(method), target.decode("latin-1"), _token(version)
+    m = _REQUEST_LINE.match(data[:end])
     if m is None:
         return None
     if len(methods) < 256:
         methods[m.group(1)] = None
-    return m.group(1), m.group(2), m.group(3)
+    return _token(m.group(1)), m.group(2).decode("latin-1"), _token(m.group(3))
 
 
 _METHODS: dict[bytes, None] = {}  # methods the expression has matched ([A-Z]{3,10})
 
 
-def _status_line(line: bytes) -> tuple[bytes, int] | None:
-    """_STATUS_LINE's version and status, or None when it does not match. Read by hand: the version, a space,
-    three digits, then the end or a space and the reason (a line never holds a line feed: both readers split on
-    it)."""
-    n = len(line)
-    if n >= 12 and line.startswith(b"HTTP/1.") and line[8] == 32 and (n == 12 or line[12] == 32):
-        minor = line[7]
-        d0 = line[9]
-        d1 = line[10]
-        d2 = line[11]
+def _status_line(data: bytes, end: int) -> tuple[str, int] | None:
+    """The status line ``data[:end]``: _STATUS_LINE's version and status, or None when it does not match. Read by
+    hand: the version, a space, three digits, then the end or a space and the reason (a line never holds a line
+    feed: both readers split on it)."""
+    if end >= 12 and data[8] == 32 and (end == 12 or data[12] == 32) and (
+            _c_same(data, 0, b"HTTP/1.") if _COMPILED else data.startswith(b"HTTP/1.")):  # noqa: F821
+        minor = data[7]
+        d0 = data[9]
+        d1 = data[10]
+        d2 = data[11]
         if (minor == 49 or minor == 48) and 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
-            return b"HTTP/1.1" if minor == 49 else b"HTTP/1.0", (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
-    m = _STATUS_LINE.match(line)
+            return "HTTP/1.1" if minor == 49 else "HTTP/1.0", (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
+    m = _STATUS_LINE.match(data[:end])
     if m is None:
         return None
-    return m.group(1), int(m.group(2))
+    return _token(m.group(1)), int(m.group(2))
 
 
 def _token(raw: bytes) -> str:
@@ -276,26 +315,40 @@ class Http1Connection:
         """The common case, read straight from one segment: its bytes begin a message whose head (CRLF lines only)
         they hold whole, and the body too when its length is known. Returns the bytes left to read, or None when
         the message is not the common case (the buffered reading takes it, to the same events)."""
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep or not head or head[0] in b"\r\n":
-            return None
-        lines = head.split(b"\r\n")
-        for line in lines:
-            if b"\n" in line:  # a bare LF: the buffered reading takes it
+        if _COMPILED:  # read in place (http1.pxd's C): no head, lines or rest made but what is kept
+            end = _c_find(data, b"\r\n\r\n", 0, len(data))  # noqa: F821 (as those below)
+            if end <= 0 or data[0] == 13 or data[0] == 10 or _c_bare_lf(data, 0, end):  # noqa: F821
                 return None
+            eol = _c_find(data, b"\r\n", 0, end)  # noqa: F821
+            if eol < 0:
+                eol = end
+            h = _headers_at(data, eol + 2, end)
+        else:
+            end = data.find(b"\r\n\r\n")
+            if end <= 0 or data[0] in b"\r\n":
+                return None
+            lines = data[:end].split(b"\r\n")
+            for line in lines:
+                if b"\n" in line:  # a bare LF: the buffered reading takes it
+                    return None
+            eol, h = len(lines[0]), _headers(lines)
         side.start = side.head_end = (ts, frame)
         if side.direction is C2S:
-            if not self._request(side, lines, ts, frame):
+            if not self._request(side, data, eol, h, ts, frame):
                 return b""
-        elif not self._response(side, lines, ts, frame):
+        elif not self._response(side, data, eol, h, ts, frame):
             return b""
-        if side.state == "body" and side.framing == "length" and side.sink is None and len(rest) >= side.remaining:
+        at = end + 4  # the first byte after the head
+        if (side.state == "body" and side.framing == "length" and side.sink is None
+                and len(data) - at >= side.remaining):
             take, side.remaining = side.remaining, 0
             side.body += take
             side.last = (ts, frame)
             self._end_message(side, side.last)
-            rest = rest[take:] if take < len(rest) else b""  # (a slice costs more than the test)
-        return rest
+            at += take
+        if at >= len(data):
+            return b""
+        return _c_cut(data, at, len(data)) if _COMPILED else data[at:]  # noqa: F821
 
     def gap(self, direction: Direction, missing: int, ts: float, frame: int) -> bool:
         """Bytes of ``direction`` are missing: resynchronise on the next message start. True when the hole fell
@@ -394,25 +447,26 @@ class Http1Connection:
         side.head_end = s.where(stop - 1)
         s.consume(stop)
         side.start = (ts, frame)
+        line = lines[0]
         if side.direction is C2S:
-            return self._request(side, lines, ts, frame)
-        return self._response(side, lines, ts, frame)
+            return self._request(side, line, len(line), _headers(lines), ts, frame)
+        return self._response(side, line, len(line), _headers(lines), ts, frame)
 
-    def _request(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        parsed = _request_line(lines[0])
+    def _request(self, side: _Side, data: bytes, eol: int, h: list[str | None], ts: float, frame: int) -> bool:
+        """A request whose start line is ``data[:eol]`` and whose header fields are ``h`` (``_headers``)."""
+        parsed = _request_line(data, eol)
         if parsed is None:
-            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x request line", (ts, frame))
+            self._broken(side, f"{data[:min(eol, 40)]!r} is not an HTTP/1.x request line", (ts, frame))
             return False
-        method_b, target, version = parsed
-        h = _headers(lines)
-        method = _token(method_b)
-        chunked = "transfer-encoding" in h and "chunked" in h["transfer-encoding"].lower()
-        length = _content_length(h)
-        connection = h.get("connection")
-        upgrade = h.get("upgrade", "").lower() if connection and "upgrade" in connection.lower() else ""
+        method, target, version = parsed
+        te = h[_TE]
+        chunked = te is not None and "chunked" in te.lower()
+        length = _content_length(h[_LENGTH])
+        connection = h[_CONNECTION]
+        upgrade = (h[_UPGRADE] or "").lower() if connection and "upgrade" in connection.lower() else ""
         index = side.count
-        req = new_http1_request(ts, frame, self.conn_id, C2S, index, method, target.decode("latin-1"),
-                                _token(version), upgrade, chunked or bool(length))
+        req = new_http1_request(ts, frame, self.conn_id, C2S, index, method, target, version, upgrade,
+                                chunked or bool(length))
         side.count += 1
         side.draft = (index, frame)
         self.out.append(req)
@@ -422,21 +476,22 @@ class Http1Connection:
         self._start_body(side, "chunked" if chunked else "length", length or 0)
         return True
 
-    def _response(self, side: _Side, lines: list[bytes], ts: float, frame: int) -> bool:
-        parsed = _status_line(lines[0])
+    def _response(self, side: _Side, data: bytes, eol: int, h: list[str | None], ts: float, frame: int) -> bool:
+        """A response whose status line is ``data[:eol]`` and whose header fields are ``h`` (``_headers``)."""
+        parsed = _status_line(data, eol)
         if parsed is None:
-            self._broken(side, f"{lines[0][:40]!r} is not an HTTP/1.x status line", (ts, frame))
+            self._broken(side, f"{data[:min(eol, 40)]!r} is not an HTTP/1.x status line", (ts, frame))
             return False
         version, status = parsed
-        h = _headers(lines)
-        te = h.get("transfer-encoding")
-        ctype = h.get("content-type")
-        connection = h.get("connection")
+        te = h[_TE]
+        ctype = h[_CTYPE]
+        connection = h[_CONNECTION]
+        upgrade = h[_UPGRADE]
         content_type = _lowered(ctype) if ctype else ""
         chunked = te is not None and "chunked" in te.lower()
         index = side.count
-        resp = new_http1_response(ts, frame, self.conn_id, S2C, index, status, _token(version), content_type,
-                                  intern(h["upgrade"].lower()) if "upgrade" in h else "", chunked,
+        resp = new_http1_response(ts, frame, self.conn_id, S2C, index, status, version, content_type,
+                                  intern(upgrade.lower()) if upgrade is not None else "", chunked,
                                   connection is not None and "close" in connection.lower())
         side.count += 1
         side.draft = (index, frame)
@@ -459,7 +514,7 @@ class Http1Connection:
             self._start_body(side, "length", 0)
         elif chunked:
             self._start_body(side, "chunked", 0)
-        elif (length := _content_length(h)) is not None:
+        elif (length := _content_length(h[_LENGTH])) is not None:
             self._start_body(side, "length", length)
         else:
             self._start_body(side, "close", 0)
@@ -633,8 +688,8 @@ def _lowered(value: str) -> str:
 _LOWERED: dict[str, str] = {}
 
 
-def _content_length(h: dict[str, str]) -> int | None:
-    raw = h.get("content-length")
+def _content_length(raw: str | None) -> int | None:
+    """A Content-Length field's value (None: the head has none) as the length it gives, or None."""
     if raw is None:
         return None
     if _TYPED:
@@ -663,3 +718,6 @@ def _digits(raw: str) -> int:
 
 
 _TYPED = not __file__.endswith(".py")  # this module runs compiled (an extension module's file is not its source)
+# The same, for http1.pxd's C helpers (``_c_*``), which exist only compiled: tests turn it off to hold them to the
+# Python they stand for, and ``_TYPED`` either way on either path.
+_COMPILED = _TYPED
