@@ -415,15 +415,17 @@ def _deliver_event(open_: dict[int, _Open], e: Event) -> None:
 def _deliver(o: _Open, e: Event) -> None:
     """An event of the open connection ``o`` to its handlers (``Judge.event``)."""
     kind = type(e)
-    handlers = o.ready.get(kind)
+    # What an HTTP/1.x message says decides its family: asked every time (by a typed call, compiled), before any
+    # lookup, since no list is ever ready for it. Any other type: its list ready, or made.
+    family = None
+    if kind is Http1Request:
+        family = _request_family(e)
+    elif kind is Http1Response:
+        family = _response_family(e)
+    handlers = o.ready.get(kind) if family is None else None
     if handlers is None:
-        if kind in _BY_CONTENT:  # what it says decides its family: asked every time
-            # (the two HTTP/1.x messages by a typed call, compiled; the lists read here once made)
-            if kind is Http1Request:
-                family = _request_family(e)
-            elif kind is Http1Response:
-                family = _response_family(e)
-            else:
+        if family is not None or kind in _BY_CONTENT:
+            if family is None:
                 family = _BY_CONTENT[kind](e)
             if family is not None and family not in o.active:
                 o.join(family)

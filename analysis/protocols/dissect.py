@@ -486,7 +486,7 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     pending = router.pending
     if router.out:
         pending.extend(router.out)
-        router.out.clear()
+        del router.out[:]  # (the parser's own list, emptied in place; compiled, not a call of its method by name)
     if router.unsure and not final:
         return []
     if router.opened is not None:

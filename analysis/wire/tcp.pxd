@@ -17,6 +17,7 @@ cdef class _Half:
 
     @cython.locals(nxt=cython.longlong, base=cython.longlong, rel=cython.longlong, cand=cython.longlong)
     cpdef long long offset(self, long long seq)
+    cpdef keep(self, data, frame)
 
 @cython.locals(upto=cython.longlong, unacked=object, sent=cython.double)
 cpdef _time_acks(_Half half, long long ack, double ts)
