@@ -417,23 +417,14 @@ def _deliver(o: _Open, e: Event) -> None:
     kind = type(e)
     # What an HTTP/1.x message says decides its family: asked every time (by a typed call, compiled), before any
     # lookup, since no list is ever ready for it. Any other type: its list ready, or made.
-    family = None
     if kind is Http1Request:
-        family = _request_family(e)
+        handlers = _by_family(o, kind, _request_family(e))
     elif kind is Http1Response:
-        family = _response_family(e)
-    handlers = o.ready.get(kind) if family is None else None
-    if handlers is None:
-        if family is not None or kind in _BY_CONTENT:
-            if family is None:
-                family = _BY_CONTENT[kind](e)
-            if family is not None and family not in o.active:
-                o.join(family)
-            handlers = o.handlers.get(kind)
-            if handlers is None:
-                handlers = o.handlers_for(kind)
-        else:
-            handlers = _ready(o, kind)
+        handlers = _by_family(o, kind, _response_family(e))
+    else:
+        handlers = o.ready.get(kind)
+        if handlers is None:
+            handlers = _by_family(o, kind, _BY_CONTENT[kind](e)) if kind in _BY_CONTENT else _ready(o, kind)
     if type(handlers) is tuple:  # a list per direction, client's then server's (``handlers_for``)
         handlers = handlers[e.direction is S2C]
     done = None
@@ -442,6 +433,16 @@ def _deliver(o: _Open, e: Event) -> None:
             done = [handle] if done is None else [*done, handle]
     if done is not None:
         _drop(o, kind, done)
+
+
+def _by_family(o: _Open, kind: type, family: str | None) -> list | tuple:
+    """The handlers of an event whose content says its family (``_BY_CONTENT``): that family joined first if new."""
+    if family is not None and family not in o.active:
+        o.join(family)
+    handlers = o.handlers.get(kind)
+    if handlers is None:
+        handlers = o.handlers_for(kind)
+    return handlers
 
 
 def _drop(o: _Open, kind: type, done: list) -> None:

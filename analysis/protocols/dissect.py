@@ -486,7 +486,10 @@ def _release(router: _Router, final: bool = False) -> list[Event]:
     pending = router.pending
     if router.out:
         pending.extend(router.out)
-        del router.out[:]  # (the parser's own list, emptied in place; compiled, not a call of its method by name)
+        if _COMPILED:  # (the parser's own list, emptied in place: compiled, in C, not by a call of its method by name)
+            _c_clear(router.out)  # noqa: F821 (dissect.pxd's C)
+        else:
+            router.out.clear()
     if router.unsure and not final:
         return []
     if router.opened is not None:

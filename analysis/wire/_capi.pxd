@@ -14,6 +14,7 @@
 # - ctl_ws(b, start, end) is any(9 <= c <= 13 for c in b[start:end]) with 0 <= start: a tab, line feed, vertical
 #   tab, form feed or carriage return in the range;
 # - latin1(b, start, end) is b[start:end].decode("latin-1") with 0 <= start, decoded without the slice made;
+# - clear(lst) is lst.clear() of a list (its items let go, the list kept);
 # - slot12(b, at, bits) is a hash of the 12 bytes b[at:at + 12] in [0, 2 ** bits) (1 <= bits <= 32), 0 if b is shorter:
 #   the three 32-bit words multiplied by odd 64-bit constants, summed, the top bits kept (a cache's set; no Python
 #   line stands for it, and nothing is decided by it but where a cache looks);
@@ -75,6 +76,9 @@ cdef extern from *:
         if (end < start) end = start;
         return PyUnicode_DecodeLatin1(PyBytes_AS_STRING(b) + start, end - start, NULL);
     }
+    static CYTHON_INLINE int duplexlab_clear(PyObject *lst) {
+        return PyList_SetSlice(lst, 0, PyList_GET_SIZE(lst), NULL);
+    }
     static CYTHON_INLINE Py_ssize_t duplexlab_slot12(PyObject *b, Py_ssize_t at, int bits) {
         uint32_t w[3];
         uint64_t x;
@@ -122,6 +126,7 @@ cdef extern from *:
     bytes cut "duplexlab_cut"(bytes b, Py_ssize_t start, Py_ssize_t end)
     bint same "duplexlab_same"(bytes b, Py_ssize_t at, bytes key)
     Py_ssize_t slot12 "duplexlab_slot12"(bytes b, Py_ssize_t at, int bits)
+    int clear "duplexlab_clear"(list lst) except -1
     Py_ssize_t find "duplexlab_find"(bytes b, bytes sub, Py_ssize_t start, Py_ssize_t end)
     bint bare_lf "duplexlab_bare_lf"(bytes b, Py_ssize_t start, Py_ssize_t end)
     bint ctl_ws "duplexlab_ctl_ws"(bytes b, Py_ssize_t start, Py_ssize_t end)
