@@ -366,7 +366,8 @@ def _lane_step(data: bytes, number: int, ts: float, wirelen: int, tcp: Reassembl
         return _UDP if proto == 17 else None
     if vihl != 0x45 or frag & 0x3FFF or flags & 0x07 or not total or doff < 0x50:
         return None
-    lane = tcp.lane_of(data)  # by the addresses and ports (compiled: a C call)
+    # By the addresses and ports (compiled: a C call into the cache of recent lanes; as Python, the lookup inline)
+    lane = tcp.lane_of(data) if _COMPILED else tcp.lanes.get(data[26:38])
     if lane is None:
         if owner is None:
             return None
