@@ -132,7 +132,7 @@ def _header_line(out: list[str | None], data: bytes, s: int, stop: int) -> None:
         out[k] = val if before is None else f"{before}, {val}"
 
 
-# Whole header lines already read, each to (the wanted field it is or "", its value): the same few lines (a
+# Whole header lines already read, each to (its wanted field's number or -1, its value): the same few lines (a
 # Content-Type, a Connection, a User-Agent) come on message after message of a connection. A Content-Length, whose
 # value changes with each body, is read every time; a long line is not kept.
 _LINES: dict[bytes, tuple[int, str]] = {}
@@ -142,7 +142,7 @@ _RECENT_MASK = 63
 _RECENT: list[tuple[bytes, tuple[int, str]] | None] = [None] * (_RECENT_MASK + 1)
 
 
-def _field(name: bytes) -> str:
+def _field(name: bytes) -> int:
     """The number (``_WANTED``) of the wanted field a line's name (the bytes before its colon) stands for, -1 for
     any other: a handful of distinct names over millions of messages, so each is worked out once."""
     key = name.strip().lower()
