@@ -215,11 +215,19 @@ def our_quic_events(d: Dissection, skip: QuicView | None = None) -> Counter:
             seen.add((e.conn, port, e.stream_id))
             out[("stream", e.frame, e.stream_id, port)] += 1
         if isinstance(e, H3Frame):
-            if skip is None or ((port, e.stream_id) not in skip.resent and e.end_frame not in skip.resent_in):
+            if _trusted(skip, port, e.stream_id, e.end_frame):
                 out[("h3", e.end_frame, e.ftype, port)] += 1
-        elif isinstance(e, QuicStream) and e.kind == "webtransport" and e.bidi and not e.by_server:
+        # (a client's WebTransport stream opening signal, an HTTP/3 frame to tshark: left out as those are)
+        elif (isinstance(e, QuicStream) and e.kind == "webtransport" and e.bidi and not e.by_server
+              and _trusted(skip, port, e.stream_id, e.frame)):
             out[("h3", e.frame, 0x41, port)] += 1
     return out
+
+
+def _trusted(skip: QuicView | None, port: int, stream_id: int, frame: int) -> bool:
+    """An HTTP/3 frame of stream ``stream_id`` sent from ``port``, at ``frame``, that tshark's reading can be compared
+    with: its stream was not resent, nor is its packet one that carried resent bytes (``QuicView``)."""
+    return skip is None or ((port, stream_id) not in skip.resent and frame not in skip.resent_in)
 
 
 def compare_quic(path: str, d: Dissection) -> tuple[Counter, Counter, QuicView]:
