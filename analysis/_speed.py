@@ -53,7 +53,7 @@ HOT = (  # the modules setup.py compiles, relative to the package
 NATIVE = ("wire._aead",)
 # Compiled modules whose .pxd cimports another's types (``from _duplexlab_built.<dep> cimport ...``): module -> deps.
 # (tests/test_compiled.py holds this table to the .pxd files.)
-CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire._capi"),
+CIMPORTS = {"protocols.dissect": ("wire.tcp", "protocols.http1", "events", "wire.decode", "wire._capi"),
             "protocols.tls": ("protocols.http1", "wire.tls", "wire._capi"),
             "protocols.http1": ("events", "protocols.websocket", "wire._capi", "wire.stream"),
             "protocols.websocket": ("events",),

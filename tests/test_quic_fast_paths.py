@@ -89,6 +89,29 @@ def test_the_quic_fast_lane_changes_no_event_or_counter(tmp_path, monkeypatch):
     assert slow == fast
 
 
+def test_quic_over_ipv4_with_options_reads_as_quic_over_plain_ipv4(tmp_path):
+    """The frame loop reads the common UDP frame (Ethernet, IPv4 without options) by decode's C read, and hands any
+    other to ``decode_udp``: the same connection, its IPv4 headers carrying four bytes of options, gives the same
+    connections and events."""
+    from tests import pcapng
+
+    plain = pushed_page(tmp_path)
+    facts = FileFacts(plain)
+    frames = list(read_frames(plain, facts))
+    widened = []
+    for _, ts, linktype, data, _ in frames:
+        assert linktype == LINKTYPE_ETHERNET and data[14] == 0x45 and data[23] == 17
+        total = int.from_bytes(data[16:18], "big") + 4
+        widened.append((linktype, ts, data[:14] + b"\x46" + data[15:16] + total.to_bytes(2, "big") + data[18:34]
+                        + b"\x01" * 4 + data[34:]))
+    optioned = pcapng.write(tmp_path / "options.pcapng", widened)
+    keylog = Keylog(facts.keylog)
+    before, after = dissect(frames, keylog=keylog), dissect(read_frames(optioned, FileFacts(optioned)), keylog=keylog)
+    assert any(getattr(e, "kind", "") == "push" for e in before.events)  # a pushed stream opened, from decrypted bytes
+    assert [repr(c) for c in after.connections] == [repr(c) for c in before.connections]
+    assert [repr(e) for e in after.events] == [repr(e) for e in before.events]
+
+
 def _ipv4_udp(ihl: int, total: int, frag: int, proto: int, ulen: int, rest: bytes,
               ports: tuple[int, int] = (50000, 443)) -> bytes:
     ip = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 7, frag, 64, proto, 0, b"\xca\x00\x00\x01",

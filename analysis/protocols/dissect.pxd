@@ -7,6 +7,8 @@ cimport cython
 from _duplexlab_built.wire.tcp cimport Lane as _Lane, Reassembler as _Reassembler
 from _duplexlab_built.protocols.http1 cimport Http1Connection
 from _duplexlab_built.events cimport Event
+# (decode's read of the common UDP frame, called in C by the frame loop)
+from _duplexlab_built.wire.decode cimport _ethernet_udp
 # (compiled only: _lane_step, _release and _route_quic call them under ``_COMPILED``)
 from _duplexlab_built.wire._capi cimport clear as _c_clear, cut as _c_cut, item as _c_item
 

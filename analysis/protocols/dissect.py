@@ -39,7 +39,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from ..events import C2S, S2C, Connection, Direction, Event, StreamConflict, StreamGap, TcpClose
-from ..wire.decode import LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, decode, decode_udp
+from ..wire.decode import _NOT_SO, LANE, LINKTYPE_ETHERNET, LINKTYPE_RAW, _ethernet_udp, decode, decode_udp
 from ..wire.flowkey import FlowPart
 from ..wire.fragments import Defragmenter, FragmentStats
 from ..wire.keys import Keylog
@@ -237,9 +237,15 @@ def stream(frames: Iterable[RawFrame], fallback: str | None = None, counters: Co
                     for item in step:  # (not ``yield from``: compiled, a delegation costs more than the loop)
                         yield item
                     continue
-        seg = None if udp else decode(linktype, data, wirelen)
+        if udp:  # (compiled: decode's read of Ethernet/IPv4/UDP called in C; anything else about it, the general way)
+            seg = None
+            dgram = _ethernet_udp(data)
+            if dgram is _NOT_SO:
+                dgram = decode_udp(linktype, data)
+        else:
+            seg = decode(linktype, data, wirelen)
+            dgram = decode_udp(linktype, data) if seg is None else None
         if seg is None:
-            dgram = decode_udp(linktype, data)
             if dgram is None and (whole := frags.feed(number, ts, linktype, data, wirelen)) is not None:
                 # IP fragments joined: the datagram is read like a whole one, stamped with the completing frame
                 seg = decode(LINKTYPE_RAW, *whole)
