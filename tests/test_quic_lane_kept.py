@@ -17,8 +17,10 @@ def test_the_kept_lane_is_the_current_keys_lane_through_a_key_update(tmp_path):
     path = key_update(tmp_path / "ku.pcapng")
     facts = FileFacts(path)
     reader = QuicReader(Keylog(facts.keylog), iter(range(10**6)).__next__)
-    seen_keys: dict = {C2S: set(), S2C: set()}  # the 1-RTT keys each side had, one after another
-    kept_lanes: dict = {C2S: set(), S2C: set()}  # and the lanes kept for them
+    # The 1-RTT keys each side had, one after another, and the lanes kept for them: by id, each held here, so that
+    # a freed lane's id cannot be taken by the next one's and count two lanes as one.
+    seen_keys: dict = {C2S: {}, S2C: {}}
+    kept_lanes: dict = {C2S: {}, S2C: {}}
     for number, ts, linktype, data, _ in read_frames(path, facts):
         dg = decode_udp(linktype, data)
         if dg is None:
@@ -28,9 +30,9 @@ def test_the_kept_lane_is_the_current_keys_lane_through_a_key_update(tmp_path):
             for direction, lane in ((C2S, qc.lane_c2s), (S2C, qc.lane_s2c)):
                 keys = qc.keys.get(_SD["1rtt"][direction])
                 if keys is not None:
-                    seen_keys[direction].add(id(keys))
+                    seen_keys[direction][id(keys)] = keys
                 if lane is not None:
-                    kept_lanes[direction].add(id(lane))
+                    kept_lanes[direction][id(lane)] = lane
                     assert keys is not None and lane is keys._lane, (number, direction)
     assert len(seen_keys[C2S]) >= 2, "the client's keys were not updated: the test proves little"
     if _native() is not None:  # OpenSSL's contexts (wire._aead): the keys have lanes, kept, the client's new one too
